@@ -1,0 +1,104 @@
+"""Plain data passed between fetching, parsing and storing."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class ParsedItem:
+    """One article as a source presents it, text already cleaned.
+
+    ``identity`` is what makes two items the same article within a source:
+    the wire guid/uri, else the feed guid, else the canonical URL.
+    """
+
+    identity: str
+    guid: str | None = None
+    link: str | None = None
+    url: str | None = None
+    title: str = ""
+    summary: str = ""
+    body: str = ""
+    byline: str = ""
+    language: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    withdrawn: bool = False
+    #: Wire metadata (version, pubstatus, signals, subjects, located, dateline...).
+    wire: dict[str, Any] = field(default_factory=dict)
+    #: Problems with this item that did not stop it (e.g. a future date dropped).
+    issues: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Rejection:
+    """An item of a feed that could not become an article, and why."""
+
+    index: int
+    reason: str
+    identity: str | None = None
+
+
+@dataclass(slots=True)
+class ParseResult:
+    items: list[ParsedItem] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    #: A recoverable problem with the whole document (e.g. feedparser's bozo flag).
+    warning: str | None = None
+    feed_title: str | None = None
+
+
+@dataclass(slots=True)
+class FetchRequest:
+    """What to fetch for one source, with the conditional-GET validators to send."""
+
+    source_id: str
+    url: str
+    kind: str
+    etag: str | None = None
+    last_modified: str | None = None
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FetchRequest:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class FetchOutcome:
+    """What happened when one source was fetched. Small and JSON-safe (an XCom)."""
+
+    source_id: str
+    url: str
+    kind: str
+    fetched_at: str  # ISO 8601, UTC
+    ok: bool
+    final_url: str | None = None
+    status: int | None = None
+    not_modified: bool = False
+    conditional: bool = False
+    body_sha256: str | None = None
+    bytes: int = 0
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed_ms: int | None = None
+    attempts: int = 0
+    permanent_redirect: str | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FetchOutcome:
+        return cls(**data)

@@ -1,0 +1,374 @@
+"""The event log: one append-only DuckDB table, ``raw.events``, with a hash chain.
+
+Nothing here updates or deletes. Versions are assigned inside the appending
+transaction, so stream versions stay contiguous, and each event's hash covers
+the previous event's hash, so any later edit breaks the chain (see ``verify``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from .exceptions import StoreError, StoreLockedError
+
+GENESIS_HASH = "0" * 64
+_EVENT_NAMESPACE = uuid.UUID("6f1c1f2e-3a51-5b7e-9d0a-6e65777372f0")
+
+EVENT_TYPES = (
+    "article.published",
+    "article.revised",
+    "article.withdrawn",
+    "feed.fetched",
+    "feed.failed",
+    "archive.loaded",
+)
+
+SCHEMA_SQL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw.events (
+    event_seq       BIGINT    NOT NULL PRIMARY KEY,
+    event_id        VARCHAR   NOT NULL UNIQUE,
+    event_type      VARCHAR   NOT NULL,
+    stream_id       VARCHAR   NOT NULL,
+    stream_version  INTEGER   NOT NULL,
+    source_id       VARCHAR   NOT NULL,
+    occurred_at     TIMESTAMP,
+    recorded_at     TIMESTAMP NOT NULL,
+    run_id          VARCHAR   NOT NULL,
+    content_hash    VARCHAR,
+    payload         JSON      NOT NULL,
+    payload_hash    VARCHAR   NOT NULL,
+    prev_hash       VARCHAR   NOT NULL,
+    event_hash      VARCHAR   NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+"""
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("event_seq", pa.int64()),
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("stream_id", pa.string()),
+        ("stream_version", pa.int32()),
+        ("source_id", pa.string()),
+        ("occurred_at", pa.timestamp("us")),
+        ("recorded_at", pa.timestamp("us")),
+        ("run_id", pa.string()),
+        ("content_hash", pa.string()),
+        ("payload", pa.string()),
+        ("payload_hash", pa.string()),
+        ("prev_hash", pa.string()),
+        ("event_hash", pa.string()),
+    ]
+)
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An event decided on but not yet stored: no version, sequence or hashes yet."""
+
+    event_type: str
+    stream_id: str
+    source_id: str
+    payload: dict[str, Any]
+    occurred_at: datetime | None = None
+    content_hash: str | None = None
+
+
+@dataclass(slots=True)
+class StreamHead:
+    """What the log already knows about one article stream."""
+
+    version: int
+    event_type: str
+    content_hash: str | None
+    occurred_at: datetime | None
+    wire_version: str | None
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.event_type == "article.withdrawn"
+
+
+def _epoch_us(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    delta = value - _EPOCH
+    return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+
+
+def chain_hash(
+    prev_hash: str,
+    event_seq: int,
+    event_id: str,
+    event_type: str,
+    stream_id: str,
+    stream_version: int,
+    source_id: str,
+    occurred_at: datetime | None,
+    recorded_at: datetime,
+    run_id: str,
+    content_hash: str | None,
+    payload_hash: str,
+) -> str:
+    """The event hash. ``verify`` recomputes the same string in SQL; keep them in step."""
+    text = "|".join(
+        (
+            prev_hash,
+            str(event_seq),
+            event_id,
+            event_type,
+            stream_id,
+            str(stream_version),
+            source_id,
+            _epoch_us(occurred_at),
+            _epoch_us(recorded_at),
+            run_id,
+            content_hash or "",
+            payload_hash,
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: The same formula as :func:`chain_hash`, over the stored columns.
+CHAIN_HASH_SQL = """sha256(concat_ws('|', prev_hash, event_seq::VARCHAR, event_id, event_type,
+    stream_id, stream_version::VARCHAR, source_id, coalesce(epoch_us(occurred_at)::VARCHAR, ''),
+    epoch_us(recorded_at)::VARCHAR, run_id, coalesce(content_hash, ''), payload_hash))"""
+
+
+def event_id_for(stream_id: str, stream_version: int) -> str:
+    """Deterministic: the same stream position always gets the same id (a UUIDv5)."""
+    digest = bytearray(
+        hashlib.sha1(_EVENT_NAMESPACE.bytes + f"{stream_id}#{stream_version}".encode()).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hexed = digest.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+def dump_payload(payload: dict[str, Any]) -> str:
+    """Compact JSON; key order is the order payloads are built in (deterministic)."""
+    return orjson.dumps(payload, default=str).decode()
+
+
+def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting up to ``lock_timeout`` s for another writer to finish."""
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.1
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise StoreError(f"no database at {path}; run `newsroom ingest` first")
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise StoreLockedError(
+                    f"{path} is in use by another process (waited {lock_timeout:.0f} s). "
+                    f"Only one writer at a time; retry when it has finished. DuckDB said: {exc}"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+class EventStore:
+    """The event log in one DuckDB file. Use as a context manager."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        self._appended_head: tuple[int, str] | None = None
+        self.con = connect(self.path, read_only=read_only, lock_timeout=lock_timeout)
+        if not read_only:
+            self.con.execute(SCHEMA_SQL)
+        elif not self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema='raw' AND table_name='events'"
+        ).fetchall()[0][0]:
+            self.con.close()
+            raise StoreError(f"{self.path} has no raw.events table; run `newsroom ingest` first")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def anchor_path(self) -> Path:
+        """Where the last committed (event_seq, event_hash) is written after each append.
+
+        The chain proves no stored event was edited; the anchor proves none was cut
+        off the end.
+        """
+        return self.path.with_name(self.path.name + ".head.json")
+
+    @contextmanager
+    def transaction(self) -> Iterator[EventStore]:
+        self._appended_head = None
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+        if self._appended_head is not None:
+            seq, event_hash = self._appended_head
+            tmp = self.anchor_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"event_seq": seq, "event_hash": event_hash}))
+            tmp.replace(self.anchor_path)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def heads(self, stream_ids: Iterable[str]) -> dict[str, StreamHead]:
+        """Latest state of each given stream (those never seen are absent)."""
+        wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
+        if not wanted.num_rows:
+            return {}
+        self.con.register("_wanted_streams", wanted)
+        try:
+            rows = self.con.execute(
+                """
+                SELECT e.stream_id,
+                       max(e.stream_version),
+                       arg_max(e.event_type, e.stream_version),
+                       arg_max(e.content_hash, e.stream_version),
+                       max(e.occurred_at),
+                       arg_max(e.payload ->> '$.wire.version', e.stream_version)
+                FROM raw.events AS e
+                SEMI JOIN _wanted_streams AS w ON e.stream_id = w.stream_id
+                GROUP BY e.stream_id
+                """
+            ).fetchall()
+        finally:
+            self.con.unregister("_wanted_streams")
+        return {row[0]: StreamHead(*row[1:]) for row in rows}
+
+    def feed_states(self) -> dict[str, dict[str, Any]]:
+        """Per source: fetch count, last fetch time and the validators of the last body."""
+        rows = self.con.execute(
+            """
+            SELECT source_id,
+                   max(stream_version) AS fetches,
+                   max(recorded_at) AS last_fetched_at,
+                   arg_max(payload ->> '$.etag', stream_version)
+                       FILTER (WHERE content_hash IS NOT NULL),
+                   arg_max(payload ->> '$.last_modified', stream_version)
+                       FILTER (WHERE content_hash IS NOT NULL)
+            FROM raw.events
+            WHERE starts_with(stream_id, 'feed:')
+            GROUP BY source_id
+            """
+        ).fetchall()
+        return {
+            row[0]: {"fetches": row[1], "last_fetched_at": row[2], "etag": row[3], "last_modified": row[4]}
+            for row in rows
+        }
+
+    def bodies_seen(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (source_id, raw-body hash) pairs were delivered before."""
+        wanted = sorted(set(pairs))
+        if not wanted:
+            return set()
+        table = pa.table(
+            {
+                "stream_id": [f"feed:{source}" for source, _ in wanted],
+                "content_hash": [sha for _, sha in wanted],
+            }
+        )
+        self.con.register("_wanted_bodies", table)
+        try:
+            rows = self.con.execute(
+                "SELECT DISTINCT e.source_id, e.content_hash FROM raw.events e "
+                "SEMI JOIN _wanted_bodies w "
+                "ON e.stream_id = w.stream_id AND e.content_hash = w.content_hash"
+            ).fetchall()
+        finally:
+            self.con.unregister("_wanted_bodies")
+        return {(row[0], row[1]) for row in rows}
+
+    # -- the one write ---------------------------------------------------------------
+
+    def append(self, pending: list[PendingEvent], *, recorded_at: datetime, run_id: str) -> int:
+        """Append events in order, assigning versions, sequence numbers and hashes.
+
+        Call inside :meth:`transaction` together with the reads that decided the
+        events, so nothing can slip in between. Returns the number appended.
+        """
+        if not pending:
+            return 0
+        if self.read_only:
+            raise StoreError("the store was opened read-only")
+        last = self.con.execute(
+            "SELECT event_seq, event_hash FROM raw.events ORDER BY event_seq DESC LIMIT 1"
+        ).fetchall()
+        seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
+        versions = self._next_versions({event.stream_id for event in pending})
+        rows = []
+        for event in pending:
+            seq += 1
+            version = versions.get(event.stream_id, 1)
+            versions[event.stream_id] = version + 1
+            event_id = event_id_for(event.stream_id, version)
+            payload_text = dump_payload(event.payload)
+            payload_hash = hashlib.sha256(payload_text.encode()).hexdigest()
+            event_hash = chain_hash(
+                prev_hash, seq, event_id, event.event_type, event.stream_id, version,
+                event.source_id, event.occurred_at, recorded_at, run_id, event.content_hash,
+                payload_hash,
+            )  # fmt: skip
+            rows.append((
+                seq, event_id, event.event_type, event.stream_id, version, event.source_id,
+                event.occurred_at, recorded_at, run_id, event.content_hash, payload_text,
+                payload_hash, prev_hash, event_hash,
+            ))  # fmt: skip
+            prev_hash = event_hash
+        # Column order of the tuples above is the table's (and _ARROW_SCHEMA's).
+        columns = dict(zip(_ARROW_SCHEMA.names, map(list, zip(*rows, strict=True)), strict=True))
+        batch = pa.table(columns, schema=_ARROW_SCHEMA)
+        self.con.register("_new_events", batch)
+        try:
+            self.con.execute("INSERT INTO raw.events SELECT * FROM _new_events")
+        except duckdb.ConstraintException as exc:
+            raise StoreError(
+                f"append rejected by a uniqueness constraint (concurrent writer?): {exc}"
+            ) from exc
+        finally:
+            self.con.unregister("_new_events")
+        self._appended_head = (seq, prev_hash)
+        return len(pending)
+
+    def _next_versions(self, stream_ids: set[str]) -> dict[str, int]:
+        wanted = pa.table({"stream_id": pa.array(sorted(stream_ids), pa.string())})
+        self.con.register("_version_streams", wanted)
+        try:
+            rows = self.con.execute(
+                "SELECT e.stream_id, max(e.stream_version) FROM raw.events e "
+                "SEMI JOIN _version_streams w ON e.stream_id = w.stream_id GROUP BY e.stream_id"
+            ).fetchall()
+        finally:
+            self.con.unregister("_version_streams")
+        return {stream_id: version + 1 for stream_id, version in rows}

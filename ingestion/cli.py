@@ -1,0 +1,192 @@
+"""The ``newsroom`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .exceptions import NewsroomError
+
+
+def _db_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--db",
+        metavar="PATH",
+        help="DuckDB file of the event log (default: $NEWSROOM_DB or data/newsroom.duckdb)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsroom",
+        description="Feeds and news wires into an immutable DuckDB event log.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    db = _db_parent()
+
+    ingest = commands.add_parser(
+        "ingest",
+        parents=[db],
+        help="fetch every source once and append what changed",
+        description="Fetch every source in the sources file once and append new, revised and "
+        "withdrawn articles as events. Exits 0 when the run completed, even if some feeds "
+        "failed (their failures are recorded as feed.failed events).",
+    )
+    ingest.add_argument(
+        "--config", default="feeds.yml", metavar="FILE", help="sources file (default: feeds.yml)"
+    )
+    ingest.add_argument(
+        "--due-only",
+        action="store_true",
+        help="skip sources polled more recently than their poll_interval_minutes",
+    )
+    ingest.set_defaults(func=_cmd_ingest)
+
+    backfill = commands.add_parser(
+        "backfill",
+        parents=[db],
+        help="append an archive file (JSON Lines) as articles",
+        description="Append one article per line of a JSON Lines archive (fields: guid, url, "
+        "title, summary, body, source, published_at, language; guid or url required). "
+        "Loading the same archive again adds no articles.",
+    )
+    backfill.add_argument("file", type=Path, metavar="FILE.jsonl")
+    backfill.add_argument(
+        "--source", required=True, metavar="ID", help="source id the articles are recorded under"
+    )
+    backfill.set_defaults(func=_cmd_backfill)
+
+    verify = commands.add_parser(
+        "verify",
+        parents=[db],
+        help="check the hash chain, sequences and uniqueness",
+        description="Recompute every event's hash and check sequences and versions. Exits "
+        "non-zero and names the first bad event when anything was altered.",
+    )
+    verify.set_defaults(func=_cmd_verify)
+
+    demo = commands.add_parser(
+        "demo",
+        parents=[db],
+        help="serve the bundled demo feeds on 127.0.0.1 and ingest them, round by round",
+        description="Start a local HTTP server with the bundled (fictional) demo feeds, ingest "
+        "them in rounds as if time passed, and show what was recorded. No internet needed.",
+    )
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    from ._config import resolve_db_path
+
+    return resolve_db_path(args.db)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ._config import load_sources
+    from ._ingest import ingest
+
+    sources = load_sources(args.config)
+    report = ingest(sources, _db_path(args), due_only=args.due_only)
+    _print_report(report)
+    return 0
+
+
+def _print_report(report) -> None:
+    for summary in report.sources:
+        print(summary.line())
+    totals = report.totals()
+    print(
+        f"run {report.run_id}: {len(report.sources)} sources, {totals['new']} new, "
+        f"{totals['revised']} revised, {totals['withdrawn']} withdrawn, "
+        f"{totals['failed']} failed; {report.events_appended} events appended"
+    )
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    from ._backfill import backfill
+    from ._progress import Progress
+
+    if not args.file.is_file():
+        raise NewsroomError(f"archive {args.file} not found")
+    progress = Progress(f"backfill {args.file.name}", args.file.stat().st_size)
+    report = backfill(args.file, args.source, _db_path(args), on_bytes=progress.advance)
+    progress.finish()
+    c = report.counts
+    print(
+        f"{args.source}: {report.lines} lines, {c['new']} new, {c['revised']} revised, "
+        f"{c['unchanged'] + c['stale']} already present, {c['rejected']} rejected; "
+        f"{report.events_appended} events appended"
+    )
+    for rejection in report.rejections[:10]:
+        print(f"  rejected {rejection.reason}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from ._verify import verify
+
+    report = verify(_db_path(args))
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.ok:
+        print(
+            f"OK: {report.events} events in {report.streams} streams; hash chain, sequences "
+            "and versions intact"
+        )
+        return 0
+    for problem in report.problems:
+        print(f"FAIL {problem}")
+    return 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import demo_rounds, serve_demo
+    from ._fetch import FetchLimits
+    from ._ingest import ingest
+    from ._store import EventStore
+
+    db_path = _db_path(args)
+    limits = FetchLimits(max_attempts=1, total_timeout=10)
+    with serve_demo() as (sources, switch):
+        for round_dir in demo_rounds():
+            switch(round_dir)
+            print(f"\n== {round_dir.name}: ingesting {len(sources)} demo sources")
+            _print_report(ingest(sources, db_path, limits=limits))
+    with EventStore(db_path, read_only=True) as store:
+        print(f"\nThe event log at {db_path}:")
+        store.con.sql("SELECT event_type, count(*) AS events FROM raw.events GROUP BY 1 ORDER BY 1").show()
+        print("Headlines that changed, version by version:")
+        store.con.sql(
+            """
+            SELECT source_id, stream_version AS version, event_type,
+                   left(payload ->> '$.title', 70) AS title
+            FROM raw.events
+            WHERE stream_id IN (SELECT stream_id FROM raw.events
+                                WHERE event_type IN ('article.revised', 'article.withdrawn'))
+            ORDER BY source_id, stream_id, stream_version
+            """
+        ).show(max_rows=40, max_width=140)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NewsroomError as exc:
+        print(f"newsroom {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"newsroom {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

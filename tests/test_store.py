@@ -1,0 +1,99 @@
+"""The event log: append-only, hash-chained, one writer at a time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._config import Source
+from ingestion._ingest import ingest
+from ingestion._store import EventStore
+from ingestion._verify import verify
+from ingestion.exceptions import StoreLockedError
+
+from .feeds import item, rss
+
+
+@pytest.fixture
+def filled_db(tmp_path: Path, db_path: Path) -> Path:
+    feed = tmp_path / "feed.xml"
+    for round_titles in (["A", "B"], ["A2", "B", "C"], ["A3", "B", "C"]):
+        feed.write_bytes(rss([item(n, title) for n, title in enumerate(round_titles)]))
+        ingest([Source("local", str(feed))], db_path)
+    return db_path
+
+
+def test_versions_are_contiguous_and_ids_unique(filled_db: Path) -> None:
+    with duckdb.connect(str(filled_db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT payload ->> '$.title', stream_version, event_type FROM raw.events "
+            "WHERE starts_with(event_type, 'article.') ORDER BY stream_id, stream_version"
+        ).fetchall()
+    titles = {(t, v, e) for t, v, e in rows}
+    assert ("A", 1, "article.published") in titles
+    assert ("A2", 2, "article.revised") in titles
+    assert ("A3", 3, "article.revised") in titles
+    assert verify(filled_db).ok
+
+
+@pytest.mark.parametrize(
+    ("tamper", "check"),
+    [
+        (
+            "UPDATE raw.events SET payload = replace(payload::VARCHAR, 'A2', 'A9')::JSON "
+            "WHERE payload ->> '$.title' = 'A2'",
+            "payload_hash",
+        ),
+        (
+            "UPDATE raw.events SET recorded_at = recorded_at + INTERVAL 1 HOUR WHERE event_seq = 3",
+            "event_hash",
+        ),
+        ("DELETE FROM raw.events WHERE event_seq = 2", "chain"),
+        ("DELETE FROM raw.events WHERE event_seq = (SELECT max(event_seq) FROM raw.events)", "anchor"),
+    ],
+)
+def test_verify_names_the_first_altered_event(filled_db: Path, tamper: str, check: str) -> None:
+    with duckdb.connect(str(filled_db)) as con:
+        con.execute(tamper)
+    report = verify(filled_db)
+    assert not report.ok
+    assert any(problem.startswith(check) for problem in report.problems), report.problems
+    result = subprocess.run(
+        [sys.executable, "-m", "ingestion.cli", "verify", "--db", str(filled_db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert f"FAIL {check}" in result.stdout and "event #" in result.stdout
+
+
+def test_a_second_writer_gets_a_clear_error(filled_db: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import duckdb, sys, time
+            con = duckdb.connect({str(filled_db)!r})
+            print("locked", flush=True)
+            sys.stdin.readline()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreLockedError, match="in use by another process"):
+            EventStore(filled_db, lock_timeout=0.5)
+    finally:
+        holder.communicate("\n", timeout=30)
+    with EventStore(filled_db, lock_timeout=5):
+        pass

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from ingestion._text import canonical_url, html_to_text, one_line
+
+from .conftest import shared_path
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTPS://WWW.Example.COM/News/A?id=5#top", "https://www.example.com/News/A?id=5"),
+        ("http://example.com:80/a?utm_source=rss&UTM_Medium=x&b=2", "http://example.com/a?b=2"),
+        ("https://example.com/a;jsessionid=ABC123?PHPSESSID=1&fbclid=z", "https://example.com/a"),
+        ("https://example.com:8443/a?Sid=9&q=ukraine", "https://example.com:8443/a?q=ukraine"),
+    ],
+)
+def test_canonical_url_strips_tracking_and_case_only_where_safe(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_markup_captions_credits_and_entities_do_not_reach_the_text() -> None:
+    markup = (
+        "<p>Talks &amp; more talks in <b>Paris</b>.</p>"
+        "<figure><img src='x.jpg'><figcaption>Leaders arrive. Photo: AP</figcaption></figure>"
+        "<p class='image-credit'>Image: keystone</p><p>Second&nbsp;paragraph.</p>"
+        "<script>track()</script>"
+    )
+    assert html_to_text(markup) == "Talks & more talks in Paris.\nSecond paragraph."
+    assert one_line("<h1>A\n  headline</h1>") == "A headline"
+
+
+def test_seed_story_loses_doubled_dateline_and_glued_credits() -> None:
+    text = shared_path("data", "seed", "coalition_of_the_willing_2026-01-07.txt").read_text()
+    clean = html_to_text(text)
+    assert "Jan 7, 2026, 6:41 a.m\n" in clean
+    assert "a.mJan" not in clean
+    assert "Image: keystone" not in clean
+    # The caption sentence itself stays: plain text cannot tell it from the story.
+    assert clean.startswith("Emmanuel Macron and Keir Starmer assure Ukraine")
