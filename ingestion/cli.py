@@ -70,6 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.set_defaults(func=_cmd_verify)
 
+    transform = commands.add_parser(
+        "transform",
+        parents=[db],
+        help="build the dbt models and run their tests",
+        description="Run `dbt build` on the dbt project: staging views, intermediate and mart "
+        "tables (incremental where history is large) and all dbt tests. Exits non-zero when a "
+        "model or test fails.",
+    )
+    transform.add_argument(
+        "--full-refresh", action="store_true", help="rebuild incremental models from all events"
+    )
+    transform.add_argument("--select", metavar="SELECTOR", help="dbt node selection, e.g. marts")
+    transform.add_argument(
+        "--docs", action="store_true", help="also generate dbt docs (dbt_project/target/index.html)"
+    )
+    transform.set_defaults(func=_cmd_transform)
+
     demo = commands.add_parser(
         "demo",
         parents=[db],
@@ -145,6 +162,19 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_transform(args: argparse.Namespace) -> int:
+    from ._transform import DBT_PROJECT, run_dbt, transform
+
+    report = transform(_db_path(args), full_refresh=args.full_refresh, select=args.select)
+    print(report.summary())
+    for failure in report.failures:
+        print(f"  FAIL {failure}")
+    if args.docs and report.success:
+        docs = run_dbt("docs generate", _db_path(args))
+        print(f"{docs.summary()}: open {DBT_PROJECT / 'target' / 'index.html'}")
+    return 0 if report.success else 1
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import demo_rounds, serve_demo
     from ._fetch import FetchLimits
@@ -158,21 +188,35 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             switch(round_dir)
             print(f"\n== {round_dir.name}: ingesting {len(sources)} demo sources")
             _print_report(ingest(sources, db_path, limits=limits))
+    from ._transform import transform
+
+    print("\n== dbt build: deriving the marts from the events")
+    report = transform(db_path)
+    print(report.summary())
+    for failure in report.failures:
+        print(f"  FAIL {failure}")
     with EventStore(db_path, read_only=True) as store:
         print(f"\nThe event log at {db_path}:")
         store.con.sql("SELECT event_type, count(*) AS events FROM raw.events GROUP BY 1 ORDER BY 1").show()
-        print("Headlines that changed, version by version:")
+        print("How headlines changed, and when (marts.article_versions):")
         store.con.sql(
             """
-            SELECT source_id, stream_version AS version, event_type,
-                   left(payload ->> '$.title', 70) AS title
-            FROM raw.events
-            WHERE stream_id IN (SELECT stream_id FROM raw.events
-                                WHERE event_type IN ('article.revised', 'article.withdrawn'))
-            ORDER BY source_id, stream_id, stream_version
+            SELECT source_id, version, valid_from, left(previous_title, 45) AS was,
+                   left(title, 45) AS became
+            FROM marts.article_versions WHERE title_changed ORDER BY valid_from
             """
-        ).show(max_rows=40, max_width=140)
-    return 0
+        ).show(max_rows=20, max_width=160)
+        print("Withdrawn articles (marts.articles):")
+        store.con.sql(
+            "SELECT source_id, left(title, 60) AS title, published_at, withdrawn_at "
+            "FROM marts.articles WHERE status = 'withdrawn'"
+        ).show(max_width=160)
+        print("Source health (marts.sources):")
+        store.con.sql(
+            "SELECT source_id, fetch_count, failure_rate, article_count, revision_count, "
+            "median_fetch_ms FROM marts.sources ORDER BY source_id"
+        ).show(max_width=160)
+    return 0 if report.success else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,110 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='version_id',
+    )
+}}
+-- One row per article version, with its validity interval and what changed.
+--
+-- valid_from is the publisher's time of the event when it gave one, never later
+-- than when we recorded it and never earlier than the previous version's
+-- valid_from (a running max keeps intervals contiguous when publisher clocks
+-- disagree). valid_to is the next version's valid_from.
+--
+-- Incremental runs recompute every version of the articles that received new
+-- events (found by log position, so late-arriving events are never missed);
+-- their earlier rows change too (valid_to, is_current).
+with
+{% if is_incremental() %}
+touched as (
+    select distinct article_id
+    from {{ ref('int_article_events_unpacked') }}
+    where event_seq > (select coalesce(max(event_seq), 0) from {{ this }})
+),
+{% endif %}
+
+events as (
+    select
+        *,
+        least(coalesce(occurred_at, recorded_at), recorded_at) as claimed_from
+    from {{ ref('int_article_events_unpacked') }}
+    {% if is_incremental() %}
+    where article_id in (select article_id from touched)
+    {% endif %}
+),
+
+sequenced as (
+    select
+        *,
+        max(claimed_from) over (
+            partition by article_id order by version rows between unbounded preceding and current row
+        ) as valid_from,
+        lag(title) over by_version as previous_title,
+        lag(summary) over by_version as previous_summary,
+        lag(body) over by_version as previous_body,
+        lag(byline) over by_version as previous_byline,
+        lag(url) over by_version as previous_url,
+        max(version) over (partition by article_id) as latest_version
+    from events
+    window by_version as (partition by article_id order by version)
+),
+
+diffed as (
+    select
+        *,
+        version > 1 and title is distinct from previous_title as title_changed,
+        version > 1 and summary is distinct from previous_summary as summary_changed,
+        version > 1 and body is distinct from previous_body as body_changed
+    from sequenced
+),
+
+measured as (
+    select
+        *,
+        case when title_changed then {{ unchanged_chars('previous_title', 'title') }} end as title_kept,
+        case when summary_changed then {{ unchanged_chars('previous_summary', 'summary') }} end
+            as summary_kept,
+        case when body_changed then {{ unchanged_chars('previous_body', 'body') }} end as body_kept
+    from diffed
+)
+
+select
+    event_id as version_id,
+    event_seq,
+    article_id,
+    version,
+    event_type,
+    source_id,
+    valid_from,
+    lead(valid_from) over (partition by article_id order by version) as valid_to,
+    version = latest_version as is_current,
+    event_type = 'article.withdrawn' as is_withdrawal,
+    recorded_at,
+    published_at,
+    updated_at,
+    guid,
+    url,
+    title,
+    summary,
+    body,
+    byline,
+    language,
+    wire_version,
+    wire_pubstatus,
+    wire_signals,
+    outlet,
+    content_hash,
+    title_changed,
+    summary_changed,
+    body_changed,
+    version > 1 and byline is distinct from previous_byline as byline_changed,
+    version > 1 and url is distinct from previous_url as url_changed,
+    coalesce(length(previous_title) - title_kept, 0) as title_chars_removed,
+    coalesce(length(title) - title_kept, 0) as title_chars_added,
+    coalesce(length(previous_summary) - summary_kept, 0) as summary_chars_removed,
+    coalesce(length(summary) - summary_kept, 0) as summary_chars_added,
+    coalesce(length(previous_body) - body_kept, 0) as body_chars_removed,
+    coalesce(length(body) - body_kept, 0) as body_chars_added,
+    previous_title
+from measured
