@@ -87,6 +87,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transform.set_defaults(func=_cmd_transform)
 
+    validate = commands.add_parser(
+        "validate",
+        parents=[db],
+        help="run the Great Expectations checkpoints",
+        description="Validate the event log (raw), the staging views and the marts with the "
+        "suites declared in ingestion/_expectations.py. Row checks cover events newer than the "
+        "published snapshot unless --all-events. Prints pass/fail per suite, builds Data Docs "
+        "into data/docs/gx/, exits non-zero when a critical expectation fails.",
+    )
+    validate.add_argument("--stage", choices=["raw", "staging", "marts", "all"], default="all")
+    validate.add_argument(
+        "--all-events", action="store_true", help="check every event, not only those since the last publish"
+    )
+    validate.set_defaults(func=_cmd_validate)
+
+    publish = commands.add_parser(
+        "publish",
+        parents=[db],
+        help="validate, then publish a read-only snapshot of the marts",
+        description="Validate everything new since the last snapshot; if it passes, write "
+        "data/published/newsroom.duckdb (replaced atomically) and Parquet exports of every mart "
+        "in data/published/parquet/. If validation fails nothing is published and the command "
+        "exits non-zero naming the failed expectations.",
+    )
+    publish.set_defaults(func=_cmd_publish)
+
+    sql = commands.add_parser(
+        "sql",
+        parents=[db],
+        help="query the published snapshot (read-only)",
+        description="Run a read-only query (SELECT, EXPLAIN) against the published snapshot. "
+        "Statements that write, attach or copy are refused.",
+    )
+    sql.add_argument("query", help='e.g. "SELECT title FROM marts.articles LIMIT 5"')
+    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    sql.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    sql.add_argument("--max-rows", type=int, default=100, help="rows shown in table format")
+    sql.set_defaults(func=_cmd_sql)
+
     demo = commands.add_parser(
         "demo",
         parents=[db],
@@ -175,11 +214,68 @@ def _cmd_transform(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def _print_validation(report) -> None:
+    for line in report.lines():
+        print(line)
+    if report.docs_index:
+        print(f"Data Docs: {report.docs_index}")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ._expectations import STAGES
+    from ._publish import last_published_seq
+    from ._validate import validate
+
+    db_path = _db_path(args)
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    since = 0 if args.all_events else last_published_seq(db_path)
+    report = validate(db_path, stages=stages, since=since)
+    _print_validation(report)
+    print(
+        "validation "
+        + ("passed" if report.success else "FAILED")
+        + (f" (events after #{since})" if since else "")
+    )
+    return 0 if report.success else 1
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from ._publish import ValidationFailed, publish
+
+    try:
+        report = publish(_db_path(args))
+    except ValidationFailed as failed:
+        _print_validation(failed.report)
+        print(f"newsroom publish: {failed}", file=sys.stderr)
+        return 1
+    _print_validation(report.validation)
+    tables = ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.tables.items())
+    print(f"published {report.path} up to event #{report.last_event_seq}: {tables}")
+    print(f"Parquet exports: {report.parquet_dir}")
+    return 0
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from ._publish import published_path
+    from ._sql import run_sql
+
+    run_sql(
+        published_path(_db_path(args)),
+        args.query,
+        fmt=args.format,
+        output=args.output,
+        max_rows=args.max_rows,
+    )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import demo_rounds, serve_demo
     from ._fetch import FetchLimits
     from ._ingest import ingest
-    from ._store import EventStore
+    from ._publish import ValidationFailed, publish
+    from ._sql import run_sql
+    from ._transform import transform
 
     db_path = _db_path(args)
     limits = FetchLimits(max_attempts=1, total_timeout=10)
@@ -188,35 +284,47 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             switch(round_dir)
             print(f"\n== {round_dir.name}: ingesting {len(sources)} demo sources")
             _print_report(ingest(sources, db_path, limits=limits))
-    from ._transform import transform
 
     print("\n== dbt build: deriving the marts from the events")
     report = transform(db_path)
     print(report.summary())
     for failure in report.failures:
         print(f"  FAIL {failure}")
-    with EventStore(db_path, read_only=True) as store:
-        print(f"\nThe event log at {db_path}:")
-        store.con.sql("SELECT event_type, count(*) AS events FROM raw.events GROUP BY 1 ORDER BY 1").show()
-        print("How headlines changed, and when (marts.article_versions):")
-        store.con.sql(
-            """
-            SELECT source_id, version, valid_from, left(previous_title, 45) AS was,
-                   left(title, 45) AS became
-            FROM marts.article_versions WHERE title_changed ORDER BY valid_from
-            """
-        ).show(max_rows=20, max_width=160)
-        print("Withdrawn articles (marts.articles):")
-        store.con.sql(
-            "SELECT source_id, left(title, 60) AS title, published_at, withdrawn_at "
-            "FROM marts.articles WHERE status = 'withdrawn'"
-        ).show(max_width=160)
-        print("Source health (marts.sources):")
-        store.con.sql(
-            "SELECT source_id, fetch_count, failure_rate, article_count, revision_count, "
-            "median_fetch_ms FROM marts.sources ORDER BY source_id"
-        ).show(max_width=160)
-    return 0 if report.success else 1
+    if not report.success:
+        return 1
+    print("\n== validate and publish")
+    try:
+        published = publish(db_path)
+    except ValidationFailed as failed:
+        _print_validation(failed.report)
+        print(f"not published: {failed}")
+        return 1
+    _print_validation(published.validation)
+    print(f"Published (read-only) database: {published.path}")
+    print(f"Parquet exports for dashboards: {published.parquet_dir}")
+    for title, query in DEMO_QUERIES:
+        print(f'\n$ newsroom sql "{" ".join(query.split())}"\n-- {title}')
+        run_sql(published.path, query)
+    return 0
+
+
+#: Questions a journalist asks, answered from the published snapshot by the demo.
+DEMO_QUERIES = (
+    (
+        "How did headlines change, and when?",
+        "SELECT source_id, version, valid_from, left(previous_title, 40) AS was, "
+        "left(title, 40) AS became FROM marts.article_versions WHERE title_changed ORDER BY valid_from",
+    ),
+    (
+        "Show me every article that was withdrawn.",
+        "SELECT source_id, title, published_at, withdrawn_at FROM marts.articles WHERE status = 'withdrawn'",
+    ),
+    (
+        "How healthy is each source?",
+        "SELECT source_id, fetch_count, failure_rate, article_count, revision_count "
+        "FROM marts.sources ORDER BY source_id",
+    ),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from ingestion.cli import build_parser, main
 
-COMMANDS = ["ingest", "backfill", "verify", "transform", "demo"]
+COMMANDS = ["ingest", "backfill", "verify", "transform", "validate", "publish", "sql", "demo"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

@@ -1,0 +1,136 @@
+"""Write-audit-publish: a validated, read-only copy of the marts for readers.
+
+The pipeline writes the working database. ``publish`` validates it and only then
+builds ``published/newsroom.duckdb`` as a new file and renames it over the old
+one, so a reader sees the old snapshot or the new one, never a half-built one,
+and a reader holding the old file open is never disturbed (nor does it block us).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from ._dates import utcnow
+from ._store import connect
+from ._validate import ValidationReport, validate
+from .exceptions import NewsroomError
+
+PUBLISHED_NAME = "newsroom.duckdb"
+
+
+class ValidationFailed(NewsroomError):
+    """Validation failed, so nothing was published."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        names = ", ".join(f"{o.suite}: {o.expectation}" for o in report.failures())
+        super().__init__(f"validation failed ({names}); the previous snapshot stays published")
+        self.report = report
+
+
+def published_dir(db_path: Path) -> Path:
+    return Path(db_path).parent / "published"
+
+
+def published_path(db_path: Path) -> Path:
+    return published_dir(db_path) / PUBLISHED_NAME
+
+
+def last_published_seq(db_path: Path) -> int:
+    """The last event_seq the current snapshot was built from (0 when none)."""
+    path = published_path(db_path)
+    if not path.exists():
+        return 0
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT max(last_event_seq) FROM meta.snapshots").fetchall()[0][0] or 0
+
+
+@dataclass(slots=True)
+class PublishReport:
+    path: Path
+    parquet_dir: Path
+    last_event_seq: int
+    tables: dict[str, int]
+    validation: ValidationReport
+
+
+def publish(db_path: Path) -> PublishReport:
+    """Validate everything new since the last snapshot; if it passes, publish."""
+    db_path = Path(db_path)
+    since = last_published_seq(db_path)
+    report = validate(db_path, since=since)
+    if not report.success:
+        raise ValidationFailed(report)
+    out_dir = published_dir(db_path)
+    parquet_dir = out_dir / "parquet"
+    parquet_dir.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    tmp_db = out_dir / f".{PUBLISHED_NAME}.{token}.tmp"
+    source = connect(db_path, read_only=True)
+    try:
+        last_seq, last_at = source.execute(
+            "SELECT max(event_seq), max(recorded_at) FROM raw.events"
+        ).fetchall()[0]
+        marts = [
+            row[0]
+            for row in source.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+                "ORDER BY table_name"
+            ).fetchall()
+        ]
+    finally:
+        source.close()
+    if not marts:
+        raise NewsroomError("no marts to publish; run `newsroom transform` first")
+
+    tables: dict[str, int] = {}
+    with duckdb.connect(str(tmp_db)) as out:
+        out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
+        out.execute("CREATE SCHEMA marts")
+        for mart in marts:
+            out.execute(f"CREATE TABLE marts.{mart} AS SELECT * FROM work.marts.{mart}")
+            tables[mart] = out.execute(f"SELECT count(*) FROM marts.{mart}").fetchall()[0][0]
+            tmp_parquet = parquet_dir / f".{mart}.{token}.tmp"
+            out.execute(f"COPY marts.{mart} TO '{tmp_parquet}' (FORMAT parquet, COMPRESSION zstd)")
+            os.replace(tmp_parquet, parquet_dir / f"{mart}.parquet")
+        out.execute("DETACH work")
+        out.execute("CREATE SCHEMA meta")
+        out.execute(
+            """
+            CREATE TABLE meta.snapshots (
+                built_at TIMESTAMP, last_event_seq BIGINT, last_event_recorded_at TIMESTAMP,
+                validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON
+            )
+            """
+        )
+        out.execute(
+            "INSERT INTO meta.snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                utcnow(),
+                last_seq,
+                last_at,
+                report.success,
+                since,
+                json.dumps(
+                    [
+                        {
+                            "suite": s.suite,
+                            "stage": s.stage,
+                            "success": s.success,
+                            "rows": s.rows,
+                            "warnings": [w.expectation for w in s.warnings],
+                        }
+                        for s in report.suites
+                    ]
+                ),
+                json.dumps(tables),
+            ],
+        )
+        out.execute("CHECKPOINT")
+    os.replace(tmp_db, published_path(db_path))
+    return PublishReport(published_path(db_path), parquet_dir, last_seq or 0, tables, report)

@@ -1,0 +1,227 @@
+"""Running the Great Expectations suites of ``_expectations.py`` on frames read
+from DuckDB (GX validates pandas frames; its SQL path does not work on DuckDB)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._expectations import STAGES, SUITES, Expect, Suite
+from ._store import connect
+from .exceptions import NewsroomError
+
+GX_DIR = Path(__file__).resolve().parents[1] / "gx"
+DATASOURCE = "newsroom_frames"
+BATCH = "whole_frame"
+
+
+@dataclass(slots=True)
+class ExpectationOutcome:
+    suite: str
+    expectation: str  # e.g. expect_column_values_to_be_in_set(status_matches_last_version)
+    severity: str
+    success: bool
+    unexpected_count: int | None = None
+    examples: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SuiteOutcome:
+    suite: str
+    stage: str
+    rows: int
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        """A suite passes when every critical expectation passes (warnings are reported)."""
+        return all(o.success for o in self.outcomes if o.severity == "critical")
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success and o.severity != "critical"]
+
+
+@dataclass(slots=True)
+class ValidationReport:
+    since: int
+    suites: list[SuiteOutcome]
+    docs_index: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        return all(suite.success for suite in self.suites)
+
+    def failures(self) -> list[ExpectationOutcome]:
+        return [o for s in self.suites for o in s.outcomes if not o.success and o.severity == "critical"]
+
+    def lines(self) -> list[str]:
+        lines = []
+        for suite in self.suites:
+            verdict = "PASS" if suite.success else "FAIL"
+            passed = sum(o.success for o in suite.outcomes)
+            lines.append(
+                f"{verdict} {suite.stage:<8} {suite.suite:<24} "
+                f"{passed}/{len(suite.outcomes)} expectations, {suite.rows} rows"
+            )
+            for outcome in suite.outcomes:
+                if not outcome.success:
+                    label = "FAILED" if outcome.severity == "critical" else "warning"
+                    lines.append(
+                        f"       {label}: {outcome.expectation}: {outcome.unexpected_count} "
+                        f"unexpected, e.g. {outcome.examples[:3]}"
+                    )
+        return lines
+
+
+def _expectation_label(kind: str, kwargs: dict[str, Any]) -> str:
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in kind).lstrip("_")
+    return f"{snake}({kwargs.get('column', '')})"
+
+
+def _context(data_dir: Path):
+    """The file context in gx/, with results and Data Docs under the data directory."""
+    os.environ["NEWSROOM_GX_RESULTS_DIR"] = str((data_dir / "gx" / "validations").resolve())
+    os.environ["NEWSROOM_GX_DOCS_DIR"] = str((data_dir / "docs" / "gx").resolve())
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    return gx.get_context(mode="file", project_root_dir=str(GX_DIR.parent))
+
+
+def _build_suite(suite: Suite):
+    import great_expectations as gx
+
+    gx_suite = gx.ExpectationSuite(name=suite.name, meta={"stage": suite.stage, "notes": suite.description})
+    for expect in suite.expectations:
+        gx_suite.add_expectation(
+            getattr(gx.expectations, expect.kind)(**expect.kwargs, severity=expect.severity)
+        )
+    return gx_suite
+
+
+def _declared(expect: Expect) -> tuple:
+    return (_expectation_label(expect.kind, expect.kwargs), sorted(expect.kwargs.items()), expect.severity)
+
+
+def _stored(config: Any) -> tuple:
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    kind = "".join(part.title() for part in config.type.split("_"))
+    return (
+        _expectation_label(kind, kwargs),
+        sorted(kwargs.items()),
+        str(config.severity.value if hasattr(config.severity, "value") else config.severity),
+    )
+
+
+def sync(context) -> list[str]:
+    """Make gx/ match the declarations; write only what is missing or changed."""
+    import great_expectations as gx
+
+    written = []
+    try:
+        source = context.data_sources.get(DATASOURCE)
+    except (KeyError, ValueError):
+        source = context.data_sources.add_pandas(name=DATASOURCE)
+        written.append(f"datasource {DATASOURCE}")
+    for suite in SUITES:
+        try:
+            asset = source.get_asset(suite.name)
+        except LookupError:
+            asset = source.add_dataframe_asset(name=suite.name)
+            written.append(f"asset {suite.name}")
+        try:
+            batch = asset.get_batch_definition(BATCH)
+        except KeyError:
+            batch = asset.add_batch_definition_whole_dataframe(BATCH)
+        try:
+            stored = context.suites.get(suite.name)
+            same = sorted(map(_stored, stored.expectation_configurations)) == sorted(
+                map(_declared, suite.expectations)
+            )
+        except Exception:  # not there yet (GX raises its own not-found errors)
+            stored, same = None, False
+        if not same:
+            gx_suite = _build_suite(suite)
+            if stored is not None:
+                context.suites.delete(suite.name)
+            stored = context.suites.add(gx_suite)
+            written.append(f"suite {suite.name}")
+        try:
+            definition = context.validation_definitions.get(suite.name)
+        except Exception:
+            definition = None
+        if definition is None or not same:
+            if definition is not None:
+                context.validation_definitions.delete(suite.name)
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=suite.name, data=batch, suite=stored)
+            )
+            written.append(f"validation definition {suite.name}")
+        try:
+            context.checkpoints.get(suite.name)
+            has_checkpoint = same
+        except Exception:
+            has_checkpoint = False
+        if not has_checkpoint:
+            with contextlib.suppress(Exception):  # nothing to delete
+                context.checkpoints.delete(suite.name)
+            context.checkpoints.add(gx.Checkpoint(name=suite.name, validation_definitions=[definition]))
+            written.append(f"checkpoint {suite.name}")
+    return written
+
+
+def validate(
+    db_path: Path, *, stages: tuple[str, ...] = STAGES, since: int = 0, build_docs: bool = True
+) -> ValidationReport:
+    """Run each selected stage's checkpoints; ``since`` limits row checks to newer events."""
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise NewsroomError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}")
+    selected = [suite for suite in SUITES if suite.stage in stages]
+    con = connect(Path(db_path), read_only=True)
+    try:
+        frames = {}
+        for suite in selected:
+            try:
+                frames[suite.name] = con.execute(suite.sql.format(since=int(since))).df()
+            except Exception as exc:  # a missing schema/table: the stage was never built
+                raise NewsroomError(
+                    f"cannot read the data for suite {suite.name} ({suite.stage}): {exc}. "
+                    "Run `newsroom transform` before validating staging or marts."
+                ) from exc
+    finally:
+        con.close()
+
+    context = _context(Path(db_path).parent)
+    sync(context)
+    report = ValidationReport(since=int(since), suites=[])
+    for suite in selected:
+        result = context.checkpoints.get(suite.name).run(batch_parameters={"dataframe": frames[suite.name]})
+        outcome = SuiteOutcome(suite.name, suite.stage, len(frames[suite.name]))
+        for run_result in result.run_results.values():
+            for item in run_result.results:
+                config = item.expectation_config
+                details = item.result or {}
+                kind = "".join(part.title() for part in config.type.split("_"))
+                outcome.outcomes.append(
+                    ExpectationOutcome(
+                        suite=suite.name,
+                        expectation=_expectation_label(kind, config.kwargs),
+                        severity=str(getattr(config.severity, "value", config.severity)),
+                        success=bool(item.success),
+                        unexpected_count=details.get("unexpected_count"),
+                        examples=list(details.get("partial_unexpected_list") or [])[:5],
+                    )
+                )
+        report.suites.append(outcome)
+    if build_docs:
+        context.build_data_docs()
+        index = Path(os.environ["NEWSROOM_GX_DOCS_DIR"]) / "index.html"
+        report.docs_index = index if index.exists() else None
+    return report

@@ -1,0 +1,155 @@
+"""Write-audit-publish: validation gates the published snapshot; readers are never disturbed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._publish import ValidationFailed, last_published_seq, publish, published_path
+from ingestion._validate import GX_DIR, _context, sync, validate
+
+from .demo_data import build_demo_db
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    return build_demo_db(tmp_path_factory.mktemp("demo") / "data" / "newsroom.duckdb")
+
+
+@pytest.fixture
+def work_db(demo_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo database (and nothing published yet)."""
+    target = tmp_path / "data" / "newsroom.duckdb"
+    target.parent.mkdir(parents=True)
+    shutil.copy(demo_db, target)
+    return target
+
+
+def failed_expectations(report) -> set[str]:
+    return {f"{o.suite}: {o.expectation}" for o in report.failures()}
+
+
+def test_the_committed_gx_folder_matches_the_declared_suites(tmp_path: Path) -> None:
+    assert (GX_DIR / "great_expectations.yml").exists()
+    assert sync(_context(tmp_path)) == [], "run `newsroom validate` and commit gx/"
+
+
+def test_a_clean_run_publishes_a_snapshot_with_meta_and_parquet(work_db: Path) -> None:
+    report = publish(work_db)
+    assert report.validation.success
+    with duckdb.connect(str(published_path(work_db)), read_only=True) as con:
+        statuses = dict(con.execute("SELECT status, count(*) FROM marts.articles GROUP BY 1").fetchall())
+        meta = con.execute("SELECT last_event_seq, validation_success FROM meta.snapshots").fetchall()
+    assert statuses == {"live": 67, "withdrawn": 1}
+    assert meta == [(report.last_event_seq, True)]
+    for mart in ("articles", "article_versions", "articles_daily", "sources"):
+        assert (report.parquet_dir / f"{mart}.parquet").stat().st_size > 0
+    assert (work_db.parent / "docs" / "gx" / "index.html").exists()
+    assert last_published_seq(work_db) == report.last_event_seq
+
+
+def _rebuild_events_without_constraints(db_path: Path, tamper: str) -> None:
+    """A damaged log as it could arrive from elsewhere: no constraints, then tampered."""
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("CREATE TABLE raw.events_copy AS SELECT * FROM raw.events")
+        con.execute("DROP TABLE raw.events CASCADE")
+        con.execute("ALTER TABLE raw.events_copy RENAME TO events")
+        con.execute(tamper)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (
+            "INSERT INTO raw.events SELECT * REPLACE (event_seq + 1000 AS event_seq) "
+            "FROM raw.events WHERE event_seq = 5",
+            "raw_events: expect_column_values_to_be_unique(event_id)",
+        ),
+        (
+            "UPDATE raw.events SET stream_version = stream_version + 1 WHERE event_seq = ("
+            "SELECT max(event_seq) FROM raw.events WHERE event_type = 'article.revised')",
+            "raw_events: expect_column_values_to_be_in_set(version_follows_previous)",
+        ),
+    ],
+)
+def test_a_broken_log_fails_validation_by_name(work_db: Path, tamper: str, expected: str) -> None:
+    _rebuild_events_without_constraints(work_db, tamper)
+    report = validate(work_db, stages=("raw",))
+    assert not report.success
+    assert expected in failed_expectations(report)
+
+
+def test_an_impossible_mart_row_blocks_publishing_and_keeps_the_old_snapshot(work_db: Path) -> None:
+    first = publish(work_db)
+    before = published_path(work_db).read_bytes()
+    with duckdb.connect(str(work_db)) as con:
+        con.execute(
+            "UPDATE marts.articles SET status = 'deleted', last_event_seq = 10**9 "
+            "WHERE article_id = (SELECT min(article_id) FROM marts.articles)"
+        )
+    with pytest.raises(ValidationFailed) as failure:
+        publish(work_db)
+    assert "marts_articles: expect_column_values_to_be_in_set(status_matches_last_version)" in str(
+        failure.value
+    )
+    assert published_path(work_db).read_bytes() == before
+    assert last_published_seq(work_db) == first.last_event_seq
+    result = subprocess.run(
+        [sys.executable, "-m", "ingestion.cli", "publish", "--db", str(work_db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "status_matches_last_version" in result.stdout + result.stderr
+
+
+def test_a_reader_keeps_working_while_publish_replaces_the_snapshot(work_db: Path) -> None:
+    publish(work_db)
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import duckdb, sys, time
+            path = {str(published_path(work_db))!r}
+            held = duckdb.connect(path, read_only=True)  # held open across the publishes
+            print("ready", flush=True)
+            errors, reads, deadline = 0, 0, time.monotonic() + 60
+            while sys.stdin.readline().strip() != "stop" and time.monotonic() < deadline:
+                for _ in range(20):
+                    try:
+                        assert held.execute("SELECT count(*) FROM marts.articles").fetchall()[0][0] == 68
+                        with duckdb.connect(path, read_only=True) as fresh:
+                            fresh.execute("SELECT count(*) FROM marts.article_versions").fetchall()
+                        reads += 1
+                    except Exception as exc:
+                        errors += 1
+                        print("error", exc, flush=True)
+                print("ok", flush=True)
+            print(f"done reads={{reads}} errors={{errors}}", flush=True)
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        for _ in range(2):
+            reader.stdin.write("go\n")
+            reader.stdin.flush()
+            publish(work_db)  # replaces the file the reader holds open
+            assert reader.stdout.readline().strip() == "ok"
+        out, _ = reader.communicate("stop\n", timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert "errors=0" in out, out
+    assert reader.returncode == 0
