@@ -186,11 +186,19 @@ def _fetch_payload(outcome: FetchOutcome) -> dict[str, Any]:
 def record(
     store: EventStore, outcomes: list[FetchOutcome], blobs: BlobStore, *, run_id: str | None = None
 ) -> IngestReport:
-    """Parse fetched bodies and append all resulting events in one transaction."""
+    """Parse fetched bodies and append all resulting events in one transaction.
+
+    With a ``run_id`` that already has events (a retried scheduler task whose
+    first attempt committed), nothing is appended again.
+    """
     run_id = run_id or new_run_id()
     recorded_at = utcnow()
     summaries = [SourceSummary(outcome.source_id) for outcome in outcomes]
     with store.transaction():
+        if store.has_run(run_id):
+            for summary in summaries:
+                summary.status = "already recorded"
+            return IngestReport(run_id, summaries, 0)
         seen_bodies = store.bodies_seen(
             (o.source_id, o.body_sha256) for o in outcomes if o.ok and o.body_sha256
         )

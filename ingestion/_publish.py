@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ._dates import utcnow
+from ._expectations import STAGES
 from ._store import connect
 from ._validate import ValidationReport, validate
 from .exceptions import NewsroomError
@@ -59,11 +60,17 @@ class PublishReport:
     validation: ValidationReport
 
 
-def publish(db_path: Path) -> PublishReport:
-    """Validate everything new since the last snapshot; if it passes, publish."""
+def publish(db_path: Path, validation: ValidationReport | None = None) -> PublishReport:
+    """Validate everything new since the last snapshot; if it passes, publish.
+
+    ``validation`` is the report of a validation the caller just ran over every
+    stage (the scheduler validates stage by stage, in tasks of their own).
+    """
     db_path = Path(db_path)
     since = last_published_seq(db_path)
-    report = validate(db_path, since=since)
+    report = validation or validate(db_path, since=since)
+    if report.since != since or {s.stage for s in report.suites} != set(STAGES):
+        raise NewsroomError("the validation given does not cover every stage since the last snapshot")
     if not report.success:
         raise ValidationFailed(report)
     out_dir = published_dir(db_path)

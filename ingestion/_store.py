@@ -267,6 +267,11 @@ class EventStore:
             self.con.unregister("_wanted_streams")
         return {row[0]: StreamHead(*row[1:]) for row in rows}
 
+    def has_run(self, run_id: str) -> bool:
+        return bool(
+            self.con.execute("SELECT count(*) FROM raw.events WHERE run_id = ?", [run_id]).fetchall()[0][0]
+        )
+
     def feed_states(self) -> dict[str, dict[str, Any]]:
         """Per source: fetch count, last fetch time and the validators of the last body."""
         rows = self.con.execute(

@@ -4,6 +4,7 @@ from DuckDB (GX validates pandas frames; its SQL path does not work on DuckDB)."
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
@@ -58,6 +59,34 @@ class ValidationReport:
 
     def failures(self) -> list[ExpectationOutcome]:
         return [o for s in self.suites for o in s.outcomes if not o.success and o.severity == "critical"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (an XCom between scheduler tasks)."""
+        return {
+            "since": self.since,
+            "suites": [
+                {
+                    "suite": s.suite,
+                    "stage": s.stage,
+                    "rows": s.rows,
+                    "outcomes": [dataclasses.asdict(o) for o in s.outcomes],
+                }
+                for s in self.suites
+            ],
+        }
+
+    @classmethod
+    def merged(cls, parts: list[dict[str, Any]]) -> ValidationReport:
+        """One report from the per-stage reports of ``to_dict``."""
+        since = {part["since"] for part in parts}
+        if len(since) != 1:
+            raise NewsroomError(f"stage reports disagree on the starting event: {sorted(since)}")
+        suites = [
+            SuiteOutcome(s["suite"], s["stage"], s["rows"], [ExpectationOutcome(**o) for o in s["outcomes"]])
+            for part in parts
+            for s in part["suites"]
+        ]
+        return cls(since=since.pop(), suites=suites)
 
     def lines(self) -> list[str]:
         lines = []

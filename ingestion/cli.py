@@ -270,41 +270,62 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import demo_rounds, serve_demo
-    from ._fetch import FetchLimits
-    from ._ingest import ingest
-    from ._publish import ValidationFailed, publish
-    from ._sql import run_sql
-    from ._transform import transform
+    import yaml
 
-    db_path = _db_path(args)
-    limits = FetchLimits(max_attempts=1, total_timeout=10)
+    from ._airflow import airflow_environment, prepare_airflow, run_dag_test
+    from ._demo import demo_rounds, serve_demo
+    from ._publish import last_published_seq, published_path
+    from ._sql import run_sql
+
+    db_path = _db_path(args).resolve()
+    data_dir = db_path.parent
+    config_path = data_dir / "demo" / "feeds.yml"
+    env = airflow_environment(data_dir, db_path, config_path)
+    print(f"== Airflow home {env['AIRFLOW_HOME']} (SQLite metadata), "
+          f"DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}")
+    prepare_airflow(env)
     with serve_demo() as (sources, switch):
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        # The rounds follow each other within seconds: poll every source every time.
+        config_path.write_text(
+            yaml.safe_dump(
+                {
+                    "sources": [
+                        {
+                            "id": s.id,
+                            "url": s.url,
+                            "kind": s.kind,
+                            "language": s.language,
+                            "poll_interval_minutes": 0,
+                            "politeness_delay_seconds": 0,
+                        }
+                        for s in sources
+                    ]
+                }
+            )
+        )
         for round_dir in demo_rounds():
             switch(round_dir)
-            print(f"\n== {round_dir.name}: ingesting {len(sources)} demo sources")
-            _print_report(ingest(sources, db_path, limits=limits))
-
-    print("\n== dbt build: deriving the marts from the events")
-    report = transform(db_path)
-    print(report.summary())
-    for failure in report.failures:
-        print(f"  FAIL {failure}")
-    if not report.success:
-        return 1
-    print("\n== validate and publish")
-    try:
-        published = publish(db_path)
-    except ValidationFailed as failed:
-        _print_validation(failed.report)
-        print(f"not published: {failed}")
-        return 1
-    _print_validation(published.validation)
-    print(f"Published (read-only) database: {published.path}")
-    print(f"Parquet exports for dashboards: {published.parquet_dir}")
+            for dag_id in ("newsroom_ingest", "newsroom_transform"):
+                print(f"\n== {round_dir.name}: airflow dags test {dag_id}")
+                result = run_dag_test(dag_id, env)
+                for line in result.stdout.splitlines():
+                    if line.strip() and not line[:4].isdigit() and "graphviz" not in line:
+                        print(line)
+                if result.returncode != 0:
+                    print(result.stderr[-3000:], file=sys.stderr)
+                    print(f"newsroom demo: {dag_id} failed (exit {result.returncode})", file=sys.stderr)
+                    return 1
+    published = published_path(db_path)
+    print(f"\nWorking database (the event log and all models): {db_path}")
+    print(
+        f"Published, validated, read-only database: {published} (up to event #{last_published_seq(db_path)})"
+    )
+    print(f"Parquet exports for dashboards: {published.parent / 'parquet'}")
+    print(f"Validation reports (Data Docs): {data_dir / 'docs' / 'gx' / 'index.html'}")
     for title, query in DEMO_QUERIES:
-        print(f'\n$ newsroom sql "{" ".join(query.split())}"\n-- {title}')
-        run_sql(published.path, query)
+        print(f'\n-- {title}\n$ newsroom sql "{" ".join(query.split())}"')
+        run_sql(published, query)
     return 0
 
 

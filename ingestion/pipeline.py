@@ -1,0 +1,152 @@
+"""The pipeline's steps as plain functions with JSON-safe inputs and outputs.
+
+The Airflow DAGs call these (one task each) and nothing else from the package;
+the CLI calls the same building blocks. Paths come from the environment:
+``NEWSROOM_DB`` (the working database) and ``NEWSROOM_CONFIG`` (feeds.yml).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ._config import Source, load_sources, resolve_db_path
+from ._dates import utcnow
+from .exceptions import NewsroomError
+
+
+def db_path() -> Path:
+    return resolve_db_path(None).resolve()
+
+
+def sources() -> list[Source]:
+    return load_sources(os.environ.get("NEWSROOM_CONFIG", "feeds.yml"))
+
+
+def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
+    """Requests grouped by host: one group per mapped fetch task, so a host is
+    fetched by one task at a time, with its politeness delay between requests."""
+    from ._ingest import plan
+    from ._store import EventStore
+
+    configured = {source.id: source for source in sources()}
+    with EventStore(db_path()) as store:
+        requests = plan(store, configured.values(), due_only=due_only)
+    groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": [], "politeness": {}})
+    for request in requests:
+        source = configured[request.source_id]
+        group = groups[source.host]
+        group["host"] = source.host
+        group["requests"].append(request.to_dict())
+        group["politeness"][source.id] = source.politeness_delay_seconds
+    return list(groups.values())
+
+
+def fetch_group(group: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fetch one host's sources (network and raw bodies only; no database)."""
+    from ._ingest import blob_store_for, fetch_all
+    from ._model import FetchRequest
+
+    requests = [FetchRequest.from_dict(r) for r in group["requests"]]
+    outcomes = fetch_all(requests, blob_store_for(db_path()), politeness=group["politeness"])
+    return [outcome.to_dict() for outcome in outcomes]
+
+
+def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+    """Parse and append everything fetched in one run; idempotent per ``run_id``."""
+    from ._ingest import blob_store_for, record
+    from ._model import FetchOutcome
+    from ._store import EventStore
+
+    with EventStore(db_path()) as store:
+        report = record(
+            store, [FetchOutcome.from_dict(o) for o in outcomes], blob_store_for(db_path()), run_id=run_id
+        )
+    for summary in report.sources:
+        print(summary.line())
+    return {
+        "run_id": report.run_id,
+        "events_appended": report.events_appended,
+        **{key: int(value) for key, value in report.totals().items()},
+    }
+
+
+def build_marts() -> dict[str, Any]:
+    from ._transform import transform
+
+    report = transform(db_path())
+    print(report.summary())
+    if not report.success:
+        raise NewsroomError("dbt build failed: " + "; ".join(report.failures))
+    return {"summary": report.summary()}
+
+
+def validate_stage(stage: str) -> dict[str, Any]:
+    """Validate one stage against everything new since the last snapshot; raise on failure."""
+    from ._publish import last_published_seq
+    from ._validate import validate
+
+    report = validate(
+        db_path(), stages=(stage,), since=last_published_seq(db_path()), build_docs=stage == "marts"
+    )
+    for line in report.lines():
+        print(line)
+    if not report.success:
+        names = ", ".join(f"{o.suite}: {o.expectation}" for o in report.failures())
+        raise NewsroomError(f"{stage} validation failed: {names}")
+    return report.to_dict()
+
+
+def publish_snapshot(stage_reports: list[dict[str, Any]]) -> dict[str, Any]:
+    from ._publish import publish
+    from ._validate import ValidationReport
+
+    report = publish(db_path(), validation=ValidationReport.merged(stage_reports))
+    print(f"published {report.path} up to event #{report.last_event_seq}")
+    return {"path": str(report.path), "last_event_seq": report.last_event_seq, "tables": report.tables}
+
+
+def verify_log() -> dict[str, Any]:
+    from ._verify import verify
+
+    report = verify(db_path())
+    if not report.ok:
+        raise NewsroomError("event log verification failed: " + "; ".join(report.problems))
+    return {"events": report.events, "streams": report.streams, "notes": report.notes}
+
+
+def check_source_freshness() -> dict[str, Any]:
+    from ._transform import run_dbt
+
+    report = run_dbt("source freshness", db_path())
+    print(report.summary())
+    if not report.success:
+        raise NewsroomError("the event log is stale: " + "; ".join(report.failures))
+    return {"summary": report.summary()}
+
+
+def sources_failing_all_day(hours: int = 24) -> list[dict[str, Any]]:
+    """Sources fetched in the last ``hours`` whose every fetch failed, with the last reason."""
+    from ._store import EventStore
+
+    with EventStore(db_path(), read_only=True) as store:
+        rows = store.con.execute(
+            """
+            SELECT source_id, count(*) AS fetches,
+                   arg_max(payload ->> '$.error_class' || ': ' || (payload ->> '$.error_message'),
+                           event_seq) AS last_reason
+            FROM raw.events
+            WHERE starts_with(stream_id, 'feed:') AND recorded_at >= ?
+            GROUP BY source_id
+            HAVING count(*) FILTER (WHERE event_type = 'feed.fetched') = 0
+            ORDER BY source_id
+            """,
+            [utcnow() - timedelta(hours=hours)],
+        ).fetchall()
+    failing = [{"source_id": s, "fetches": n, "last_reason": r} for s, n, r in rows]
+    for item in failing:
+        print(f"FAILING ALL DAY {item['source_id']}: {item['fetches']} fetches, last: {item['last_reason']}")
+    return failing
