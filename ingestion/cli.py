@@ -281,8 +281,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     data_dir = db_path.parent
     config_path = data_dir / "demo" / "feeds.yml"
     env = airflow_environment(data_dir, db_path, config_path)
-    print(f"== Airflow home {env['AIRFLOW_HOME']} (SQLite metadata), "
-          f"DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}")
+    print(
+        f"== Airflow home {env['AIRFLOW_HOME']} (SQLite metadata), "
+        f"DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}"
+    )
     prepare_airflow(env)
     with serve_demo() as (sources, switch):
         config_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,13 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared is only beside a development checkout)")
     return path
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`newsroom ARGS...` in a fresh process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ingestion.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ingestion.cli import build_parser, main
+
+from .conftest import run_cli
 
 COMMANDS = ["ingest", "backfill", "verify", "transform", "validate", "publish", "sql", "demo"]
 
@@ -27,21 +27,7 @@ def test_parser_knows_every_command() -> None:
 def test_non_http_urls_in_config_are_refused_with_a_clear_message(tmp_path: Path, url: str) -> None:
     config = tmp_path / "feeds.yml"
     config.write_text(f"sources:\n  - id: bad\n    url: {url}\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ingestion.cli",
-            "ingest",
-            "--config",
-            str(config),
-            "--db",
-            str(tmp_path / "x.duckdb"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("ingest", "--config", str(config), "--db", str(tmp_path / "x.duckdb"))
     assert result.returncode == 2
     assert "only http(s) URLs and local file paths" in result.stderr
     assert "Traceback" not in result.stderr
@@ -50,20 +36,6 @@ def test_non_http_urls_in_config_are_refused_with_a_clear_message(tmp_path: Path
 def test_ingest_exits_zero_when_feeds_fail(tmp_path: Path) -> None:
     config = tmp_path / "feeds.yml"
     config.write_text("sources:\n  - id: missing\n    url: does-not-exist.xml\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ingestion.cli",
-            "ingest",
-            "--config",
-            str(config),
-            "--db",
-            str(tmp_path / "x.duckdb"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("ingest", "--config", str(config), "--db", str(tmp_path / "x.duckdb"))
     assert result.returncode == 0, result.stderr
     assert "missing" in result.stdout and "failed  1" in result.stdout

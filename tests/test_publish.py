@@ -14,6 +14,7 @@ import pytest
 from ingestion._publish import ValidationFailed, last_published_seq, publish, published_path
 from ingestion._validate import GX_DIR, _context, sync, validate
 
+from .conftest import run_cli
 from .demo_data import build_demo_db
 
 
@@ -100,12 +101,7 @@ def test_an_impossible_mart_row_blocks_publishing_and_keeps_the_old_snapshot(wor
     )
     assert published_path(work_db).read_bytes() == before
     assert last_published_seq(work_db) == first.last_event_seq
-    result = subprocess.run(
-        [sys.executable, "-m", "ingestion.cli", "publish", "--db", str(work_db)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli("publish", "--db", str(work_db))
     assert result.returncode == 1
     assert "status_matches_last_version" in result.stdout + result.stderr
 

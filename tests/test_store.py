@@ -16,6 +16,7 @@ from ingestion._store import EventStore
 from ingestion._verify import verify
 from ingestion.exceptions import StoreLockedError
 
+from .conftest import run_cli
 from .feeds import item, rss
 
 
@@ -63,12 +64,7 @@ def test_verify_names_the_first_altered_event(filled_db: Path, tamper: str, chec
     report = verify(filled_db)
     assert not report.ok
     assert any(problem.startswith(check) for problem in report.problems), report.problems
-    result = subprocess.run(
-        [sys.executable, "-m", "ingestion.cli", "verify", "--db", str(filled_db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("verify", "--db", str(filled_db))
     assert result.returncode == 1
     assert f"FAIL {check}" in result.stdout and "event #" in result.stdout
 
