@@ -177,3 +177,18 @@ def test_a_failed_validation_stops_publish_inside_the_dag(airflow_run) -> None:
     assert result.returncode != 0
     assert "payload_hash" in result.stdout + result.stderr
     assert last_published_seq(db_path) == published_before
+
+
+def test_telemetry_is_off_in_everything_we_run(tmp_path: Path) -> None:
+    from ingestion._transform import DBT_PROJECT
+    from ingestion._validate import GX_DIR
+
+    env = airflow_environment(tmp_path, tmp_path / "x.duckdb")
+    assert env["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] == "False"
+    assert env["SCARF_ANALYTICS"] == "false" and env["DO_NOT_TRACK"] == "1"
+    assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false" and env["GX_ANALYTICS_ENABLED"] == "false"
+    assert (
+        yaml.safe_load((DBT_PROJECT / "dbt_project.yml").read_text())["flags"]["send_anonymous_usage_stats"]
+        is False
+    )
+    assert yaml.safe_load((GX_DIR / "great_expectations.yml").read_text())["analytics_enabled"] is False
