@@ -35,10 +35,6 @@ class Source:
     politeness_delay_seconds: float = 1.0
 
     @property
-    def is_local_file(self) -> bool:
-        return urlsplit(self.url).scheme == ""
-
-    @property
     def host(self) -> str:
         return urlsplit(self.url).netloc.lower() or "(local files)"
 

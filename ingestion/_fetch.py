@@ -20,7 +20,6 @@ import httpx
 from . import __version__
 from ._blobs import BlobStore
 from ._model import FetchOutcome, FetchRequest
-from .exceptions import FetchError
 
 USER_AGENT = f"newsroom/{__version__} (newsroom feed fetcher; python-httpx)"
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -303,11 +302,3 @@ def make_client(limits: FetchLimits | None = None) -> httpx.Client:
         follow_redirects=False,
         trust_env=False,
     )
-
-
-def raise_for_outcome(outcome: FetchOutcome) -> None:
-    """Turn a failed outcome into a :class:`FetchError` (for callers that want one)."""
-    if not outcome.ok:
-        raise FetchError(
-            f"{outcome.error_class}: {outcome.error_message}", source_id=outcome.source_id, url=outcome.url
-        )

@@ -30,10 +30,6 @@ class SourceError(NewsroomError):
         return f"{where}: {self.message}" if where else self.message
 
 
-class FetchError(SourceError):
-    """The body could not be fetched (network, HTTP status, size cap, redirects)."""
-
-
 class ParseError(SourceError):
     """The body was fetched but is not a feed or wire item we can read."""
 
@@ -44,7 +40,3 @@ class StoreError(NewsroomError):
 
 class StoreLockedError(StoreError):
     """Another process holds the DuckDB file for writing."""
-
-
-class IntegrityError(StoreError):
-    """The event log fails verification (edited, deleted or reordered events)."""
