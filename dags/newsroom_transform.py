@@ -5,6 +5,8 @@ Runs whenever `newsroom_ingest` updated the event log (asset
 `newsroom_event_log`): builds the dbt models, validates each stage with Great
 Expectations, and publishes a read-only snapshot of the marts.
 
+- **extract_entities**: named entities of new article versions (spaCy, English;
+  other languages are marked unsupported), cached by text hash.
 - **dbt_build**: `dbt build` in-process (models and dbt tests) in one task.
   Rendering the project as one task per model (astronomer-cosmos) would pay
   dbt's start-up (~3 s here) per node for a build that takes ~4 s in total.
@@ -40,6 +42,12 @@ WRITER_POOL = "duckdb_writer"
 )
 def newsroom_transform():
     @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
+    def extract_entities() -> dict:
+        from ingestion import pipeline
+
+        return pipeline.extract_entities()
+
+    @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
     def dbt_build() -> dict:
         from ingestion import pipeline
 
@@ -58,6 +66,7 @@ def newsroom_transform():
         return pipeline.publish_snapshot(stage_reports)
 
     built = dbt_build()
+    extract_entities() >> built
     raw = validate.override(task_id="validate_raw")("raw")
     staging = validate.override(task_id="validate_staging")("staging")
     marts = validate.override(task_id="validate_marts")("marts")

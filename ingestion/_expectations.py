@@ -211,6 +211,40 @@ SUITES: tuple[Suite, ...] = (
         ),
     ),
     Suite(
+        name="marts_entity_mentions",
+        stage="marts",
+        description="New entity mentions point at their surface in the article text.",
+        sql="""
+        SELECT m.article_id, m.version, m.field, m.surface, m.entity_type,
+               substr(CASE m.field WHEN 'title' THEN v.title WHEN 'summary' THEN v.summary
+                      ELSE v.body END, m.start_char + 1, m.end_char - m.start_char) = m.surface
+                   AS span_matches_surface
+        FROM marts.entity_mentions m
+        JOIN marts.article_versions v USING (article_id, version)
+        WHERE m.event_seq > {since}
+        """,
+        expectations=(
+            _true("span_matches_surface"),
+            Expect("ExpectColumnValuesToBeInSet",
+                   {"column": "entity_type", "value_set": ["person", "organisation", "place", "group", "other"]}),
+        ),
+    ),
+    Suite(
+        name="marts_entities",
+        stage="marts",
+        description="Entities have a name and at least one alias; types agree with their votes.",
+        sql="""
+        SELECT entity_id, canonical_name, len(aliases) AS alias_count,
+               type_votes[entity_type] IS NOT NULL AS type_has_votes
+        FROM marts.entities
+        """,
+        expectations=(
+            Expect("ExpectColumnValueLengthsToBeBetween", {"column": "canonical_name", "min_value": 2}),
+            Expect("ExpectColumnValuesToBeBetween", {"column": "alias_count", "min_value": 1}),
+            _true("type_has_votes"),
+        ),
+    ),
+    Suite(
         name="marts_sources",
         stage="marts",
         description="Source health: failure rates under the threshold (a warning).",

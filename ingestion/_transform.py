@@ -82,8 +82,14 @@ def _release_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-def transform(db_path: Path, *, full_refresh: bool = False, select: str | None = None) -> TransformReport:
-    """`dbt build`: models, seeds and tests, in dependency order."""
+def transform(db_path: Path, *, full_refresh: bool = False, select: str | None = None,
+              entities: bool = True) -> TransformReport:
+    """Entity extraction for new article versions (unless the caller ran it), then
+    `dbt build` (seeds, models, tests in dependency order)."""
+    if entities:
+        from ._entities import extract_entities
+
+        print(extract_entities(db_path).summary())
     extra = ["--full-refresh"] if full_refresh else []
     if select:
         extra += ["--select", select]

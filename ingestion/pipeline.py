@@ -74,10 +74,19 @@ def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any
     }
 
 
+def extract_entities() -> dict[str, Any]:
+    """NER on article versions recorded since the last run (texts seen before are skipped)."""
+    from ._entities import extract_entities as extract
+
+    report = extract(db_path())
+    print(report.summary())
+    return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
+
+
 def build_marts() -> dict[str, Any]:
     from ._transform import transform
 
-    report = transform(db_path())
+    report = transform(db_path(), entities=False)
     print(report.summary())
     if not report.success:
         raise NewsroomError("dbt build failed: " + "; ".join(report.failures))

@@ -1,0 +1,85 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+    )
+}}
+-- Entity mentions of every article version, after explainable clean-up rules,
+-- with a person's lone surname linked to the full name used in the same
+-- article ("Merz" after "Friedrich Merz"). Appended per new article event.
+--
+-- Rules:
+--   * only names: PERSON, ORG, GPE, LOC, FAC, NORP, EVENT, PRODUCT, WORK_OF_ART, LAW
+--     (dates, numbers, money... are not entities here);
+--   * agency credits like "(sda/dpa/con)" and photo credits ("Image: keystone")
+--     are not entities; neither is a span without a capital letter or a letter;
+--   * a leading "the" and a trailing possessive 's are not part of the name;
+--   * a nationality adjective in the demonyms seed names its place ("Ukrainian"
+--     -> Ukraine), whether the model called it NORP or GPE.
+with fields as (
+    select * from {{ ref('stg_enrich__field_texts') }}
+    {% if is_incremental() %}
+    where event_seq > (select coalesce(max(event_seq), 0) from {{ this }})
+    {% endif %}
+),
+
+mentions as (
+    select
+        f.event_seq, f.article_id, f.version, f.field,
+        case f.field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank,
+        m.mention_index, m.start_char, m.end_char, m.surface, m.label,
+        regexp_replace(regexp_replace(trim(m.surface), '^(the|The|THE)\s+', ''), '[''’]s$', '') as bare_name
+    from fields as f
+    inner join {{ ref('stg_enrich__mentions') }} as m on m.text_hash = f.text_hash
+    where m.label in ('PERSON', 'ORG', 'GPE', 'LOC', 'FAC', 'NORP', 'EVENT', 'PRODUCT', 'WORK_OF_ART', 'LAW')
+),
+
+kept as (
+    select * from mentions
+    where not regexp_matches(bare_name, '^\(?[A-Za-z]{2,6}(/[A-Za-z]{2,6})+\)?$')
+      and not regexp_matches(bare_name, '^(Image|Images|Photo|Photos|Picture|Bild|Foto|Credit)s?\b')
+      and regexp_matches(bare_name, '[A-Z]')
+      and regexp_matches(bare_name, '[A-Za-z]{2}')
+),
+
+typed as (
+    select
+        kept.*,
+        coalesce(d.place, kept.bare_name) as name,
+        case
+            when d.place is not null then 'place'
+            when label = 'PERSON' then 'person'
+            when label = 'ORG' then 'organisation'
+            when label in ('GPE', 'LOC', 'FAC') then 'place'
+            when label = 'NORP' then 'group'
+            else 'other'
+        end as entity_type
+    from kept
+    left join {{ ref('demonyms') }} as d
+        on kept.label in ('NORP', 'GPE', 'LOC') and d.demonym = kept.bare_name
+),
+
+keyed as (
+    select *, {{ name_key('name') }} as name_key from typed
+),
+
+full_names as (
+    select article_id, version, name, field_rank, start_char,
+           {{ surname_key('name_key') }} as surname
+    from keyed
+    where entity_type = 'person' and name_key like '% %'
+)
+
+select
+    k.event_seq, k.article_id, k.version, k.field, k.mention_index, k.start_char, k.end_char,
+    k.surface, k.label, k.entity_type, k.name,
+    coalesce(
+        -- the nearest full name before the surname, else the first one after it
+        (select arg_max(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f
+         where f.article_id = k.article_id and f.version = k.version and f.surname = k.name_key
+           and f.field_rank * 1000000000 + f.start_char < k.field_rank * 1000000000 + k.start_char),
+        (select arg_min(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f
+         where f.article_id = k.article_id and f.version = k.version and f.surname = k.name_key),
+        k.name
+    ) as linked_name
+from keyed as k

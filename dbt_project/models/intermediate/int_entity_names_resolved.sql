@@ -1,0 +1,59 @@
+-- Every distinct name used in a mention, resolved to an entity.
+--
+-- 1. The entity_overrides seed wins: ignore drops the name, alias maps it to a
+--    canonical name, split keeps it apart from everything else.
+-- 2. Names with the same spelling-insensitive key are one entity (name_key).
+-- 3. A lone surname of a person belongs to the one person known by a full name
+--    with that surname; if several people share it, it stays on its own.
+-- entity_id is derived from the resolved key, so it never changes when articles
+-- are added (unless the resolution of that name itself changes).
+with names as (
+    select linked_name as name, entity_type, count(*) as mentions
+    from {{ ref('int_entity_mentions_cleaned') }}
+    group by all
+),
+
+overridden as (
+    select
+        names.*,
+        o.action,
+        case
+            when o.action = 'alias' then {{ name_key('o.canonical_name') }}
+            when o.action = 'split' then 'split:' || lower(names.name)
+            else {{ name_key('names.name') }}
+        end as key
+    from names
+    left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(names.name)
+    where o.action is distinct from 'ignore'
+),
+
+full_person_keys as (
+    select {{ surname_key('key') }} as surname, min(key) as key
+    from overridden
+    where entity_type = 'person' and key like '% %' and action is distinct from 'split'
+    group by 1
+    having count(distinct key) = 1
+),
+
+resolved as (
+    select
+        o.name,
+        o.entity_type,
+        o.mentions,
+        o.action,
+        case
+            when o.key not like '% %' and o.action is null and p.key is not null then p.key
+            else o.key
+        end as entity_key
+    from overridden as o
+    left join full_person_keys as p on p.surname = o.key
+)
+
+select
+    name,
+    entity_type,
+    mentions,
+    entity_key,
+    left(md5(entity_key), 16) as entity_id,
+    action as override_action
+from resolved

@@ -1,0 +1,53 @@
+-- One row per entity: who or what the news names. Counts cover the current
+-- version of articles that are not withdrawn ("who was named most"); first and
+-- last seen cover every version.
+with mentions as (
+    select m.*, a.status, a.published_at
+    from {{ ref('entity_mentions') }} as m
+    inner join {{ ref('articles') }} as a using (article_id)
+),
+
+names as (
+    select
+        r.entity_id,
+        r.name,
+        r.override_action,
+        sum(r.mentions) as mentions
+    from {{ ref('int_entity_names_resolved') }} as r
+    group by all
+),
+
+canonical as (
+    select
+        n.entity_id,
+        -- a curated canonical name wins; else the most used full spelling
+        coalesce(
+            max(o.canonical_name) filter (where o.action in ('alias', 'split')),
+            arg_max(n.name, n.mentions * 1000 + length(n.name))
+        ) as canonical_name
+    from names as n
+    left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(n.name)
+    group by n.entity_id
+),
+
+types as (
+    select entity_id, entity_type, count(*) as votes
+    from mentions
+    group by all
+)
+
+select
+    c.entity_id,
+    c.canonical_name,
+    (select arg_max(t.entity_type, t.votes * 10 + (t.entity_type <> 'other')::int)
+     from types t where t.entity_id = c.entity_id) as entity_type,
+    (select map(list(t.entity_type order by t.entity_type), list(t.votes order by t.entity_type))
+     from types t where t.entity_id = c.entity_id) as type_votes,
+    list_sort(list_distinct(list(m.name))) as aliases,
+    min(m.valid_from) as first_seen_at,
+    max(m.valid_from) as last_seen_at,
+    count(distinct m.article_id) filter (where m.is_current and m.status = 'live') as article_count,
+    count(*) filter (where m.is_current and m.status = 'live') as mention_count
+from canonical as c
+inner join mentions as m using (entity_id)
+group by c.entity_id, c.canonical_name
