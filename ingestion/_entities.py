@@ -96,9 +96,13 @@ def extract(texts: list[str], *, n_process: int = 1, batch_size: int = 32) -> li
     ]
 
 
-def extract_entities(db_path: Path, *, n_process: int = 1, chunk: int = 2_000,
+def extract_entities(db_path: Path, *, n_process: int | None = None, chunk: int = 4_000,
                      on_progress: Callable[[int], None] | None = None) -> EntityReport:
-    """Process every article version recorded since the last run."""
+    """Process every article version recorded since the last run.
+
+    ``n_process`` defaults to two worker processes for large runs (a backfill) and
+    one otherwise, where starting workers would cost more than it saves.
+    """
     report = EntityReport()
     started = time.monotonic()
     with EventStore(db_path) as store:
@@ -134,6 +138,7 @@ def extract_entities(db_path: Path, *, n_process: int = 1, chunk: int = 2_000,
         text_rows: list[tuple] = []
         mention_rows: list[tuple] = []
         supported = [t for t in todo if t[2] in SUPPORTED_LANGUAGES]
+        workers = n_process or (2 if len(supported) >= 2 * chunk else 1)
         for digest, text, lang in todo:
             if lang not in SUPPORTED_LANGUAGES:
                 text_rows.append((digest, EXTRACTOR, lang, "unsupported_language", len(text.split()), 0))
@@ -141,7 +146,7 @@ def extract_entities(db_path: Path, *, n_process: int = 1, chunk: int = 2_000,
         for start in range(0, len(supported), chunk):
             part = supported[start : start + chunk]
             for (digest, text, lang), mentions in zip(
-                part, extract([t[1] for t in part], n_process=n_process), strict=True
+                part, extract([t[1] for t in part], n_process=workers), strict=True
             ):
                 words = len(text.split())
                 report.words += words

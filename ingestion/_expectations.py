@@ -232,16 +232,16 @@ SUITES: tuple[Suite, ...] = (
     Suite(
         name="marts_entities",
         stage="marts",
-        description="Entities have a name and at least one alias; types agree with their votes.",
+        description="Entities have a name, at least one alias and a first sighting.",
         sql="""
         SELECT entity_id, canonical_name, len(aliases) AS alias_count,
-               type_votes[entity_type] IS NOT NULL AS type_has_votes
+               first_seen_at <= last_seen_at AS seen_in_order
         FROM marts.entities
         """,
         expectations=(
             Expect("ExpectColumnValueLengthsToBeBetween", {"column": "canonical_name", "min_value": 2}),
             Expect("ExpectColumnValuesToBeBetween", {"column": "alias_count", "min_value": 1}),
-            _true("type_has_votes"),
+            _true("seen_in_order"),
         ),
     ),
     Suite(

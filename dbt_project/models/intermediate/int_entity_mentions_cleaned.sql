@@ -13,7 +13,8 @@
 --     (dates, numbers, money... are not entities here);
 --   * agency credits like "(sda/dpa/con)" and photo credits ("Image: keystone")
 --     are not entities; neither is a span without a capital letter or a letter;
---   * a leading "the" and a trailing possessive 's are not part of the name;
+--   * a leading "the" and a trailing possessive 's are not part of the mention
+--     (its offsets and surface exclude them);
 --   * a nationality adjective in the demonyms seed names its place ("Ukrainian"
 --     -> Ukraine), whether the model called it NORP or GPE.
 with fields as (
@@ -27,8 +28,13 @@ mentions as (
     select
         f.event_seq, f.article_id, f.version, f.field,
         case f.field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank,
-        m.mention_index, m.start_char, m.end_char, m.surface, m.label,
-        regexp_replace(regexp_replace(trim(m.surface), '^(the|The|THE)\s+', ''), '[''’]s$', '') as bare_name
+        m.mention_index, m.label,
+        -- the span without a leading "the" and a trailing possessive, offsets moved to match
+        (m.start_char + length(m.surface) - length(regexp_replace(m.surface, '^(the|The|THE)\s+', '')))::integer
+            as start_char,
+        (m.end_char - length(m.surface) + length(regexp_replace(m.surface, '[''’]s$', '')))::integer
+            as end_char,
+        regexp_replace(regexp_replace(m.surface, '^(the|The|THE)\s+', ''), '[''’]s$', '') as bare_name
     from fields as f
     inner join {{ ref('stg_enrich__mentions') }} as m on m.text_hash = f.text_hash
     where m.label in ('PERSON', 'ORG', 'GPE', 'LOC', 'FAC', 'NORP', 'EVENT', 'PRODUCT', 'WORK_OF_ART', 'LAW')
@@ -45,6 +51,7 @@ kept as (
 typed as (
     select
         kept.*,
+        kept.bare_name as surface,
         coalesce(d.place, kept.bare_name) as name,
         case
             when d.place is not null then 'place'

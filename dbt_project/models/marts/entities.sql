@@ -24,7 +24,8 @@ canonical as (
         coalesce(
             max(o.canonical_name) filter (where o.action in ('alias', 'split')),
             arg_max(n.name, n.mentions * 1000 + length(n.name))
-        ) as canonical_name
+        ) as canonical_name,
+        max(o.entity_type) as curated_type
     from names as n
     left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(n.name)
     group by n.entity_id
@@ -39,8 +40,11 @@ types as (
 select
     c.entity_id,
     c.canonical_name,
-    (select arg_max(t.entity_type, t.votes * 10 + (t.entity_type <> 'other')::int)
-     from types t where t.entity_id = c.entity_id) as entity_type,
+    coalesce(
+        c.curated_type,
+        (select arg_max(t.entity_type, t.votes * 10 + (t.entity_type <> 'other')::int)
+         from types t where t.entity_id = c.entity_id)
+    ) as entity_type,
     (select map(list(t.entity_type order by t.entity_type), list(t.votes order by t.entity_type))
      from types t where t.entity_id = c.entity_id) as type_votes,
     list_sort(list_distinct(list(m.name))) as aliases,
@@ -50,4 +54,4 @@ select
     count(*) filter (where m.is_current and m.status = 'live') as mention_count
 from canonical as c
 inner join mentions as m using (entity_id)
-group by c.entity_id, c.canonical_name
+group by c.entity_id, c.canonical_name, c.curated_type
