@@ -58,9 +58,11 @@ class EntityReport:
 
     def summary(self) -> str:
         rate = self.words / self.seconds if self.seconds else 0.0
-        return (f"entities: {self.events} new article versions, {self.texts_new} new texts "
-                f"({self.texts_unsupported} in unsupported languages), {self.mentions} mentions, "
-                f"{self.words:,} words in {self.seconds:.1f} s ({rate:,.0f} words/s)")
+        return (
+            f"entities: {self.events} new article versions, {self.texts_new} new texts "
+            f"({self.texts_unsupported} in unsupported languages), {self.mentions} mentions, "
+            f"{self.words:,} words in {self.seconds:.1f} s ({rate:,.0f} words/s)"
+        )
 
 
 def language_key(language: str | None) -> str:
@@ -96,8 +98,13 @@ def extract(texts: list[str], *, n_process: int = 1, batch_size: int = 32) -> li
     ]
 
 
-def extract_entities(db_path: Path, *, n_process: int | None = None, chunk: int = 4_000,
-                     on_progress: Callable[[int], None] | None = None) -> EntityReport:
+def extract_entities(
+    db_path: Path,
+    *,
+    n_process: int | None = None,
+    chunk: int = 4_000,
+    on_progress: Callable[[int], None] | None = None,
+) -> EntityReport:
     """Process every article version recorded since the last run.
 
     ``n_process`` defaults to two worker processes for large runs (a backfill) and
@@ -114,7 +121,9 @@ def extract_entities(db_path: Path, *, n_process: int | None = None, chunk: int 
         rows = con.execute(
             """
             SELECT event_seq, stream_id, stream_version, f[1], f[2], f[3], f[4]
-            FROM (SELECT *, json_extract_string(payload, ['$.title', '$.summary', '$.body', '$.language']) AS f
+            FROM (SELECT *,
+                         json_extract_string(payload, ['$.title', '$.summary', '$.body', '$.language'])
+                             AS f
                   FROM raw.events
                   WHERE event_seq > ? AND starts_with(event_type, 'article.'))
             ORDER BY event_seq
@@ -157,14 +166,25 @@ def extract_entities(db_path: Path, *, n_process: int | None = None, chunk: int 
         report.texts_new = len(todo)
         report.mentions = len(mention_rows)
         with store.transaction():
-            _insert(con, "enrich.texts", text_rows,
-                    ["text_hash", "extractor", "language", "status", "words", "mention_count"])
-            _insert(con, "enrich.mentions", mention_rows,
-                    ["text_hash", "mention_index", "start_char", "end_char", "surface", "label"])
-            _insert(con, "enrich.field_texts", field_rows,
-                    ["event_seq", "article_id", "version", "field", "text_hash"])
-            con.execute("INSERT INTO enrich.batches VALUES (?, ?, ?)",
-                        [rows[-1][0], EXTRACTOR, len(todo)])
+            _insert(
+                con,
+                "enrich.texts",
+                text_rows,
+                ["text_hash", "extractor", "language", "status", "words", "mention_count"],
+            )
+            _insert(
+                con,
+                "enrich.mentions",
+                mention_rows,
+                ["text_hash", "mention_index", "start_char", "end_char", "surface", "label"],
+            )
+            _insert(
+                con,
+                "enrich.field_texts",
+                field_rows,
+                ["event_seq", "article_id", "version", "field", "text_hash"],
+            )
+            con.execute("INSERT INTO enrich.batches VALUES (?, ?, ?)", [rows[-1][0], EXTRACTOR, len(todo)])
     report.seconds = time.monotonic() - started
     return report
 
@@ -174,9 +194,12 @@ def _known_hashes(con, hashes: list[str]) -> set[str]:
         return set()
     con.register("_wanted_texts", pa.table({"text_hash": hashes}))
     try:
-        return {row[0] for row in con.execute(
-            "SELECT t.text_hash FROM enrich.texts t SEMI JOIN _wanted_texts w USING (text_hash)"
-        ).fetchall()}
+        return {
+            row[0]
+            for row in con.execute(
+                "SELECT t.text_hash FROM enrich.texts t SEMI JOIN _wanted_texts w USING (text_hash)"
+            ).fetchall()
+        }
     finally:
         con.unregister("_wanted_texts")
 

@@ -225,8 +225,10 @@ SUITES: tuple[Suite, ...] = (
         """,
         expectations=(
             _true("span_matches_surface"),
-            Expect("ExpectColumnValuesToBeInSet",
-                   {"column": "entity_type", "value_set": ["person", "organisation", "place", "group", "other"]}),
+            Expect(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "entity_type", "value_set": ["person", "organisation", "place", "group", "other"]},
+            ),
         ),
     ),
     Suite(

@@ -82,8 +82,9 @@ def _release_duckdb() -> None:
     DuckDBConnectionManager.close_all_connections()
 
 
-def transform(db_path: Path, *, full_refresh: bool = False, select: str | None = None,
-              entities: bool = True) -> TransformReport:
+def transform(
+    db_path: Path, *, full_refresh: bool = False, select: str | None = None, entities: bool = True
+) -> TransformReport:
     """Entity extraction for new article versions (unless the caller ran it), then
     `dbt build` (seeds, models, tests in dependency order)."""
     if entities:
