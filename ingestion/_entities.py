@@ -108,7 +108,7 @@ def extract_entities(
     """Process every article version recorded since the last run.
 
     ``n_process`` defaults to two worker processes for large runs (a backfill) and
-    one otherwise, where starting workers would cost more than it saves.
+    one otherwise, where starting them would cost more than it saves.
     """
     report = EntityReport()
     started = time.monotonic()
@@ -147,7 +147,9 @@ def extract_entities(
         text_rows: list[tuple] = []
         mention_rows: list[tuple] = []
         supported = [t for t in todo if t[2] in SUPPORTED_LANGUAGES]
-        workers = n_process or (2 if len(supported) >= 2 * chunk else 1)
+        # Two worker processes pay for their start-up (~3 s, a model each) past ~30k words.
+        words = sum(len(text.split()) for _, text, _ in supported)
+        workers = n_process or (2 if words >= 30_000 else 1)
         for digest, text, lang in todo:
             if lang not in SUPPORTED_LANGUAGES:
                 text_rows.append((digest, EXTRACTOR, lang, "unsupported_language", len(text.split()), 0))
