@@ -7,6 +7,8 @@ Expectations, and publishes a read-only snapshot of the marts.
 
 - **extract_entities**: named entities of new article versions (spaCy, English;
   other languages are marked unsupported), cached by text hash.
+- **assign_threads**: each new article version joins a story thread or opens
+  one (online, in log order; state kept beside the database).
 - **dbt_build**: `dbt build` in-process (models and dbt tests) in one task.
   Rendering the project as one task per model (astronomer-cosmos) would pay
   dbt's start-up (~3 s here) per node for a build that takes ~4 s in total.
@@ -48,6 +50,12 @@ def newsroom_transform():
         return pipeline.extract_entities()
 
     @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
+    def assign_threads() -> dict:
+        from ingestion import pipeline
+
+        return pipeline.assign_threads()
+
+    @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
     def dbt_build() -> dict:
         from ingestion import pipeline
 
@@ -66,7 +74,7 @@ def newsroom_transform():
         return pipeline.publish_snapshot(stage_reports)
 
     built = dbt_build()
-    extract_entities() >> built
+    extract_entities() >> assign_threads() >> built
     raw = validate.override(task_id="validate_raw")("raw")
     staging = validate.override(task_id="validate_staging")("staging")
     marts = validate.override(task_id="validate_marts")("marts")

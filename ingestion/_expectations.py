@@ -247,6 +247,23 @@ SUITES: tuple[Suite, ...] = (
         ),
     ),
     Suite(
+        name="marts_story_threads",
+        stage="marts",
+        description="Story threads: a label, sources within articles, copies of members only.",
+        sql="""
+        SELECT thread_id, label, article_count, source_count,
+               source_count <= article_count AS sources_within_articles,
+               copy_count <= article_count AS copies_within_articles
+        FROM marts.story_threads
+        """,
+        expectations=(
+            Expect("ExpectColumnValuesToNotBeNull", {"column": "label"}),
+            Expect("ExpectColumnValuesToBeBetween", {"column": "article_count", "min_value": 0}),
+            _true("sources_within_articles"),
+            _true("copies_within_articles"),
+        ),
+    ),
+    Suite(
         name="marts_sources",
         stage="marts",
         description="Source health: failure rates under the threshold (a warning).",

@@ -85,12 +85,14 @@ def _release_duckdb() -> None:
 def transform(
     db_path: Path, *, full_refresh: bool = False, select: str | None = None, entities: bool = True
 ) -> TransformReport:
-    """Entity extraction for new article versions (unless the caller ran it), then
-    `dbt build` (seeds, models, tests in dependency order)."""
+    """Entity extraction and story threading of new article versions (unless the
+    caller ran them), then `dbt build` (seeds, models, tests in dependency order)."""
     if entities:
         from ._entities import extract_entities
+        from ._threads import assign_threads
 
         print(extract_entities(db_path).summary())
+        print(assign_threads(db_path).summary())
     extra = ["--full-refresh"] if full_refresh else []
     if select:
         extra += ["--select", select]

@@ -83,6 +83,15 @@ def extract_entities() -> dict[str, Any]:
     return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
 
 
+def assign_threads() -> dict[str, Any]:
+    """Story threads for article versions recorded since the last run."""
+    from ._threads import assign_threads as assign
+
+    report = assign(db_path())
+    print(report.summary())
+    return {"summary": report.summary(), "articles": report.articles, "opened": report.opened}
+
+
 def build_marts() -> dict[str, Any]:
     from ._transform import transform
 

@@ -1,0 +1,27 @@
+-- One row per article and the thread it is in (or was in, if withdrawn).
+with decisions as (
+    select * from {{ ref('stg_enrich__thread_assignments') }}
+),
+
+latest as (
+    select
+        article_id,
+        arg_max(thread_id, event_seq) as thread_id,
+        arg_max(action, event_seq) as last_action,
+        max(event_seq) as last_event_seq
+    from decisions
+    group by article_id
+)
+
+select
+    l.thread_id,
+    l.article_id,
+    min(d.event_time) filter (where d.action <> 'leave') as joined_at,
+    arg_max(d.similarity, d.event_seq) filter (where d.action <> 'leave') as similarity,
+    arg_max(d.duplicate_of, d.event_seq) filter (where d.action <> 'leave') as duplicate_of,
+    l.last_action <> 'leave' as is_member,
+    max(d.event_time) filter (where d.action = 'leave') as left_at,
+    l.last_event_seq
+from latest as l
+inner join decisions as d on d.article_id = l.article_id and d.thread_id = l.thread_id
+group by l.thread_id, l.article_id, l.last_action, l.last_event_seq
