@@ -307,6 +307,9 @@ class Threader:
         self.dormant_heap: list[tuple[float, int]] = []
         self.first_copy: dict[tuple[int, str], str] = {}  # (thread, copy key) -> first article
         self.last_event_seq = 0
+        #: The latest time seen: the rule's clock never runs backwards, so an article
+        #: that arrives late with an old date is handled as arriving now.
+        self.clock = 0.0
 
     def vector(self, text: str) -> dict[str, float]:
         counts: dict[str, int] = {}
@@ -461,9 +464,11 @@ def assign(
 ) -> Assignment:
     """One article version through the rule; ``current`` maps article -> its thread."""
     threader.last_event_seq = event_seq
+    event_time = now
+    now = threader.clock = max(threader.clock, now)
     if event_type == "article.withdrawn":
         thread = current.pop(article_id, article_id)
-        return Assignment(event_seq, article_id, version, "leave", thread, None, None, now)
+        return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
     vector = threader.vector(f"{title} \n {summary}")
     found = threader.best(vector, now)
     previous = current.get(article_id)
@@ -492,7 +497,7 @@ def assign(
         thread_id,
         similarity,
         first if first != article_id else None,
-        now,
+        event_time,
     )
 
 

@@ -82,3 +82,10 @@ def test_republished_copies_are_flagged_and_withdrawals_leave(tmp_path: Path) ->
     opener = rows[0][0]
     assert {r[3] for r in rows} == {opener}
     assert [r[5] for r in rows] == [None, opener, opener]
+
+    # An item that arrives late with a date years back is handled as arriving now.
+    late = tmp_path / "late.jsonl"
+    late.write_text(json.dumps({**story, "guid": "late", "published_at": "2001-01-01T00:00:00Z"}) + "\n")
+    backfill(late, "wires", db)
+    assert assign_threads(db).articles == 1
+    assert _assignments(db)[-1][3] == opener
