@@ -85,7 +85,7 @@ def _read_lines(
                 if not isinstance(record, dict):
                     raise ValueError("line is not a JSON object")
                 yield _item_from_line(record, now)
-            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+            except (ValueError, TypeError) as exc:  # bad JSON (a ValueError) or a field of the wrong type
                 report.counts["rejected"] += 1
                 if len(report.rejections) < MAX_LISTED_REJECTIONS:
                     report.rejections.append(Rejection(number, f"line {number}: {exc}"))

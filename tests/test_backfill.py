@@ -53,3 +53,10 @@ def test_a_changed_line_is_a_revision(tmp_path: Path, db_path: Path) -> None:
     backfill(_write(tmp_path / "a.jsonl", [{"guid": "g1", "title": "Old"}]), "s", db_path)
     report = backfill(_write(tmp_path / "b.jsonl", [{"guid": "g1", "title": "New"}]), "s", db_path)
     assert report.counts["revised"] == 1
+
+
+def test_a_field_of_the_wrong_type_is_a_rejected_line_not_a_crash(tmp_path: Path, db_path: Path) -> None:
+    archive = _write(tmp_path / "typed.jsonl", [{"guid": "g1", "title": 5}, {"guid": "g2", "title": "Fine"}])
+    report = backfill(archive, "archive", db_path)
+    assert report.counts["new"] == 1 and report.counts["rejected"] == 1
+    assert report.rejections[0].index == 1
