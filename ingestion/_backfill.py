@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 
+from ._blobs import file_sha256
 from ._dates import checked, iso, parse_datetime, utcnow
 from ._events import article_id, decide
 from ._ingest import blob_store_for, new_run_id
@@ -32,9 +35,13 @@ class BackfillReport:
     counts: Counter[str] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
     events_appended: int = 0
+    #: When this archive was loaded into this source before (then nothing is appended).
+    loaded_before: datetime | None = None
+    #: Lines a previous, interrupted load of this archive had recorded; skipped now.
+    resumed_after_line: int = 0
 
 
-def _item_from_line(record: dict, now: datetime) -> ParsedItem:
+def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
     guid = record.get("guid")
     guid = str(guid).strip() if guid not in (None, "") else None
     link = record.get("url")
@@ -62,6 +69,7 @@ def _item_from_line(record: dict, now: datetime) -> ParsedItem:
         language=record.get("language") or None,
         published_at=published_at,
         issues=issues,
+        line=number,
     )
     if record.get("source"):
         item.wire["outlet"] = str(record["source"])
@@ -80,11 +88,13 @@ def _read_lines(
             if not raw.strip():
                 continue
             report.lines += 1
+            if number <= report.resumed_after_line:
+                continue
             try:
                 record = orjson.loads(raw)
                 if not isinstance(record, dict):
                     raise ValueError("line is not a JSON object")
-                yield _item_from_line(record, now)
+                yield _item_from_line(record, number, now)
             except (ValueError, TypeError) as exc:  # bad JSON (a ValueError) or a field of the wrong type
                 report.counts["rejected"] += 1
                 if len(report.rejections) < MAX_LISTED_REJECTIONS:
@@ -103,25 +113,36 @@ def backfill(
     path = Path(path)
     if not path.is_file():
         raise NewsroomError(f"archive {path} not found")
-    data = path.read_bytes()
-    archive_sha = hashlib.sha256(data).hexdigest()
-    blob_store_for(db_path).put(data, compresslevel=1)
-    del data
     report = BackfillReport(new_run_id(), path)
     now = utcnow()
+    archive_sha = file_sha256(path)
     raw_ref = {"archive_sha256": archive_sha, "archive_name": path.name}
     with EventStore(db_path, lock_timeout=lock_timeout) as store:
-        chunk: list[ParsedItem] = []
-        for item in _read_lines(path, now, report, on_bytes):
-            chunk.append(item)
-            if len(chunk) >= CHUNK_LINES:
-                report.events_appended += _append_chunk(store, source_id, chunk, raw_ref, report, now)
-                chunk = []
-        report.events_appended += _append_chunk(store, source_id, chunk, raw_ref, report, now)
+        report.loaded_before, report.resumed_after_line = _earlier_loads(store, source_id, archive_sha)
+        if report.loaded_before is not None:
+            return report
+        with ThreadPoolExecutor(1) as background, _gc_paused():
+            # Beside the main thread's parsing and deciding run the slow writes, as
+            # zlib and DuckDB release the GIL: keeping the raw archive, then each
+            # chunk's insert and commit. A chunk is decided once the one before it
+            # is committed, so its reads see every earlier line.
+            keeping = background.submit(blob_store_for(db_path).put_file, path, compresslevel=1)
+            writing: Future[int] | None = None
+            for chunk in _chunks(_read_lines(path, now, report, on_bytes), CHUNK_LINES):
+                report.events_appended += writing.result() if writing is not None else 0
+                store.begin()
+                try:
+                    appended = _append_chunk(store, source_id, chunk, raw_ref, report, now)
+                except BaseException:
+                    store.rollback()
+                    raise
+                writing = background.submit(_commit, store, appended)
+            report.events_appended += writing.result() if writing is not None else 0
+            keeping.result()
         summary = {
-            "archive_sha256": archive_sha,
-            "archive_name": path.name,
+            **raw_ref,
             "lines": report.lines,
+            "resumed_after_line": report.resumed_after_line,
             **{key: report.counts[key] for key in ("new", "revised", "unchanged", "stale", "rejected")},
             "rejections": [{"line": r.index, "reason": r.reason} for r in report.rejections],
             "loaded_at": iso(now),
@@ -139,6 +160,60 @@ def backfill(
     return report
 
 
+def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple[datetime | None, int]:
+    """When this archive was loaded into this source, or else the last line an
+    interrupted load of it recorded (0 if none).
+
+    Chunks commit in line order, so an interrupted load left every line up to the
+    last one it recorded fully decided; resuming after it records exactly what an
+    uninterrupted load would have. Loading an archive twice records nothing: its
+    lines would otherwise be judged against newer versions and come back as revisions.
+    """
+    loaded = store.con.execute(
+        "SELECT min(recorded_at) FROM raw.events WHERE stream_id = ? AND content_hash = ?",
+        [f"archive:{source_id}", archive_sha],
+    ).fetchall()[0][0]
+    if loaded is not None:
+        return loaded, 0
+    last_line = store.con.execute(
+        """
+        SELECT max((payload ->> '$.raw.line')::BIGINT) FROM raw.events
+        WHERE source_id = ? AND starts_with(event_type, 'article.')
+          AND payload ->> '$.raw.archive_sha256' = ?
+        """,
+        [source_id, archive_sha],
+    ).fetchall()[0][0]
+    return None, last_line or 0
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a load.
+
+    A load allocates millions of small, acyclic objects (freed by reference
+    counting), and each full collection walks all live ones: about a tenth of the
+    run time. Nothing here makes cycles, so pausing loses no memory.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _chunks(items: Iterator[ParsedItem], size: int) -> Iterator[list[ParsedItem]]:
+    chunk: list[ParsedItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _append_chunk(
     store: EventStore,
     source_id: str,
@@ -147,10 +222,12 @@ def _append_chunk(
     report: BackfillReport,
     now: datetime,
 ) -> int:
-    if not items:
-        return 0
-    with store.transaction():
-        heads = store.heads(article_id(source_id, item.identity) for item in items)
-        pending, counts = decide(source_id, items, heads, raw_ref)
-        report.counts.update(counts)
-        return store.append(pending, recorded_at=now, run_id=report.run_id)
+    heads = store.heads(article_id(source_id, item.identity) for item in items)
+    pending, counts = decide(source_id, items, heads, raw_ref)
+    report.counts.update(counts)
+    return store.append(pending, recorded_at=now, run_id=report.run_id)
+
+
+def _commit(store: EventStore, appended: int) -> int:
+    store.commit()
+    return appended

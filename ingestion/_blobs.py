@@ -10,7 +10,21 @@ import gzip
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
+
+_FILE_BLOCK = 1 << 24
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The name a file gets in the store (see :meth:`BlobStore.put_file`)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_FILE_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class BlobStore:
@@ -26,19 +40,43 @@ class BlobStore:
         if target.exists():
             return sha256
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename so a crash never leaves a truncated blob under its final name.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        try:
+        with self._writing(target.parent) as (tmp, raw):
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0) as gz:
+                gz.write(data)
+            raw.close()
+            os.replace(tmp, target)
+        return sha256
+
+    def put_file(self, source: str | os.PathLike[str], *, compresslevel: int = 6) -> str:
+        """Like :meth:`put` for a file, streamed: large archives never sit in memory."""
+        digest = hashlib.sha256()
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._writing(self.root) as (tmp, raw):
             with (
-                os.fdopen(fd, "wb") as raw,
+                open(source, "rb") as handle,
                 gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel, mtime=0) as gz,
             ):
-                gz.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+                while block := handle.read(_FILE_BLOCK):
+                    digest.update(block)
+                    gz.write(block)
+            raw.close()
+            sha256 = digest.hexdigest()
+            target = self.path_for(sha256)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
         return sha256
+
+    @staticmethod
+    @contextmanager
+    def _writing(directory: Path) -> Iterator[tuple[str, BinaryIO]]:
+        # Write then rename, so a crash never leaves a truncated blob under its final name.
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                yield tmp, raw
+        finally:
+            Path(tmp).unlink(missing_ok=True)  # gone already once renamed into place
 
     def get(self, sha256: str) -> bytes:
         return gzip.decompress(self.path_for(sha256).read_bytes())

@@ -49,8 +49,12 @@ def parse_datetime(value: str | None) -> datetime | None:
                 return None
         except (ValueError, OverflowError, TypeError):
             return None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    offset = parsed.utcoffset()
+    if offset is not None:
+        try:
+            parsed = (parsed - offset).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC reading
+            return None
     return parsed
 
 

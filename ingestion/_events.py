@@ -41,7 +41,7 @@ def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:
         "language": item.language,
         "published_at": iso(item.published_at),
         "updated_at": iso(item.updated_at),
-        "raw": raw_ref,
+        "raw": raw_ref if item.line is None else {**raw_ref, "line": item.line},
     }
     if item.wire:
         payload["wire"] = item.wire

@@ -32,6 +32,8 @@ class ParsedItem:
     wire: dict[str, Any] = field(default_factory=dict)
     #: Problems with this item that did not stop it (e.g. a future date dropped).
     issues: list[str] = field(default_factory=list)
+    #: The archive line it came from (backfill only), kept in the payload's raw reference.
+    line: int | None = None
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ import pyarrow as pa
 from .exceptions import StoreError, StoreLockedError
 
 GENESIS_HASH = "0" * 64
-_EVENT_NAMESPACE = uuid.UUID("6f1c1f2e-3a51-5b7e-9d0a-6e65777372f0")
+_EVENT_NAMESPACE = uuid.UUID("6f1c1f2e-3a51-5b7e-9d0a-6e65777372f0").bytes
 
 EVENT_TYPES = (
     "article.published",
@@ -40,7 +40,10 @@ SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE TABLE IF NOT EXISTS raw.events (
     event_seq       BIGINT    NOT NULL PRIMARY KEY,
-    event_id        VARCHAR   NOT NULL UNIQUE,
+    -- Unique without an index of its own: event_id_for derives it from the unique
+    -- (stream_id, stream_version) and `verify` checks both. An index over these
+    -- random strings would cost 40% of the file and half of every bulk commit.
+    event_id        VARCHAR   NOT NULL,
     event_type      VARCHAR   NOT NULL,
     stream_id       VARCHAR   NOT NULL,
     stream_version  INTEGER   NOT NULL,
@@ -76,6 +79,8 @@ _ARROW_SCHEMA = pa.schema(
     ]
 )
 _EPOCH = datetime(1970, 1, 1)
+#: The columns of the row tuples ``append`` builds: all but the constant recorded_at.
+_ROW_COLUMNS = tuple(name for name in _ARROW_SCHEMA.names if name != "recorded_at")
 
 
 @dataclass(slots=True)
@@ -105,14 +110,15 @@ class StreamHead:
         return self.event_type == "article.withdrawn"
 
 
-def _epoch_us(value: datetime | None) -> str:
+def epoch_us(value: datetime | None) -> str:
+    """Microseconds since 1970 as text, '' for None: DuckDB's ``epoch_us`` in :data:`CHAIN_HASH_SQL`."""
     if value is None:
         return ""
     delta = value - _EPOCH
     return str((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
 
-def chain_hash(
+def chain_text(
     prev_hash: str,
     event_seq: int,
     event_id: str,
@@ -120,33 +126,23 @@ def chain_hash(
     stream_id: str,
     stream_version: int,
     source_id: str,
-    occurred_at: datetime | None,
-    recorded_at: datetime,
+    occurred_us: str,
+    recorded_us: str,
     run_id: str,
     content_hash: str | None,
     payload_hash: str,
 ) -> str:
-    """The event hash. ``verify`` recomputes the same string in SQL; keep them in step."""
-    text = "|".join(
-        (
-            prev_hash,
-            str(event_seq),
-            event_id,
-            event_type,
-            stream_id,
-            str(stream_version),
-            source_id,
-            _epoch_us(occurred_at),
-            _epoch_us(recorded_at),
-            run_id,
-            content_hash or "",
-            payload_hash,
-        )
+    """What an event's hash is the SHA-256 of; times as :func:`epoch_us` text.
+
+    ``verify`` recomputes the same string in SQL (:data:`CHAIN_HASH_SQL`); keep them in step.
+    """
+    return (
+        f"{prev_hash}|{event_seq}|{event_id}|{event_type}|{stream_id}|{stream_version}|{source_id}|"
+        f"{occurred_us}|{recorded_us}|{run_id}|{content_hash or ''}|{payload_hash}"
     )
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
-#: The same formula as :func:`chain_hash`, over the stored columns.
+#: The hash of :func:`chain_text`, over the stored columns.
 CHAIN_HASH_SQL = """sha256(concat_ws('|', prev_hash, event_seq::VARCHAR, event_id, event_type,
     stream_id, stream_version::VARCHAR, source_id, coalesce(epoch_us(occurred_at)::VARCHAR, ''),
     epoch_us(recorded_at)::VARCHAR, run_id, coalesce(content_hash, ''), payload_hash))"""
@@ -154,13 +150,24 @@ CHAIN_HASH_SQL = """sha256(concat_ws('|', prev_hash, event_seq::VARCHAR, event_i
 
 def event_id_for(stream_id: str, stream_version: int) -> str:
     """Deterministic: the same stream position always gets the same id (a UUIDv5)."""
-    digest = bytearray(
-        hashlib.sha1(_EVENT_NAMESPACE.bytes + f"{stream_id}#{stream_version}".encode()).digest()[:16]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexed = digest.hex()
-    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+    h = hashlib.sha1(_EVENT_NAMESPACE + f"{stream_id}#{stream_version}".encode()).hexdigest()
+    # Version nibble 5; variant bits 10 in the next group's first nibble (RFC 4122).
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_NIBBLE[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT_NIBBLE = dict(zip("0123456789abcdef", "89ab89ab89ab89ab", strict=True))
+
+
+#: Each stored event's id next to the one :func:`event_id_for` derives, for ``verify``.
+DERIVED_EVENT_IDS_SQL = f"""
+    SELECT event_seq, event_id,
+           substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-5' || substr(h, 14, 3) || '-'
+           || translate(substr(h, 17, 1), '0123456789abcdef', '89ab89ab89ab89ab')
+           || substr(h, 18, 3) || '-' || substr(h, 21, 12) AS derived_id
+    FROM (SELECT event_seq, event_id,
+                 sha1(unhex('{_EVENT_NAMESPACE.hex()}')
+                      || encode(stream_id || '#' || stream_version::VARCHAR)) AS h
+          FROM raw.events)"""
 
 
 def dump_payload(payload: dict[str, Any]) -> str:
@@ -227,16 +234,41 @@ class EventStore:
 
     @contextmanager
     def transaction(self) -> Iterator[EventStore]:
-        self._appended_head = None
-        self.con.execute("BEGIN TRANSACTION")
+        self.begin()
         try:
             yield self
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self.rollback()
             raise
-        self.con.execute("COMMIT")
+        self.commit()
+
+    def begin(self) -> None:
+        """Start a transaction; prefer :meth:`transaction` unless the commit must be
+        handed to another thread (see ``backfill``)."""
+        self._appended_head = None
+        self.con.execute("BEGIN TRANSACTION")
+
+    def rollback(self) -> None:
+        self._appended_head = None
+        self.con.execute("ROLLBACK")
+
+    def commit(self) -> None:
+        """Commit, then move the anchor to the new last event.
+
+        DuckDB releases the GIL while committing, so a caller may run this in a
+        thread and do Python work meanwhile, as long as nothing else touches the
+        connection until it returns.
+        """
+        try:
+            self.con.execute("COMMIT")
+        except BaseException:
+            self._appended_head = None
+            with suppress(duckdb.Error):  # DuckDB may already have ended the failed transaction
+                self.con.execute("ROLLBACK")
+            raise
         if self._appended_head is not None:
             seq, event_hash = self._appended_head
+            self._appended_head = None
             tmp = self.anchor_path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"event_seq": seq, "event_hash": event_hash}))
             tmp.replace(self.anchor_path)
@@ -320,8 +352,8 @@ class EventStore:
     def append(self, pending: list[PendingEvent], *, recorded_at: datetime, run_id: str) -> int:
         """Append events in order, assigning versions, sequence numbers and hashes.
 
-        Call inside :meth:`transaction` together with the reads that decided the
-        events, so nothing can slip in between. Returns the number appended.
+        Call inside a transaction together with the reads that decided the events,
+        so nothing can slip in between. Returns the number appended.
         """
         if not pending:
             return 0
@@ -332,28 +364,31 @@ class EventStore:
         ).fetchall()
         seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
         versions = self._next_versions({event.stream_id for event in pending})
+        recorded_us = epoch_us(recorded_at)
+        sha256 = hashlib.sha256
         rows = []
         for event in pending:
             seq += 1
-            version = versions.get(event.stream_id, 1)
-            versions[event.stream_id] = version + 1
-            event_id = event_id_for(event.stream_id, version)
+            stream_id = event.stream_id
+            version = versions.get(stream_id, 1)
+            versions[stream_id] = version + 1
+            event_id = event_id_for(stream_id, version)
             payload_text = dump_payload(event.payload)
-            payload_hash = hashlib.sha256(payload_text.encode()).hexdigest()
-            event_hash = chain_hash(
-                prev_hash, seq, event_id, event.event_type, event.stream_id, version,
-                event.source_id, event.occurred_at, recorded_at, run_id, event.content_hash,
-                payload_hash,
-            )  # fmt: skip
+            payload_hash = sha256(payload_text.encode()).hexdigest()
+            event_hash = sha256(chain_text(
+                prev_hash, seq, event_id, event.event_type, stream_id, version, event.source_id,
+                epoch_us(event.occurred_at), recorded_us, run_id, event.content_hash, payload_hash,
+            ).encode()).hexdigest()  # fmt: skip
             rows.append((
-                seq, event_id, event.event_type, event.stream_id, version, event.source_id,
-                event.occurred_at, recorded_at, run_id, event.content_hash, payload_text,
-                payload_hash, prev_hash, event_hash,
+                seq, event_id, event.event_type, stream_id, version, event.source_id,
+                event.occurred_at, run_id, event.content_hash, payload_text, payload_hash, prev_hash,
+                event_hash,
             ))  # fmt: skip
             prev_hash = event_hash
-        # Column order of the tuples above is the table's (and _ARROW_SCHEMA's).
-        columns = dict(zip(_ARROW_SCHEMA.names, map(list, zip(*rows, strict=True)), strict=True))
-        batch = pa.table(columns, schema=_ARROW_SCHEMA)
+        columns = dict(zip(_ROW_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+        # The one constant column is built as such, not converted row by row.
+        columns["recorded_at"] = pa.repeat(pa.scalar(recorded_at, pa.timestamp("us")), len(rows))
+        batch = pa.table({name: columns[name] for name in _ARROW_SCHEMA.names}, schema=_ARROW_SCHEMA)
         self.con.register("_new_events", batch)
         try:
             self.con.execute("INSERT INTO raw.events SELECT * FROM _new_events")

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._store import CHAIN_HASH_SQL, GENESIS_HASH, EventStore
+from ._store import CHAIN_HASH_SQL, DERIVED_EVENT_IDS_SQL, GENESIS_HASH, EventStore
 
 
 @dataclass(slots=True)
@@ -46,6 +46,9 @@ _CHECKS = {
         FROM (SELECT *, row_number() OVER (PARTITION BY stream_id ORDER BY stream_version)
                      AS expected FROM raw.events)
         WHERE stream_version <> expected""",
+    "event_ids": f"""
+        SELECT event_seq, event_id, 'event_id is not the one derived from stream and version'
+        FROM ({DERIVED_EVENT_IDS_SQL}) WHERE event_id <> derived_id""",
     "unique_ids": """
         SELECT min(event_seq), event_id, 'event_id appears ' || count(*) || ' times'
         FROM raw.events GROUP BY event_id HAVING count(*) > 1""",

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="append an archive file (JSON Lines) as articles",
         description="Append one article per line of a JSON Lines archive (fields: guid, url, "
         "title, summary, body, source, published_at, language; guid or url required). "
-        "Loading the same archive again adds no articles.",
+        "Loading the same archive again adds nothing; a load that was interrupted resumes "
+        "after the last line it recorded.",
     )
     backfill.add_argument("file", type=Path, metavar="FILE.jsonl")
     backfill.add_argument(
@@ -173,6 +174,17 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     progress = Progress(f"backfill {args.file.name}", args.file.stat().st_size)
     report = backfill(args.file, args.source, _db_path(args), on_bytes=progress.advance)
     progress.finish()
+    if report.loaded_before is not None:
+        print(
+            f"{args.source}: {args.file.name} was loaded before ({report.loaded_before:%Y-%m-%d %H:%M} UTC, "
+            "same content); nothing appended"
+        )
+        return 0
+    if report.resumed_after_line:
+        print(
+            f"{args.source}: resumed an interrupted load of this archive after line "
+            f"{report.resumed_after_line}"
+        )
     c = report.counts
     print(
         f"{args.source}: {report.lines} lines, {c['new']} new, {c['revised']} revised, "

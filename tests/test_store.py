@@ -55,6 +55,11 @@ def test_versions_are_contiguous_and_ids_unique(filled_db: Path) -> None:
             "event_hash",
         ),
         ("DELETE FROM raw.events WHERE event_seq = 2", "chain"),
+        (
+            "UPDATE raw.events SET event_id = (SELECT event_id FROM raw.events WHERE event_seq = 1) "
+            "WHERE event_seq = 2",
+            "unique_ids",
+        ),
         ("DELETE FROM raw.events WHERE event_seq = (SELECT max(event_seq) FROM raw.events)", "anchor"),
     ],
 )
