@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ._store import EventStore
+from ._store import EventStore, registered
 
 #: Everything that changes the model's output belongs in this string.
 EXTRACTOR = "spacy-3.8:en_core_web_sm-3.8.0:ner"
@@ -194,24 +194,18 @@ def extract_entities(
 def _known_hashes(con, hashes: list[str]) -> set[str]:
     if not hashes:
         return set()
-    con.register("_wanted_texts", pa.table({"text_hash": hashes}))
-    try:
+    with registered(con, "_wanted_texts", pa.table({"text_hash": hashes})):
         return {
             row[0]
             for row in con.execute(
                 "SELECT t.text_hash FROM enrich.texts t SEMI JOIN _wanted_texts w USING (text_hash)"
             ).fetchall()
         }
-    finally:
-        con.unregister("_wanted_texts")
 
 
 def _insert(con, table: str, rows: list[tuple], columns: list[str]) -> None:
     if not rows:
         return
     batch = pa.table(dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)))
-    con.register("_enrich_batch", batch)
-    try:
+    with registered(con, "_enrich_batch", batch):
         con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM _enrich_batch")
-    finally:
-        con.unregister("_enrich_batch")

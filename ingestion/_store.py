@@ -175,6 +175,19 @@ def dump_payload(payload: dict[str, Any]) -> str:
     return orjson.dumps(payload, default=str).decode()
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """``table`` visible to SQL as ``name`` for the duration of the block."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        # After a failed statement the transaction is aborted and unregistering fails
+        # too; that must not replace the error that got us here.
+        with suppress(duckdb.Error):
+            con.unregister(name)
+
+
 def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting up to ``lock_timeout`` s for another writer to finish."""
     deadline = time.monotonic() + lock_timeout
@@ -261,10 +274,15 @@ class EventStore:
         """
         try:
             self.con.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             self._appended_head = None
             with suppress(duckdb.Error):  # DuckDB may already have ended the failed transaction
                 self.con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise StoreError(
+                    f"commit to {self.path} failed, nothing of it was stored (another writer "
+                    f"appending at the same time?): {exc}"
+                ) from exc
             raise
         if self._appended_head is not None:
             seq, event_hash = self._appended_head
@@ -280,8 +298,7 @@ class EventStore:
         wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
         if not wanted.num_rows:
             return {}
-        self.con.register("_wanted_streams", wanted)
-        try:
+        with registered(self.con, "_wanted_streams", wanted):
             rows = self.con.execute(
                 """
                 SELECT e.stream_id,
@@ -295,8 +312,6 @@ class EventStore:
                 GROUP BY e.stream_id
                 """
             ).fetchall()
-        finally:
-            self.con.unregister("_wanted_streams")
         return {row[0]: StreamHead(*row[1:]) for row in rows}
 
     def has_run(self, run_id: str) -> bool:
@@ -336,15 +351,12 @@ class EventStore:
                 "content_hash": [sha for _, sha in wanted],
             }
         )
-        self.con.register("_wanted_bodies", table)
-        try:
+        with registered(self.con, "_wanted_bodies", table):
             rows = self.con.execute(
                 "SELECT DISTINCT e.source_id, e.content_hash FROM raw.events e "
                 "SEMI JOIN _wanted_bodies w "
                 "ON e.stream_id = w.stream_id AND e.content_hash = w.content_hash"
             ).fetchall()
-        finally:
-            self.con.unregister("_wanted_bodies")
         return {(row[0], row[1]) for row in rows}
 
     # -- the one write ---------------------------------------------------------------
@@ -389,26 +401,21 @@ class EventStore:
         # The one constant column is built as such, not converted row by row.
         columns["recorded_at"] = pa.repeat(pa.scalar(recorded_at, pa.timestamp("us")), len(rows))
         batch = pa.table({name: columns[name] for name in _ARROW_SCHEMA.names}, schema=_ARROW_SCHEMA)
-        self.con.register("_new_events", batch)
-        try:
-            self.con.execute("INSERT INTO raw.events SELECT * FROM _new_events")
-        except duckdb.ConstraintException as exc:
-            raise StoreError(
-                f"append rejected by a uniqueness constraint (concurrent writer?): {exc}"
-            ) from exc
-        finally:
-            self.con.unregister("_new_events")
+        with registered(self.con, "_new_events", batch):
+            try:
+                self.con.execute("INSERT INTO raw.events SELECT * FROM _new_events")
+            except duckdb.ConstraintException as exc:
+                raise StoreError(
+                    f"append rejected by a uniqueness constraint (concurrent writer?): {exc}"
+                ) from exc
         self._appended_head = (seq, prev_hash)
         return len(pending)
 
     def _next_versions(self, stream_ids: set[str]) -> dict[str, int]:
         wanted = pa.table({"stream_id": pa.array(sorted(stream_ids), pa.string())})
-        self.con.register("_version_streams", wanted)
-        try:
+        with registered(self.con, "_version_streams", wanted):
             rows = self.con.execute(
                 "SELECT e.stream_id, max(e.stream_version) FROM raw.events e "
                 "SEMI JOIN _version_streams w ON e.stream_id = w.stream_id GROUP BY e.stream_id"
             ).fetchall()
-        finally:
-            self.con.unregister("_version_streams")
         return {stream_id: version + 1 for stream_id, version in rows}

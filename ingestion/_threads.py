@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ._store import EventStore
+from ._store import EventStore, registered
 
 ALGORITHM = "decayed-centroid-v1"
 DAY = 86400.0
@@ -579,12 +579,8 @@ def assign_threads(db_path: Path) -> ThreadReport:
                     "algorithm": [ALGORITHM] * len(rows),
                 }
             )
-            with store.transaction():
-                con.register("_assignments", table)
-                try:
-                    con.execute("INSERT INTO enrich.thread_assignments SELECT * FROM _assignments")
-                finally:
-                    con.unregister("_assignments")
+            with store.transaction(), registered(con, "_assignments", table):
+                con.execute("INSERT INTO enrich.thread_assignments SELECT * FROM _assignments")
             _save_state(db_path, threader, current)
     report.seconds = time.monotonic() - started
     return report

@@ -11,10 +11,11 @@ import duckdb
 import pytest
 
 from ingestion._config import Source
+from ingestion._dates import utcnow
 from ingestion._ingest import ingest
-from ingestion._store import EventStore
+from ingestion._store import EventStore, PendingEvent
 from ingestion._verify import verify
-from ingestion.exceptions import StoreLockedError
+from ingestion.exceptions import StoreError, StoreLockedError
 
 from .conftest import run_cli
 from .feeds import item, rss
@@ -98,3 +99,26 @@ def test_a_second_writer_gets_a_clear_error(filled_db: Path) -> None:
         holder.communicate("\n", timeout=30)
     with EventStore(filled_db, lock_timeout=5):
         pass
+
+
+def test_two_writers_in_one_process_get_a_clear_error(db_path: Path) -> None:
+    # DuckDB's file lock keeps other processes out; connections of one process share
+    # the database, and a conflict only shows at commit.
+    now = utcnow()
+
+    def fetched(source: str) -> list[PendingEvent]:
+        return [PendingEvent("feed.fetched", f"feed:{source}", source, {"source": source})]
+
+    with EventStore(db_path) as first, EventStore(db_path) as second:
+        with first.transaction():
+            first.append(fetched("a"), recorded_at=now, run_id="r1")
+        with pytest.raises(StoreError, match="another writer"), first.transaction():
+            first.append(fetched("a"), recorded_at=now, run_id="r2")
+            with second.transaction():  # commits first: event #2 is its
+                second.append(fetched("b"), recorded_at=now, run_id="r3")
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("SELECT run_id FROM raw.events ORDER BY event_seq").fetchall() == [
+            ("r1",),
+            ("r3",),
+        ]
+    assert verify(db_path).ok
