@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,13 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     if not report.success:
         raise ValidationFailed(report)
     out_dir = published_dir(db_path)
-    parquet_dir = out_dir / "parquet"
-    parquet_dir.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
     tmp_db = out_dir / f".{PUBLISHED_NAME}.{token}.tmp"
+    # Each snapshot's Parquet files get a folder of their own; `parquet` is a link
+    # switched to the new folder in one rename, so a dashboard reading several
+    # files never mixes two snapshots.
+    snapshot_parquet = out_dir / "snapshots" / f"{utcnow():%Y%m%dT%H%M%S}-{token}"
+    snapshot_parquet.mkdir(parents=True)
     source = connect(db_path, read_only=True)
     try:
         marts = [
@@ -108,9 +112,9 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
         for mart in marts:
             out.execute(f"CREATE TABLE marts.{mart} AS SELECT * FROM work.marts.{mart}")
             tables[mart] = out.execute(f"SELECT count(*) FROM marts.{mart}").fetchall()[0][0]
-            tmp_parquet = parquet_dir / f".{mart}.{token}.tmp"
-            out.execute(f"COPY marts.{mart} TO '{tmp_parquet}' (FORMAT parquet, COMPRESSION zstd)")
-            os.replace(tmp_parquet, parquet_dir / f"{mart}.parquet")
+            out.execute(
+                f"COPY marts.{mart} TO '{snapshot_parquet / mart}.parquet' (FORMAT parquet, COMPRESSION zstd)"
+            )
         out.execute("DETACH work")
         out.execute("CREATE SCHEMA meta")
         out.execute(
@@ -146,4 +150,23 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
         )
         out.execute("CHECKPOINT")
     os.replace(tmp_db, published_path(db_path))
+    parquet_dir = _switch_parquet_link(out_dir, snapshot_parquet)
     return PublishReport(published_path(db_path), parquet_dir, last_seq or 0, tables, report)
+
+
+def _switch_parquet_link(out_dir: Path, snapshot_parquet: Path) -> Path:
+    """Point ``parquet`` at the new snapshot's folder; keep the one before it.
+
+    The folder before stays for readers still in the middle of it; older ones go.
+    """
+    link = out_dir / "parquet"
+    if link.is_dir() and not link.is_symlink():  # a real folder, from before snapshots had folders
+        shutil.rmtree(link)
+    keep = {snapshot_parquet.name, os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else None}
+    tmp_link = out_dir / f".parquet.{snapshot_parquet.name}.tmp"
+    tmp_link.symlink_to(snapshot_parquet.relative_to(out_dir), target_is_directory=True)
+    os.replace(tmp_link, link)
+    for folder in snapshot_parquet.parent.iterdir():
+        if folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return link

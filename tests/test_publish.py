@@ -57,6 +57,15 @@ def test_a_clean_run_publishes_a_snapshot_with_meta_and_parquet(work_db: Path) -
     assert last_published_seq(work_db) == report.last_event_seq
 
 
+def test_parquet_exports_switch_as_one_set(work_db: Path) -> None:
+    first = publish(work_db).parquet_dir.resolve()
+    second = publish(work_db).parquet_dir.resolve()
+    assert first != second and first.is_dir()  # the one before stays for readers still in it
+    third = publish(work_db)
+    assert third.parquet_dir.is_symlink() and not first.exists() and second.is_dir()
+    assert {p.name for p in third.parquet_dir.glob("*.parquet")} >= {"articles.parquet", "sources.parquet"}
+
+
 def test_events_appended_after_the_build_are_validated_next_time(work_db: Path) -> None:
     # An ingest between `dbt build` and publish: its events are not in the marts, so
     # the snapshot must not claim them, or the next validation would skip them.
