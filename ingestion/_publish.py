@@ -93,13 +93,8 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
         ]
         if "article_versions" not in marts:
             raise NewsroomError("no marts to publish; run `newsroom transform` first")
-        # The snapshot is as new as the marts, not as the log: an ingest between
-        # the build and now appended events the marts lack, and the next validation
-        # must still cover them. The marts hold every article event up to their
-        # newest one, so claiming that position is never too much.
         built_up_to = source.execute(
-            "SELECT event_seq, recorded_at FROM raw.events "
-            "WHERE event_seq = (SELECT max(event_seq) FROM marts.article_versions)"
+            f"SELECT event_seq, recorded_at FROM raw.events WHERE event_seq = {_built_up_to_sql(source)}"
         ).fetchall()
     finally:
         source.close()
@@ -152,6 +147,28 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     os.replace(tmp_db, published_path(db_path))
     parquet_dir = _switch_parquet_link(out_dir, snapshot_parquet)
     return PublishReport(published_path(db_path), parquet_dir, last_seq or 0, tables, report)
+
+
+def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The last article event that every derived table reflects.
+
+    The snapshot claims that position, not the log's newest event: an ingest
+    between two steps of a run (entities, threads, dbt build, publish) appends
+    events some tables lack, and the next validation must still cover them.
+    Claiming too little only validates a few events twice.
+    """
+    positions = ["(SELECT max(event_seq) FROM marts.article_versions)"]
+    enrich = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'enrich'"
+        ).fetchall()
+    }
+    if "batches" in enrich:
+        positions.append("(SELECT max(last_event_seq) FROM enrich.batches)")
+    if "thread_assignments" in enrich:
+        positions.append("(SELECT max(event_seq) FROM enrich.thread_assignments)")
+    return f"least({', '.join(positions)})"
 
 
 def _switch_parquet_link(out_dir: Path, snapshot_parquet: Path) -> Path:
