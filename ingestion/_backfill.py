@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -79,10 +80,15 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
 
 
 def _read_lines(
-    path: Path, now: datetime, report: BackfillReport, on_bytes: Callable[[int], None] | None
+    path: Path,
+    now: datetime,
+    report: BackfillReport,
+    on_bytes: Callable[[int], None] | None,
+    digest: hashlib._Hash,
 ) -> Iterator[ParsedItem]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
+            digest.update(raw)
             if on_bytes:
                 on_bytes(len(raw))
             if not raw.strip():
@@ -129,18 +135,23 @@ def backfill(
             # decided once the one before it is committed, so its reads see every
             # earlier line.
             keeping = background.submit(blob_store_for(db_path).put_file, path, compresslevel=1)
+            read_digest = hashlib.sha256()
             writing: Future[int] | None = None
-            for chunk in _chunks(_read_lines(path, now, report, on_bytes), CHUNK_LINES):
+            lines = _read_lines(path, now, report, on_bytes, read_digest)
+            for chunk in _chunks(lines, CHUNK_LINES):
                 report.events_appended += writing.result() if writing is not None else 0
                 store.begin()
                 try:
                     appended = _append_chunk(store, source_id, chunk, raw_ref, report, now)
+                    if writing is None:  # nothing may point at a blob that was not kept
+                        _check_unchanged(path, archive_sha, keeping.result())
                 except BaseException:
                     store.rollback()
                     raise
                 writing = background.submit(_commit, store, appended)
             report.events_appended += writing.result() if writing is not None else 0
-            keeping.result()
+            _check_unchanged(path, archive_sha, keeping.result())
+            _check_unchanged(path, archive_sha, read_digest.hexdigest())
         summary = {
             **raw_ref,
             "lines": report.lines,
@@ -160,6 +171,15 @@ def backfill(
                 run_id=report.run_id,
             )
     return report
+
+
+def _check_unchanged(path: Path, archive_sha: str, sha_seen: str) -> None:
+    """The archive is read three times (hashed, kept, parsed): all must be the same bytes."""
+    if sha_seen != archive_sha:
+        raise NewsroomError(
+            f"archive {path} changed while it was being loaded (something still writing it?); "
+            "load it again once it is complete"
+        )
 
 
 def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple[datetime | None, int]:

@@ -49,12 +49,12 @@ def parse_datetime(value: str | None) -> datetime | None:
                 return None
         except (ValueError, OverflowError, TypeError):
             return None
-    offset = parsed.utcoffset()
-    if offset is not None:
-        try:
+    try:
+        offset = parsed.utcoffset()  # raises for an offset of a day or more (dateutil allows them)
+        if offset is not None:
             parsed = (parsed - offset).replace(tzinfo=None)
-        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC reading
-            return None
+    except (OverflowError, ValueError):  # also 0001-01-01T00:00+01:00: no UTC reading
+        return None
     return parsed
 
 

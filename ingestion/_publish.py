@@ -80,8 +80,7 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     # Each snapshot's Parquet files get a folder of their own; `parquet` is a link
     # switched to the new folder in one rename, so a dashboard reading several
     # files never mixes two snapshots.
-    snapshot_parquet = out_dir / "snapshots" / f"{utcnow():%Y%m%dT%H%M%S}-{token}"
-    snapshot_parquet.mkdir(parents=True)
+    snapshot_parquet = out_dir / "snapshots" / f"{utcnow():%Y%m%dT%H%M%S%f}-{token}"
     source = connect(db_path, read_only=True)
     try:
         marts = [
@@ -101,6 +100,7 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     last_seq, last_at = built_up_to[0] if built_up_to else (0, None)
 
     tables: dict[str, int] = {}
+    snapshot_parquet.mkdir(parents=True)
     with duckdb.connect(str(tmp_db)) as out:
         out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
         out.execute("CREATE SCHEMA marts")
@@ -157,7 +157,8 @@ def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
     events some tables lack, and the next validation must still cover them.
     Claiming too little only validates a few events twice.
     """
-    positions = ["(SELECT max(event_seq) FROM marts.article_versions)"]
+    # An empty table reflects nothing: 0, not NULL, which least() would skip.
+    positions = ["coalesce((SELECT max(event_seq) FROM marts.article_versions), 0)"]
     enrich = {
         row[0]
         for row in con.execute(
@@ -165,25 +166,28 @@ def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
         ).fetchall()
     }
     if "batches" in enrich:
-        positions.append("(SELECT max(last_event_seq) FROM enrich.batches)")
+        positions.append("coalesce((SELECT max(last_event_seq) FROM enrich.batches), 0)")
     if "thread_assignments" in enrich:
-        positions.append("(SELECT max(event_seq) FROM enrich.thread_assignments)")
+        positions.append("coalesce((SELECT max(event_seq) FROM enrich.thread_assignments), 0)")
     return f"least({', '.join(positions)})"
 
 
 def _switch_parquet_link(out_dir: Path, snapshot_parquet: Path) -> Path:
-    """Point ``parquet`` at the new snapshot's folder; keep the one before it.
+    """Point ``parquet`` at the new snapshot's folder.
 
-    The folder before stays for readers still in the middle of it; older ones go.
+    The folder before stays for readers still in the middle of it. Only folders
+    older than both go (names sort by time), never one a publish running beside
+    this one may still be writing.
     """
     link = out_dir / "parquet"
     if link.is_dir() and not link.is_symlink():  # a real folder, from before snapshots had folders
         shutil.rmtree(link)
-    keep = {snapshot_parquet.name, os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else None}
+    previous = os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else snapshot_parquet.name
     tmp_link = out_dir / f".parquet.{snapshot_parquet.name}.tmp"
     tmp_link.symlink_to(snapshot_parquet.relative_to(out_dir), target_is_directory=True)
     os.replace(tmp_link, link)
+    oldest_kept = min(previous, snapshot_parquet.name)
     for folder in snapshot_parquet.parent.iterdir():
-        if folder.name not in keep:
+        if folder.name < oldest_kept:
             shutil.rmtree(folder, ignore_errors=True)
     return link

@@ -10,6 +10,7 @@ import ingestion._backfill
 from ingestion._backfill import backfill
 from ingestion._blobs import BlobStore
 from ingestion._verify import verify
+from ingestion.exceptions import NewsroomError
 
 
 def _write(path: Path, rows: list[object]) -> Path:
@@ -124,3 +125,14 @@ def test_an_interrupted_load_resumes_where_it_stopped(
 
     assert comparable(_article_events(db_path)) == comparable(_article_events(reference))
     assert verify(db_path).ok
+
+
+def test_an_archive_that_changes_while_loading_records_nothing(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = _versions_archive(tmp_path)
+    # As if a writer appended to the file between its hashing and its keeping.
+    monkeypatch.setattr(ingestion._backfill, "file_sha256", lambda path: "0" * 64)
+    with pytest.raises(NewsroomError, match="changed while it was being loaded"):
+        backfill(archive, "s", db_path)
+    assert _article_events(db_path) == []
