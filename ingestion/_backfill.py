@@ -84,11 +84,11 @@ def _read_lines(
     now: datetime,
     report: BackfillReport,
     on_bytes: Callable[[int], None] | None,
-    digest: hashlib._Hash,
+    on_raw: Callable[[bytes], object],
 ) -> Iterator[ParsedItem]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
-            digest.update(raw)
+            on_raw(raw)
             if on_bytes:
                 on_bytes(len(raw))
             if not raw.strip():
@@ -137,7 +137,7 @@ def backfill(
             keeping = background.submit(blob_store_for(db_path).put_file, path, compresslevel=1)
             read_digest = hashlib.sha256()
             writing: Future[int] | None = None
-            lines = _read_lines(path, now, report, on_bytes, read_digest)
+            lines = _read_lines(path, now, report, on_bytes, read_digest.update)
             for chunk in _chunks(lines, CHUNK_LINES):
                 report.events_appended += writing.result() if writing is not None else 0
                 store.begin()
@@ -150,7 +150,7 @@ def backfill(
                     raise
                 writing = background.submit(_commit, store, appended)
             report.events_appended += writing.result() if writing is not None else 0
-            _check_unchanged(path, archive_sha, keeping.result())
+            _check_unchanged(path, archive_sha, keeping.result())  # again for an archive of no lines
             _check_unchanged(path, archive_sha, read_digest.hexdigest())
         summary = {
             **raw_ref,
