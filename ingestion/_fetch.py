@@ -8,30 +8,58 @@ run in parallel (threads, or mapped Airflow tasks) while one writer appends.
 from __future__ import annotations
 
 import email.utils
+import ipaddress
+import math
+import os
+import socket
+import ssl
+import stat
 import time
 import zlib
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from . import __version__
 from ._blobs import BlobStore
 from ._model import FetchOutcome, FetchRequest
+from .exceptions import ConfigError
 
 USER_AGENT = f"newsroom/{__version__} (newsroom feed fetcher; python-httpx)"
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PERMANENT = (301, 308)
 _RETRYABLE = (429, 500, 502, 503, 504)
+#: Answers whose Retry-After is remembered for later runs (see ``FetchOutcome.retry_after_until``).
+_BACK_OFF_STATUSES = (429, 503)
+#: Longest a server may keep a source off our schedule with one Retry-After.
+MAX_RETRY_AFTER_REMEMBERED = timedelta(days=7)
+
+#: Allowed range of every :class:`FetchLimits` field; outside it a typo, not a policy.
+_LIMIT_RANGES: dict[str, tuple[float, float]] = {
+    "connect_timeout": (0.001, 300),
+    "read_timeout": (0.001, 600),
+    "total_timeout": (0.001, 3600),
+    "max_bytes": (1, 1024**3),
+    "max_redirects": (0, 20),
+    "max_attempts": (1, 10),
+    "backoff_seconds": (0, 300),
+    "max_retry_after": (0, 3600),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class FetchLimits:
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
-    #: Wall-clock cap for one attempt, so a server that drips bytes cannot hang us.
+    #: Wall-clock cap on fetching one source: connecting, headers and body, over every
+    #: redirect and retry, so a server that drips bytes cannot hold a run.
     total_timeout: float = 60.0
     #: Cap on the decompressed body (a gzip bomb stops here).
     max_bytes: int = 20 * 1024 * 1024
@@ -40,6 +68,22 @@ class FetchLimits:
     backoff_seconds: float = 2.0
     #: Longest Retry-After we are willing to sleep for inside one run.
     max_retry_after: float = 30.0
+
+    def __post_init__(self) -> None:
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            low, high = _LIMIT_RANGES[spec.name]
+            whole = isinstance(spec.default, int)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int if whole else (int, float))
+                or not math.isfinite(value)
+                or not low <= value <= high
+            ):
+                kind = "a whole number" if whole else "a number"
+                raise ConfigError(
+                    f"fetch limit {spec.name}={value!r} must be {kind} from {low:,} to {high:,}"
+                )
 
 
 def _now_iso() -> str:
@@ -59,6 +103,11 @@ def _retry_after_seconds(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _retry_after_until(seconds: float) -> str:
+    wait = timedelta(seconds=min(seconds, MAX_RETRY_AFTER_REMEMBERED.total_seconds()))
+    return (datetime.now(UTC).replace(tzinfo=None) + wait).isoformat()
 
 
 class _Failure(Exception):
@@ -143,13 +192,184 @@ def _read_capped(response: httpx.Response, limits: FetchLimits, deadline: float)
     chunks: list[bytes] = []
     for chunk in response.iter_raw():
         chunks.append(decoder.feed(chunk))
+        # Our own clients stop at the deadline inside the socket; this also bounds a caller's client.
         if time.monotonic() > deadline:
-            raise _Failure("Timeout", f"body not complete after {limits.total_timeout:.0f} s")
+            raise _Failure("Timeout", _total_timeout_message(limits))
     return b"".join(chunks)
 
 
+def _total_timeout_message(limits: FetchLimits) -> str:
+    return f"no answer in time: fetching one source is capped at {limits.total_timeout:g} s in total"
+
+
+# -- the wall-clock deadline ----------------------------------------------------------
+
+#: When the fetch running in this thread must be over (``time.monotonic()``); None outside one.
+_deadline: ContextVar[float | None] = ContextVar("fetch_deadline", default=None)
+
+
+def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
+    """The timeout for one socket operation: its own, cut to what is left of the deadline.
+
+    httpx's timeouts start again with every byte received, so a server sending one byte
+    a second never trips them; cutting every operation to the time left is what makes
+    ``total_timeout`` a real cap.
+    """
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the time for this fetch is used up")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, every connect, read and write cut to the deadline."""
+
+    def __init__(self) -> None:
+        self._sockets = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._sockets.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+class _DeadlineTransport(httpx.HTTPTransport):
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        # httpx has no parameter for the network backend: its connection pool is replaced by
+        # the same pool over ours (the tests of total_timeout notice if this stops working).
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_DeadlineBackend(),
+        )
+
+
+# -- redirects into internal networks ---------------------------------------------------
+
+#: Loopback, private, link-local, shared (carrier-grade NAT), multicast and reserved
+#: ranges: where a public server must not send us.
+INTERNAL_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+
+
+def is_internal_address(address: str) -> bool:
+    """Whether an IP address (text; an IPv6 zone is allowed) lies in :data:`INTERNAL_NETWORKS`.
+
+    An IPv4 address written as IPv6 (``::ffff:a.b.c.d``) is judged as the IPv4 address.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in INTERNAL_NETWORKS)
+
+
+def redirect_leads_inward(source_addresses: Iterable[str], target_addresses: Iterable[str]) -> bool:
+    """Whether a redirect goes from a public server to an internal address.
+
+    The source is internal only when it has addresses and every one is internal: an
+    operator may list an internal feed on purpose, and it may redirect within. The
+    target is internal as soon as one of its addresses is.
+    """
+    sources = list(source_addresses)
+    source_internal = bool(sources) and all(is_internal_address(address) for address in sources)
+    return not source_internal and any(is_internal_address(address) for address in target_addresses)
+
+
+def host_addresses(host: str | None) -> list[str]:
+    """The IP addresses a URL's host stands for: itself when it is one, else what it
+    resolves to (nothing when it does not resolve: the request itself then fails)."""
+    if not host:
+        return []
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        answers = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return [str(answer[4][0]) for answer in answers]
+
+
+def refused_redirect(source_url: str, target_url: str) -> str | None:
+    """Why a redirect from ``source_url`` to ``target_url`` must not be followed, or None.
+
+    Refused: a public server sending us to an internal address (see
+    :func:`redirect_leads_inward`), where a feed URL could reach what only we can.
+    """
+    target_addresses = host_addresses(urlsplit(target_url).hostname)
+    internal = [address for address in target_addresses if is_internal_address(address)]
+    if not internal:
+        return None  # the common case: no need to look the source up
+    source_host = urlsplit(source_url).hostname
+    if not redirect_leads_inward(host_addresses(source_host), target_addresses):
+        return None
+    return (
+        f"redirect from the public host {source_host} to {target_url} refused: "
+        f"it leads to the internal address {internal[0]}"
+    )
+
+
+# -- fetching ---------------------------------------------------------------------------
+
+
 def _fetch_http(
-    request: FetchRequest, client: httpx.Client, limits: FetchLimits, outcome: FetchOutcome
+    request: FetchRequest, client: httpx.Client, limits: FetchLimits, outcome: FetchOutcome, deadline: float
 ) -> bytes | None:
     """One attempt, following redirects by hand so permanent moves are recorded."""
     headers = {}
@@ -161,7 +381,6 @@ def _fetch_http(
     url = request.url
     seen = {url}
     permanent = True
-    deadline = time.monotonic() + limits.total_timeout
     for _hop in range(limits.max_redirects + 1):
         try:
             with client.stream("GET", url, headers=headers) as response:
@@ -177,6 +396,8 @@ def _fetch_http(
                         raise _Failure("BadRedirect", f"redirect to a non-HTTP URL {target!r} refused")
                     if target in seen:
                         raise _Failure("RedirectLoop", f"redirect loop: {target} was already visited")
+                    if reason := refused_redirect(url, target):
+                        raise _Failure("BadRedirect", reason)
                     permanent = permanent and response.status_code in _PERMANENT
                     seen.add(target)
                     url = target
@@ -200,9 +421,13 @@ def _fetch_http(
                 outcome.last_modified = response.headers.get("last-modified")
                 return body
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline:
+                raise _Failure("Timeout", _total_timeout_message(limits)) from exc
             raise _Failure("Timeout", f"{type(exc).__name__}: no answer in time") from exc
         except httpx.TransportError as exc:
             raise _Failure(type(exc).__name__, str(exc) or type(exc).__name__) from exc
+        except httpx.InvalidURL as exc:
+            raise _Failure("InvalidURL", f"{url!r}: {exc}") from exc
     raise _Failure("RedirectLoop", f"more than {limits.max_redirects} redirects")
 
 
@@ -224,40 +449,62 @@ def fetch(
         language=request.language,
     )
     started = time.monotonic()
-    body: bytes | None = None
     try:
-        if urlsplit(request.url).scheme in ("http", "https"):
-            own_client = client is None
-            client = client or make_client(limits)
-            try:
-                body = _with_retries(request, client, limits, outcome)
-            finally:
-                if own_client:
-                    client.close()
-        else:
-            outcome.attempts = 1
-            body = _read_file(Path(request.url), limits)
-            outcome.final_url = request.url
+        body = _fetch_body(request, client, limits, outcome)
+        outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
+        if body is not None:
+            outcome.bytes = len(body)
+            outcome.body_sha256 = _store(blobs, body)
+        outcome.ok = True
     except _Failure as failure:
         outcome.error_class = failure.error_class
         outcome.error_message = failure.message
+        if failure.status in _BACK_OFF_STATUSES and failure.retry_after is not None:
+            outcome.retry_after_until = _retry_after_until(failure.retry_after)
+    except Exception as exc:  # whatever goes wrong with one source, the run goes on and says so
+        outcome.error_class = type(exc).__name__
+        outcome.error_message = f"unexpected error: {exc}"
+    if outcome.elapsed_ms is None:
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
-        return outcome
-    outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
-    outcome.ok = True
-    if body is not None:
-        outcome.bytes = len(body)
-        outcome.body_sha256 = blobs.put(body)
     return outcome
 
 
+def _fetch_body(
+    request: FetchRequest, client: httpx.Client | None, limits: FetchLimits, outcome: FetchOutcome
+) -> bytes | None:
+    if urlsplit(request.url).scheme not in ("http", "https"):
+        outcome.attempts = 1
+        body = _read_file(Path(request.url), limits)
+        outcome.final_url = request.url
+        return body
+    deadline = time.monotonic() + limits.total_timeout
+    token = _deadline.set(deadline)
+    own_client = client is None
+    client = client or make_client(limits)
+    try:
+        return _with_retries(request, client, limits, outcome, deadline)
+    finally:
+        _deadline.reset(token)
+        if own_client:
+            client.close()
+
+
+def _store(blobs: BlobStore, body: bytes) -> str:
+    try:
+        return blobs.put(body)
+    except OSError as exc:
+        raise _Failure(
+            "StorageError", f"cannot keep the body in the blob store {blobs.root}: {exc.strerror or exc}"
+        ) from exc
+
+
 def _with_retries(
-    request: FetchRequest, client: httpx.Client, limits: FetchLimits, outcome: FetchOutcome
+    request: FetchRequest, client: httpx.Client, limits: FetchLimits, outcome: FetchOutcome, deadline: float
 ) -> bytes | None:
     for attempt in range(1, limits.max_attempts + 1):
         outcome.attempts = attempt
         try:
-            return _fetch_http(request, client, limits, outcome)
+            return _fetch_http(request, client, limits, outcome, deadline)
         except _Failure as failure:
             retryable = failure.status in _RETRYABLE or failure.error_class in (
                 "Timeout",
@@ -265,7 +512,7 @@ def _with_retries(
                 "ReadError",
                 "RemoteProtocolError",
             )
-            if not retryable or attempt == limits.max_attempts:
+            if not retryable or attempt == limits.max_attempts or time.monotonic() >= deadline:
                 raise
             wait = limits.backoff_seconds * 2 ** (attempt - 1)
             retry_after = failure.retry_after
@@ -274,24 +521,60 @@ def _with_retries(
                     failure.message += f" (server asks to retry after {retry_after:.0f} s; not waiting)"
                     raise
                 wait = max(wait, retry_after)
+            if time.monotonic() + wait >= deadline:
+                failure.message += f" (no time left to retry within {limits.total_timeout:g} s)"
+                raise
             time.sleep(wait)
     raise AssertionError("unreachable")
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    raise _Failure("NotARegularFile", f"{path} is {kind}; a local source must be a regular file")
+
+
 def _read_file(path: Path, limits: FetchLimits) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise _Failure("TooLarge", f"file of {size:,} bytes exceeds the cap of {limits.max_bytes:,}")
-        return path.read_bytes()
+        _refuse_unless_regular(path, os.stat(path).st_mode)
+        # Non-blocking: a FIFO put in the file's place after the check must not wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            _refuse_unless_regular(path, status.st_mode)
+            if status.st_size > limits.max_bytes:
+                raise _Failure(
+                    "TooLarge", f"file of {status.st_size:,} bytes exceeds the cap of {limits.max_bytes:,}"
+                )
+            # One byte past the cap, whatever the size said: the file may grow while we read.
+            body = handle.read(limits.max_bytes + 1)
     except OSError as exc:
         raise _Failure(type(exc).__name__, f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # e.g. a NUL character in the path
+        raise _Failure("BadPath", f"cannot read {path!r}: {exc}") from exc
+    if len(body) > limits.max_bytes:
+        raise _Failure("TooLarge", f"file grew past the cap of {limits.max_bytes:,} bytes while read")
+    return body
 
 
 def make_client(limits: FetchLimits | None = None) -> httpx.Client:
-    """An HTTP client with our timeouts and User-Agent; reuse it across sources."""
+    """An HTTP client with our timeouts and User-Agent; reuse it across sources.
+
+    Its connections also keep to the deadline of the fetch using them (``total_timeout``).
+    """
     limits = limits or FetchLimits()
     return httpx.Client(
+        transport=_DeadlineTransport(),
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
         headers={
             "User-Agent": USER_AGENT,

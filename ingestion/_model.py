@@ -52,6 +52,10 @@ class ParseResult:
     #: A recoverable problem with the whole document (e.g. feedparser's bozo flag).
     warning: str | None = None
     feed_title: str | None = None
+    #: Items past the per-document cap, counted but not read.
+    items_cut: int = 0
+    #: Item identity -> the fields cut to their cap (see ``_events.FIELD_CAPS``).
+    fields_cut: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -97,6 +101,9 @@ class FetchOutcome:
     error_class: str | None = None
     error_message: str | None = None
     language: str | None = None
+    #: When a failed fetch's server (HTTP 429 or 503 with Retry-After) asked us to come
+    #: back: ISO 8601, UTC, capped a week ahead. None when it did not ask.
+    retry_after_until: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
