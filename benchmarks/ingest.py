@@ -5,7 +5,8 @@
 Writes synthetic feeds and an archive to a temporary directory, then prints:
 bare ``feedparser.parse`` items/s over the same bodies, full ``ingest`` items/s
 (read, store raw body, parse, clean, decide, append to DuckDB), their ratio, and
-backfill rows/s for a JSON Lines archive.
+backfill rows/s for a JSON Lines archive, and the seconds to parse a 20 MB body
+built against the parser (the worst case a source can send).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import resource
 import tempfile
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import feedparser
@@ -25,6 +27,7 @@ import feedparser
 from ingestion._backfill import backfill
 from ingestion._config import Source
 from ingestion._ingest import ingest
+from ingestion._rss import parse_rss
 
 WORDS = [
     "minister",
@@ -95,6 +98,24 @@ def write_archive(path: Path, lines: int, rng: random.Random) -> None:
             )
 
 
+def adversarial_body(size: int) -> bytes:
+    """A well-formed feed of ``size`` bytes built against the media-caption pass:
+    hundreds of thousands of never-closed <media:description> in an item that has
+    its own text and as many never-closed <item>/<entry> after it, each in a comment
+    so that feedparser itself skips them."""
+    half = size // 2
+    media = b"<!--<media:description>-->" * (half // 26)
+    items = b"<!--<item><entry>-->" * (half // 20)
+    return (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Worst</title>'
+        b"<item><title>T</title><guid>urn:worst:1</guid><description>D</description>"
+        + media
+        + b"</item>"
+        + items
+        + b"</channel></rss>"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=200)
@@ -157,6 +178,11 @@ def main() -> None:
             f"backfill {args.lines:,} lines:  {args.lines / elapsed:10,.0f} rows/s  "
             f"({elapsed:.2f} s; goal > 20,000 rows/s)"
         )
+    body = adversarial_body(20 * 1024 * 1024)
+    started = time.perf_counter()
+    worst = parse_rss(body, source_id="worst", url="worst", now=datetime(2026, 1, 1))
+    assert len(worst.items) == 1
+    print(f"worst case, 20 MB body:  {time.perf_counter() - started:10.2f} s to parse (adversarial markup)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS):      {peak:10,.0f} MB")
 

@@ -17,7 +17,7 @@ from html import escape
 from xml.parsers import expat
 
 from ingestion._model import ParsedItem, ParseResult, Rejection
-from ingestion._text import canonical_url, html_to_text, one_line
+from ingestion._text import html_to_text, one_line, web_url
 from ingestion._wire import (
     ItemRejected,
     code_of,
@@ -175,7 +175,7 @@ def _item(element: ET.Element, now: datetime, inherited_lang: str | None) -> Par
         identity=guid,
         guid=guid,
         link=link,
-        url=canonical_url(link),
+        url=web_url(link),
         title=title,
         summary=_summary(content),
         body=without_title(_body(element.find(f"{_N}contentSet")), title),

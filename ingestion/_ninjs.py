@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ingestion._model import ParsedItem, ParseResult, Rejection
-from ingestion._text import canonical_url, html_to_text, one_line
+from ingestion._text import html_to_text, one_line, web_url
 from ingestion._wire import (
     AnyOf,
     ArrayOf,
@@ -679,7 +679,7 @@ def _ninjs_item(
         identity=identity,
         guid=identity,
         link=link,
-        url=canonical_url(link),
+        url=web_url(link),
         title=title,
         summary=_description(doc, generation),
         body=without_title(_body(doc, generation), title),

@@ -98,8 +98,13 @@ _TRAILING_CREDIT = re.compile(
 
 _BLOCK_TAG = re.compile(r"</?(?:" + "|".join(sorted(_BLOCK_TAGS)).replace(".", r"\.") + r")\b[^>]*>", re.I)
 _ANY_TAG = re.compile(r"<[^>]*>")
-# No markup, entities, line breaks or runs of white space: nothing to normalise.
-_PLAIN_LINE = re.compile(r"[^<&\s\xa0\u200b]+(?: [^<&\s\xa0\u200b]+)*\s?")
+# No markup, entities, line breaks, runs of white space or control characters:
+# nothing to normalise.
+_PLAIN_LINE = re.compile(r"[^<&\s\xa0\u200b\x00-\x1f\x7f-\x9f]+(?: [^<&\s\xa0\u200b\x00-\x1f\x7f-\x9f]+)*\s?")
+# C0 and C1 control characters (NUL, ESC, DEL...) are never text: deleted. Those
+# Python counts as white space (tab, form feed, the separators \x1c-\x1f, NEL)
+# stay for the white-space rules below, which make them one space.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 # Markup the regex pass cannot handle: skipped elements, marked captions, comments, CDATA.
 _NEEDS_PARSER = re.compile(
     r"<(?:" + "|".join(sorted(_SKIPPED_TAGS)) + r")\b|\b(?:class|id|role)\s*=|<!|<\?", re.I
@@ -170,6 +175,8 @@ def html_to_text(markup: str | None, *, multiline: bool = True) -> str:
         text = html.unescape(markup)
     else:
         text = markup
+    if _CONTROL_CHARS.search(text):
+        text = _CONTROL_CHARS.sub("", text)
     text = text.replace("\r", "\n").replace("\xa0", " ").replace("\u200b", "")
     lines = []
     for raw_line in _NEWLINES.split(text):
@@ -265,7 +272,10 @@ def canonical_url(url: str | None) -> str | None:
         return url
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    try:
+        port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
+    except ValueError:  # a port that is not a number, or past 65535
+        return url
     netloc = f"{host}:{port}" if port else host
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
@@ -276,6 +286,23 @@ def canonical_url(url: str | None) -> str | None:
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+
+
+def web_url(link: str | None) -> str | None:
+    """The canonical form of ``link`` when it is a web page (http or https with a
+    host), else None: ``javascript:``, ``data:``, ``mailto:``... are never published
+    as an article's link."""
+    url = canonical_url(link)
+    if not url or not url.startswith(("http://", "https://")):
+        return None
+    if _SIMPLE_URL.match(url):  # a host and no port: nothing more to check
+        return url
+    try:
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError:  # a malformed IPv6 host, a port that is not a number or past 65535
+        return None
+    return url if host else None
 
 
 def content_hash(*fields: str | None) -> str:
