@@ -1,16 +1,24 @@
 """
 ### newsroom_ingest
 
-Fetches every due source of `feeds.yml` (`$NEWSROOM_CONFIG`) and appends what
+Fetches the sources of `feeds.yml` (`$NEWSROOM_CONFIG`) and appends what
 changed to the event log (`$NEWSROOM_DB`).
 
-- **plan_fetches** reads each source's conditional-GET state and groups the due
-  sources by host.
+- **plan_fetches** reads each source's conditional-GET state (from the feed
+  states file beside the log, without waiting for the writer) and groups the
+  sources to fetch by host. A *scheduled* run fetches only the sources that are
+  due (their `poll_interval_minutes` has passed since their last fetch); a
+  *manual* run (Trigger in the UI, `airflow dags trigger newsroom_ingest`)
+  fetches every source now, due or not.
 - **fetch_host** (mapped, one per host) does the network work in parallel and
   stores raw bodies only; it never opens DuckDB. Retried with backoff.
 - **record_events** is the single DuckDB writer (pool `duckdb_writer`, one
-  slot): parses, decides and appends in one transaction, idempotent per run, and
-  updates the `newsroom_event_log` asset, which schedules `newsroom_transform`.
+  slot): parses, decides and appends in one transaction, idempotent per run.
+  Its XCom is the run's summary (new, revised, withdrawn, unchanged, failed...).
+- **update_event_log_asset** updates the `newsroom_event_log` asset, which
+  schedules `newsroom_transform`, only when the run appended article events
+  (new, revised or withdrawn articles). Otherwise it is skipped, and no
+  transform runs for a round in which every source was unchanged.
 
 Failures of a source are recorded as `feed.failed` events, not task failures.
 """
@@ -18,10 +26,12 @@ Failures of a source are recorded as `feed.failed` events, not task failures.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 EVENT_LOG = Asset(name="newsroom_event_log", uri="newsroom://event-log")
 WRITER_POOL = "duckdb_writer"
@@ -43,11 +53,15 @@ WRITER_POOL = "duckdb_writer"
     },
 )
 def newsroom_ingest():
-    @task(pool=WRITER_POOL)
+    # Not in the writer pool: planning reads the feed states the last record left
+    # beside the log, so it runs while a transform holds the database.
+    @task
     def plan_fetches() -> list[dict]:
         from ingestion import pipeline
 
-        return pipeline.plan_fetches(due_only=True)
+        # Someone who triggers a run by hand wants the feeds read now, not at their next poll.
+        scheduled = get_current_context()["dag_run"].run_type == "scheduled"
+        return pipeline.plan_fetches(due_only=scheduled)
 
     @task(retries=3)
     def fetch_host(group: dict) -> list[dict]:
@@ -55,14 +69,23 @@ def newsroom_ingest():
 
         return pipeline.fetch_group(group)
 
-    @task(pool=WRITER_POOL, outlets=[EVENT_LOG])
-    def record_events(fetched: list[list[dict]]) -> dict:
+    @task(pool=WRITER_POOL)
+    def record_events(fetched: Sequence[list[dict]]) -> dict:
         from ingestion import pipeline
 
+        # One slice asks for every mapped result at once; iterating would ask for one
+        # index past the end, which Airflow's client logs as an error.
+        groups = fetched[:]
         run_id = f"airflow:{get_current_context()['run_id']}"
-        return pipeline.record_fetches([o for group in fetched for o in group], run_id=run_id)
+        return pipeline.record_fetches([o for group in groups for o in group], run_id=run_id)
 
-    record_events(fetch_host.expand(group=plan_fetches()))
+    @task(outlets=[EVENT_LOG])
+    def update_event_log_asset(summary: dict) -> None:
+        # A skipped task emits no asset event, so newsroom_transform runs only for new articles.
+        if not summary["article_events"]:
+            raise AirflowSkipException("no new, revised or withdrawn articles in this run")
+
+    update_event_log_asset(record_events(fetch_host.expand(group=plan_fetches())))
 
 
 newsroom_ingest()

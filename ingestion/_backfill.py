@@ -16,11 +16,11 @@ import orjson
 
 from ._blobs import file_sha256
 from ._dates import checked, iso, parse_datetime, utcnow
-from ._events import article_id, decide
+from ._events import article_id, cap_fields, decide, item_content_hash
 from ._ingest import blob_store_for, new_run_id
 from ._model import ParsedItem, Rejection
 from ._store import EventStore, PendingEvent
-from ._text import canonical_url, html_to_text, one_line
+from ._text import canonical_url, html_to_text, one_line, web_url
 from .exceptions import NewsroomError
 
 #: Lines decided and appended per transaction: bounds memory on large archives.
@@ -47,8 +47,9 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
     guid = str(guid).strip() if guid not in (None, "") else None
     link = record.get("url")
     link = str(link).strip() if link else None
-    url = canonical_url(link)
-    identity = guid or url
+    url = web_url(link)
+    # A link that is no web page is not published, but still identifies its line.
+    identity = guid or url or canonical_url(link)
     if not identity:
         raise ValueError("line has neither guid nor url")
     issues: list[str] = []
@@ -76,6 +77,7 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
         item.wire["outlet"] = str(record["source"])
     if not (item.title or item.summary or item.body):
         raise ValueError("line has no title, summary or body")
+    cap_fields(item)
     return item
 
 
@@ -94,8 +96,6 @@ def _read_lines(
             if not raw.strip():
                 continue
             report.lines += 1
-            if number <= report.resumed_after_line:
-                continue
             try:
                 record = orjson.loads(raw)
                 if not isinstance(record, dict):
@@ -137,12 +137,13 @@ def backfill(
             keeping = background.submit(blob_store_for(db_path).put_file, path, compresslevel=1)
             read_digest = hashlib.sha256()
             writing: Future[int] | None = None
+            recorded: dict[str, _Recorded | None] = {}
             lines = _read_lines(path, now, report, on_bytes, read_digest.update)
             for chunk in _chunks(lines, CHUNK_LINES):
                 report.events_appended += writing.result() if writing is not None else 0
                 store.begin()
                 try:
-                    appended = _append_chunk(store, source_id, chunk, raw_ref, report, now)
+                    appended = _append_chunk(store, source_id, chunk, raw_ref, report, now, recorded)
                     if writing is None:  # nothing may point at a blob that was not kept
                         _check_unchanged(path, archive_sha, keeping.result())
                 except BaseException:
@@ -187,9 +188,9 @@ def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple
     interrupted load of it recorded (0 if none).
 
     Chunks commit in line order, so an interrupted load left every line up to the
-    last one it recorded fully decided; resuming after it records exactly what an
-    uninterrupted load would have. Loading an archive twice records nothing: its
-    lines would otherwise be judged against newer versions and come back as revisions.
+    last one it recorded fully decided; run again, those lines find their versions
+    in the log and are skipped (see ``_append_chunk``), which records exactly what
+    an uninterrupted load would have. Loading an archive twice records nothing.
     """
     loaded = store.con.execute(
         "SELECT min(recorded_at) FROM raw.events WHERE stream_id = ? AND content_hash = ?",
@@ -236,6 +237,15 @@ def _chunks(items: Iterator[ParsedItem], size: int) -> Iterator[list[ParsedItem]
         yield chunk
 
 
+@dataclass(slots=True)
+class _Recorded:
+    """What the log held for a stream when this load first met it, and how far
+    the archive's lines have walked through it."""
+
+    hashes: list[str]
+    position: int = 0
+
+
 def _append_chunk(
     store: EventStore,
     source_id: str,
@@ -243,9 +253,42 @@ def _append_chunk(
     raw_ref: dict,
     report: BackfillReport,
     now: datetime,
+    recorded: dict[str, _Recorded | None],
 ) -> int:
-    heads = store.heads(article_id(source_id, item.identity) for item in items)
-    pending, counts = decide(source_id, items, heads, raw_ref)
+    """Decide and append one chunk of lines.
+
+    An archive may repeat what the log already holds: a grown copy of an archive
+    loaded before, the rest of an interrupted load, an export of versions a feed
+    recorded. A line is skipped while its content is, in order, one of the versions
+    the log held for that stream when this load first met it (the one the line
+    before matched, or a later one); from its first line
+    that is not, a stream's lines are judged against its latest version as usual.
+    So the log's history is never replayed as flip-flopping revisions, and a real
+    return to an earlier text (A, B, A) after it is still a revision.
+    """
+    stream_ids = [article_id(source_id, item.identity) for item in items]
+    heads = store.heads(stream_ids)
+    first_met = {stream_id for stream_id in heads if stream_id not in recorded}
+    histories = store.content_histories(first_met)
+    fresh: list[ParsedItem] = []
+    for item, stream_id in zip(items, stream_ids, strict=True):
+        if stream_id not in recorded:
+            history = histories.get(stream_id)
+            recorded[stream_id] = _Recorded(history) if history else None
+        seen = recorded[stream_id]
+        if seen is not None:
+            try:
+                # From the version matched last: a line may repeat it (the log never
+                # holds one version twice in a row, so a repeat is no new version).
+                start = max(seen.position - 1, 0)
+                seen.position = seen.hashes.index(item_content_hash(item), start) + 1
+            except ValueError:
+                recorded[stream_id] = None
+            else:
+                report.counts["unchanged"] += 1
+                continue
+        fresh.append(item)
+    pending, counts = decide(source_id, fresh, heads, raw_ref)
     report.counts.update(counts)
     return store.append(pending, recorded_at=now, run_id=report.run_id)
 

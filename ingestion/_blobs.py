@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import os
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +38,7 @@ class BlobStore:
     def put(self, data: bytes, *, compresslevel: int = 6) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
         target = self.path_for(sha256)
-        if target.exists():
+        if self._intact(target, sha256):
             return sha256
         target.parent.mkdir(parents=True, exist_ok=True)
         with self._writing(target.parent) as (tmp, raw):
@@ -77,6 +78,16 @@ class BlobStore:
                 yield tmp, raw
         finally:
             Path(tmp).unlink(missing_ok=True)  # gone already once renamed into place
+
+    @staticmethod
+    def _intact(path: Path, sha256: str) -> bool:
+        """Whether ``path`` holds the body named ``sha256``. A damaged copy (a
+        crash, a bad disk) is written again by the next fetch of the same body
+        instead of failing every later parse of it."""
+        try:
+            return hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest() == sha256
+        except (OSError, EOFError, zlib.error):
+            return False
 
     def get(self, sha256: str) -> bytes:
         return gzip.decompress(self.path_for(sha256).read_bytes())

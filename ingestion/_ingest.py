@@ -1,39 +1,50 @@
-"""One ingest run: plan fetches, fetch (in parallel, no DuckDB), then record.
+"""One ingest run: plan fetches, fetch (in parallel), parse, then record.
 
-``record`` is the single writer: it parses the stored bodies, decides events
-against what the log already holds and appends them in one transaction.
+Planning, fetching and parsing hold no database lock: planning reads the feed
+states that the last ``record`` left beside the database, and bodies are parsed
+before the writer lock is taken. ``record`` is the single writer: it decides
+events against what the log holds and appends them in one transaction.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 import uuid
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ._blobs import BlobStore
 from ._config import Source
-from ._dates import utcnow
-from ._events import article_id, decide
+from ._dates import parse_datetime, utcnow
+from ._events import COUNT_KEYS, article_id, cap_fields, decide
 from ._fetch import FetchLimits, fetch, make_client
-from ._model import FetchOutcome, FetchRequest, ParseResult
+from ._model import FetchOutcome, FetchRequest, ParsedItem, ParseResult, Rejection
 from ._newsml import parse_newsml
 from ._ninjs import parse_ninjs
 from ._rss import parse_rss
 from ._store import EventStore, PendingEvent, StreamHead
-from .exceptions import ParseError
+from .exceptions import BlobError, ParseError, SourceError
 
-#: Every n-th fetch of a source is sent without ETag/Last-Modified, because some
-#: servers answer 304 (or repeat an ETag) although the feed changed.
-UNCONDITIONAL_EVERY = 10
-#: How many per-item rejections a feed.fetched event lists in full.
+#: Some servers answer 304 (or repeat an ETag) although the feed changed, so a
+#: source is fetched without ETag/Last-Modified when its last such fetch is this old.
+UNCONDITIONAL_AFTER = timedelta(hours=1)
+#: How many per-item rejections (and cut fields) a feed.fetched event lists in full.
 MAX_LISTED_REJECTIONS = 50
+#: Items read from one document; the rest are counted in the fetch's payload.
+MAX_ITEMS_PER_DOCUMENT = 5_000
+#: How long ``record`` waits for the writer lock: a transform may hold it for minutes,
+#: and what was fetched is only recorded once the lock is had.
+RECORD_LOCK_TIMEOUT = 600.0
+_ITEM_START = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:item|entry)[\s>/]")
 
 
 def blob_store_for(db_path: Path) -> BlobStore:
@@ -73,34 +84,138 @@ class IngestReport:
         return total
 
 
+@dataclass(slots=True)
+class FeedState:
+    """What the log says about one source's fetches (see ``EventStore.feed_states``)."""
+
+    last_fetched_at: datetime | None = None
+    last_unconditional_at: datetime | None = None
+    latest_body: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after_until: datetime | None = None
+    #: ``{"mode": "link", "reason": ..., "carried": {url: identity}}`` once the
+    #: source's guids proved unstable; None while guids identify its items.
+    identity_decision: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeedState:
+        state = cls(**{name: data.get(name) for name in cls.__slots__})
+        for name in ("last_fetched_at", "last_unconditional_at", "retry_after_until"):
+            value = getattr(state, name)
+            if isinstance(value, str):
+                setattr(state, name, parse_datetime(value))
+        return state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in asdict(self).items()
+        }
+
+
+def feed_states_path(db_path: Path) -> Path:
+    """The feed states as of the last ``record``, beside the database: planning
+    reads them without opening DuckDB, so it never waits for the writer."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".feeds.json")
+
+
+def read_feed_states(db_path: Path, *, lock_timeout: float = 30.0) -> dict[str, FeedState]:
+    """The states file when it is current, else the log itself (taking the lock).
+
+    The file is current when it names the log's last event (the anchor that every
+    append moves), so anything appended since, by any command, is never missed.
+    """
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return {}
+    try:
+        data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
+        if data["anchor"] == _anchor(db_path):
+            return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # missing, stale or damaged: it is only a copy of what the log says
+    with EventStore(db_path, lock_timeout=lock_timeout) as store:
+        return _states_of(store)
+
+
+def _anchor(db_path: Path) -> Any:
+    try:
+        return json.loads(db_path.with_name(db_path.name + ".head.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _states_of(store: EventStore) -> dict[str, FeedState]:
+    return {source: FeedState.from_dict(state) for source, state in store.feed_states().items()}
+
+
+def _write_feed_states(db_path: Path, states: dict[str, FeedState]) -> None:
+    target = feed_states_path(db_path)
+    tmp = target.with_name(target.name + ".tmp")
+    data = {
+        "anchor": _anchor(db_path),
+        "sources": {source: state.to_dict() for source, state in states.items()},
+    }
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(target)
+
+
 def new_run_id() -> str:
     return f"run-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
+@dataclass(slots=True)
+class Plan:
+    requests: list[FetchRequest]
+    #: Sources not fetched now because their server asked us to come back later.
+    deferred: dict[str, datetime]
+
+
+def is_due(last_fetched_at: datetime | None, poll_interval_minutes: float, now: datetime) -> bool:
+    """A source is due once its poll interval has passed, give or take the few
+    seconds or minutes between a run's planning and its recording: a run every
+    15 minutes must find a 15-minute source due every time."""
+    if last_fetched_at is None:
+        return True
+    interval = timedelta(minutes=poll_interval_minutes)
+    slack = max(timedelta(minutes=1), interval / 10)
+    return now - last_fetched_at >= interval - slack
+
+
 def plan(
-    store: EventStore, sources: Iterable[Source], *, due_only: bool = False, now: datetime | None = None
-) -> list[FetchRequest]:
-    """What to fetch now, with conditional-GET validators from the last good fetch."""
+    states: dict[str, FeedState],
+    sources: Iterable[Source],
+    *,
+    due_only: bool = False,
+    now: datetime | None = None,
+) -> Plan:
+    """What to fetch now, with conditional-GET validators from the last body."""
     now = now or utcnow()
-    states = store.feed_states()
-    requests = []
+    result = Plan([], {})
     for source in sources:
-        state = states.get(source.id, {})
-        last = state.get("last_fetched_at")
-        if due_only and last and now - last < timedelta(minutes=source.poll_interval_minutes):
+        state = states.get(source.id) or FeedState()
+        if state.retry_after_until and state.retry_after_until > now:
+            result.deferred[source.id] = state.retry_after_until
             continue
-        conditional = (state.get("fetches", 0) + 1) % UNCONDITIONAL_EVERY != 0
-        requests.append(
+        if due_only and not is_due(state.last_fetched_at, source.poll_interval_minutes, now):
+            continue
+        conditional = (
+            state.last_unconditional_at is not None
+            and now - state.last_unconditional_at < UNCONDITIONAL_AFTER
+        )
+        result.requests.append(
             FetchRequest(
                 source_id=source.id,
                 url=source.url,
                 kind=source.kind,
                 language=source.language,
-                etag=state.get("etag") if conditional else None,
-                last_modified=state.get("last_modified") if conditional else None,
+                etag=state.etag if conditional else None,
+                last_modified=state.last_modified if conditional else None,
             )
         )
-    return requests
+    return result
 
 
 def fetch_all(
@@ -151,15 +266,41 @@ def parse_body(
     content_type: str | None = None,
     language: str | None = None,
 ) -> ParseResult:
+    """Items of one document: at most :data:`MAX_ITEMS_PER_DOCUMENT`, each field
+    within its cap; what was cut is counted in the result."""
+    items_cut = 0
     if kind == "rss":
-        return parse_rss(
+        # Cut the bytes before parsing: feedparser holds every item in memory.
+        body, items_cut = _cut_items(body)
+        result = parse_rss(
             body, source_id=source_id, url=url, now=now, content_type=content_type, default_language=language
         )
-    if kind == "ninjs":
-        return parse_ninjs(body, source_id=source_id, url=url, now=now, default_language=language)
-    if kind == "newsml":
-        return parse_newsml(body, source_id=source_id, url=url, now=now, default_language=language)
-    raise ParseError(f"unknown source kind {kind!r}", source_id=source_id, url=url)
+    elif kind == "ninjs":
+        result = parse_ninjs(body, source_id=source_id, url=url, now=now, default_language=language)
+    elif kind == "newsml":
+        result = parse_newsml(body, source_id=source_id, url=url, now=now, default_language=language)
+    else:
+        raise ParseError(f"unknown source kind {kind!r}", source_id=source_id, url=url)
+    if len(result.items) > MAX_ITEMS_PER_DOCUMENT:
+        items_cut += len(result.items) - MAX_ITEMS_PER_DOCUMENT
+        del result.items[MAX_ITEMS_PER_DOCUMENT:]
+    result.items_cut += items_cut
+    for item in result.items:
+        if cut := cap_fields(item):
+            result.fields_cut[item.identity] = cut
+    return result
+
+
+def _cut_items(body: bytes) -> tuple[bytes, int]:
+    """The document up to its item number :data:`MAX_ITEMS_PER_DOCUMENT` + 1, and
+    how many items were cut off."""
+    if body.count(b"item") + body.count(b"entry") <= MAX_ITEMS_PER_DOCUMENT:
+        return body, 0
+    starts = _ITEM_START.finditer(body)
+    for position, match in enumerate(starts):
+        if position == MAX_ITEMS_PER_DOCUMENT:
+            return body[: match.start()], 1 + sum(1 for _ in starts)
+    return body, 0
 
 
 def _fetch_payload(outcome: FetchOutcome) -> dict[str, Any]:
@@ -178,56 +319,100 @@ def _fetch_payload(outcome: FetchOutcome) -> dict[str, Any]:
         "permanent_redirect",
         "body_sha256",
         "fetched_at",
+        "retry_after_until",
     )
     data = outcome.to_dict()
-    return {key: data[key] for key in keys}
+    return {key: data.get(key) for key in keys}
 
 
 def record(
-    store: EventStore, outcomes: list[FetchOutcome], blobs: BlobStore, *, run_id: str | None = None
+    db_path: Path,
+    outcomes: list[FetchOutcome],
+    blobs: BlobStore | None = None,
+    *,
+    run_id: str | None = None,
+    lock_timeout: float = RECORD_LOCK_TIMEOUT,
 ) -> IngestReport:
-    """Parse fetched bodies and append all resulting events in one transaction.
+    """Parse fetched bodies, then append all resulting events in one transaction.
 
-    With a ``run_id`` that already has events (a retried scheduler task whose
-    first attempt committed), nothing is appended again.
+    Bodies are parsed before the writer lock is taken, each judged against the
+    last body its source delivered. With a ``run_id`` that already has events (a
+    retried scheduler task whose first attempt committed), nothing is appended again.
     """
+    db_path = Path(db_path)
+    blobs = blobs or blob_store_for(db_path)
     run_id = run_id or new_run_id()
     recorded_at = utcnow()
     summaries = [SourceSummary(outcome.source_id) for outcome in outcomes]
-    with store.transaction():
-        if store.has_run(run_id):
-            for summary in summaries:
-                summary.status = "already recorded"
-            return IngestReport(run_id, summaries, 0)
-        seen_bodies = store.bodies_seen(
-            (o.source_id, o.body_sha256) for o in outcomes if o.ok and o.body_sha256
-        )
-        parsed = [_parse_outcome(outcome, blobs, recorded_at, seen_bodies) for outcome in outcomes]
-        heads = store.heads(
-            article_id(outcome.source_id, item.identity)
-            for outcome, result in zip(outcomes, parsed, strict=True)
-            if isinstance(result, ParseResult)
-            for item in result.items
-        )
-        pending: list[PendingEvent] = []
-        for outcome, result, summary in zip(outcomes, parsed, summaries, strict=True):
-            pending.extend(_events_for_outcome(outcome, result, heads, summary))
-        appended = store.append(pending, recorded_at=recorded_at, run_id=run_id)
+    assumed = read_feed_states(db_path, lock_timeout=lock_timeout)
+    parsed = [_parse_outcome(o, blobs, recorded_at, assumed.get(o.source_id)) for o in outcomes]
+    with EventStore(db_path, lock_timeout=lock_timeout) as store:
+        with store.transaction():
+            if store.has_run(run_id):
+                _already_recorded(store, run_id, summaries)
+                return IngestReport(run_id, summaries, 0)
+            states = _states_of(store)
+            for position, outcome in enumerate(outcomes):
+                source = outcome.source_id
+                if _latest_body(states, source) != _latest_body(assumed, source):
+                    # Another run recorded this source meanwhile: judge against what it left.
+                    parsed[position] = _parse_outcome(outcome, blobs, recorded_at, states.get(source))
+            heads = store.heads(
+                article_id(outcome.source_id, item.identity)
+                for outcome, result in zip(outcomes, parsed, strict=True)
+                if isinstance(result, ParseResult)
+                for item in result.items
+            )
+            pending: list[PendingEvent] = []
+            for outcome, result, summary in zip(outcomes, parsed, summaries, strict=True):
+                decision = None
+                if isinstance(result, ParseResult):
+                    state = states.get(outcome.source_id) or FeedState()
+                    decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
+                pending.extend(_events_for_outcome(outcome, result, heads, summary, decision))
+            appended = store.append(pending, recorded_at=recorded_at, run_id=run_id)
+        _write_feed_states(db_path, _states_of(store))
     return IngestReport(run_id, summaries, appended)
 
 
+def _already_recorded(store: EventStore, run_id: str, summaries: list[SourceSummary]) -> None:
+    """Counts of what an earlier attempt of this run recorded, so a retried task
+    reports (and passes on) the same changes."""
+    rows = store.con.execute(
+        "SELECT source_id, event_type, count(*) FROM raw.events "
+        "WHERE run_id = ? AND starts_with(event_type, 'article.') GROUP BY ALL",
+        [run_id],
+    ).fetchall()
+    counted = {(source, event_type): count for source, event_type, count in rows}
+    for summary in summaries:
+        summary.status = "already recorded"
+        for event_type, key in COUNT_KEYS.items():
+            summary.counts[key] = counted.get((summary.source_id, event_type), 0)
+
+
+def _latest_body(states: dict[str, FeedState], source_id: str) -> str | None:
+    state = states.get(source_id)
+    return state.latest_body if state else None
+
+
 def _parse_outcome(
-    outcome: FetchOutcome, blobs: BlobStore, now: datetime, seen_bodies: set[tuple[str, str]]
-) -> ParseResult | ParseError | None:
-    """The parse result, the parse error, or None when there is nothing new to parse."""
+    outcome: FetchOutcome, blobs: BlobStore, now: datetime, state: FeedState | None
+) -> ParseResult | SourceError | None:
+    """The parse result, why there is none, or None when there is nothing new to
+    parse: no body, or the very body the source delivered last time."""
     if not outcome.ok or outcome.body_sha256 is None:
         return None
-    if (outcome.source_id, outcome.body_sha256) in seen_bodies:
+    if state is not None and outcome.body_sha256 == state.latest_body:
         return None
+    where = {"source_id": outcome.source_id, "url": outcome.url}
+    try:
+        body = blobs.get(outcome.body_sha256)
+    except (OSError, EOFError, zlib.error) as exc:
+        return BlobError(f"raw body {outcome.body_sha256} cannot be read back: {exc}", **where)
     try:
         return parse_body(
             outcome.kind,
-            blobs.get(outcome.body_sha256),
+            body,
             source_id=outcome.source_id,
             url=outcome.url,
             now=now,
@@ -236,6 +421,102 @@ def _parse_outcome(
         )
     except ParseError as exc:
         return exc
+    except Exception as exc:
+        # A parser tripping over hostile input fails this source only, with the reason.
+        return ParseError(f"unreadable document ({type(exc).__name__}: {exc})", **where)
+
+
+def _identify(
+    store: EventStore,
+    outcome: FetchOutcome,
+    result: ParseResult,
+    state: FeedState,
+    heads: dict[str, StreamHead],
+    blobs: BlobStore,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Identify a source's items by link once its guids proved unstable.
+
+    Returns the decision when it is taken in this fetch (recorded in its payload).
+    """
+    decision = state.identity_decision
+    taken_now = None
+    if decision is None:
+        decision = taken_now = _unstable_guids(outcome, result, state, heads, blobs, now)
+        if decision is None:
+            return None
+    carried: dict[str, str] = decision.get("carried") or {}
+    # A link several items share (a live blog, a section page) identifies none of them.
+    unique_links = _links_once(result.items)
+    seen: dict[str, int] = {}
+    kept: list[ParsedItem] = []
+    for index, item in enumerate(result.items):
+        if item.url in unique_links:
+            item.identity = carried.get(item.url, item.url)
+        if item.identity in seen:
+            reason = f"duplicate identity in feed (first at item {seen[item.identity]})"
+            result.rejections.append(Rejection(index, reason, item.identity))
+            continue
+        seen[item.identity] = index
+        kept.append(item)
+    result.items = kept
+    heads.update(store.heads(article_id(outcome.source_id, item.identity) for item in kept))
+    return taken_now
+
+
+def _links_once(items: list[ParsedItem]) -> set[str]:
+    """The links that exactly one of ``items`` has."""
+    counts = Counter(item.url for item in items if item.url)
+    return {link for link, count in counts.items() if count == 1}
+
+
+def _unstable_guids(
+    outcome: FetchOutcome,
+    result: ParseResult,
+    state: FeedState,
+    heads: dict[str, StreamHead],
+    blobs: BlobStore,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The decision to identify by link, when most links this body shares with the
+    source's previous body came with a different guid; else None.
+
+    Looked at only when at least half of the body's guids are new to the log, so
+    a stable feed never pays for parsing its previous body.
+    """
+    with_guid = [item for item in result.items if item.guid and item.url]
+    if len(with_guid) < 2 or not state.latest_body:
+        return None
+    new = [item for item in with_guid if article_id(outcome.source_id, item.identity) not in heads]
+    if len(new) * 2 < len(with_guid):
+        return None
+    try:
+        previous = parse_body(
+            outcome.kind,
+            blobs.get(state.latest_body),
+            source_id=outcome.source_id,
+            url=outcome.url,
+            now=now,
+            content_type=outcome.content_type,
+            language=outcome.language,
+        )
+    except Exception:  # an unreadable previous body only means no decision
+        return None
+    # Only links that stand for one item in both bodies can show a guid moving.
+    links_before = _links_once(previous.items)
+    before = {item.url: item.identity for item in previous.items if item.guid and item.url in links_before}
+    links_now = _links_once(with_guid)
+    shared = [item for item in with_guid if item.url in before and item.url in links_now]
+    moved = [item for item in shared if before[item.url] != item.identity]
+    if len(moved) < 2 or len(moved) * 5 < len(shared) * 4:
+        return None
+    return {
+        "mode": "link",
+        "reason": f"{len(moved)} of {len(shared)} links also in the previous body came with a new guid; "
+        "items are identified by link from now on",
+        "decided_at": now.isoformat(),
+        "carried": before,
+    }
 
 
 def _failed(outcome: FetchOutcome, summary: SourceSummary, error_class: str, message: str) -> PendingEvent:
@@ -247,9 +528,10 @@ def _failed(outcome: FetchOutcome, summary: SourceSummary, error_class: str, mes
 
 def _events_for_outcome(
     outcome: FetchOutcome,
-    result: ParseResult | ParseError | None,
+    result: ParseResult | SourceError | None,
     heads: dict[str, StreamHead],
     summary: SourceSummary,
+    identity_decision: dict[str, Any] | None = None,
 ) -> list[PendingEvent]:
     feed_stream = f"feed:{outcome.source_id}"
     if not outcome.ok:
@@ -258,9 +540,9 @@ def _events_for_outcome(
                 outcome, summary, outcome.error_class or "FetchError", outcome.error_message or "fetch failed"
             )
         ]
-    if isinstance(result, ParseError):
+    if isinstance(result, SourceError):
         # The body is kept (body_sha256), so a better parser can read it later.
-        return [_failed(outcome, summary, "ParseError", result.message)]
+        return [_failed(outcome, summary, type(result).__name__, result.message)]
     payload = _fetch_payload(outcome)
     if result is None:
         summary.status = "not modified" if outcome.not_modified else "body unchanged"
@@ -274,10 +556,15 @@ def _events_for_outcome(
     article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
     summary.counts.update(counts)
     summary.counts["rejected"] += len(result.rejections)
-    if result.warning:
-        summary.message = result.warning[:120]
+    notes = [result.warning] if result.warning else []
+    if result.items_cut:
+        notes.append(f"{result.items_cut:,} items past the first {MAX_ITEMS_PER_DOCUMENT:,} not read")
+    if identity_decision:
+        notes.append("guids change on every fetch: identified by link from now on")
+    if notes:
+        summary.message = "; ".join(note[:120] for note in notes)
     payload.update(
-        items_seen=len(result.items) + len(result.rejections),
+        items_seen=len(result.items) + len(result.rejections) + result.items_cut,
         new=counts["new"],
         revised=counts["revised"],
         withdrawn=counts["withdrawn"],
@@ -288,9 +575,16 @@ def _events_for_outcome(
             {"index": r.index, "reason": r.reason, "identity": r.identity}
             for r in result.rejections[:MAX_LISTED_REJECTIONS]
         ],
+        items_cut=result.items_cut,
+        fields_cut=[
+            {"identity": identity, "fields": fields}
+            for identity, fields in list(result.fields_cut.items())[:MAX_LISTED_REJECTIONS]
+        ],
         parse_warning=result.warning,
         feed_title=result.feed_title,
     )
+    if identity_decision:
+        payload["identity_decision"] = identity_decision
     fetched = PendingEvent(
         "feed.fetched", feed_stream, outcome.source_id, payload, content_hash=outcome.body_sha256
     )
@@ -303,20 +597,27 @@ def ingest(
     *,
     limits: FetchLimits | None = None,
     due_only: bool = False,
-    lock_timeout: float = 30.0,
+    lock_timeout: float = RECORD_LOCK_TIMEOUT,
     on_fetched: Callable[[FetchOutcome], None] | None = None,
 ) -> IngestReport:
-    """Fetch every source once and record what changed. Failures are recorded, not raised."""
+    """Fetch every source once and record what changed. Failures are recorded, not raised.
+
+    No database lock is held while planning, fetching or parsing.
+    """
     blobs = blob_store_for(db_path)
-    with EventStore(db_path, lock_timeout=lock_timeout) as store:
-        requests = plan(store, sources, due_only=due_only)
-    # No database lock is held while the network is in use.
+    planned = plan(read_feed_states(db_path, lock_timeout=lock_timeout), sources, due_only=due_only)
     outcomes = fetch_all(
-        requests,
+        planned.requests,
         blobs,
         limits=limits,
         politeness={s.id: s.politeness_delay_seconds for s in sources},
         on_done=on_fetched,
     )
-    with EventStore(db_path, lock_timeout=lock_timeout) as store:
-        return record(store, outcomes, blobs)
+    report = record(db_path, outcomes, blobs, lock_timeout=lock_timeout)
+    for source_id, until in planned.deferred.items():
+        report.sources.append(
+            SourceSummary(
+                source_id, status="deferred", message=f"the server asked us to wait until {until} UTC"
+            )
+        )
+    return report

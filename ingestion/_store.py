@@ -199,9 +199,10 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise StoreError(f"cannot open {path}: {exc}") from exc
+        except duckdb.Error as exc:
+            # Anything but a lock: not a DuckDB file, truncated, damaged. One line, never a retry.
+            if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
+                raise StoreError(f"cannot open {path}: {' '.join(str(exc).split())}") from exc
             if time.monotonic() >= deadline:
                 raise StoreLockedError(
                     f"{path} is in use by another process (waited {lock_timeout:.0f} s). "
@@ -314,50 +315,67 @@ class EventStore:
             ).fetchall()
         return {row[0]: StreamHead(*row[1:]) for row in rows}
 
+    def content_histories(self, stream_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Each given stream's content hashes in version order (streams never seen are absent)."""
+        wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
+        if not wanted.num_rows:
+            return {}
+        with registered(self.con, "_history_streams", wanted):
+            rows = self.con.execute(
+                """
+                SELECT e.stream_id, list(e.content_hash ORDER BY e.stream_version)
+                FROM raw.events AS e
+                SEMI JOIN _history_streams AS w ON e.stream_id = w.stream_id
+                GROUP BY e.stream_id
+                """
+            ).fetchall()
+        return dict(rows)
+
     def has_run(self, run_id: str) -> bool:
         return bool(
             self.con.execute("SELECT count(*) FROM raw.events WHERE run_id = ?", [run_id]).fetchall()[0][0]
         )
 
     def feed_states(self) -> dict[str, dict[str, Any]]:
-        """Per source: fetch count, last fetch time and the validators of the last body."""
+        """Per source, what planning and recording need from its past fetches.
+
+        ``latest_body`` is the hash of the last body it delivered (a 304 delivers
+        none); ``etag``/``last_modified`` came with that body. ``retry_after_until``
+        is what the latest fetch's server asked for; ``identity_decision`` the
+        latest decision on how the source's items are identified (see ``record``).
+        """
         rows = self.con.execute(
             """
             SELECT source_id,
-                   max(stream_version) AS fetches,
-                   max(recorded_at) AS last_fetched_at,
-                   arg_max(payload ->> '$.etag', stream_version)
-                       FILTER (WHERE content_hash IS NOT NULL),
+                   max(recorded_at),
+                   max(recorded_at) FILTER (WHERE event_type = 'feed.fetched'
+                                            AND payload ->> '$.conditional' = 'false'),
+                   arg_max(content_hash, stream_version) FILTER (WHERE content_hash IS NOT NULL),
+                   arg_max(payload ->> '$.etag', stream_version) FILTER (WHERE content_hash IS NOT NULL),
                    arg_max(payload ->> '$.last_modified', stream_version)
-                       FILTER (WHERE content_hash IS NOT NULL)
+                       FILTER (WHERE content_hash IS NOT NULL),
+                   arg_max(payload ->> '$.retry_after_until', stream_version),
+                   arg_max(payload ->> '$.identity_decision', stream_version)
+                       FILTER (WHERE payload ->> '$.identity_decision' IS NOT NULL)
             FROM raw.events
             WHERE starts_with(stream_id, 'feed:')
             GROUP BY source_id
             """
         ).fetchall()
-        return {
-            row[0]: {"fetches": row[1], "last_fetched_at": row[2], "etag": row[3], "last_modified": row[4]}
-            for row in rows
-        }
-
-    def bodies_seen(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (source_id, raw-body hash) pairs were delivered before."""
-        wanted = sorted(set(pairs))
-        if not wanted:
-            return set()
-        table = pa.table(
-            {
-                "stream_id": [f"feed:{source}" for source, _ in wanted],
-                "content_hash": [sha for _, sha in wanted],
-            }
+        keys = (
+            "last_fetched_at",
+            "last_unconditional_at",
+            "latest_body",
+            "etag",
+            "last_modified",
+            "retry_after_until",
+            "identity_decision",
         )
-        with registered(self.con, "_wanted_bodies", table):
-            rows = self.con.execute(
-                "SELECT DISTINCT e.source_id, e.content_hash FROM raw.events e "
-                "SEMI JOIN _wanted_bodies w "
-                "ON e.stream_id = w.stream_id AND e.content_hash = w.content_hash"
-            ).fetchall()
-        return {(row[0], row[1]) for row in rows}
+        states = {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+        for state in states.values():
+            if state["identity_decision"]:
+                state["identity_decision"] = orjson.loads(state["identity_decision"])
+        return states
 
     # -- the one write ---------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
 from collections import Counter
@@ -57,7 +58,7 @@ def run_dbt(command: str, db_path: Path, *extra: str, project_dir: Path = DBT_PR
     try:
         result = dbtRunner().invoke(args)
     finally:
-        _release_duckdb()
+        _release_dbt()
     report = TransformReport(command, bool(result.success), elapsed_s=time.monotonic() - started)
     if result.exception is not None:
         raise TransformError(f"dbt {command} could not run: {result.exception}") from result.exception
@@ -72,14 +73,26 @@ def run_dbt(command: str, db_path: Path, *extra: str, project_dir: Path = DBT_PR
     return report
 
 
-def _release_duckdb() -> None:
-    """dbt-duckdb keeps its DuckDB connection open for the life of the process; close
-    it so the file is free for the next writer (or a read-only reader) at once."""
+def _release_dbt() -> None:
+    """Give back what dbt keeps for the life of the process once a command is done.
+
+    dbt-duckdb keeps its DuckDB connection open: close it so the file is free for
+    the next writer (or a read-only reader) at once. dbt also keeps its adapter,
+    and with it the manifest; both hold named semaphores (``spawn`` multiprocessing
+    locks, registered with multiprocessing's resource tracker). They are only
+    unlinked when those objects are collected or at a normal interpreter exit, and
+    an Airflow task process ends with ``os._exit``: the tracker then warns about
+    "leaked semaphore objects" on the task's stderr, which Airflow logs as an error.
+    Dropping the adapter and collecting now unlinks them; the next command
+    registers a fresh adapter (with the then current settings) anyway."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
 
     with contextlib.suppress(Exception):  # no environment was created: nothing to close
         DuckDBConnectionManager.env().close()
     DuckDBConnectionManager.close_all_connections()
+    reset_adapters()
+    gc.collect()  # the manifest and the adapter reference each other in cycles
 
 
 def transform(

@@ -34,6 +34,15 @@ class ParseError(SourceError):
     """The body was fetched but is not a feed or wire item we can read."""
 
 
+class BlobError(SourceError):
+    """A raw body kept in the blob store cannot be read back (damaged or missing)."""
+
+
+class EntityExtractionError(NewsroomError):
+    """A named-entity worker process died or overran its time limit; nothing of the
+    run was recorded."""
+
+
 class StoreError(NewsroomError):
     """The event store could not be opened or written."""
 

@@ -29,14 +29,15 @@ def sources() -> list[Source]:
 def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
     """Requests grouped by host: one group per mapped fetch task, so a host is
     fetched by one task at a time, with its politeness delay between requests."""
-    from ._ingest import plan
-    from ._store import EventStore
+    from ._ingest import plan, read_feed_states
 
     configured = {source.id: source for source in sources()}
-    with EventStore(db_path()) as store:
-        requests = plan(store, configured.values(), due_only=due_only)
+    # Reads the states the last run left beside the log: no wait for the writer lock.
+    planned = plan(read_feed_states(db_path()), configured.values(), due_only=due_only)
+    for source_id, until in planned.deferred.items():
+        print(f"{source_id}: deferred, the server asked us to wait until {until:%Y-%m-%d %H:%M} UTC")
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": [], "politeness": {}})
-    for request in requests:
+    for request in planned.requests:
         source = configured[request.source_id]
         group = groups[source.host]
         group["host"] = source.host
@@ -56,21 +57,24 @@ def fetch_group(group: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
-    """Parse and append everything fetched in one run; idempotent per ``run_id``."""
-    from ._ingest import blob_store_for, record
-    from ._model import FetchOutcome
-    from ._store import EventStore
+    """Parse and append everything fetched in one run; idempotent per ``run_id``.
 
-    with EventStore(db_path()) as store:
-        report = record(
-            store, [FetchOutcome.from_dict(o) for o in outcomes], blob_store_for(db_path()), run_id=run_id
-        )
+    ``article_events`` counts the run's new, revised and withdrawn articles: the
+    DAG updates the event log asset (and so starts a transform) only when it is
+    not zero."""
+    from ._ingest import record
+    from ._model import FetchOutcome
+
+    report = record(db_path(), [FetchOutcome.from_dict(o) for o in outcomes], run_id=run_id)
     for summary in report.sources:
         print(summary.line())
+    totals = report.totals()
+    article_events = sum(totals[change] for change in ("new", "revised", "withdrawn"))
     return {
         "run_id": report.run_id,
         "events_appended": report.events_appended,
-        **{key: int(value) for key, value in report.totals().items()},
+        "article_events": article_events,
+        **{key: int(value) for key, value in totals.items()},
     }
 
 

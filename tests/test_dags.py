@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +20,13 @@ from ingestion._publish import last_published_seq, published_path
 from .feeds import item, rss
 
 DAG_IDS = {"newsroom_ingest", "newsroom_transform", "newsroom_maintenance"}
+#: What Airflow shows as an error in a task log: its own `[error ]` lines, and
+#: everything a task writes to stderr (logged at ERROR level).
+ERROR_LINE = re.compile(r"\[error\s*\]|\bERROR\b|leaked semaphore", re.IGNORECASE)
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if ERROR_LINE.search(line)]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +63,9 @@ def test_dags_have_tags_docs_schedules_and_retries_where_intended(dagbag) -> Non
     assert "seconds=900" in repr(ingest.timetable)  # every 15 minutes by default
     assert ingest.get_task("fetch_host").retries == 3
     assert ingest.get_task("record_events").pool == "duckdb_writer"
+    assert ingest.get_task("plan_fetches").pool != "duckdb_writer"  # plans without the lock
+    assert ingest.get_task("record_events").outlets == []  # the asset is updated only for new articles
+    assert [a.name for a in ingest.get_task("update_event_log_asset").outlets] == ["newsroom_event_log"]
     transform = dagbag.dags["newsroom_transform"]
     assert "newsroom://event-log" in repr(transform.timetable)
     for task_id in ("validate_raw", "validate_staging", "validate_marts", "publish"):
@@ -111,8 +122,10 @@ def airflow_run(tmp_path_factory):
 
 
 def _run(dag_id: str, env: dict) -> None:
+    """A successful run whose log has no error line (operators must not learn to ignore them)."""
     result = run_dag_test(dag_id, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert error_lines(result.stdout + result.stderr) == []
 
 
 def _published(db_path: Path, sql: str) -> list[tuple]:

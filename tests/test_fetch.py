@@ -13,7 +13,7 @@ import pytest
 
 from ingestion._config import Source
 from ingestion._fetch import FetchLimits
-from ingestion._ingest import UNCONDITIONAL_EVERY, ingest
+from ingestion._ingest import ingest
 from ingestion._localserver import RequestInfo, Route
 
 from .feeds import item, rss
@@ -54,23 +54,6 @@ def test_etag_gives_304_and_nothing_new(server, db_path: Path) -> None:
     fetched = events(db_path, "event_type = 'feed.fetched'")
     assert [e["not_modified"] for e in fetched] == [False, True]
     assert len(events(db_path, "starts_with(event_type, 'article.')")) == 2
-
-
-def test_a_server_that_always_says_304_is_fetched_unconditionally_now_and_then(server, db_path):
-    state = {"body": rss([item(1)])}
-
-    def lying(request: RequestInfo) -> Route:
-        if request.headers.get("if-none-match"):
-            return Route(status=304)
-        return Route(state["body"], headers={"ETag": '"same-forever"'})
-
-    run(server, db_path, {"/feed": lying})
-    state["body"] = rss([item(1), item(2)])
-    for _ in range(UNCONDITIONAL_EVERY - 2):
-        assert run(server, db_path, {"/feed": lying})["feed"].status == "not modified"
-    caught_up = run(server, db_path, {"/feed": lying})["feed"]
-    assert caught_up.counts["new"] == 1
-    assert "if-none-match" not in server.requests[-1].headers
 
 
 def test_permanent_redirect_is_recorded_and_temporary_is_not(server, db_path: Path) -> None:

@@ -62,14 +62,16 @@ def test_snapshot_sequence_yields_exactly_the_recorded_edits(feed: str, db_path:
     assert revised == sum(expected.values())
 
 
-def test_reingesting_any_snapshot_adds_no_article_events(db_path: Path) -> None:
+def test_reingesting_the_latest_snapshot_adds_no_article_events(db_path: Path) -> None:
+    # Only the latest body counts as unchanged: an older one served again is what
+    # the feed says now (a headline reverted), judged item by item.
     snapshots = _ingest_all("bbc", db_path)
     with duckdb.connect(str(db_path), read_only=True) as con:
         before = con.execute(
             "SELECT count(*) FROM raw.events WHERE starts_with(event_type, 'article.')"
         ).fetchall()
-    for snapshot in snapshots:
-        report = ingest([Source("bbc", str(snapshot))], db_path)
+    for _ in range(2):
+        report = ingest([Source("bbc", str(snapshots[-1]))], db_path)
         assert report.sources[0].status == "body unchanged"
         assert report.totals()["new"] + report.totals()["revised"] == 0
     with duckdb.connect(str(db_path), read_only=True) as con:

@@ -1,0 +1,191 @@
+"""The DAGs as the scheduler runs them: manual runs, rounds with nothing new, and
+task logs an operator can trust (no error lines from successful runs)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from ingestion._airflow import airflow_environment, prepare_airflow, run_dag_test
+from ingestion._localserver import LocalServer, Route
+
+from .feeds import item, rss
+from .test_dags import error_lines
+
+
+def _wire(version: int) -> bytes:
+    return json.dumps(
+        [
+            {
+                "uri": "urn:test:wire:ferry",
+                "type": "text",
+                "version": str(version),
+                "pubStatus": "usable",
+                "headlines": [{"value": f"Ferry timetable, edition {version}"}],
+                "language": "en",
+                "bodies": [{"role": "main", "contentType": "text/plain", "value": "Crossings resume."}],
+                "firstCreated": "2026-03-10T08:00:00Z",
+                "versionCreated": f"2026-03-10T0{7 + version}:00:00Z",
+            }
+        ]
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory):
+    """One local Airflow for the module, two sources polled hourly, and a first
+    ingest run: afterwards no source is due for an hour."""
+    data_dir = tmp_path_factory.mktemp("hostile_airflow") / "data"
+    data_dir.mkdir()
+    config = data_dir / "feeds.yml"
+    with LocalServer() as server:
+        server.routes.update({"/rss": Route(rss([item(1), item(2)]), etag=True), "/wire": Route(_wire(1))})
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "sources": [
+                        {
+                            "id": "paper",
+                            "url": server.url("/rss"),
+                            "kind": "rss",
+                            "poll_interval_minutes": 60,
+                        },
+                        {
+                            "id": "wire",
+                            "url": server.url("/wire"),
+                            "kind": "ninjs",
+                            "poll_interval_minutes": 60,
+                        },
+                    ]
+                }
+            )
+        )
+        env = airflow_environment(data_dir, data_dir / "newsroom.duckdb", config)
+        prepare_airflow(env)
+        _run_cleanly("newsroom_ingest", env)
+        yield server, env, data_dir / "newsroom.duckdb"
+
+
+def _run_cleanly(dag_id: str, env: dict[str, str]) -> None:
+    """One `airflow dags test` run that succeeds and logs no error line."""
+    result = run_dag_test(dag_id, env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert error_lines(output) == []
+
+
+def _metadata(env: dict[str, str], sql: str, *params: object) -> list[tuple]:
+    con = sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def _event_log_asset_events(env: dict[str, str]) -> int:
+    return _metadata(
+        env,
+        "SELECT count(*) FROM asset_event JOIN asset ON asset.id = asset_event.asset_id "
+        "WHERE asset.name = 'newsroom_event_log'",
+    )[0][0]
+
+
+def _last_ingest_run(env: dict[str, str]) -> str:
+    return _metadata(env, "SELECT run_id FROM dag_run WHERE dag_id = 'newsroom_ingest' ORDER BY id DESC")[0][
+        0
+    ]
+
+
+def _task_states(env: dict[str, str], run_id: str) -> dict[str, str]:
+    rows = _metadata(
+        env,
+        "SELECT task_id, state FROM task_instance WHERE dag_id = 'newsroom_ingest' AND run_id = ?",
+        run_id,
+    )
+    return dict(rows)
+
+
+def _log_counts(db_path: Path) -> dict[str, int]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return dict(con.execute("SELECT event_type, count(*) FROM raw.events GROUP BY 1").fetchall())
+
+
+def test_a_manual_run_fetches_every_source_although_none_is_due(airflow_home) -> None:
+    server, env, db_path = airflow_home
+    before = _log_counts(db_path)
+    assets_before = _event_log_asset_events(env)
+    server.routes.update(
+        {
+            "/rss": Route(rss([item(1, title="Headline one, corrected"), item(2)]), etag=True),
+            "/wire": Route(_wire(2)),
+        }
+    )
+
+    _run_cleanly("newsroom_ingest", env)
+
+    after = _log_counts(db_path)
+    assert after["feed.fetched"] - before["feed.fetched"] == 2  # both sources, an hour before they are due
+    assert after["article.revised"] - before.get("article.revised", 0) == 2
+    assert _event_log_asset_events(env) == assets_before + 1
+    run_id = _last_ingest_run(env)
+    assert _task_states(env, run_id)["update_event_log_asset"] == "success"
+
+
+def test_a_round_with_no_new_articles_leaves_the_event_log_asset_alone(airflow_home) -> None:
+    _, env, db_path = airflow_home
+    before = _log_counts(db_path)
+    assets_before = _event_log_asset_events(env)
+
+    _run_cleanly("newsroom_ingest", env)  # the feeds are as the previous run left them
+
+    after = _log_counts(db_path)
+    assert after["feed.fetched"] - before["feed.fetched"] == 2
+    assert {k: v for k, v in after.items() if k.startswith("article.")} == {
+        k: v for k, v in before.items() if k.startswith("article.")
+    }
+    assert _event_log_asset_events(env) == assets_before  # so no transform is scheduled
+    run_id = _last_ingest_run(env)
+    states = _task_states(env, run_id)
+    assert states["record_events"] == "success" and states["update_event_log_asset"] == "skipped"
+    (summary,) = _metadata(
+        env,
+        "SELECT value FROM xcom WHERE dag_id = 'newsroom_ingest' AND run_id = ? "
+        "AND task_id = 'record_events' AND key = 'return_value'",
+        run_id,
+    )
+    assert json.loads(summary[0])["article_events"] == 0
+
+
+def test_dbt_leaves_no_semaphores_behind_in_a_task_process_that_ends_with_os_exit(tmp_path: Path) -> None:
+    """Airflow's task process ends with os._exit (no finalizers): dbt's locks must be
+    gone by then, or multiprocessing's resource tracker warns on the task's stderr."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from pathlib import Path
+        from ingestion._transform import run_dbt
+
+        report = run_dbt("parse", Path({str(tmp_path / "x.duckdb")!r}), "--target-path", {str(tmp_path)!r})
+        print(report.summary())
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0 if report.success else 1)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[1],
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "leaked semaphore" not in result.stderr, result.stderr

@@ -1,0 +1,316 @@
+"""The log never records false history, and one source's trouble stays its own.
+
+Real HTTP on 127.0.0.1, real DuckDB files, a real second process holding the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+
+from ingestion._backfill import backfill
+from ingestion._config import Source
+from ingestion._dates import utcnow
+from ingestion._events import FIELD_CAPS
+from ingestion._fetch import FetchLimits
+from ingestion._ingest import (
+    MAX_ITEMS_PER_DOCUMENT,
+    blob_store_for,
+    feed_states_path,
+    fetch_all,
+    ingest,
+    is_due,
+    plan,
+    read_feed_states,
+    record,
+)
+from ingestion._localserver import RequestInfo, Route
+from ingestion._verify import verify
+
+from .conftest import run_cli
+from .feeds import item, rss
+
+FAST = FetchLimits(connect_timeout=1, read_timeout=2, total_timeout=5, max_attempts=1)
+
+
+def query(db_path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def feed_payloads(db_path: Path) -> list[dict]:
+    rows = query(db_path, "SELECT payload FROM raw.events WHERE starts_with(stream_id, 'feed:') ORDER BY 1")
+    return [json.loads(p) for (p,) in rows]
+
+
+def titles_by_version(db_path: Path) -> list[str]:
+    rows = query(
+        db_path,
+        "SELECT payload ->> '$.title' FROM raw.events WHERE starts_with(event_type, 'article.') "
+        "ORDER BY event_seq",
+    )
+    return [title for (title,) in rows]
+
+
+def serve(server, path: str, body: bytes) -> Source:
+    server.routes[path] = Route(body)
+    return Source(path.strip("/"), server.url(path))
+
+
+# -- caps: nothing huge gets into the log ---------------------------------------------
+
+
+def test_a_field_over_its_cap_is_cut_and_the_cut_recorded(server, db_path: Path) -> None:
+    huge_body = "<p>" + "word " * 300_000 + "</p>"  # 1.5 million characters
+    source = serve(server, "/huge", rss([item(1, description=huge_body), item(2)]))
+    report = ingest([source], db_path, limits=FAST)
+    assert report.sources[0].counts["new"] == 2
+    (body,) = query(db_path, "SELECT max(length(payload ->> '$.body')) FROM raw.events")[0]
+    assert body is None or body <= FIELD_CAPS["body"]
+    (summary, issues) = query(
+        db_path,
+        "SELECT length(payload ->> '$.summary'), payload -> '$.issues' FROM raw.events "
+        "WHERE payload ->> '$.identity' = 'urn:test:1'",
+    )[0]
+    assert summary <= FIELD_CAPS["summary"]
+    assert "summary of 1,499,999 characters cut to the first 20,000" in issues
+    (fetched,) = [p for p in feed_payloads(db_path)]
+    assert fetched["fields_cut"] == [{"identity": "urn:test:1", "fields": ["summary"]}]
+
+
+def test_items_past_the_per_document_cap_are_counted_not_read(server, db_path: Path) -> None:
+    many = MAX_ITEMS_PER_DOCUMENT + 700
+    source = serve(server, "/many", rss([{"title": f"t{n}", "guid": f"g{n}"} for n in range(many)]))
+    report = ingest([source], db_path, limits=replace(FAST, max_bytes=20_000_000))
+    assert report.sources[0].counts["new"] == MAX_ITEMS_PER_DOCUMENT
+    (fetched,) = feed_payloads(db_path)
+    assert fetched["items_cut"] == 700
+    assert fetched["items_seen"] == many
+    assert "700 items past the first" in report.sources[0].message
+
+
+# -- false history ------------------------------------------------------------------
+
+
+def test_a_headline_that_returns_to_an_earlier_wording_is_a_revision(server, db_path: Path) -> None:
+    source = Source("flip", server.url("/flip"))
+    for title in ("Wording A", "Wording B", "Wording A"):
+        server.routes["/flip"] = Route(rss([item(1, title)]))
+        ingest([source], db_path, limits=FAST)
+    assert titles_by_version(db_path) == ["Wording A", "Wording B", "Wording A"]
+
+
+def test_guids_that_change_on_every_fetch_fall_back_to_the_link(server, db_path: Path) -> None:
+    fetches = {"n": 0}
+
+    def fresh_guids(_: RequestInfo) -> Route:
+        fetches["n"] += 1
+        return Route(rss([item(n, guid=f"urn:session-{fetches['n']}:{n}") for n in range(1, 6)]))
+
+    server.routes["/unstable"] = fresh_guids
+    source = Source("unstable", server.url("/unstable"))
+    for _ in range(4):
+        ingest([source], db_path, limits=FAST)
+    assert query(
+        db_path, "SELECT count(DISTINCT stream_id) FROM raw.events WHERE starts_with(event_type, 'article.')"
+    ) == [(5,)]
+    decisions = [p["identity_decision"] for p in feed_payloads(db_path) if "identity_decision" in p]
+    assert len(decisions) == 1 and decisions[0]["mode"] == "link"
+    assert "new guid" in decisions[0]["reason"]
+    # A sixth story is still a new article, and an edit of a known one a revision.
+    server.routes["/unstable"] = Route(
+        rss([item(n, guid=f"urn:later:{n}") for n in range(2, 7)] + [item(1, "Edited", guid="urn:x")])
+    )
+    report = ingest([source], db_path, limits=FAST)
+    assert (report.sources[0].counts["new"], report.sources[0].counts["revised"]) == (1, 1)
+
+
+def test_stable_guids_with_changing_links_keep_their_identity(server, db_path: Path) -> None:
+    source = Source("stable", server.url("/stable"))
+    for visit in range(3):
+        server.routes["/stable"] = Route(
+            rss([item(n, link=f"http://example.org/news/{n}?v={visit}") for n in range(1, 5)])
+        )
+        ingest([source], db_path, limits=FAST)
+    assert query(
+        db_path, "SELECT count(DISTINCT stream_id) FROM raw.events WHERE starts_with(event_type, 'article.')"
+    ) == [(4,)]
+    assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
+
+
+def test_items_sharing_one_link_keep_their_guids(server, db_path: Path) -> None:
+    source = Source("live", server.url("/live"))
+    for guids in (["u1", "u2", "u3", "u4"], ["u5", "u6", "u7", "u1"], ["u8", "u9", "u5"]):
+        server.routes["/live"] = Route(
+            rss([item(0, f"Update {g}", guid=g, link="https://example.org/live") for g in guids])
+        )
+        report = ingest([source], db_path, limits=FAST)
+        assert report.sources[0].counts["revised"] == 0
+    published = query(db_path, "SELECT count(*) FROM raw.events WHERE event_type = 'article.published'")
+    assert published == [(9,)]
+    assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
+
+
+def _archive(path: Path, lines: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_a_grown_archive_records_only_what_is_new(tmp_path: Path, db_path: Path) -> None:
+    first = [
+        {"guid": "a", "title": "A v1"},
+        {"guid": "b", "title": "B v1"},
+        {"guid": "a", "title": "A v2"},
+    ]
+    backfill(_archive(tmp_path / "export.jsonl", first), "wire", db_path)
+    grown = [
+        *first,
+        {"guid": "c", "title": "C v1"},
+        {"guid": "a", "title": "A v3"},
+        {"guid": "b", "title": "B v1"},
+    ]
+    report = backfill(_archive(tmp_path / "export.jsonl", grown), "wire", db_path)
+    assert (report.counts["new"], report.counts["revised"]) == (1, 1)
+    assert titles_by_version(db_path) == ["A v1", "B v1", "A v2", "C v1", "A v3"]
+    # And a real return to an earlier text after what the log held is still recorded.
+    again = [*grown, {"guid": "a", "title": "A v1"}]
+    report = backfill(_archive(tmp_path / "export.jsonl", again), "wire", db_path)
+    assert (report.counts["new"], report.counts["revised"]) == (0, 1)
+    assert titles_by_version(db_path)[-1] == "A v1"
+    assert verify(db_path).ok
+
+
+def test_repeated_lines_in_a_grown_archive_replay_nothing(tmp_path: Path, db_path: Path) -> None:
+    first = [{"guid": "a", "title": "A"}, {"guid": "a", "title": "A"}, {"guid": "a", "title": "B"}]
+    backfill(_archive(tmp_path / "export.jsonl", first), "wire", db_path)
+    report = backfill(
+        _archive(tmp_path / "export.jsonl", [*first, {"guid": "c", "title": "C"}]), "wire", db_path
+    )
+    assert (report.counts["new"], report.counts["revised"]) == (1, 0)
+    assert titles_by_version(db_path) == ["A", "B", "C"]
+
+
+# -- one source's trouble stays its own ----------------------------------------------
+
+
+def test_a_damaged_blob_fails_its_source_only_and_heals_on_the_next_fetch(server, db_path: Path) -> None:
+    good = serve(server, "/good", rss([item(1)]))
+    bad = serve(server, "/bad", rss([item(2), item(3)]))
+    blobs = blob_store_for(db_path)
+    outcomes = fetch_all(plan({}, [good, bad]).requests, blobs, limits=FAST)
+    damaged = blobs.path_for(outcomes[1].body_sha256)
+    damaged.write_bytes(damaged.read_bytes()[:20])  # truncated gzip: EOFError on read
+    report = record(db_path, outcomes, blobs)
+    by_source = {s.source_id: s for s in report.sources}
+    assert by_source["good"].counts["new"] == 1
+    assert by_source["bad"].status == "failed" and "BlobError" in by_source["bad"].message
+    # The next fetch of the same body writes the blob again, and the items arrive.
+    again = {s.source_id: s for s in ingest([good, bad], db_path, limits=FAST).sources}
+    assert again["bad"].counts["new"] == 2
+
+
+# -- planning: on time, without the lock ---------------------------------------------
+
+
+def test_a_source_is_due_despite_the_seconds_between_planning_and_recording() -> None:
+    now = utcnow()
+    recorded_a_run_ago = now - timedelta(minutes=15) + timedelta(seconds=40)
+    assert is_due(recorded_a_run_ago, 15, now)
+    assert is_due(now - timedelta(seconds=55), 1, now)
+    assert not is_due(now - timedelta(minutes=5), 15, now)
+    assert is_due(None, 15, now)
+
+
+def test_a_server_that_always_says_304_is_fetched_unconditionally_every_hour(server, db_path: Path) -> None:
+    state = {"body": rss([item(1)])}
+
+    def lying(request: RequestInfo) -> Route:
+        if request.headers.get("if-none-match"):
+            return Route(status=304)
+        return Route(state["body"], headers={"ETag": '"same-forever"'})
+
+    server.routes["/lying"] = lying
+    source = Source("lying", server.url("/lying"))
+    ingest([source], db_path, limits=FAST)
+    state["body"] = rss([item(1), item(2)])
+    soon = plan(read_feed_states(db_path), [source]).requests
+    assert soon[0].etag == '"same-forever"'
+    later = plan(read_feed_states(db_path), [source], now=utcnow() + timedelta(minutes=61)).requests
+    assert later[0].etag is None and later[0].last_modified is None
+    report = record(db_path, fetch_all(later, blob_store_for(db_path), limits=FAST))
+    assert report.sources[0].counts["new"] == 1
+
+
+def test_planning_does_not_wait_for_the_writer_lock(server, db_path: Path) -> None:
+    source = serve(server, "/calm", rss([item(1)]))
+    ingest([source], db_path, limits=FAST)
+    assert feed_states_path(db_path).exists()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db_path)!r}); print(1, flush=True); time.sleep(8)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"1"
+        started = time.monotonic()
+        states = read_feed_states(db_path, lock_timeout=1)
+        assert time.monotonic() - started < 1
+        assert states["calm"].latest_body is not None
+        # The whole command waits for the writer only to record, then succeeds.
+        config = db_path.parent / "feeds.yml"
+        config.write_text(f"sources:\n  - id: calm\n    url: {source.url}\n")
+        result = run_cli("ingest", "--db", str(db_path), "--config", str(config), timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "body unchanged" in result.stdout
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def test_stale_feed_states_are_never_trusted(server, db_path: Path, tmp_path: Path) -> None:
+    source = serve(server, "/s", rss([item(1)]))
+    ingest([source], db_path, limits=FAST)
+    kept = feed_states_path(db_path).read_text()
+    server.routes["/s"] = Route(rss([item(1, "Changed")]))
+    ingest([source], db_path, limits=FAST)
+    feed_states_path(db_path).write_text(kept)  # as if the last run died before writing it
+    states = read_feed_states(db_path)
+    (latest,) = query(
+        db_path, "SELECT arg_max(content_hash, event_seq) FROM raw.events WHERE stream_id = 'feed:s'"
+    )[0]
+    assert states["s"].latest_body == latest
+
+
+def test_a_long_retry_after_is_honoured_by_later_runs(server, db_path: Path) -> None:
+    server.routes["/busy"] = Route(b"slow down", status=429, headers={"Retry-After": "100000"})
+    source = Source("busy", server.url("/busy"))
+    first = ingest([source], db_path, limits=FAST)
+    assert first.sources[0].status == "failed"
+    asked = len(server.requests)
+    later = ingest([source], db_path, limits=FAST)
+    assert len(server.requests) == asked  # not asked again
+    assert later.sources[0].status == "deferred" and "wait until" in later.sources[0].message
+    states = read_feed_states(db_path)
+    assert states["busy"].retry_after_until > utcnow() + timedelta(hours=27)
+    tomorrow_and_more = utcnow() + timedelta(seconds=100_100)
+    assert plan(states, [source], now=tomorrow_and_more).requests
+
+
+def test_a_retried_record_reports_what_its_first_attempt_recorded(server, db_path: Path) -> None:
+    source = serve(server, "/retry", rss([item(1), item(2)]))
+    outcomes = fetch_all(plan({}, [source]).requests, blob_store_for(db_path), limits=FAST)
+    first = record(db_path, outcomes, run_id="airflow:scheduled__1")
+    again = record(db_path, outcomes, run_id="airflow:scheduled__1")
+    assert first.events_appended == 3 and again.events_appended == 0
+    assert again.sources[0].status == "already recorded"
+    assert again.totals()["new"] == first.totals()["new"] == 2
