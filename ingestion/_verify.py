@@ -6,7 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
+from ._sql import error_line
 from ._store import CHAIN_HASH_SQL, DERIVED_EVENT_IDS_SQL, GENESIS_HASH, EventStore
+from .exceptions import StoreError
 
 
 @dataclass(slots=True)
@@ -56,23 +60,38 @@ _CHECKS = {
 
 
 def verify(db_path: Path) -> VerifyReport:
-    """Recompute every hash and sequence in SQL; name the first bad event per check."""
+    """Recompute every hash and sequence in SQL; name the first bad event per check.
+
+    A file that cannot be read to the end (truncated, a damaged block) raises
+    StoreError rather than reporting problems: problems name altered events, and
+    what was not read was not verified.
+    """
+    try:
+        with EventStore(db_path, read_only=True) as store:
+            return _verify(store)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"{db_path} could not be read, so it was not verified (damaged or truncated file? "
+            f"restore it from a backup): {error_line(exc)}"
+        ) from exc
+
+
+def _verify(store: EventStore) -> VerifyReport:
     report = VerifyReport()
-    with EventStore(db_path, read_only=True) as store:
-        con = store.con
-        report.events, report.streams = con.execute(
-            "SELECT count(*), count(DISTINCT stream_id) FROM raw.events"
-        ).fetchall()[0]
-        for name, sql in _CHECKS.items():
-            rows = con.execute(f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT 1").fetchall()
-            if rows:
-                first = rows[0]
-                count = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
-                report.problems.append(
-                    f"{name}: first bad event #{first[0]} ({first[1]}): {first[2]}"
-                    + (f" [{count} events fail this check]" if count > 1 else "")
-                )
-        _check_anchor(store, report)
+    con = store.con
+    report.events, report.streams = con.execute(
+        "SELECT count(*), count(DISTINCT stream_id) FROM raw.events"
+    ).fetchall()[0]
+    for name, sql in _CHECKS.items():
+        rows = con.execute(f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT 1").fetchall()
+        if rows:
+            first = rows[0]
+            count = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+            report.problems.append(
+                f"{name}: first bad event #{first[0]} ({first[1]}): {first[2]}"
+                + (f" [{count} events fail this check]" if count > 1 else "")
+            )
+    _check_anchor(store, report)
     return report
 
 
@@ -81,14 +100,16 @@ def _check_anchor(store: EventStore, report: VerifyReport) -> None:
     if not path.exists():
         report.notes.append(f"no anchor file {path.name}: cannot check that no events were cut off the end")
         return
-    anchor = json.loads(path.read_text())
-    rows = store.con.execute(
-        "SELECT event_hash FROM raw.events WHERE event_seq = ?", [anchor["event_seq"]]
-    ).fetchall()
+    try:
+        anchor = json.loads(path.read_text())
+        seq, event_hash = int(anchor["event_seq"]), str(anchor["event_hash"])
+    except (ValueError, KeyError, TypeError):
+        report.problems.append(f"anchor: {path.name} is not a valid anchor (edited or damaged)")
+        return
+    rows = store.con.execute("SELECT event_hash FROM raw.events WHERE event_seq = ?", [seq]).fetchall()
     if not rows:
         report.problems.append(
-            f"anchor: event #{anchor['event_seq']} was appended but is no longer in the log "
-            "(events removed from the end)"
+            f"anchor: event #{seq} was appended but is no longer in the log (events removed from the end)"
         )
-    elif rows[0][0] != anchor["event_hash"]:
-        report.problems.append(f"anchor: event #{anchor['event_seq']} differs from the one appended")
+    elif rows[0][0] != event_hash:
+        report.problems.append(f"anchor: event #{seq} differs from the one appended")

@@ -8,7 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._sql import QueryLimits, error_line
 from .exceptions import NewsroomError
+
+#: The limits of `newsroom sql` unless its options say otherwise.
+QUERY_LIMITS = QueryLimits()
 
 
 def _db_parent() -> argparse.ArgumentParser:
@@ -19,6 +23,40 @@ def _db_parent() -> argparse.ArgumentParser:
         help="DuckDB file of the event log (default: $NEWSROOM_DB or data/newsroom.duckdb)",
     )
     return parent
+
+
+def _positive(kind: type[int] | type[float], maximum: float):
+    """An argparse type: a number of ``kind`` above zero and at most ``maximum``."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not 0 < value <= maximum:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be above zero and at most {maximum:,g}: {text!r}")
+        return value
+
+    return parse
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def _size(text: str) -> int:
+    """An argparse type: a size in bytes from e.g. ``500MB``, ``2GB`` or ``1000000``."""
+    number = text.strip().upper().rstrip("BKMGT")
+    unit = text.strip().upper()[len(number) :]
+    try:
+        value = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500MB, 2GB)") from None
+    if not 1 <= value <= _MAX_SIZE:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be from 1 byte to 1PB: {text!r}")
+    return int(value)
+
+
+_MAX_SIZE = 10**15
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,13 +156,56 @@ def build_parser() -> argparse.ArgumentParser:
         "sql",
         parents=[db],
         help="query the published snapshot (read-only)",
-        description="Run a read-only query (SELECT, EXPLAIN) against the published snapshot. "
-        "Statements that write, attach or copy are refused.",
+        description="Run a read-only query (SELECT, EXPLAIN) against the published snapshot "
+        "(data/published/newsroom.duckdb beside the --db database; --db may also name a snapshot "
+        "file itself, such as a copy). Statements that write, attach or copy are refused. Every "
+        "query has a time limit, a memory limit and, for csv, json and parquet, a row and a byte "
+        "limit; reaching one stops the query with exit status 2. --output writes a new file and "
+        "replaces an existing one only with --force, never a database, a stored body or anything "
+        "in the data directory (the folder of the --db database).",
     )
     sql.add_argument("query", help='e.g. "SELECT title FROM marts.articles LIMIT 5"')
     sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    sql.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-    sql.add_argument("--max-rows", type=int, default=100, help="rows shown in table format")
+    sql.add_argument(
+        "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout (csv, json, parquet)"
+    )
+    sql.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    sql.add_argument(
+        "--snapshot",
+        type=Path,
+        metavar="PATH",
+        help="query this snapshot file (e.g. a copy of a published one) instead of the one published "
+        "from --db",
+    )
+    sql.add_argument(
+        "--max-rows",
+        type=_positive(int, 10**12),
+        metavar="N",
+        help="table: rows shown (default 100); csv, json, parquet: stop with an error after N rows "
+        f"(default {QUERY_LIMITS.max_rows:,})",
+    )
+    sql.add_argument(
+        "--max-bytes",
+        type=_size,
+        metavar="SIZE",
+        default=QUERY_LIMITS.max_bytes,
+        help="csv, json, parquet: stop with an error after SIZE of output, e.g. 200MB "
+        f"(default {QUERY_LIMITS.max_bytes / 1e9:g}GB; parquet counts uncompressed data)",
+    )
+    sql.add_argument(
+        "--timeout",
+        type=_positive(float, 7 * 86_400),
+        metavar="SECONDS",
+        default=QUERY_LIMITS.timeout,
+        help=f"stop the query after SECONDS (default {QUERY_LIMITS.timeout:g})",
+    )
+    sql.add_argument(
+        "--memory-limit",
+        type=_size,
+        metavar="SIZE",
+        default=QUERY_LIMITS.memory_bytes,
+        help=f"memory the query may use, e.g. 4GB (default {QUERY_LIMITS.memory_bytes / 1e9:g}GB)",
+    )
     sql.set_defaults(func=_cmd_sql)
 
     demo = commands.add_parser(
@@ -268,15 +349,25 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
-    from ._publish import published_path
-    from ._sql import run_sql
+    from ._sql import protected_places, run_sql, snapshot_for
 
+    db_path = _db_path(args)
+    snapshot = args.snapshot or snapshot_for(db_path)
+    limits = QueryLimits(
+        timeout=args.timeout,
+        memory_bytes=args.memory_limit,
+        max_rows=args.max_rows or QUERY_LIMITS.max_rows,
+        max_bytes=args.max_bytes,
+    )
     run_sql(
-        published_path(_db_path(args)),
+        snapshot,
         args.query,
         fmt=args.format,
         output=args.output,
         max_rows=args.max_rows,
+        limits=limits,
+        force=args.force,
+        protected=protected_places(db_path, snapshot),
     )
     return 0
 
@@ -362,17 +453,46 @@ DEMO_QUERIES = (
 )
 
 
+def _is_environment_error(exc: Exception) -> bool:
+    """Errors of the files and the database rather than of newsroom's code: a damaged or
+    unreadable file, a full disk, a database error. Anything else is a bug and keeps its traceback."""
+    duckdb = sys.modules.get("duckdb")
+    return isinstance(exc, OSError) or (duckdb is not None and isinstance(exc, duckdb.Error))
+
+
+def _quiet_stdout() -> None:
+    """Send what is left for stdout to /dev/null: the reader of a pipe (`| head`) has gone,
+    and flushing at exit would fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured): nothing to flush
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141  # as if killed by SIGPIPE, like other commands in a pipeline
     except NewsroomError as exc:
         print(f"newsroom {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"newsroom {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _is_environment_error(exc):
+            raise
+        print(f"newsroom {args.command}: error: {error_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
