@@ -2,9 +2,13 @@
 ### newsroom_transform
 
 Runs whenever `newsroom_ingest` updated the event log (asset
-`newsroom_event_log`): builds the dbt models, validates each stage with Great
-Expectations, and publishes a read-only snapshot of the marts.
+`newsroom_event_log`): validates the new raw batch, builds the dbt models,
+validates staging and marts with Great Expectations, and publishes a read-only
+snapshot of the marts.
 
+- **validate_raw**: the new events (hashes, ids, versions, volumes) before
+  anything is derived from them; a failure stops the run here, so no model is
+  built from a batch that did not pass.
 - **extract_entities**: named entities of new article versions (spaCy, English;
   other languages are marked unsupported), cached by text hash.
 - **assign_threads**: each new article version joins a story thread or opens
@@ -12,7 +16,8 @@ Expectations, and publishes a read-only snapshot of the marts.
 - **dbt_build**: `dbt build` in-process (models and dbt tests) in one task.
   Rendering the project as one task per model (astronomer-cosmos) would pay
   dbt's start-up (~3 s here) per node for a build that takes ~4 s in total.
-- **validate_raw / validate_staging / validate_marts**: one GX stage each; a
+- **validate_staging / validate_marts**: one GX stage each after `dbt build`
+  (whose own tests already block on keys, relationships and accepted values); a
   failed critical expectation fails the task (no retries) and publish never runs.
 - **publish**: the validated marts as `published/newsroom.duckdb` (atomic
   replace) and Parquet; updates the `newsroom_published` asset.
@@ -27,9 +32,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-EVENT_LOG = Asset(name="newsroom_event_log", uri="newsroom://event-log")
-PUBLISHED = Asset(name="newsroom_published", uri="newsroom://published")
-WRITER_POOL = "duckdb_writer"
+from ingestion.pipeline import EVENT_LOG_ASSET, PUBLISHED_ASSET, WRITER_POOL
+
+EVENT_LOG = Asset(**EVENT_LOG_ASSET)
+PUBLISHED = Asset(**PUBLISHED_ASSET)
 
 
 @dag(
@@ -73,12 +79,10 @@ def newsroom_transform():
 
         return pipeline.publish_snapshot(stage_reports)
 
-    built = dbt_build()
-    extract_entities() >> assign_threads() >> built
     raw = validate.override(task_id="validate_raw")("raw")
     staging = validate.override(task_id="validate_staging")("staging")
     marts = validate.override(task_id="validate_marts")("marts")
-    built >> raw >> staging >> marts
+    raw >> extract_entities() >> assign_threads() >> dbt_build() >> staging >> marts
     publish([raw, staging, marts])
 
 

@@ -1,5 +1,8 @@
 """Running the Great Expectations suites of ``_expectations.py`` on frames read
-from DuckDB (GX validates pandas frames; its SQL path does not work on DuckDB)."""
+from DuckDB (GX validates pandas frames; its SQL path does not work on DuckDB).
+
+Validation only reads gx/ and refuses to run when it no longer matches the declarations;
+`newsroom gx-sync` is the one thing that writes it."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import contextlib
 import dataclasses
 import logging
 import os
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,15 +117,16 @@ def _expectation_label(kind: str, kwargs: dict[str, Any]) -> str:
     return f"{snake}({kwargs.get('column', '')})"
 
 
-def _context(data_dir: Path):
-    """The file context in gx/, with results and Data Docs under the data directory."""
+def _context(data_dir: Path, project_root: Path = GX_DIR.parent):
+    """The file context in gx/ (under ``project_root``), with results and Data Docs under the
+    data directory."""
     os.environ["NEWSROOM_GX_RESULTS_DIR"] = str((data_dir / "gx" / "validations").resolve())
     os.environ["NEWSROOM_GX_DOCS_DIR"] = str((data_dir / "docs" / "gx").resolve())
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
 
-    return gx.get_context(mode="file", project_root_dir=str(GX_DIR.parent))
+    return gx.get_context(mode="file", project_root_dir=str(project_root))
 
 
 def _build_suite(suite: Suite):
@@ -148,25 +154,33 @@ def _stored(config: Any) -> tuple:
     )
 
 
-def sync(context) -> list[str]:
-    """Make gx/ match the declarations; write only what is missing or changed."""
+def sync(context, *, write: bool, suites: Sequence[Suite] = SUITES) -> list[str]:
+    """What in gx/ differs from the declared ``suites``. With ``write``, make gx/ match by
+    writing only that (`newsroom gx-sync`); without, touch nothing (validation, tests)."""
     import great_expectations as gx
 
-    written = []
+    differences = []
     try:
         source = context.data_sources.get(DATASOURCE)
     except (KeyError, ValueError):
+        differences.append(f"datasource {DATASOURCE}")
+        if not write:
+            return differences
         source = context.data_sources.add_pandas(name=DATASOURCE)
-        written.append(f"datasource {DATASOURCE}")
-    for suite in SUITES:
+    for suite in suites:
         try:
             asset = source.get_asset(suite.name)
         except LookupError:
+            differences.append(f"asset {suite.name}")
+            if not write:
+                continue
             asset = source.add_dataframe_asset(name=suite.name)
-            written.append(f"asset {suite.name}")
         try:
             batch = asset.get_batch_definition(BATCH)
         except KeyError:
+            differences.append(f"batch definition {suite.name}")
+            if not write:
+                continue
             batch = asset.add_batch_definition_whole_dataframe(BATCH)
         try:
             stored = context.suites.get(suite.name)
@@ -176,33 +190,45 @@ def sync(context) -> list[str]:
         except Exception:  # not there yet (GX raises its own not-found errors)
             stored, same = None, False
         if not same:
-            gx_suite = _build_suite(suite)
-            if stored is not None:
-                context.suites.delete(suite.name)
-            stored = context.suites.add(gx_suite)
-            written.append(f"suite {suite.name}")
+            differences.append(f"suite {suite.name}")
+            if write:
+                if stored is not None:
+                    context.suites.delete(suite.name)
+                stored = context.suites.add(_build_suite(suite))
         try:
             definition = context.validation_definitions.get(suite.name)
         except Exception:
             definition = None
         if definition is None or not same:
-            if definition is not None:
-                context.validation_definitions.delete(suite.name)
-            definition = context.validation_definitions.add(
-                gx.ValidationDefinition(name=suite.name, data=batch, suite=stored)
-            )
-            written.append(f"validation definition {suite.name}")
+            differences.append(f"validation definition {suite.name}")
+            if write:
+                if definition is not None:
+                    context.validation_definitions.delete(suite.name)
+                definition = context.validation_definitions.add(
+                    gx.ValidationDefinition(name=suite.name, data=batch, suite=stored)
+                )
         try:
             context.checkpoints.get(suite.name)
             has_checkpoint = same
         except Exception:
             has_checkpoint = False
         if not has_checkpoint:
-            with contextlib.suppress(Exception):  # nothing to delete
-                context.checkpoints.delete(suite.name)
-            context.checkpoints.add(gx.Checkpoint(name=suite.name, validation_definitions=[definition]))
-            written.append(f"checkpoint {suite.name}")
-    return written
+            differences.append(f"checkpoint {suite.name}")
+            if write:
+                with contextlib.suppress(Exception):  # nothing to delete
+                    context.checkpoints.delete(suite.name)
+                context.checkpoints.add(gx.Checkpoint(name=suite.name, validation_definitions=[definition]))
+    return differences
+
+
+def sync_gx(
+    *, write: bool, project_root: Path = GX_DIR.parent, suites: Sequence[Suite] = SUITES
+) -> list[str]:
+    """`newsroom gx-sync`: compare gx/ under ``project_root`` with the declarations, and
+    with ``write`` regenerate what differs. Returns what differed (empty: up to date)."""
+    with tempfile.TemporaryDirectory(prefix="newsroom-gx-") as scratch:
+        # Results and Data Docs paths must be set to open the context; nothing is validated here.
+        return sync(_context(Path(scratch), project_root), write=write, suites=suites)
 
 
 def validate(
@@ -228,7 +254,12 @@ def validate(
         con.close()
 
     context = _context(Path(db_path).parent)
-    sync(context)
+    stale = sync(context, write=False)
+    if stale:
+        raise NewsroomError(
+            f"gx/ does not match the suites declared in ingestion/_expectations.py ({', '.join(stale[:3])}"
+            f"{', ...' if len(stale) > 3 else ''}); run `newsroom gx-sync` and commit gx/"
+        )
     report = ValidationReport(since=int(since), suites=[])
     for suite in selected:
         result = context.checkpoints.get(suite.name).run(batch_parameters={"dataframe": frames[suite.name]})

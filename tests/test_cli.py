@@ -8,7 +8,7 @@ from ingestion.cli import build_parser, main
 
 from .conftest import run_cli
 
-COMMANDS = ["ingest", "backfill", "verify", "transform", "validate", "publish", "sql", "demo"]
+COMMANDS = ["ingest", "backfill", "verify", "transform", "validate", "gx-sync", "publish", "sql", "demo"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

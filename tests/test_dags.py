@@ -74,6 +74,14 @@ def test_dags_have_tags_docs_schedules_and_retries_where_intended(dagbag) -> Non
     assert "0 0 * * *" in repr(dagbag.dags["newsroom_maintenance"].timetable)
 
 
+def test_the_raw_batch_is_validated_before_anything_is_built_from_it(dagbag) -> None:
+    transform = dagbag.dags["newsroom_transform"]
+    first_steps = transform.get_task("extract_entities").get_flat_relative_ids(upstream=True)
+    assert first_steps == {"validate_raw"}
+    built_after = transform.get_task("validate_staging").get_flat_relative_ids(upstream=True)
+    assert {"validate_raw", "extract_entities", "assign_threads", "dbt_build"} <= built_after
+
+
 def _wire(version: int, status: str) -> bytes:
     return json.dumps(
         [

@@ -20,6 +20,8 @@ from ingestion._transform import transform
 
 from .conftest import shared_path
 
+pytestmark = pytest.mark.shared
+
 SOURCE = "wire-archive"
 SEED_GUID = "seed:coalition-of-the-willing-2026-01-07"
 GERMAN_GUID = "seed:de-merz-bundeswehr-2026-01-07"

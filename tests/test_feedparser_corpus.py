@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from ingestion._config import Source
 from ingestion._fetch import FetchLimits
@@ -18,6 +19,8 @@ from ingestion._ingest import ingest
 from ingestion._localserver import Route
 
 from .conftest import shared_path
+
+pytestmark = pytest.mark.shared
 
 NOT_FEEDS = {"expectations.jsonl", "SOURCE.txt", "LICENSE.feedparser"}
 COMPRESSION = {".gz": "gzip", ".z": "deflate"}

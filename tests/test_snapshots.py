@@ -15,6 +15,8 @@ from ingestion._verify import verify
 
 from .conftest import shared_path
 
+pytestmark = pytest.mark.shared
+
 FEEDS = ["bbc", "cnn", "nytimes", "abscbnnews"]
 ARTICLE_EVENTS = "SELECT count(*) FROM raw.events WHERE starts_with(event_type, 'article.')"
 

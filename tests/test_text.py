@@ -31,6 +31,7 @@ def test_markup_captions_credits_and_entities_do_not_reach_the_text() -> None:
     assert one_line("<h1>A\n  headline</h1>") == "A headline"
 
 
+@pytest.mark.shared
 def test_seed_story_loses_doubled_dateline_and_glued_credits() -> None:
     text = shared_path("data", "seed", "coalition_of_the_willing_2026-01-07.txt").read_text()
     clean = html_to_text(text)

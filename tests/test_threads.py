@@ -35,6 +35,7 @@ def _assignments(db_path: Path) -> list[tuple]:
         return con.execute(ASSIGNMENTS).fetchall()
 
 
+@pytest.mark.shared
 def test_incremental_runs_and_a_lost_state_give_the_full_run_result(archive: Path, tmp_path: Path) -> None:
     lines = archive.read_text().splitlines(keepends=True)
     full = tmp_path / "full" / "newsroom.duckdb"

@@ -13,6 +13,8 @@ from ingestion._transform import transform
 
 from .conftest import shared_path
 
+pytestmark = pytest.mark.shared
+
 MARTS = ["articles", "article_versions", "articles_daily", "sources"]
 DERIVED_SCHEMAS = ["staging", "intermediate", "marts"]
 

@@ -17,7 +17,9 @@ from ingestion._newsml import parse_newsml
 from ingestion._ninjs import parse_ninjs, validate_ninjs
 from ingestion.exceptions import ParseError
 
-WIRE = Path(__file__).resolve().parents[2] / "shared" / "data" / "wire"
+from .conftest import SHARED
+
+WIRE = SHARED / "data" / "wire"
 NINJS = WIRE / "ninjs"
 NEWSML = WIRE / "newsml-g2"
 DPA = WIRE / "dpa-digitalwires" / "tests" / "data"
@@ -28,8 +30,13 @@ NAR = "http://iptc.org/std/nar/2006-10-01/"
 def _files(base: Path, pattern: str) -> list:
     """Test parameters for the shared files, or one skipped parameter when they are absent."""
     if not base.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{base} not present"))]
-    return [pytest.param(p, id=p.relative_to(base).as_posix()) for p in sorted(base.glob(pattern))]
+        return [
+            pytest.param(None, marks=[pytest.mark.shared, pytest.mark.skip(reason=f"{base} not present")])
+        ]
+    return [
+        pytest.param(p, id=p.relative_to(base).as_posix(), marks=pytest.mark.shared)
+        for p in sorted(base.glob(pattern))
+    ]
 
 
 def _key(path: Path, base: Path) -> str:
@@ -95,6 +102,7 @@ def test_ninjs_suite_should_fail(path: Path) -> None:
     assert validate_ninjs(doc, _suite_release(path)) is not None
 
 
+@pytest.mark.shared
 def test_ninjs_accepted_list_names_real_files() -> None:
     if not SUITE.is_dir():
         pytest.skip(f"{SUITE} not present")
@@ -253,6 +261,7 @@ def test_newsml_unit_should_fail(path: Path) -> None:
         newsml(path.read_bytes())
 
 
+@pytest.mark.shared
 def test_newsml_from_ninjs_examples_is_newsml_1() -> None:
     if not (EXAMPLES / "NewsML").is_dir():
         pytest.skip("ninjs NewsML examples not present")

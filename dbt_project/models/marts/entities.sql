@@ -23,7 +23,8 @@ canonical as (
         -- a curated canonical name wins; else the most used full spelling
         coalesce(
             max(o.canonical_name) filter (where o.action in ('alias', 'split')),
-            arg_max(n.name, n.mentions * 1000 + length(n.name))
+            -- ties broken by the text itself, so every build picks the same spelling
+            arg_max(n.name, (n.mentions, length(n.name), n.name))
         ) as canonical_name,
         max(o.entity_type) as curated_type
     from names as n
@@ -42,7 +43,7 @@ select
     c.canonical_name,
     coalesce(
         c.curated_type,
-        (select arg_max(t.entity_type, t.votes * 10 + (t.entity_type <> 'other')::int)
+        (select arg_max(t.entity_type, (t.votes, t.entity_type <> 'other', t.entity_type))
          from types t where t.entity_id = c.entity_id)
     ) as entity_type,
     (select map(list(t.entity_type order by t.entity_type), list(t.votes order by t.entity_type))

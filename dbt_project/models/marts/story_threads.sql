@@ -30,7 +30,7 @@ select
     m.thread_id,
     coalesce(
         max(m.title) filter (where m.article_id = m.thread_id),
-        arg_min(m.title, m.joined_at)
+        arg_min(m.title, (m.joined_at, m.article_id))
     ) as label,
     min(m.joined_at) as first_seen_at,
     max(m.joined_at) as last_seen_at,

@@ -1,0 +1,142 @@
+"""The read-only guard of ``newsroom sql``: whatever a reader types, the snapshot, the
+files beside it and the machine's other files stay as they were, and nothing is read
+from outside the snapshot. Refusals are one line and exit status 2."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._sql import run_sql
+from ingestion.exceptions import QueryError
+
+from .conftest import run_cli
+
+SECRET = "not-for-readers-7f3a"
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with its digest: any write shows up as a difference."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published snapshot, another database and a private file beside it."""
+    root = tmp_path_factory.mktemp("guard")
+    published = root / "data" / "published"
+    published.mkdir(parents=True)
+    with duckdb.connect(str(published / "newsroom.duckdb")) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute(
+            "CREATE TABLE marts.articles AS SELECT range AS n, 'Headline ' || range AS title FROM range(5)"
+        )
+        con.execute("CREATE SCHEMA meta")
+        con.execute("CREATE TABLE meta.snapshots AS SELECT 1 AS last_event_seq")
+    with duckdb.connect(str(root / "other.duckdb")) as con:
+        con.execute("CREATE TABLE private AS SELECT ? AS secret", [SECRET])
+    (root / "secret.csv").write_text(f"secret\n{SECRET}\n")
+    with duckdb.connect() as con:
+        con.execute(f"COPY (SELECT '{SECRET}' AS secret) TO '{root / 'secret.parquet'}' (FORMAT parquet)")
+    return root
+
+
+def snapshot(root: Path) -> Path:
+    return root / "data" / "published" / "newsroom.duckdb"
+
+
+REFUSED = {
+    # writes
+    "insert": "INSERT INTO marts.articles VALUES (99, 'injected')",
+    "update": "UPDATE marts.articles SET title = 'changed'",
+    "delete": "DELETE FROM marts.articles",
+    "create table": "CREATE TABLE marts.copy AS SELECT * FROM marts.articles",
+    "create temp table": "CREATE TEMP TABLE scratch AS SELECT 1",
+    "create view": "CREATE VIEW marts.v AS SELECT 1",
+    "create macro": "CREATE MACRO leak() AS 1",
+    "drop": "DROP TABLE marts.articles",
+    "alter": "ALTER TABLE marts.articles RENAME TO gone",
+    "write in a cte": "WITH x AS (SELECT 1) INSERT INTO marts.articles SELECT 1, 'x' FROM x",
+    "second statement": "SELECT 1; DROP TABLE marts.articles",
+    "checkpoint": "CHECKPOINT",
+    "vacuum": "VACUUM",
+    # other databases
+    "attach": "ATTACH '{root}/other.duckdb' AS other",
+    "attach new": "ATTACH '{root}/created.duckdb' AS created",
+    "detach": "DETACH newsroom",
+    "use": "USE memory",
+    # files through COPY and EXPORT
+    "copy to": "COPY marts.articles TO '{root}/out.csv'",
+    "copy query to": "COPY (SELECT * FROM marts.articles) TO '{root}/out.parquet' (FORMAT parquet)",
+    "copy from": "COPY marts.articles FROM '{root}/secret.csv'",
+    "export": "EXPORT DATABASE '{root}/exported'",
+    "import": "IMPORT DATABASE '{root}/exported'",
+    "explain analyze copy": "EXPLAIN ANALYZE COPY (SELECT 1) TO '{root}/explained.csv'",
+    # files through table functions (these are SELECTs: the database itself must refuse)
+    "read_csv": "SELECT * FROM read_csv('{root}/secret.csv')",
+    "read_csv_auto": "SELECT * FROM read_csv_auto('{root}/secret.csv')",
+    "read_text": "SELECT content FROM read_text('{root}/secret.csv')",
+    "read_blob": "SELECT content FROM read_blob('{root}/secret.csv')",
+    "read_parquet": "SELECT * FROM read_parquet('{root}/secret.parquet')",
+    "parquet_metadata": "SELECT * FROM parquet_metadata('{root}/secret.parquet')",
+    "read_json": "SELECT * FROM read_json('{root}/secret.csv')",
+    "a file as a table": "SELECT * FROM '{root}/secret.csv'",
+    "glob": "SELECT * FROM glob('{root}/*')",
+    "sniff_csv": "SELECT * FROM sniff_csv('{root}/secret.csv')",
+    "system file": "SELECT content FROM read_text('/etc/hostname')",
+    # settings
+    "set memory": "SET memory_limit = '100GB'",
+    "set external access": "SET enable_external_access = true",
+    "set lock": "SET lock_configuration = false",
+    "reset": "RESET memory_limit",
+    "pragma": "PRAGMA enable_profiling",
+    "pragma call": "CALL pragma_database_size()",
+    # extensions (only local sources here: a failing guard must not reach the network)
+    "install": "INSTALL httpfs FROM 'http://127.0.0.1:9'",
+    "force install": "FORCE INSTALL '{root}/evil.duckdb_extension'",
+    "load": "LOAD '{root}/evil.duckdb_extension'",
+    "load by name": "LOAD httpfs",
+}
+
+
+@pytest.mark.parametrize("query", REFUSED.values(), ids=REFUSED.keys())
+def test_a_refused_query_changes_and_reveals_nothing(
+    root: Path, query: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _tree(root)
+    with pytest.raises(QueryError) as refused:
+        run_sql(snapshot(root), query.format(root=root), fmt="csv")
+    message = str(refused.value)
+    # Refused by the statement check, or by the database's own ban on file access; not by chance.
+    assert message.startswith("refused: ") or "file system operations are disabled" in message, message
+    assert "\n" not in message and SECRET not in message
+    assert SECRET not in capsys.readouterr().out
+    assert _tree(root) == before
+
+
+def test_reading_the_snapshot_still_works(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_sql(snapshot(root), "SELECT count(*) AS n FROM marts.articles", fmt="csv")
+    run_sql(snapshot(root), "EXPLAIN SELECT * FROM marts.articles", fmt="csv")
+    assert capsys.readouterr().out.startswith("n\n5\n")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [REFUSED["delete"], REFUSED["read_text"], REFUSED["load"]],
+    ids=["write", "file function", "extension"],
+)
+def test_the_command_refuses_in_one_line_with_exit_status_2(root: Path, query: str) -> None:
+    before = _tree(root)
+    result = run_cli("sql", query.format(root=root), "--snapshot", str(snapshot(root)), timeout=60)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("newsroom sql: error: ")
+    assert _tree(root) == before
