@@ -42,6 +42,7 @@ import duckdb
 
 from ingestion._backfill import backfill
 from ingestion._entities import extract_entities, load_model
+from ingestion._threads import assign_threads
 from ingestion._transform import run_dbt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,8 +187,8 @@ class Run:
 
 
 def load_and_transform(docs: list[Doc], source: str, workdir: Path) -> Run:
-    """backfill, then transform (= extract_entities + dbt build, as transform() does;
-    called in two steps here so that the extraction report is ours to read)."""
+    """backfill, then transform (= extract_entities + assign_threads + dbt build, as
+    transform() does; called step by step here so that the extraction report is ours to read)."""
     archive = workdir / f"{source}.jsonl"
     write_archive(archive, docs, source)
     db_path = workdir / source / "newsroom.duckdb"
@@ -200,6 +201,7 @@ def load_and_transform(docs: list[Doc], source: str, workdir: Path) -> Run:
     run.extract_seconds = entities.seconds
     run.words = entities.words
     print(f"  {entities.summary()}")
+    assign_threads(db_path)
     dbt = run_dbt("build", db_path)
     run.transform_seconds = time.monotonic() - started
     run.dbt_seconds = dbt.elapsed_s

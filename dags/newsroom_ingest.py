@@ -33,8 +33,9 @@ import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-EVENT_LOG = Asset(name="newsroom_event_log", uri="newsroom://event-log")
-WRITER_POOL = "duckdb_writer"
+from ingestion.pipeline import EVENT_LOG_ASSET, WRITER_POOL
+
+EVENT_LOG = Asset(**EVENT_LOG_ASSET)
 
 
 @dag(

@@ -18,7 +18,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-WRITER_POOL = "duckdb_writer"
+from ingestion.pipeline import WRITER_POOL
 
 
 @dag(

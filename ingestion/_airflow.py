@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .exceptions import NewsroomError
+from .exceptions import AirflowCommandError
+from .pipeline import WRITER_POOL
 
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
-WRITER_POOL = "duckdb_writer"
 
 
 def airflow_environment(data_dir: Path, db_path: Path, config_path: Path | None = None) -> dict[str, str]:
@@ -43,7 +43,7 @@ def _airflow(args: list[str], env: dict[str, str], *, timeout: float = 900) -> s
             command, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired as exc:
-        raise NewsroomError(f"`airflow {' '.join(args)}` did not finish in {timeout:.0f} s") from exc
+        raise AirflowCommandError(f"`airflow {' '.join(args)}` did not finish in {timeout:.0f} s") from exc
 
 
 def prepare_airflow(env: dict[str, str]) -> None:
@@ -52,7 +52,7 @@ def prepare_airflow(env: dict[str, str]) -> None:
     for args in (["db", "migrate"], ["pools", "set", WRITER_POOL, "1", "The single DuckDB writer"]):
         result = _airflow(args, env)
         if result.returncode != 0:
-            raise NewsroomError(f"`airflow {' '.join(args)}` failed:\n{result.stderr[-2000:]}")
+            raise AirflowCommandError(f"`airflow {' '.join(args)}` failed:\n{result.stderr[-2000:]}")
 
 
 def run_dag_test(dag_id: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from ._ingest import blob_store_for, new_run_id
 from ._model import ParsedItem, Rejection
 from ._store import EventStore, PendingEvent
 from ._text import canonical_url, html_to_text, one_line, web_url
-from .exceptions import NewsroomError
+from .exceptions import ArchiveError
 
 #: Lines decided and appended per transaction: bounds memory on large archives.
 CHUNK_LINES = 25_000
@@ -118,7 +118,7 @@ def backfill(
     """Append one article per archive line; lines already in the log add nothing."""
     path = Path(path)
     if not path.is_file():
-        raise NewsroomError(f"archive {path} not found")
+        raise ArchiveError(f"archive {path} not found")
     report = BackfillReport(new_run_id(), path)
     now = utcnow()
     archive_sha = file_sha256(path)
@@ -177,7 +177,7 @@ def backfill(
 def _check_unchanged(path: Path, archive_sha: str, sha_seen: str) -> None:
     """The archive is read three times (hashed, kept, parsed): all must be the same bytes."""
     if sha_seen != archive_sha:
-        raise NewsroomError(
+        raise ArchiveError(
             f"archive {path} changed while it was being loaded (something still writing it?); "
             "load it again once it is complete"
         )
@@ -198,11 +198,12 @@ def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple
     ).fetchall()[0][0]
     if loaded is not None:
         return loaded, 0
+    # `->>` in parentheses: DuckDB 1.x binds it more loosely than AND and NOT.
     last_line = store.con.execute(
         """
         SELECT max((payload ->> '$.raw.line')::BIGINT) FROM raw.events
         WHERE source_id = ? AND starts_with(event_type, 'article.')
-          AND payload ->> '$.raw.archive_sha256' = ?
+          AND (payload ->> '$.raw.archive_sha256') = ?
         """,
         [source_id, archive_sha],
     ).fetchall()[0][0]

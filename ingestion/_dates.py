@@ -199,6 +199,9 @@ def _dateutil_zone(name: str | None, offset: int | None) -> tzinfo | None:
     return timezone(timedelta(seconds=offset))
 
 
+_PLAIN_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:[0-5]\d)?")
+
+
 def parse_datetime(value: str | None) -> datetime | None:
     """A publisher's date-time text to naive UTC; None when missing, unreadable or impossible.
 
@@ -208,6 +211,17 @@ def parse_datetime(value: str | None) -> datetime | None:
     """
     if not value or not isinstance(value, str):
         return None
+    if _PLAIN_ISO.fullmatch(value):
+        # The shape archives and wires nearly always use: the standard library reads
+        # it as strictly as read_datetime, several times faster.
+        try:
+            moment = datetime.fromisoformat(value)
+            offset = moment.utcoffset()
+            if offset is None:
+                return moment
+            return (moment - offset).replace(tzinfo=None) if abs(offset) <= _MAX_OFFSET else None
+        except (ValueError, OverflowError):  # a field out of range, or no UTC reading
+            return None
     try:
         strict = read_datetime(value)
     except DateRefused:

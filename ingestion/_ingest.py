@@ -17,6 +17,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -371,7 +372,10 @@ def record(
                     decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
                 pending.extend(_events_for_outcome(outcome, result, heads, summary, decision))
             appended = store.append(pending, recorded_at=recorded_at, run_id=run_id)
-        _write_feed_states(db_path, _states_of(store))
+        # Only a copy of what the log says: if it cannot be written, the old one no
+        # longer names the log's last event and planning reads the log instead.
+        with suppress(OSError):
+            _write_feed_states(db_path, _states_of(store))
     return IngestReport(run_id, summaries, appended)
 
 

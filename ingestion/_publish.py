@@ -19,20 +19,12 @@ import duckdb
 
 from ._dates import utcnow
 from ._expectations import STAGES
+from ._extensions import forbid_downloads
 from ._store import connect
 from ._validate import ValidationReport, validate
-from .exceptions import NewsroomError
+from .exceptions import PublishError, ValidationFailed
 
 PUBLISHED_NAME = "newsroom.duckdb"
-
-
-class ValidationFailed(NewsroomError):
-    """Validation failed, so nothing was published."""
-
-    def __init__(self, report: ValidationReport) -> None:
-        names = ", ".join(f"{o.suite}: {o.expectation}" for o in report.failures())
-        super().__init__(f"validation failed ({names}); the previous snapshot stays published")
-        self.report = report
 
 
 def published_dir(db_path: Path) -> Path:
@@ -71,7 +63,7 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     since = last_published_seq(db_path)
     report = validation or validate(db_path, since=since)
     if report.since != since or {s.stage for s in report.suites} != set(STAGES):
-        raise NewsroomError("the validation given does not cover every stage since the last snapshot")
+        raise PublishError("the validation given does not cover every stage since the last snapshot")
     if not report.success:
         raise ValidationFailed(report)
     out_dir = published_dir(db_path)
@@ -91,7 +83,7 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
             ).fetchall()
         ]
         if "article_versions" not in marts:
-            raise NewsroomError("no marts to publish; run `newsroom transform` first")
+            raise PublishError("no marts to publish; run `newsroom transform` first")
         built_up_to = source.execute(
             f"SELECT event_seq, recorded_at FROM raw.events WHERE event_seq = {_built_up_to_sql(source)}"
         ).fetchall()
@@ -102,6 +94,7 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     tables: dict[str, int] = {}
     snapshot_parquet.mkdir(parents=True)
     with duckdb.connect(str(tmp_db)) as out:
+        forbid_downloads(out)
         out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
         out.execute("CREATE SCHEMA marts")
         for mart in marts:

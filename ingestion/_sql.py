@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
 
-from .exceptions import NewsroomError
+from ._extensions import forbid_downloads
+from .exceptions import QueryError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -142,42 +143,43 @@ def check_output_target(output: Path, protected: Sequence[tuple[str, Path]], *, 
         place = Path(place).expanduser().resolve()
         if target == place or target.is_relative_to(place):
             where = description if target == place else f"inside {description}"
-            raise NewsroomError(
+            raise QueryError(
                 f"refused: {output} is {where} ({place}); query results are never written there, "
                 "not even with --force"
             )
     if target.exists():
         if not target.is_file():
-            raise NewsroomError(f"refused: {output} exists and is not a regular file")
+            raise QueryError(f"refused: {output} exists and is not a regular file")
         kind = _stored_data_kind(target)
         if kind:
-            raise NewsroomError(
+            raise QueryError(
                 f"refused: {output} is {kind}; a query never replaces one, not even with --force"
             )
         if not force:
-            raise NewsroomError(f"refused: {output} exists; pass --force to replace it")
+            raise QueryError(f"refused: {output} exists; pass --force to replace it")
     if not target.parent.is_dir():
-        raise NewsroomError(f"cannot write {output}: the folder {target.parent} does not exist")
+        raise QueryError(f"cannot write {output}: the folder {target.parent} does not exist")
     return target
 
 
 def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.DuckDBPyConnection:
     limits = limits or QueryLimits()
     if not path.is_file():
-        raise NewsroomError(f"no published snapshot at {path}; run `newsroom publish` (or the demo) first")
+        raise QueryError(f"no published snapshot at {path}; run `newsroom publish` (or the demo) first")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
-        raise NewsroomError(f"cannot open the snapshot {path}: {error_line(exc)}") from exc
+        raise QueryError(f"cannot open the snapshot {path}: {error_line(exc)}") from exc
     try:
+        forbid_downloads(con)  # extensions come from packages only
         if _has_table(con, "raw", "events"):
             # A reader holding the working database open would block the pipeline's writer.
-            raise NewsroomError(
+            raise QueryError(
                 f"{path} is the working database, not a snapshot; query the published one "
                 "(`newsroom publish`)"
             )
         if not _has_table(con, "marts"):
-            raise NewsroomError(f"{path} is not a published snapshot (it has no marts)")
+            raise QueryError(f"{path} is not a published snapshot (it has no marts)")
         con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
         # No spilling: a read-only query writes no files, not even temporary ones.
         con.execute("SET temp_directory = ''")
@@ -187,7 +189,7 @@ def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.Duck
     except BaseException as exc:
         con.close()
         if isinstance(exc, duckdb.Error):
-            raise NewsroomError(f"cannot read the snapshot {path}: {error_line(exc)}") from exc
+            raise QueryError(f"cannot read the snapshot {path}: {error_line(exc)}") from exc
         raise
     return con
 
@@ -196,15 +198,13 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise NewsroomError(f"cannot parse the query: {error_line(exc)}") from exc
+        raise QueryError(f"cannot parse the query: {error_line(exc)}") from exc
     if not statements:
-        raise NewsroomError("no statement given")
+        raise QueryError("no statement given")
     for statement in statements:
         kind = statement.type.name
         if kind not in _READ_ONLY:
-            raise NewsroomError(
-                f"refused: {kind} statements are not allowed; the published data is read-only"
-            )
+            raise QueryError(f"refused: {kind} statements are not allowed; the published data is read-only")
 
 
 @contextlib.contextmanager
@@ -231,21 +231,21 @@ def _time_limit(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[thre
         timer.cancel()
 
 
-def _query_failed(exc: BaseException, expired: threading.Event, limits: QueryLimits) -> NewsroomError:
+def _query_failed(exc: BaseException, expired: threading.Event, limits: QueryLimits) -> QueryError:
     message = error_line(exc)
     if expired.is_set() or isinstance(exc, duckdb.InterruptException) or message.startswith("INTERRUPT"):
-        return NewsroomError(
+        return QueryError(
             f"stopped: the query ran longer than {limits.timeout:g} s; narrow it (WHERE, LIMIT) "
             "or allow more time with --timeout SECONDS"
         )
     if isinstance(exc, duckdb.OutOfMemoryException) or message.startswith("Out of Memory"):
-        return NewsroomError(
+        return QueryError(
             f"stopped: the query needs more than its memory limit ({_size_text(limits.memory_bytes)}); "
             "narrow it or raise --memory-limit"
         )
     if "INT128" in message and "INT64" in message:
         message += " (a result is too large for a 64-bit integer: cast it in the query, e.g. ::DOUBLE)"
-    return NewsroomError(f"the query failed: {message}")
+    return QueryError(f"the query failed: {message}")
 
 
 def _quoted(name: str) -> str:
@@ -363,7 +363,7 @@ def _destination(
         try:
             sink = open(partial, "xb")  # noqa: SIM115 (closed below, before the rename)
         except OSError as exc:
-            raise NewsroomError(f"cannot write {output}: {exc.strerror or exc}") from exc
+            raise QueryError(f"cannot write {output}: {exc.strerror or exc}") from exc
         with sink:
             yield sink
         # Checked again: the target may have appeared while the query ran.
@@ -374,7 +374,7 @@ def _destination(
             try:
                 os.link(partial, target)  # fails, rather than replaces, if the target exists by now
             except FileExistsError as exc:
-                raise NewsroomError(f"refused: {output} exists; pass --force to replace it") from exc
+                raise QueryError(f"refused: {output} exists; pass --force to replace it") from exc
             except OSError:  # a file system without hard links: the check above has to do
                 os.replace(partial, target)
     finally:
@@ -412,11 +412,11 @@ def run_sql(
     """
     limits = limits or QueryLimits()
     if fmt not in ("table", *_WRITERS):
-        raise NewsroomError(f"unknown format {fmt!r}")
+        raise QueryError(f"unknown format {fmt!r}")
     if fmt == "parquet" and output is None:
-        raise NewsroomError("--format parquet needs --output FILE")
+        raise QueryError("--format parquet needs --output FILE")
     if fmt == "table" and output is not None:
-        raise NewsroomError("--output needs --format csv, json or parquet")
+        raise QueryError("--output needs --format csv, json or parquet")
     target = check_output_target(output, protected, force=force) if output is not None else None
     con = open_published(path, limits)
     try:
@@ -464,7 +464,7 @@ def _export(
                     raise _query_failed(TimeoutError(), expired, limits)
                 rows += batch.num_rows
                 if rows > limits.max_rows:
-                    raise NewsroomError(
+                    raise QueryError(
                         f"stopped: the result has more than {limits.max_rows:,} rows (--max-rows); "
                         f"{incomplete}. Narrow the query or raise --max-rows"
                     )
@@ -473,7 +473,7 @@ def _export(
                     written + batch.nbytes > limits.max_bytes
                     or (written := written + writer.write(batch)) > limits.max_bytes
                 ):
-                    raise NewsroomError(
+                    raise QueryError(
                         f"stopped: the result is larger than {_size_text(limits.max_bytes)} (--max-bytes); "
                         f"{incomplete}. Narrow the query or raise --max-bytes"
                     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from ._extensions import forbid_downloads
 from .exceptions import StoreError, StoreLockedError
 
 GENESIS_HASH = "0" * 64
@@ -188,6 +190,23 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
             con.unregister(name)
 
 
+def _open_failure(path: Path, exc: duckdb.Error) -> str:
+    """Why DuckDB refused to open ``path``, on one line; for a file written by a newer
+    DuckDB (which this one cannot read), which version wrote it and how to bring it over."""
+    message = " ".join(str(exc).split())
+    if "newer version of DuckDB" not in message:
+        return message
+    # The file header names the library version that wrote it, e.g. "v2.0.1".
+    with path.open("rb") as handle:
+        written_by = re.search(rb"\x00v(\d+\.\d+\.\d+)\x00", handle.read(4096))
+    writer = f"DuckDB {written_by[1].decode()}" if written_by else "a newer DuckDB"
+    return (
+        f"it was written by {writer}, and newsroom runs on DuckDB {duckdb.__version__}, which cannot "
+        f"read it. Export it with {writer} (EXPORT DATABASE 'dir' (FORMAT parquet)) and import that "
+        "into a new file with `IMPORT DATABASE 'dir'` under DuckDB " + duckdb.__version__
+    )
+
+
 def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting up to ``lock_timeout`` s for another writer to finish."""
     deadline = time.monotonic() + lock_timeout
@@ -198,11 +217,12 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
         raise StoreError(f"no database at {path}; run `newsroom ingest` first")
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
             # Anything but a lock: not a DuckDB file, truncated, damaged. One line, never a retry.
-            if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
-                raise StoreError(f"cannot open {path}: {' '.join(str(exc).split())}") from exc
+            # ("lock" alone would also match a damaged "block" and wait for nobody.)
+            if not isinstance(exc, duckdb.IOException) or "could not set lock" not in str(exc).lower():
+                raise StoreError(f"cannot open {path}: {_open_failure(path, exc)}") from exc
             if time.monotonic() >= deadline:
                 raise StoreLockedError(
                     f"{path} is in use by another process (waited {lock_timeout:.0f} s). "
@@ -210,6 +230,9 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
                 ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+        else:
+            forbid_downloads(con)
+            return con
 
 
 class EventStore:
@@ -344,12 +367,13 @@ class EventStore:
         is what the latest fetch's server asked for; ``identity_decision`` the
         latest decision on how the source's items are identified (see ``record``).
         """
+        # `->>` in parentheses: DuckDB 1.x binds it more loosely than AND and NOT.
         rows = self.con.execute(
             """
             SELECT source_id,
                    max(recorded_at),
                    max(recorded_at) FILTER (WHERE event_type = 'feed.fetched'
-                                            AND payload ->> '$.conditional' = 'false'),
+                                            AND (payload ->> '$.conditional') = 'false'),
                    arg_max(content_hash, stream_version) FILTER (WHERE content_hash IS NOT NULL),
                    arg_max(payload ->> '$.etag', stream_version) FILTER (WHERE content_hash IS NOT NULL),
                    arg_max(payload ->> '$.last_modified', stream_version)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._sql import QueryLimits, error_line
-from .exceptions import NewsroomError
+from .exceptions import ArchiveError, NewsroomError, StepFailed, ValidationFailed
 
 #: The limits of `newsroom sql` unless its options say otherwise.
 QUERY_LIMITS = QueryLimits()
@@ -141,6 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=_cmd_validate)
 
+    gx_sync = commands.add_parser(
+        "gx-sync",
+        help="regenerate gx/ from the suites declared in ingestion/_expectations.py",
+        description="Write the Great Expectations file context in gx/ (suites, validation "
+        "definitions, checkpoints) so that it matches ingestion/_expectations.py, touching only "
+        "what differs; commit the result. `validate` and `publish` never write gx/ and refuse to "
+        "run while it is out of date.",
+    )
+    gx_sync.add_argument(
+        "--check", action="store_true", help="only compare: write nothing, exit 1 naming what differs"
+    )
+    gx_sync.set_defaults(func=_cmd_gx_sync)
+
     publish = commands.add_parser(
         "publish",
         parents=[db],
@@ -251,7 +264,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     from ._progress import Progress
 
     if not args.file.is_file():
-        raise NewsroomError(f"archive {args.file} not found")
+        raise ArchiveError(f"archive {args.file} not found")
     progress = Progress(f"backfill {args.file.name}", args.file.stat().st_size)
     report = backfill(args.file, args.source, _db_path(args), on_bytes=progress.advance)
     progress.finish()
@@ -332,8 +345,23 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0 if report.success else 1
 
 
+def _cmd_gx_sync(args: argparse.Namespace) -> int:
+    from ._validate import GX_DIR, sync_gx
+
+    differences = sync_gx(write=not args.check)
+    if not differences:
+        print(f"{GX_DIR} matches the declared suites")
+        return 0
+    if args.check:
+        print(f"{GX_DIR} is out of date (run `newsroom gx-sync`): {', '.join(differences)}")
+        return 1
+    for written in differences:
+        print(f"wrote {written}")
+    return 0
+
+
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from ._publish import ValidationFailed, publish
+    from ._publish import publish
 
     try:
         report = publish(_db_path(args))
@@ -373,54 +401,17 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import yaml
-
-    from ._airflow import airflow_environment, prepare_airflow, run_dag_test
-    from ._demo import demo_rounds, serve_demo
+    from ._demo import DEMO_QUERIES, run_demo
     from ._publish import last_published_seq, published_path
     from ._sql import run_sql
 
     db_path = _db_path(args).resolve()
     data_dir = db_path.parent
-    config_path = data_dir / "demo" / "feeds.yml"
-    env = airflow_environment(data_dir, db_path, config_path)
-    print(
-        f"== Airflow home {env['AIRFLOW_HOME']} (SQLite metadata), "
-        f"DAGs from {env['AIRFLOW__CORE__DAGS_FOLDER']}"
-    )
-    prepare_airflow(env)
-    with serve_demo() as (sources, switch):
-        config_path.parent.mkdir(parents=True, exist_ok=True)
-        # The rounds follow each other within seconds: poll every source every time.
-        config_path.write_text(
-            yaml.safe_dump(
-                {
-                    "sources": [
-                        {
-                            "id": s.id,
-                            "url": s.url,
-                            "kind": s.kind,
-                            "language": s.language,
-                            "poll_interval_minutes": 0,
-                            "politeness_delay_seconds": 0,
-                        }
-                        for s in sources
-                    ]
-                }
-            )
-        )
-        for round_dir in demo_rounds():
-            switch(round_dir)
-            for dag_id in ("newsroom_ingest", "newsroom_transform"):
-                print(f"\n== {round_dir.name}: airflow dags test {dag_id}")
-                result = run_dag_test(dag_id, env)
-                for line in result.stdout.splitlines():
-                    if line.strip() and not line[:4].isdigit() and "graphviz" not in line:
-                        print(line)
-                if result.returncode != 0:
-                    print(result.stderr[-3000:], file=sys.stderr)
-                    print(f"newsroom demo: {dag_id} failed (exit {result.returncode})", file=sys.stderr)
-                    return 1
+    try:
+        run_demo(db_path, echo=print)
+    except StepFailed as failed:
+        print(f"newsroom demo: {failed}", file=sys.stderr)
+        return 1
     published = published_path(db_path)
     print(f"\nWorking database (the event log and all models): {db_path}")
     print(
@@ -432,25 +423,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f'\n-- {title}\n$ newsroom sql "{" ".join(query.split())}"')
         run_sql(published, query)
     return 0
-
-
-#: Questions a journalist asks, answered from the published snapshot by the demo.
-DEMO_QUERIES = (
-    (
-        "How did headlines change, and when?",
-        "SELECT source_id, version, valid_from, left(previous_title, 40) AS was, "
-        "left(title, 40) AS became FROM marts.article_versions WHERE title_changed ORDER BY valid_from",
-    ),
-    (
-        "Show me every article that was withdrawn.",
-        "SELECT source_id, title, published_at, withdrawn_at FROM marts.articles WHERE status = 'withdrawn'",
-    ),
-    (
-        "How healthy is each source?",
-        "SELECT source_id, fetch_count, failure_rate, article_count, revision_count "
-        "FROM marts.sources ORDER BY source_id",
-    ),
-)
 
 
 def _is_environment_error(exc: Exception) -> bool:

@@ -7,6 +7,8 @@ and why.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NewsroomError(Exception):
     """Root of all newsroom errors."""
@@ -41,6 +43,40 @@ class BlobError(SourceError):
 class EntityExtractionError(NewsroomError):
     """A named-entity worker process died or overran its time limit; nothing of the
     run was recorded."""
+
+
+class ExtensionError(NewsroomError):
+    """A DuckDB extension is not installed as a package for this DuckDB version."""
+
+
+class ArchiveError(NewsroomError):
+    """An archive cannot be loaded: missing, or changed while it was read."""
+
+
+class QueryError(NewsroomError):
+    """A read-only query was refused, failed or hit a limit."""
+
+
+class PublishError(NewsroomError):
+    """A snapshot cannot be published."""
+
+
+class ValidationFailed(PublishError):
+    """Validation failed, so nothing was published; ``report`` says what failed."""
+
+    def __init__(self, report: Any) -> None:
+        names = ", ".join(f"{o.suite}: {o.expectation}" for o in report.failures())
+        super().__init__(f"validation failed ({names}); the previous snapshot stays published")
+        self.report = report
+
+
+class StepFailed(NewsroomError):
+    """A pipeline step run by the scheduler (dbt build, validation, verification,
+    freshness) failed; the message says which and why."""
+
+
+class AirflowCommandError(NewsroomError):
+    """An `airflow` command of the local environment failed or did not finish."""
 
 
 class StoreError(NewsroomError):

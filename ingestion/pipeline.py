@@ -15,7 +15,14 @@ from typing import Any
 
 from ._config import Source, load_sources, resolve_db_path
 from ._dates import utcnow
-from .exceptions import NewsroomError
+from .exceptions import StepFailed
+
+#: The one-slot Airflow pool of every task that writes the DuckDB file.
+WRITER_POOL = "duckdb_writer"
+#: The Airflow assets the DAGs share (``Asset(**...)``): ingest updates the event
+#: log, whose updates schedule the transform, which updates the published snapshot.
+EVENT_LOG_ASSET = {"name": "newsroom_event_log", "uri": "newsroom://event-log"}
+PUBLISHED_ASSET = {"name": "newsroom_published", "uri": "newsroom://published"}
 
 
 def db_path() -> Path:
@@ -102,7 +109,7 @@ def build_marts() -> dict[str, Any]:
     report = transform(db_path(), entities=False)
     print(report.summary())
     if not report.success:
-        raise NewsroomError("dbt build failed: " + "; ".join(report.failures))
+        raise StepFailed("dbt build failed: " + "; ".join(report.failures))
     return {"summary": report.summary()}
 
 
@@ -118,7 +125,7 @@ def validate_stage(stage: str) -> dict[str, Any]:
         print(line)
     if not report.success:
         names = ", ".join(f"{o.suite}: {o.expectation}" for o in report.failures())
-        raise NewsroomError(f"{stage} validation failed: {names}")
+        raise StepFailed(f"{stage} validation failed: {names}")
     return report.to_dict()
 
 
@@ -136,7 +143,7 @@ def verify_log() -> dict[str, Any]:
 
     report = verify(db_path())
     if not report.ok:
-        raise NewsroomError("event log verification failed: " + "; ".join(report.problems))
+        raise StepFailed("event log verification failed: " + "; ".join(report.problems))
     return {"events": report.events, "streams": report.streams, "notes": report.notes}
 
 
@@ -146,7 +153,7 @@ def check_source_freshness() -> dict[str, Any]:
     report = run_dbt("source freshness", db_path())
     print(report.summary())
     if not report.success:
-        raise NewsroomError("the event log is stale: " + "; ".join(report.failures))
+        raise StepFailed("the event log is stale: " + "; ".join(report.failures))
     return {"summary": report.summary()}
 
 
