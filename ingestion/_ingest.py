@@ -32,7 +32,7 @@ from ._model import FetchOutcome, FetchRequest, ParsedItem, ParseResult, Rejecti
 from ._newsml import parse_newsml
 from ._ninjs import parse_ninjs
 from ._rss import parse_rss
-from ._store import EventStore, PendingEvent, StreamHead
+from ._store import EventStore, PendingEvent, StreamHead, anchor_path
 from .exceptions import BlobError, ParseError, SourceError
 
 #: Some servers answer 304 (or repeat an ETag) although the feed changed, so a
@@ -123,27 +123,32 @@ def feed_states_path(db_path: Path) -> Path:
 
 
 def read_feed_states(db_path: Path, *, lock_timeout: float = 30.0) -> dict[str, FeedState]:
-    """The states file when it is current, else the log itself (taking the lock).
-
-    The file is current when it names the log's last event (the anchor that every
-    append moves), so anything appended since, by any command, is never missed.
-    """
+    """The states file when it is current, else the log itself (taking the lock)."""
     db_path = Path(db_path)
     if not db_path.exists():
         return {}
-    try:
-        data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
-        if data["anchor"] == _anchor(db_path):
-            return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass  # missing, stale or damaged: it is only a copy of what the log says
+    current = _current_states_file(db_path)
+    if current is not None:
+        return current
     with EventStore(db_path, lock_timeout=lock_timeout) as store:
         return _states_of(store)
 
 
+def _current_states_file(db_path: Path) -> dict[str, FeedState] | None:
+    """The states file, if it names the log's last event (the anchor every append
+    moves), so that nothing appended since, by any command, is missed; else None."""
+    try:
+        data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
+        if data["anchor"] is not None and data["anchor"] == _anchor(db_path):
+            return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # missing, stale or damaged: it is only a copy of what the log says
+    return None
+
+
 def _anchor(db_path: Path) -> Any:
     try:
-        return json.loads(db_path.with_name(db_path.name + ".head.json").read_text(encoding="utf-8"))
+        return json.loads(anchor_path(db_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -352,7 +357,10 @@ def record(
             if store.has_run(run_id):
                 _already_recorded(store, run_id, summaries)
                 return IngestReport(run_id, summaries, 0)
-            states = _states_of(store)
+            # Under the lock nothing can move the anchor: a current file is the log's word.
+            states = _current_states_file(db_path)
+            if states is None:
+                states = _states_of(store)
             for position, outcome in enumerate(outcomes):
                 source = outcome.source_id
                 if _latest_body(states, source) != _latest_body(assumed, source):

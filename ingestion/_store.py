@@ -235,6 +235,11 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
             return con
 
 
+def anchor_path(db_path: Path) -> Path:
+    """``<db>.head.json``: see :attr:`EventStore.anchor_path`."""
+    return db_path.with_name(db_path.name + ".head.json")
+
+
 class EventStore:
     """The event log in one DuckDB file. Use as a context manager."""
 
@@ -267,7 +272,7 @@ class EventStore:
         The chain proves no stored event was edited; the anchor proves none was cut
         off the end.
         """
-        return self.path.with_name(self.path.name + ".head.json")
+        return anchor_path(self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[EventStore]:
