@@ -40,10 +40,10 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion._backfill import backfill
-from ingestion._entities import extract_entities, load_model
-from ingestion._threads import assign_threads
-from ingestion._transform import run_dbt
+from ingestion._derive.entities import extract_entities, load_model
+from ingestion._derive.threads import assign_threads
+from ingestion._derive.transform import run_dbt
+from ingestion._log.backfill import backfill
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "entities"

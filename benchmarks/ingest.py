@@ -24,10 +24,10 @@ from pathlib import Path
 
 import feedparser
 
-from ingestion._backfill import backfill
-from ingestion._config import Source
-from ingestion._ingest import ingest
-from ingestion._rss import parse_rss
+from ingestion._log.backfill import backfill
+from ingestion._log.record import ingest
+from ingestion._sources.config import Source
+from ingestion._sources.rss import parse_rss
 
 WORDS = [
     "minister",

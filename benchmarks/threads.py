@@ -24,8 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion._backfill import backfill
-from ingestion._threads import assign_threads
+from ingestion._derive.threads import assign_threads
+from ingestion._log.backfill import backfill
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SETS = ("uci_dev", "giveme5w1h")

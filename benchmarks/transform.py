@@ -7,7 +7,8 @@ Builds a synthetic event log with SQL in a temporary DuckDB file (300k articles,
 1M events; the hash chain is left empty, nothing here verifies it). Then prints
 the wall time of `dbt run --full-refresh`, of an incremental `dbt run` after
 appending 1% more events (new articles, revisions of old ones, fetches), their
-ratio, the time dbt spent inside the models, and peak memory.
+ratio, the time dbt spent inside the models, the history tests over the changed
+articles and over all, and peak memory.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion._entities import SCHEMA_SQL as ENTITIES_SCHEMA_SQL
-from ingestion._store import SCHEMA_SQL
-from ingestion._threads import SCHEMA_SQL as THREADS_SCHEMA_SQL
-from ingestion._transform import DBT_PROJECT, run_dbt
+from ingestion._derive.entities import SCHEMA_SQL as ENTITIES_SCHEMA_SQL
+from ingestion._derive.threads import SCHEMA_SQL as THREADS_SCHEMA_SQL
+from ingestion._derive.transform import DBT_PROJECT, run_dbt
+from ingestion._log.store import SCHEMA_SQL
 
 DAYS = 60
 SOURCES = 200
@@ -111,6 +112,22 @@ def timed_run(db_path: Path, *extra: str) -> tuple[float, float]:
     return wall, sum(r["execution_time"] for r in results["results"])
 
 
+def timed_history_tests(db_path: Path, checked_since: int) -> float:
+    """Wall seconds of the tests that read whole histories (version order, status
+    against the last version), checking the articles changed after ``checked_since``."""
+    started = time.perf_counter()
+    report = run_dbt(
+        "test",
+        db_path,
+        "--select",
+        "test_name:history_in_order articles_status_follows_last_version",
+        "--vars",
+        json.dumps({"checked_since": checked_since}),
+    )
+    assert report.success, report.failures
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=300_000)
@@ -162,6 +179,10 @@ def main() -> None:
             f"ratio incr/full:     {inc_wall / full_wall:7.1%} wall, "
             f"{inc_models / full_models:7.1%} in models  (goal < 10%)"
         )
+        last_seq_before = total  # event_seq runs 1..total before the append
+        changed = timed_history_tests(db_path, last_seq_before)
+        everything = timed_history_tests(db_path, 0)
+        print(f"history tests:       {changed:7.2f} s for the changed articles, {everything:.2f} s for all")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS):   {peak:7,.0f} MB")
 

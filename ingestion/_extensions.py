@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from .exceptions import ExtensionError
+from ingestion.exceptions import ExtensionError
 
 #: Extension names are identifiers; anything else cannot name a package or a file.
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._sql import QueryLimits, error_line
-from .exceptions import ArchiveError, NewsroomError, StepFailed, ValidationFailed
+from ingestion._publish.sql import QueryLimits, error_line
+from ingestion.exceptions import ArchiveError, NewsroomError, StepFailed, ValidationFailed
 
 #: The limits of `newsroom sql` unless its options say otherwise.
 QUERY_LIMITS = QueryLimits()
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[db],
         help="run the Great Expectations checkpoints",
         description="Validate the event log (raw), the staging views and the marts with the "
-        "suites declared in ingestion/_expectations.py. Row checks cover events newer than the "
+        "suites declared in ingestion/_quality/expectations.py. Row checks cover events newer than the "
         "published snapshot unless --all-events. Prints pass/fail per suite, builds Data Docs "
         "into data/docs/gx/, exits non-zero when a critical expectation fails.",
     )
@@ -143,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     gx_sync = commands.add_parser(
         "gx-sync",
-        help="regenerate gx/ from the suites declared in ingestion/_expectations.py",
+        help="regenerate gx/ from the suites declared in ingestion/_quality/expectations.py",
         description="Write the Great Expectations file context in gx/ (suites, validation "
-        "definitions, checkpoints) so that it matches ingestion/_expectations.py, touching only "
+        "definitions, checkpoints) so that it matches ingestion/_quality/expectations.py, touching only "
         "what differs; commit the result. `validate` and `publish` never write gx/ and refuse to "
         "run while it is out of date.",
     )
@@ -233,14 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _db_path(args: argparse.Namespace) -> Path:
-    from ._config import resolve_db_path
+    from ingestion._sources.config import resolve_db_path
 
     return resolve_db_path(args.db)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from ._config import load_sources
-    from ._ingest import ingest
+    from ingestion._log.record import ingest
+    from ingestion._sources.config import load_sources
 
     sources = load_sources(args.config)
     report = ingest(sources, _db_path(args), due_only=args.due_only)
@@ -260,8 +260,8 @@ def _print_report(report) -> None:
 
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
-    from ._backfill import backfill
-    from ._progress import Progress
+    from ingestion._log.backfill import backfill
+    from ingestion._progress import Progress
 
     if not args.file.is_file():
         raise ArchiveError(f"archive {args.file} not found")
@@ -291,7 +291,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from ._verify import verify
+    from ingestion._log.verify import verify
 
     report = verify(_db_path(args))
     for note in report.notes:
@@ -308,9 +308,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:
-    from ._transform import DBT_PROJECT, run_dbt, transform
+    from ingestion._derive.transform import DBT_PROJECT, run_dbt, transform
+    from ingestion._publish.snapshot import last_published_seq
 
-    report = transform(_db_path(args), full_refresh=args.full_refresh, select=args.select)
+    db_path = _db_path(args)
+    report = transform(
+        db_path, full_refresh=args.full_refresh, select=args.select, checked_since=last_published_seq(db_path)
+    )
     print(report.summary())
     for failure in report.failures:
         print(f"  FAIL {failure}")
@@ -328,9 +332,9 @@ def _print_validation(report) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from ._expectations import STAGES
-    from ._publish import last_published_seq
-    from ._validate import validate
+    from ingestion._publish.snapshot import last_published_seq
+    from ingestion._quality.expectations import STAGES
+    from ingestion._quality.validate import validate
 
     db_path = _db_path(args)
     stages = STAGES if args.stage == "all" else (args.stage,)
@@ -346,7 +350,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_gx_sync(args: argparse.Namespace) -> int:
-    from ._validate import GX_DIR, sync_gx
+    from ingestion._quality.validate import GX_DIR, sync_gx
 
     differences = sync_gx(write=not args.check)
     if not differences:
@@ -355,13 +359,17 @@ def _cmd_gx_sync(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{GX_DIR} is out of date (run `newsroom gx-sync`): {', '.join(differences)}")
         return 1
-    for written in differences:
-        print(f"wrote {written}")
+    for difference in differences:
+        print(
+            difference.replace("undeclared ", "removed ", 1)
+            if difference.startswith("undeclared ")
+            else f"wrote {difference}"
+        )
     return 0
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from ._publish import publish
+    from ingestion._publish.snapshot import publish
 
     try:
         report = publish(_db_path(args))
@@ -377,7 +385,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
-    from ._sql import protected_places, run_sql, snapshot_for
+    from ingestion._publish.sql import protected_places, run_sql, snapshot_for
 
     db_path = _db_path(args)
     snapshot = args.snapshot or snapshot_for(db_path)
@@ -401,9 +409,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import DEMO_QUERIES, run_demo
-    from ._publish import last_published_seq, published_path
-    from ._sql import run_sql
+    from ingestion._demo.run import DEMO_QUERIES, run_demo
+    from ingestion._publish.snapshot import last_published_seq, published_path
+    from ingestion._publish.sql import run_sql
 
     db_path = _db_path(args).resolve()
     data_dir = db_path.parent

@@ -70,6 +70,15 @@ class ValidationFailed(PublishError):
         self.report = report
 
 
+class TransformError(NewsroomError):
+    """dbt could not run, or models or tests failed."""
+
+
+class ValidationError(NewsroomError):
+    """Validation could not run: an unknown stage, data not built yet, or a gx/
+    folder that no longer matches the declared suites."""
+
+
 class StepFailed(NewsroomError):
     """A pipeline step run by the scheduler (dbt build, validation, verification,
     freshness) failed; the message says which and why."""
@@ -85,3 +94,14 @@ class StoreError(NewsroomError):
 
 class StoreLockedError(StoreError):
     """Another process holds the DuckDB file for writing."""
+
+
+# Signals between parsing modules; they never reach a caller of the package.
+
+
+class ItemRejected(Exception):
+    """One item of a document cannot become an article; the message says why."""
+
+
+class DateRefused(ValueError):
+    """The text has the shape of a date but names no real moment; the message says why."""

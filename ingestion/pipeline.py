@@ -13,9 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ._config import Source, load_sources, resolve_db_path
-from ._dates import utcnow
-from .exceptions import StepFailed
+from ingestion._sources.config import Source, load_sources, resolve_db_path
+from ingestion._sources.dates import utcnow
+from ingestion.exceptions import StepFailed
 
 #: The one-slot Airflow pool of every task that writes the DuckDB file.
 WRITER_POOL = "duckdb_writer"
@@ -36,7 +36,8 @@ def sources() -> list[Source]:
 def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
     """Requests grouped by host: one group per mapped fetch task, so a host is
     fetched by one task at a time, with its politeness delay between requests."""
-    from ._ingest import plan, read_feed_states
+    from ingestion._log.feed_states import read_feed_states
+    from ingestion._sources.plan import plan
 
     configured = {source.id: source for source in sources()}
     # Reads the states the last run left beside the log: no wait for the writer lock.
@@ -55,8 +56,9 @@ def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
 
 def fetch_group(group: dict[str, Any]) -> list[dict[str, Any]]:
     """Fetch one host's sources (network and raw bodies only; no database)."""
-    from ._ingest import blob_store_for, fetch_all
-    from ._model import FetchRequest
+    from ingestion._log.record import blob_store_for
+    from ingestion._model import FetchRequest
+    from ingestion._sources.plan import fetch_all
 
     requests = [FetchRequest.from_dict(r) for r in group["requests"]]
     outcomes = fetch_all(requests, blob_store_for(db_path()), politeness=group["politeness"])
@@ -69,8 +71,8 @@ def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any
     ``article_events`` counts the run's new, revised and withdrawn articles: the
     DAG updates the event log asset (and so starts a transform) only when it is
     not zero."""
-    from ._ingest import record
-    from ._model import FetchOutcome
+    from ingestion._log.record import record
+    from ingestion._model import FetchOutcome
 
     report = record(db_path(), [FetchOutcome.from_dict(o) for o in outcomes], run_id=run_id)
     for summary in report.sources:
@@ -87,7 +89,7 @@ def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any
 
 def extract_entities() -> dict[str, Any]:
     """NER on article versions recorded since the last run (texts seen before are skipped)."""
-    from ._entities import extract_entities as extract
+    from ingestion._derive.entities import extract_entities as extract
 
     report = extract(db_path())
     print(report.summary())
@@ -96,7 +98,7 @@ def extract_entities() -> dict[str, Any]:
 
 def assign_threads() -> dict[str, Any]:
     """Story threads for article versions recorded since the last run."""
-    from ._threads import assign_threads as assign
+    from ingestion._derive.threads import assign_threads as assign
 
     report = assign(db_path())
     print(report.summary())
@@ -104,9 +106,10 @@ def assign_threads() -> dict[str, Any]:
 
 
 def build_marts() -> dict[str, Any]:
-    from ._transform import transform
+    from ingestion._derive.transform import transform
+    from ingestion._publish.snapshot import last_published_seq
 
-    report = transform(db_path(), entities=False)
+    report = transform(db_path(), entities=False, checked_since=last_published_seq(db_path()))
     print(report.summary())
     if not report.success:
         raise StepFailed("dbt build failed: " + "; ".join(report.failures))
@@ -115,8 +118,8 @@ def build_marts() -> dict[str, Any]:
 
 def validate_stage(stage: str) -> dict[str, Any]:
     """Validate one stage against everything new since the last snapshot; raise on failure."""
-    from ._publish import last_published_seq
-    from ._validate import validate
+    from ingestion._publish.snapshot import last_published_seq
+    from ingestion._quality.validate import validate
 
     report = validate(
         db_path(), stages=(stage,), since=last_published_seq(db_path()), build_docs=stage == "marts"
@@ -130,8 +133,8 @@ def validate_stage(stage: str) -> dict[str, Any]:
 
 
 def publish_snapshot(stage_reports: list[dict[str, Any]]) -> dict[str, Any]:
-    from ._publish import publish
-    from ._validate import ValidationReport
+    from ingestion._publish.snapshot import publish
+    from ingestion._quality.validate import ValidationReport
 
     report = publish(db_path(), validation=ValidationReport.merged(stage_reports))
     print(f"published {report.path} up to event #{report.last_event_seq}")
@@ -139,7 +142,7 @@ def publish_snapshot(stage_reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def verify_log() -> dict[str, Any]:
-    from ._verify import verify
+    from ingestion._log.verify import verify
 
     report = verify(db_path())
     if not report.ok:
@@ -148,7 +151,7 @@ def verify_log() -> dict[str, Any]:
 
 
 def check_source_freshness() -> dict[str, Any]:
-    from ._transform import run_dbt
+    from ingestion._derive.transform import run_dbt
 
     report = run_dbt("source freshness", db_path())
     print(report.summary())
@@ -159,7 +162,7 @@ def check_source_freshness() -> dict[str, Any]:
 
 def sources_failing_all_day(hours: int = 24) -> list[dict[str, Any]]:
     """Sources fetched in the last ``hours`` whose every fetch failed, with the last reason."""
-    from ._store import EventStore
+    from ingestion._log.store import EventStore
 
     with EventStore(db_path(), read_only=True) as store:
         rows = store.con.execute(

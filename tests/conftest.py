@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion._localserver import LocalServer
+from ingestion._demo.localserver import LocalServer
 
 # Nothing we run phones home.
 os.environ.setdefault("DO_NOT_TRACK", "1")

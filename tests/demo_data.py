@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingestion._demo import demo_rounds, serve_demo
-from ingestion._fetch import FetchLimits
-from ingestion._ingest import ingest
-from ingestion._threads import state_path
-from ingestion._transform import transform
+from ingestion._demo.run import demo_rounds, serve_demo
+from ingestion._derive.threads import state_path
+from ingestion._derive.transform import transform
+from ingestion._log.record import ingest
+from ingestion._sources.fetch import FetchLimits
 
 
 def build_demo_db_round_by_round(db_path: Path) -> Path:

@@ -6,10 +6,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import ingestion._backfill
-from ingestion._backfill import backfill
-from ingestion._blobs import BlobStore
-from ingestion._verify import verify
+import ingestion._log.backfill
+from ingestion._log.backfill import backfill
+from ingestion._log.blobs import BlobStore
+from ingestion._log.verify import verify
 from ingestion.exceptions import NewsroomError
 
 
@@ -102,7 +102,7 @@ def test_an_interrupted_load_resumes_where_it_stopped(
     reference = tmp_path / "reference" / "newsroom.duckdb"
     backfill(archive, "s", reference)
 
-    monkeypatch.setattr(ingestion._backfill, "CHUNK_LINES", 2)
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", 2)
     lines_read = 0
 
     def interrupt_at_line_6(_: int) -> None:
@@ -132,7 +132,7 @@ def test_an_archive_that_changes_while_loading_records_nothing(
 ) -> None:
     archive = _versions_archive(tmp_path)
     # As if a writer appended to the file between its hashing and its keeping.
-    monkeypatch.setattr(ingestion._backfill, "file_sha256", lambda path: "0" * 64)
+    monkeypatch.setattr(ingestion._log.backfill, "file_sha256", lambda path: "0" * 64)
     with pytest.raises(NewsroomError, match="changed while it was being loaded"):
         backfill(archive, "s", db_path)
     assert _article_events(db_path) == []

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 import yaml
 
-from ingestion._airflow import DAGS_FOLDER, airflow_environment, prepare_airflow, run_dag_test
-from ingestion._localserver import Route
-from ingestion._publish import last_published_seq, published_path
+from ingestion._demo.airflow import DAGS_FOLDER, airflow_environment, prepare_airflow, run_dag_test
+from ingestion._demo.localserver import Route
+from ingestion._publish.snapshot import last_published_seq, published_path
 
 from .feeds import item, rss
 
@@ -103,7 +103,7 @@ def _wire(version: int, status: str) -> bytes:
 @pytest.fixture(scope="module")
 def airflow_run(tmp_path_factory):
     """A local Airflow with two sources on a 127.0.0.1 server."""
-    from ingestion._localserver import LocalServer
+    from ingestion._demo.localserver import LocalServer
 
     data_dir = tmp_path_factory.mktemp("airflow") / "data"
     data_dir.mkdir()
@@ -201,8 +201,8 @@ def test_a_failed_validation_stops_publish_inside_the_dag(airflow_run) -> None:
 
 
 def test_telemetry_is_off_in_everything_we_run(tmp_path: Path) -> None:
-    from ingestion._transform import DBT_PROJECT
-    from ingestion._validate import GX_DIR
+    from ingestion._derive.transform import DBT_PROJECT
+    from ingestion._quality.validate import GX_DIR
 
     env = airflow_environment(tmp_path, tmp_path / "x.duckdb")
     assert env["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] == "False"

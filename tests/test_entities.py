@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._backfill import backfill
-from ingestion._entities import EntityReport, extract_entities
-from ingestion._transform import transform
+from ingestion._derive.entities import EntityReport, extract_entities
+from ingestion._derive.transform import transform
+from ingestion._log.backfill import backfill
 
 from .conftest import shared_path
 

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from ingestion._extensions import extension_path, forbid_downloads, load_extension
-from ingestion._store import EventStore
+from ingestion._log.store import EventStore
 from ingestion.exceptions import ExtensionError
 
 from .conftest import run_cli

@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._config import Source
-from ingestion._fetch import FetchLimits
-from ingestion._ingest import ingest
-from ingestion._localserver import RequestInfo, Route
+from ingestion._demo.localserver import RequestInfo, Route
+from ingestion._log.record import ingest
+from ingestion._sources.config import Source
+from ingestion._sources.fetch import FetchLimits
 
 from .feeds import item, rss
 

@@ -1,5 +1,5 @@
 """gx/ is written only by `newsroom gx-sync`; comparing it with the declared suites writes
-nothing, so a gx/ that lags behind ``ingestion/_expectations.py`` fails here."""
+nothing, so a gx/ that lags behind ``ingestion/_quality/expectations.py`` fails here."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from ingestion._expectations import SUITES
-from ingestion._validate import GX_DIR, sync_gx
+from ingestion._quality.expectations import SUITES
+from ingestion._quality.validate import GX_DIR, sync_gx
 
 from .conftest import REPO, run_cli
 
@@ -47,6 +47,19 @@ def test_a_changed_declaration_is_reported_without_writing_and_gx_sync_writes_it
     # Back to the declarations as they are: the copy matches the committed folder again.
     assert sync_gx(write=True, project_root=tmp_path) == differences
     assert sync_gx(write=False, project_root=tmp_path) == []
+
+
+def test_a_suite_no_longer_declared_is_reported_and_removed(tmp_path: Path) -> None:
+    shutil.copytree(GX_DIR, tmp_path / "gx", ignore=shutil.ignore_patterns("uncommitted"))
+    dropped = SUITES[-1]
+    remaining = list(SUITES[:-1])
+
+    differences = sync_gx(write=False, project_root=tmp_path, suites=remaining)
+    assert differences and all(d.startswith("undeclared ") and dropped.name in d for d in differences)
+    assert sync_gx(write=True, project_root=tmp_path, suites=remaining) == differences
+    assert sync_gx(write=False, project_root=tmp_path, suites=remaining) == []
+    assert not any(dropped.name in path for path in _tree(tmp_path / "gx"))
+    assert dropped.name not in (tmp_path / "gx" / "great_expectations.yml").read_text()
 
 
 def test_the_command_checks_without_writing() -> None:

@@ -14,8 +14,8 @@ import duckdb
 import pytest
 import yaml
 
-from ingestion._airflow import airflow_environment, prepare_airflow, run_dag_test
-from ingestion._localserver import LocalServer, Route
+from ingestion._demo.airflow import airflow_environment, prepare_airflow, run_dag_test
+from ingestion._demo.localserver import LocalServer, Route
 
 from .feeds import item, rss
 from .test_dags import error_lines
@@ -171,7 +171,7 @@ def test_dbt_leaves_no_semaphores_behind_in_a_task_process_that_ends_with_os_exi
         f"""
         import os, sys
         from pathlib import Path
-        from ingestion._transform import run_dbt
+        from ingestion._derive.transform import run_dbt
 
         report = run_dbt("parse", Path({str(tmp_path / "x.duckdb")!r}), "--target-path", {str(tmp_path)!r})
         print(report.summary())

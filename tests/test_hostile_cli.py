@@ -19,8 +19,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion._dates import utcnow
-from ingestion._store import EventStore, PendingEvent
+from ingestion._log.store import EventStore, PendingEvent
+from ingestion._sources.dates import utcnow
 
 from .conftest import run_cli
 from .feeds import item, rss

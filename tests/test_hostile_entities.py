@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._entities import (
+from ingestion._derive.entities import (
     MAX_RUN_CHARS,
     MAX_TEXT_CHARS,
     PARALLEL_FROM_WORDS,
@@ -28,8 +28,8 @@ from ingestion._entities import (
     read_texts,
     tokenizer_safe,
 )
-from ingestion._events import article_id
-from ingestion._store import EventStore, PendingEvent
+from ingestion._log.events import article_id
+from ingestion._log.store import EventStore, PendingEvent
 
 from .conftest import REPO, run_cli
 
@@ -154,7 +154,7 @@ def enrich_tables(db_path: Path) -> dict[str, list[tuple]]:
 EXTRACT_SCRIPT = """
 import json, sys
 from pathlib import Path
-from ingestion import _entities
+from ingestion._derive import entities as _entities
 from ingestion.exceptions import NewsroomError
 settings = json.loads(sys.argv[2])
 for name, value in settings.pop("module", {}).items():
@@ -309,7 +309,7 @@ def test_newsroom_transform_succeeds_over_a_huge_body(db_path: Path) -> None:
 
 
 def test_runs_the_tokenizer_chokes_on_are_read_quickly_with_true_offsets() -> None:
-    from ingestion._entities import load_model
+    from ingestion._derive.entities import load_model
 
     nlp = load_model()
     # Each of these runs took the tokenizer over 30 s: its time is quadratic in a run's length.
@@ -324,7 +324,7 @@ def test_runs_the_tokenizer_chokes_on_are_read_quickly_with_true_offsets() -> No
 
 
 def test_a_text_the_model_raises_on_fails_alone() -> None:
-    from ingestion._entities import load_model
+    from ingestion._derive.entities import load_model
 
     nlp = load_model()
     limit = nlp.max_length

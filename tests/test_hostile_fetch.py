@@ -20,19 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingestion._blobs import BlobStore
-from ingestion._config import MAX_CONFIG_BYTES, load_sources, parse_sources
-from ingestion._demo import DEMO_DIR
-from ingestion._fetch import (
-    FetchLimits,
-    fetch,
-    is_internal_address,
-    redirect_leads_inward,
-    refused_redirect,
-)
-from ingestion._ingest import fetch_all
-from ingestion._localserver import LocalServer, Route
+from ingestion._demo.localserver import LocalServer, Route
+from ingestion._demo.run import DEMO_DIR
+from ingestion._log.blobs import BlobStore
 from ingestion._model import FetchOutcome, FetchRequest
+from ingestion._sources.config import MAX_CONFIG_BYTES, load_sources, parse_sources
+from ingestion._sources.fetch import FetchLimits, fetch
+from ingestion._sources.network import is_internal_address, redirect_leads_inward, refused_redirect
+from ingestion._sources.plan import fetch_all
 from ingestion.exceptions import ConfigError
 
 from .feeds import item, rss

@@ -15,24 +15,17 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion._backfill import backfill
-from ingestion._config import Source
-from ingestion._dates import utcnow
-from ingestion._events import FIELD_CAPS
-from ingestion._fetch import FetchLimits
-from ingestion._ingest import (
-    MAX_ITEMS_PER_DOCUMENT,
-    blob_store_for,
-    feed_states_path,
-    fetch_all,
-    ingest,
-    is_due,
-    plan,
-    read_feed_states,
-    record,
-)
-from ingestion._localserver import RequestInfo, Route
-from ingestion._verify import verify
+from ingestion._demo.localserver import RequestInfo, Route
+from ingestion._log.backfill import backfill
+from ingestion._log.events import FIELD_CAPS
+from ingestion._log.feed_states import feed_states_path, read_feed_states
+from ingestion._log.record import blob_store_for, ingest, record
+from ingestion._log.verify import verify
+from ingestion._sources.config import Source
+from ingestion._sources.dates import utcnow
+from ingestion._sources.fetch import FetchLimits
+from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT
+from ingestion._sources.plan import fetch_all, is_due, plan
 
 from .conftest import run_cli
 from .feeds import item, rss

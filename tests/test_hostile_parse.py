@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from ingestion._config import Source
-from ingestion._dates import parse_datetime
-from ingestion._ingest import ingest
+from ingestion._log.record import ingest
 from ingestion._model import ParseResult
-from ingestion._newsml import parse_newsml
-from ingestion._ninjs import parse_ninjs
-from ingestion._rss import parse_rss
-from ingestion._text import html_to_text, one_line, web_url
+from ingestion._sources.config import Source
+from ingestion._sources.dates import parse_datetime
+from ingestion._sources.newsml import parse_newsml
+from ingestion._sources.ninjs import parse_ninjs
+from ingestion._sources.rss import parse_rss
+from ingestion._sources.text import html_to_text, one_line, web_url
 
 from .feeds import item, rss
 
@@ -56,7 +56,7 @@ def test_media_caption_pass_is_linear_on_adversarial_bodies(body: str) -> None:
     script = textwrap.dedent(
         f"""
         import time
-        from ingestion._rss import _drop_media_captions
+        from ingestion._sources.rss import _drop_media_captions
         MB = 5_000_000
         body = {body}
         started = time.perf_counter()
@@ -76,7 +76,7 @@ def test_adversarial_markup_in_comments_parses_quickly_and_keeps_the_feed() -> N
         f"""
         import time
         from datetime import datetime
-        from ingestion._rss import parse_rss
+        from ingestion._sources.rss import parse_rss
         media = b"<!-- " + b"<media:description>" * 100_000 + b" -->"
         items = b"<!-- " + b"<item><entry>" * 100_000 + b" -->"
         body = {feed!r}.replace(b"MEDIA", media).replace(b"ITEMS", items)

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._threads import state_path
-from ingestion._transform import transform
+from ingestion._derive.threads import state_path
+from ingestion._derive.transform import transform
 
 from .conftest import copy_data_dir
 

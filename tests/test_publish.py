@@ -10,10 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._dates import utcnow
-from ingestion._publish import last_published_seq, publish, published_path
-from ingestion._store import EventStore, PendingEvent
-from ingestion._validate import validate
+from ingestion._derive.transform import run_dbt
+from ingestion._log.store import EventStore, PendingEvent
+from ingestion._publish.snapshot import last_published_seq, publish, published_path
+from ingestion._quality.validate import validate
+from ingestion._sources.dates import utcnow
 from ingestion.exceptions import ValidationFailed
 
 from .conftest import copy_data_dir, run_cli
@@ -100,25 +101,52 @@ def test_a_broken_log_fails_validation_by_name(work_db: Path, tamper: str, expec
     assert expected in failed_expectations(report)
 
 
-def test_an_impossible_mart_row_blocks_publishing_and_keeps_the_old_snapshot(work_db: Path) -> None:
+@pytest.mark.parametrize(
+    ("tamper", "failing_test"),
+    [
+        (
+            # A live article marked withdrawn: its history says otherwise.
+            "UPDATE marts.articles SET status = 'withdrawn', last_event_seq = 10**9 "
+            "WHERE article_id = (SELECT min(article_id) FROM marts.articles WHERE status = 'live')",
+            "articles_status_follows_last_version",
+        ),
+        (
+            # A version lost from the middle of a history.
+            "DELETE FROM marts.article_versions WHERE version_id = (SELECT min(version_id) "
+            "FROM marts.article_versions WHERE version = 2 AND NOT is_current)",
+            "history_in_order",
+        ),
+    ],
+)
+def test_an_impossible_mart_row_fails_the_dbt_tests_by_name(
+    work_db: Path, tamper: str, failing_test: str
+) -> None:
+    with duckdb.connect(str(work_db)) as con:
+        con.execute(tamper)
+    report = run_dbt("test", work_db, "--select", "articles article_versions")
+    assert not report.success
+    assert any(failure.startswith(failing_test) for failure in report.failures), report.failures
+
+
+def test_a_mention_off_its_surface_blocks_publishing_and_keeps_the_old_snapshot(work_db: Path) -> None:
     first = publish(work_db)
     before = published_path(work_db).read_bytes()
     with duckdb.connect(str(work_db)) as con:
         con.execute(
-            # A live article marked withdrawn: its history says otherwise.
-            "UPDATE marts.articles SET status = 'withdrawn', last_event_seq = 10**9 "
-            "WHERE article_id = (SELECT min(article_id) FROM marts.articles WHERE status = 'live')"
+            "UPDATE marts.entity_mentions SET start_char = start_char + 1, event_seq = 10**9 "
+            "WHERE (article_id, version, start_char) = (SELECT (article_id, version, start_char) "
+            "FROM marts.entity_mentions ORDER BY ALL LIMIT 1)"
         )
     with pytest.raises(ValidationFailed) as failure:
         publish(work_db)
-    assert "marts_articles: expect_column_values_to_be_in_set(status_matches_last_version)" in str(
+    assert "marts_entity_mentions: expect_column_values_to_be_in_set(span_matches_surface)" in str(
         failure.value
     )
     assert published_path(work_db).read_bytes() == before
     assert last_published_seq(work_db) == first.last_event_seq
     result = run_cli("publish", "--db", str(work_db))
     assert result.returncode == 1
-    assert "status_matches_last_version" in result.stdout + result.stderr
+    assert "span_matches_surface" in result.stdout + result.stderr
 
 
 def test_a_reader_keeps_working_while_publish_replaces_the_snapshot(work_db: Path) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._config import Source
-from ingestion._ingest import ingest
-from ingestion._verify import verify
+from ingestion._log.record import ingest
+from ingestion._log.verify import verify
+from ingestion._sources.config import Source
 
 from .conftest import shared_path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._sql import run_sql
+from ingestion._publish.sql import run_sql
 from ingestion.exceptions import QueryError
 
 from .conftest import run_cli

@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._config import Source
-from ingestion._dates import utcnow
-from ingestion._ingest import ingest
-from ingestion._store import EventStore, PendingEvent
-from ingestion._verify import verify
+from ingestion._log.record import ingest
+from ingestion._log.store import EventStore, PendingEvent
+from ingestion._log.verify import verify
+from ingestion._sources.config import Source
+from ingestion._sources.dates import utcnow
 from ingestion.exceptions import StoreError, StoreLockedError
 
 from .conftest import run_cli

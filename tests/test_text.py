@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion._text import canonical_url, html_to_text, one_line
+from ingestion._sources.text import canonical_url, html_to_text, one_line
 
 from .conftest import shared_path
 

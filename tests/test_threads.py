@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._backfill import backfill
-from ingestion._threads import assign_threads, state_path
+from ingestion._derive.threads import assign_threads, state_path
+from ingestion._log.backfill import backfill
 
 from .conftest import shared_path
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._config import Source
-from ingestion._ingest import ingest
-from ingestion._transform import transform
+from ingestion._derive.transform import transform
+from ingestion._log.record import ingest
+from ingestion._sources.config import Source
 
 from .conftest import shared_path
 

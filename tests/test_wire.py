@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ingestion._model import ParseResult
-from ingestion._newsml import parse_newsml
-from ingestion._ninjs import parse_ninjs, validate_ninjs
+from ingestion._sources.newsml import parse_newsml
+from ingestion._sources.ninjs import parse_ninjs, validate_ninjs
 from ingestion.exceptions import ParseError
 
 from .conftest import SHARED
@@ -452,6 +452,18 @@ def test_ninjs_wrapper_object() -> None:
         (
             {"uri": "x", "places": [{"name": "Oslo", "geojson": {"type": "Point", "coordinates": ["a", 1]}}]},
             "'places[0].geojson.coordinates' must be a GeoJSON position",
+        ),
+        (
+            {"uri": "x", "places": [{"name": "Oslo", "geojson": {"type": ["Point"], "coordinates": [1, 2]}}]},
+            "'places[0].geojson.type' must be a string naming a GeoJSON type",
+        ),
+        (
+            {
+                "uri": "x",
+                "places": [{"name": "Oslo", "geoJSON": {"type": {}}}],
+                "versionCreated": "2024-01-01",
+            },
+            "'places[0].geoJSON.type' must be a string naming a GeoJSON type",
         ),
         (
             {"uri": "x", "rightsinfo": {"linkedrights": "a", "encodedrights": "b"}, "headlines": []},

@@ -1,18 +1,5 @@
--- Article events with their payload unpacked into typed columns.
--- One JSON parse per event: json_extract_string with a list of paths is several
--- times cheaper than one ->> per field.
-with events as (
-    select
-        *,
-        json_extract_string(payload, [
-            '$.identity', '$.guid', '$.url', '$.link', '$.title', '$.summary', '$.body',
-            '$.byline', '$.language', '$.published_at', '$.updated_at', '$.wire.version',
-            '$.wire.pubstatus', '$.wire.outlet', '$.raw.body_sha256', '$.raw.archive_sha256'
-        ]) as f
-    from {{ source('newsroom', 'events') }}
-    where event_type in ('article.published', 'article.revised', 'article.withdrawn')
-)
-
+-- Article events with their payload fields as typed columns. The log's
+-- raw.article_events view reads the payload by name (its one definition).
 select
     event_seq,
     event_id,
@@ -24,21 +11,21 @@ select
     recorded_at,
     run_id,
     content_hash,
-    f[1] as identity,
-    f[2] as guid,
-    f[3] as url,
-    f[4] as link,
-    coalesce(f[5], '') as title,
-    coalesce(f[6], '') as summary,
-    coalesce(f[7], '') as body,
-    coalesce(f[8], '') as byline,
-    nullif(lower(f[9]), '') as language,
-    try_cast(f[10] as timestamp) as published_at,
-    try_cast(f[11] as timestamp) as updated_at,
-    f[12] as wire_version,
-    f[13] as wire_pubstatus,
-    payload -> '$.wire.signals' as wire_signals,
-    payload -> '$.wire.subjects' as wire_subjects,
-    f[14] as outlet,
-    coalesce(f[15], f[16]) as raw_sha256
-from events
+    identity,
+    guid,
+    url,
+    link,
+    coalesce(title, '') as title,
+    coalesce(summary, '') as summary,
+    coalesce(body, '') as body,
+    coalesce(byline, '') as byline,
+    nullif(lower(language), '') as language,
+    try_cast(published_at as timestamp) as published_at,
+    try_cast(updated_at as timestamp) as updated_at,
+    wire.version as wire_version,
+    wire.pubstatus as wire_pubstatus,
+    wire.signals as wire_signals,
+    wire.subjects as wire_subjects,
+    wire.outlet as outlet,
+    coalesce(raw_ref.body_sha256, raw_ref.archive_sha256) as raw_sha256
+from {{ source('newsroom', 'article_events') }}

@@ -1,13 +1,16 @@
 -- One row per fetch attempt of a source: feed.fetched and feed.failed events.
+-- The payload is read by name in one JSON parse; a mistyped value reads as NULL.
 with events as (
     select
         *,
-        json_extract_string(payload, [
-            '$.fetched_at', '$.url', '$.final_url', '$.permanent_redirect', '$.status',
-            '$.bytes', '$.elapsed_ms', '$.attempts', '$.conditional', '$.not_modified',
-            '$.unchanged_body', '$.items_seen', '$.new', '$.revised', '$.withdrawn',
-            '$.rejected', '$.error_class', '$.error_message', '$.parse_warning'
-        ]) as f
+        json_transform(payload, '{
+            "fetched_at": "VARCHAR", "url": "VARCHAR", "final_url": "VARCHAR",
+            "permanent_redirect": "VARCHAR", "status": "INTEGER", "bytes": "BIGINT",
+            "elapsed_ms": "INTEGER", "attempts": "INTEGER", "conditional": "BOOLEAN",
+            "not_modified": "BOOLEAN", "unchanged_body": "BOOLEAN", "items_seen": "INTEGER",
+            "new": "INTEGER", "revised": "INTEGER", "withdrawn": "INTEGER", "rejected": "INTEGER",
+            "error_class": "VARCHAR", "error_message": "VARCHAR", "parse_warning": "VARCHAR"
+        }') as outcome
     from {{ source('newsroom', 'events') }}
     where event_type in ('feed.fetched', 'feed.failed')
 )
@@ -21,24 +24,24 @@ select
     recorded_at,
     run_id,
     event_type = 'feed.failed' as is_failure,
-    try_cast(f[1] as timestamp) as fetched_at,
-    f[2] as url,
-    f[3] as final_url,
-    f[4] as permanent_redirect,
-    try_cast(f[5] as integer) as http_status,
-    try_cast(f[6] as bigint) as body_bytes,
-    try_cast(f[7] as integer) as elapsed_ms,
-    try_cast(f[8] as integer) as attempts,
-    coalesce(try_cast(f[9] as boolean), false) as was_conditional,
-    coalesce(try_cast(f[10] as boolean), false) as was_not_modified,
-    coalesce(try_cast(f[11] as boolean), false) as had_unchanged_body,
+    try_cast(outcome.fetched_at as timestamp) as fetched_at,
+    outcome.url as url,
+    outcome.final_url as final_url,
+    outcome.permanent_redirect as permanent_redirect,
+    outcome.status as http_status,
+    outcome.bytes as body_bytes,
+    outcome.elapsed_ms as elapsed_ms,
+    outcome.attempts as attempts,
+    coalesce(outcome.conditional, false) as was_conditional,
+    coalesce(outcome.not_modified, false) as was_not_modified,
+    coalesce(outcome.unchanged_body, false) as had_unchanged_body,
     content_hash as body_sha256,
-    coalesce(try_cast(f[12] as integer), 0) as items_seen,
-    coalesce(try_cast(f[13] as integer), 0) as items_new,
-    coalesce(try_cast(f[14] as integer), 0) as items_revised,
-    coalesce(try_cast(f[15] as integer), 0) as items_withdrawn,
-    coalesce(try_cast(f[16] as integer), 0) as items_rejected,
-    f[17] as error_class,
-    f[18] as error_message,
-    f[19] as parse_warning
+    coalesce(outcome.items_seen, 0) as items_seen,
+    coalesce(outcome.new, 0) as items_new,
+    coalesce(outcome.revised, 0) as items_revised,
+    coalesce(outcome.withdrawn, 0) as items_withdrawn,
+    coalesce(outcome.rejected, 0) as items_rejected,
+    outcome.error_class as error_class,
+    outcome.error_message as error_message,
+    outcome.parse_warning as parse_warning
 from events

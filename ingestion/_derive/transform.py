@@ -1,0 +1,117 @@
+"""Running the dbt project (in-process, through dbtRunner) over the event log."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingestion.exceptions import TransformError
+
+#: The dbt project beside this package (the repository layout).
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+@dataclass(slots=True)
+class TransformReport:
+    command: str
+    success: bool
+    #: (resource type, status) -> count, e.g. ("model", "success") -> 6
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"{n} {kind} {status}" for (kind, status), n in sorted(self.counts.items())]
+        parts.append(f"{self.elapsed_s:.1f} s")
+        return f"dbt {self.command}: {'OK' if self.success else 'FAILED'} ({', '.join(parts)})"
+
+
+def dbt_environment(db_path: Path) -> None:
+    """Point dbt at the database and keep every run offline and quiet."""
+    os.environ["NEWSROOM_DB"] = str(Path(db_path).resolve())
+    os.environ["DO_NOT_TRACK"] = "1"
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+
+def run_dbt(command: str, db_path: Path, *extra: str, project_dir: Path = DBT_PROJECT) -> TransformReport:
+    """Run one dbt command (build, run, test, source freshness, docs generate)."""
+    from dbt.cli.main import dbtRunner
+
+    dbt_environment(db_path)
+    args = [
+        *command.split(),
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(project_dir),
+        "--quiet",
+        *extra,
+    ]  # fmt: skip
+    started = time.monotonic()
+    try:
+        result = dbtRunner().invoke(args)
+    finally:
+        _release_dbt()
+    report = TransformReport(command, bool(result.success), elapsed_s=time.monotonic() - started)
+    if result.exception is not None:
+        raise TransformError(f"dbt {command} could not run: {result.exception}") from result.exception
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        kind = getattr(node, "resource_type", "node")
+        status = str(node_result.status)
+        report.counts[(str(kind), status)] += 1
+        if status in ("fail", "error", "runtime error"):
+            message = (node_result.message or "").strip().splitlines()
+            report.failures.append(f"{node.name}: {message[0] if message else status}")
+    return report
+
+
+def _release_dbt() -> None:
+    """Give back what dbt keeps for the life of the process once a command is done.
+
+    dbt-duckdb keeps its DuckDB connection open: close it so the file is free for
+    the next writer (or a read-only reader) at once. dbt also keeps its adapter,
+    and with it the manifest; both hold named semaphores (``spawn`` multiprocessing
+    locks, registered with multiprocessing's resource tracker). They are only
+    unlinked when those objects are collected or at a normal interpreter exit, and
+    an Airflow task process ends with ``os._exit``: the tracker then warns about
+    "leaked semaphore objects" on the task's stderr, which Airflow logs as an error.
+    Dropping the adapter and collecting now unlinks them; the next command
+    registers a fresh adapter (with the then current settings) anyway."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt.adapters.factory import reset_adapters
+
+    with contextlib.suppress(Exception):  # no environment was created: nothing to close
+        DuckDBConnectionManager.env().close()
+    DuckDBConnectionManager.close_all_connections()
+    reset_adapters()
+    gc.collect()  # the manifest and the adapter reference each other in cycles
+
+
+def transform(
+    db_path: Path,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    entities: bool = True,
+    checked_since: int = 0,
+) -> TransformReport:
+    """Entity extraction and story threading of new article versions (unless the
+    caller ran them), then `dbt build` (seeds, models, tests in dependency order).
+
+    ``checked_since`` (the last event readers have seen published) limits the
+    history tests to what changed after it; a full refresh checks everything."""
+    if entities:
+        from ingestion._derive.entities import extract_entities
+        from ingestion._derive.threads import assign_threads
+
+        print(extract_entities(db_path).summary())
+        print(assign_threads(db_path).summary())
+    extra = ["--full-refresh"] if full_refresh else ["--vars", json.dumps({"checked_since": checked_since})]
+    if select:
+        extra += ["--select", select]
+    return run_dbt("build", db_path, *extra)

@@ -1,0 +1,133 @@
+"""Deciding which article events a batch of parsed items means.
+
+The rule: an event is recorded only when what a reader sees changes. Content is
+compared by hash of the normalised title, summary, body, byline and URL against
+the latest version. A headline that flips back to an earlier wording is a real
+revision (publishers A/B-test headlines); a whole body fetched before records
+nothing (see ``record``), and a wire version older than the one we hold is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any
+
+from ingestion._log.store import PendingEvent, StreamHead
+from ingestion._model import ParsedItem
+from ingestion._sources.dates import iso
+from ingestion._sources.text import content_hash
+
+#: The name each article event is counted under in reports.
+COUNT_KEYS = {"article.published": "new", "article.revised": "revised", "article.withdrawn": "withdrawn"}
+
+
+def article_id(source_id: str, identity: str) -> str:
+    """Stable id of an article stream: the source plus its wire/feed identity."""
+    return hashlib.sha256(f"{source_id}\x1f{identity}".encode()).hexdigest()[:20]
+
+
+#: The longest text each field keeps, in characters. Far above any real article
+#: (the longest news features run to ~100k characters), far below what breaks
+#: the steps after ingest (spaCy refuses texts over 1,000,000 characters).
+FIELD_CAPS = {"title": 2_000, "byline": 1_000, "summary": 20_000, "body": 300_000}
+
+
+def cap_fields(item: ParsedItem) -> list[str]:
+    """Cut over-long fields at a word boundary; the names of the fields cut.
+
+    The cut is noted in ``item.issues`` (so in the article's payload); the raw
+    body keeps the full text, so nothing is lost for good.
+    """
+    cut = []
+    for name, cap in FIELD_CAPS.items():
+        text = getattr(item, name)
+        if len(text) <= cap:
+            continue
+        space = text.rfind(" ", cap - 200, cap)
+        setattr(item, name, text[: space if space > 0 else cap].rstrip())
+        item.issues.append(f"{name} of {len(text):,} characters cut to the first {cap:,}")
+        cut.append(name)
+    return cut
+
+
+def item_content_hash(item: ParsedItem) -> str:
+    return content_hash(item.title, item.summary, item.body, item.byline, item.url)
+
+
+def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "identity": item.identity,
+        "guid": item.guid,
+        "link": item.link,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "body": item.body,
+        "byline": item.byline,
+        "language": item.language,
+        "published_at": iso(item.published_at),
+        "updated_at": iso(item.updated_at),
+        "raw": raw_ref if item.line is None else {**raw_ref, "line": item.line},
+    }
+    if item.wire:
+        payload["wire"] = item.wire
+    if item.issues:
+        payload["issues"] = item.issues
+    return payload
+
+
+def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
+    new, old = item.wire.get("version"), head.wire_version
+    if new is None or old is None:
+        return False
+    try:
+        return int(new) <= int(old)
+    except (TypeError, ValueError):
+        return False
+
+
+def decide(
+    source_id: str,
+    items: list[ParsedItem],
+    heads: dict[str, StreamHead],
+    raw_ref: dict[str, Any],
+) -> tuple[list[PendingEvent], Counter[str]]:
+    """Events for one source's items; ``heads`` is updated as events are decided,
+    so an identity repeated later in the same batch is judged against them."""
+    pending: list[PendingEvent] = []
+    counts: Counter[str] = Counter()
+    for item in items:
+        stream_id = article_id(source_id, item.identity)
+        chash = item_content_hash(item)
+        head = heads.get(stream_id)
+        if head is None:
+            event_type = "article.withdrawn" if item.withdrawn else "article.published"
+            occurred_at = item.published_at or item.updated_at
+        elif item.withdrawn:
+            if head.withdrawn:
+                counts["unchanged"] += 1
+                continue
+            event_type, occurred_at = "article.withdrawn", item.updated_at
+        elif chash == head.content_hash and not head.withdrawn:
+            counts["unchanged"] += 1
+            continue
+        elif _is_older_wire_version(item, head):
+            counts["stale"] += 1
+            continue
+        else:
+            event_type = "article.revised"
+            newer = item.updated_at and (head.occurred_at is None or item.updated_at > head.occurred_at)
+            occurred_at = item.updated_at if newer else None
+        pending.append(
+            PendingEvent(event_type, stream_id, source_id, item_payload(item, raw_ref), occurred_at, chash)
+        )
+        counts[COUNT_KEYS[event_type]] += 1
+        if head is None:
+            head = heads[stream_id] = StreamHead(0, event_type, None, None, None)
+        head.version += 1
+        head.event_type = event_type
+        head.content_hash = chash
+        head.occurred_at = occurred_at or head.occurred_at
+        head.wire_version = item.wire.get("version", head.wire_version)
+    return pending, counts

@@ -1,0 +1,100 @@
+"""What the log says about each source's fetches, kept beside the database.
+
+``record`` writes ``<db>.feeds.json`` after every commit, anchored to the log's
+last event; planning reads it without opening DuckDB, so it never waits for the
+writer. A file whose anchor is not the log's current head is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ingestion._log.store import EventStore, anchor_path
+from ingestion._sources.dates import parse_datetime
+
+
+@dataclass(slots=True)
+class FeedState:
+    """What the log says about one source's fetches (see ``EventStore.feed_states``)."""
+
+    last_fetched_at: datetime | None = None
+    last_unconditional_at: datetime | None = None
+    latest_body: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after_until: datetime | None = None
+    #: ``{"mode": "link", "reason": ..., "carried": {url: identity}}`` once the
+    #: source's guids proved unstable; None while guids identify its items.
+    identity_decision: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeedState:
+        state = cls(**{name: data.get(name) for name in cls.__slots__})
+        for name in ("last_fetched_at", "last_unconditional_at", "retry_after_until"):
+            value = getattr(state, name)
+            if isinstance(value, str):
+                setattr(state, name, parse_datetime(value))
+        return state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in asdict(self).items()
+        }
+
+
+def feed_states_path(db_path: Path) -> Path:
+    """The feed states as of the last ``record``, beside the database: planning
+    reads them without opening DuckDB, so it never waits for the writer."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".feeds.json")
+
+
+def read_feed_states(db_path: Path, *, lock_timeout: float = 30.0) -> dict[str, FeedState]:
+    """The states file when it is current, else the log itself (taking the lock)."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        return {}
+    current = current_states_file(db_path)
+    if current is not None:
+        return current
+    with EventStore(db_path, lock_timeout=lock_timeout) as store:
+        return states_of(store)
+
+
+def current_states_file(db_path: Path) -> dict[str, FeedState] | None:
+    """The states file, if it names the log's last event (the anchor every append
+    moves), so that nothing appended since, by any command, is missed; else None."""
+    try:
+        data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
+        if data["anchor"] is not None and data["anchor"] == anchor(db_path):
+            return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # missing, stale or damaged: it is only a copy of what the log says
+    return None
+
+
+def anchor(db_path: Path) -> Any:
+    try:
+        return json.loads(anchor_path(db_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def states_of(store: EventStore) -> dict[str, FeedState]:
+    return {source: FeedState.from_dict(state) for source, state in store.feed_states().items()}
+
+
+def write_feed_states(db_path: Path, states: dict[str, FeedState]) -> None:
+    target = feed_states_path(db_path)
+    tmp = target.with_name(target.name + ".tmp")
+    data = {
+        "anchor": anchor(db_path),
+        "sources": {source: state.to_dict() for source, state in states.items()},
+    }
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(target)

@@ -1,0 +1,410 @@
+"""One ingest run: plan fetches, fetch (in parallel), parse, then record.
+
+Planning, fetching and parsing hold no database lock: planning reads the feed
+states that the last ``record`` left beside the database, and bodies are parsed
+before the writer lock is taken. ``record`` is the single writer: it decides
+events against what the log holds and appends them in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ingestion._log.blobs import BlobStore
+from ingestion._log.events import COUNT_KEYS, article_id, decide
+from ingestion._log.feed_states import (
+    FeedState,
+    current_states_file,
+    read_feed_states,
+    states_of,
+    write_feed_states,
+)
+from ingestion._log.store import EventStore, PendingEvent, StreamHead
+from ingestion._model import FetchOutcome, ParsedItem, ParseResult, Rejection
+from ingestion._sources.config import Source
+from ingestion._sources.dates import utcnow
+from ingestion._sources.fetch import FetchLimits
+from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT, parse_body
+from ingestion._sources.plan import fetch_all, plan
+from ingestion.exceptions import BlobError, ParseError, SourceError
+
+#: How many per-item rejections (and cut fields) a feed.fetched event lists in full.
+MAX_LISTED_REJECTIONS = 50
+#: How long ``record`` waits for the writer lock: a transform may hold it for minutes,
+#: and what was fetched is only recorded once the lock is had.
+RECORD_LOCK_TIMEOUT = 600.0
+
+
+def blob_store_for(db_path: Path) -> BlobStore:
+    """Raw bodies live beside the database: ``<data dir>/blobs``."""
+    return BlobStore(Path(db_path).parent / "blobs")
+
+
+@dataclass(slots=True)
+class SourceSummary:
+    source_id: str
+    counts: Counter[str] = field(default_factory=Counter)
+    status: str = "ok"
+    message: str = ""
+
+    def line(self) -> str:
+        c = self.counts
+        text = (
+            f"{self.source_id:<24} new {c['new']:>5}  revised {c['revised']:>4}  "
+            f"withdrawn {c['withdrawn']:>3}  unchanged {c['unchanged'] + c['stale']:>5}  "
+            f"failed {c['failed']:>2}"
+        )
+        if c["rejected"]:
+            text += f"  rejected items {c['rejected']}"
+        return f"{text}  [{self.status}{': ' + self.message if self.message else ''}]"
+
+
+@dataclass(slots=True)
+class IngestReport:
+    run_id: str
+    sources: list[SourceSummary]
+    events_appended: int
+
+    def totals(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for summary in self.sources:
+            total.update(summary.counts)
+        return total
+
+
+def new_run_id() -> str:
+    return f"run-{utcnow():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def _fetch_payload(outcome: FetchOutcome) -> dict[str, Any]:
+    keys = (
+        "url",
+        "final_url",
+        "status",
+        "bytes",
+        "content_type",
+        "etag",
+        "last_modified",
+        "elapsed_ms",
+        "attempts",
+        "conditional",
+        "not_modified",
+        "permanent_redirect",
+        "body_sha256",
+        "fetched_at",
+        "retry_after_until",
+    )
+    data = outcome.to_dict()
+    return {key: data.get(key) for key in keys}
+
+
+def record(
+    db_path: Path,
+    outcomes: list[FetchOutcome],
+    blobs: BlobStore | None = None,
+    *,
+    run_id: str | None = None,
+    lock_timeout: float = RECORD_LOCK_TIMEOUT,
+) -> IngestReport:
+    """Parse fetched bodies, then append all resulting events in one transaction.
+
+    Bodies are parsed before the writer lock is taken, each judged against the
+    last body its source delivered. With a ``run_id`` that already has events (a
+    retried scheduler task whose first attempt committed), nothing is appended again.
+    """
+    db_path = Path(db_path)
+    blobs = blobs or blob_store_for(db_path)
+    run_id = run_id or new_run_id()
+    recorded_at = utcnow()
+    summaries = [SourceSummary(outcome.source_id) for outcome in outcomes]
+    assumed = read_feed_states(db_path, lock_timeout=lock_timeout)
+    parsed = [_parse_outcome(o, blobs, recorded_at, assumed.get(o.source_id)) for o in outcomes]
+    with EventStore(db_path, lock_timeout=lock_timeout) as store:
+        with store.transaction():
+            if store.has_run(run_id):
+                _already_recorded(store, run_id, summaries)
+                return IngestReport(run_id, summaries, 0)
+            # Under the lock nothing can move the anchor: a current file is the log's word.
+            states = current_states_file(db_path)
+            if states is None:
+                states = states_of(store)
+            for position, outcome in enumerate(outcomes):
+                source = outcome.source_id
+                if _latest_body(states, source) != _latest_body(assumed, source):
+                    # Another run recorded this source meanwhile: judge against what it left.
+                    parsed[position] = _parse_outcome(outcome, blobs, recorded_at, states.get(source))
+            heads = store.heads(
+                article_id(outcome.source_id, item.identity)
+                for outcome, result in zip(outcomes, parsed, strict=True)
+                if isinstance(result, ParseResult)
+                for item in result.items
+            )
+            pending: list[PendingEvent] = []
+            for outcome, result, summary in zip(outcomes, parsed, summaries, strict=True):
+                decision = None
+                if isinstance(result, ParseResult):
+                    state = states.get(outcome.source_id) or FeedState()
+                    decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
+                pending.extend(_events_for_outcome(outcome, result, heads, summary, decision))
+            appended = store.append(pending, recorded_at=recorded_at, run_id=run_id)
+        # Only a copy of what the log says: if it cannot be written, the old one no
+        # longer names the log's last event and planning reads the log instead.
+        with suppress(OSError):
+            write_feed_states(db_path, states_of(store))
+    return IngestReport(run_id, summaries, appended)
+
+
+def _already_recorded(store: EventStore, run_id: str, summaries: list[SourceSummary]) -> None:
+    """Counts of what an earlier attempt of this run recorded, so a retried task
+    reports (and passes on) the same changes."""
+    rows = store.con.execute(
+        "SELECT source_id, event_type, count(*) FROM raw.events "
+        "WHERE run_id = ? AND starts_with(event_type, 'article.') GROUP BY ALL",
+        [run_id],
+    ).fetchall()
+    counted = {(source, event_type): count for source, event_type, count in rows}
+    for summary in summaries:
+        summary.status = "already recorded"
+        for event_type, key in COUNT_KEYS.items():
+            summary.counts[key] = counted.get((summary.source_id, event_type), 0)
+
+
+def _latest_body(states: dict[str, FeedState], source_id: str) -> str | None:
+    state = states.get(source_id)
+    return state.latest_body if state else None
+
+
+def _parse_outcome(
+    outcome: FetchOutcome, blobs: BlobStore, now: datetime, state: FeedState | None
+) -> ParseResult | SourceError | None:
+    """The parse result, why there is none, or None when there is nothing new to
+    parse: no body, or the very body the source delivered last time."""
+    if not outcome.ok or outcome.body_sha256 is None:
+        return None
+    if state is not None and outcome.body_sha256 == state.latest_body:
+        return None
+    where = {"source_id": outcome.source_id, "url": outcome.url}
+    try:
+        body = blobs.get(outcome.body_sha256)
+    except (OSError, EOFError, zlib.error) as exc:
+        return BlobError(f"raw body {outcome.body_sha256} cannot be read back: {exc}", **where)
+    try:
+        return parse_body(
+            outcome.kind,
+            body,
+            source_id=outcome.source_id,
+            url=outcome.url,
+            now=now,
+            content_type=outcome.content_type,
+            language=outcome.language,
+        )
+    except ParseError as exc:
+        return exc
+    except Exception as exc:
+        # A parser tripping over hostile input fails this source only, with the reason.
+        return ParseError(f"unreadable document ({type(exc).__name__}: {exc})", **where)
+
+
+def _identify(
+    store: EventStore,
+    outcome: FetchOutcome,
+    result: ParseResult,
+    state: FeedState,
+    heads: dict[str, StreamHead],
+    blobs: BlobStore,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """Identify a source's items by link once its guids proved unstable.
+
+    Returns the decision when it is taken in this fetch (recorded in its payload).
+    """
+    decision = state.identity_decision
+    taken_now = None
+    if decision is None:
+        decision = taken_now = _unstable_guids(outcome, result, state, heads, blobs, now)
+        if decision is None:
+            return None
+    carried: dict[str, str] = decision.get("carried") or {}
+    # A link several items share (a live blog, a section page) identifies none of them.
+    unique_links = _links_once(result.items)
+    seen: dict[str, int] = {}
+    kept: list[ParsedItem] = []
+    for index, item in enumerate(result.items):
+        if item.url in unique_links:
+            item.identity = carried.get(item.url, item.url)
+        if item.identity in seen:
+            reason = f"duplicate identity in feed (first at item {seen[item.identity]})"
+            result.rejections.append(Rejection(index, reason, item.identity))
+            continue
+        seen[item.identity] = index
+        kept.append(item)
+    result.items = kept
+    heads.update(store.heads(article_id(outcome.source_id, item.identity) for item in kept))
+    return taken_now
+
+
+def _links_once(items: list[ParsedItem]) -> set[str]:
+    """The links that exactly one of ``items`` has."""
+    counts = Counter(item.url for item in items if item.url)
+    return {link for link, count in counts.items() if count == 1}
+
+
+def _unstable_guids(
+    outcome: FetchOutcome,
+    result: ParseResult,
+    state: FeedState,
+    heads: dict[str, StreamHead],
+    blobs: BlobStore,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The decision to identify by link, when most links this body shares with the
+    source's previous body came with a different guid; else None.
+
+    Looked at only when at least half of the body's guids are new to the log, so
+    a stable feed never pays for parsing its previous body.
+    """
+    with_guid = [item for item in result.items if item.guid and item.url]
+    if len(with_guid) < 2 or not state.latest_body:
+        return None
+    new = [item for item in with_guid if article_id(outcome.source_id, item.identity) not in heads]
+    if len(new) * 2 < len(with_guid):
+        return None
+    try:
+        previous = parse_body(
+            outcome.kind,
+            blobs.get(state.latest_body),
+            source_id=outcome.source_id,
+            url=outcome.url,
+            now=now,
+            content_type=outcome.content_type,
+            language=outcome.language,
+        )
+    except Exception:  # an unreadable previous body only means no decision
+        return None
+    # Only links that stand for one item in both bodies can show a guid moving.
+    links_before = _links_once(previous.items)
+    before = {item.url: item.identity for item in previous.items if item.guid and item.url in links_before}
+    links_now = _links_once(with_guid)
+    shared = [item for item in with_guid if item.url in before and item.url in links_now]
+    moved = [item for item in shared if before[item.url] != item.identity]
+    if len(moved) < 2 or len(moved) * 5 < len(shared) * 4:
+        return None
+    return {
+        "mode": "link",
+        "reason": f"{len(moved)} of {len(shared)} links also in the previous body came with a new guid; "
+        "items are identified by link from now on",
+        "decided_at": now.isoformat(),
+        "carried": before,
+    }
+
+
+def _failed(outcome: FetchOutcome, summary: SourceSummary, error_class: str, message: str) -> PendingEvent:
+    summary.status, summary.message = "failed", f"{error_class}: {message}"
+    summary.counts["failed"] += 1
+    payload = {**_fetch_payload(outcome), "error_class": error_class, "error_message": message}
+    return PendingEvent("feed.failed", f"feed:{outcome.source_id}", outcome.source_id, payload)
+
+
+def _events_for_outcome(
+    outcome: FetchOutcome,
+    result: ParseResult | SourceError | None,
+    heads: dict[str, StreamHead],
+    summary: SourceSummary,
+    identity_decision: dict[str, Any] | None = None,
+) -> list[PendingEvent]:
+    feed_stream = f"feed:{outcome.source_id}"
+    if not outcome.ok:
+        return [
+            _failed(
+                outcome, summary, outcome.error_class or "FetchError", outcome.error_message or "fetch failed"
+            )
+        ]
+    if isinstance(result, SourceError):
+        # The body is kept (body_sha256), so a better parser can read it later.
+        return [_failed(outcome, summary, type(result).__name__, result.message)]
+    payload = _fetch_payload(outcome)
+    if result is None:
+        summary.status = "not modified" if outcome.not_modified else "body unchanged"
+        payload.update(items_seen=0, unchanged_body=not outcome.not_modified)
+        return [
+            PendingEvent(
+                "feed.fetched", feed_stream, outcome.source_id, payload, content_hash=outcome.body_sha256
+            )
+        ]
+    raw_ref = {"body_sha256": outcome.body_sha256, "fetched_at": outcome.fetched_at}
+    article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
+    summary.counts.update(counts)
+    summary.counts["rejected"] += len(result.rejections)
+    notes = [result.warning] if result.warning else []
+    if result.items_cut:
+        notes.append(f"{result.items_cut:,} items past the first {MAX_ITEMS_PER_DOCUMENT:,} not read")
+    if identity_decision:
+        notes.append("guids change on every fetch: identified by link from now on")
+    if notes:
+        summary.message = "; ".join(note[:120] for note in notes)
+    payload.update(
+        items_seen=len(result.items) + len(result.rejections) + result.items_cut,
+        new=counts["new"],
+        revised=counts["revised"],
+        withdrawn=counts["withdrawn"],
+        unchanged=counts["unchanged"],
+        stale=counts["stale"],
+        rejected=len(result.rejections),
+        rejections=[
+            {"index": r.index, "reason": r.reason, "identity": r.identity}
+            for r in result.rejections[:MAX_LISTED_REJECTIONS]
+        ],
+        items_cut=result.items_cut,
+        fields_cut=[
+            {"identity": identity, "fields": fields}
+            for identity, fields in list(result.fields_cut.items())[:MAX_LISTED_REJECTIONS]
+        ],
+        parse_warning=result.warning,
+        feed_title=result.feed_title,
+    )
+    if identity_decision:
+        payload["identity_decision"] = identity_decision
+    fetched = PendingEvent(
+        "feed.fetched", feed_stream, outcome.source_id, payload, content_hash=outcome.body_sha256
+    )
+    return [fetched, *article_events]
+
+
+def ingest(
+    sources: list[Source],
+    db_path: Path,
+    *,
+    limits: FetchLimits | None = None,
+    due_only: bool = False,
+    lock_timeout: float = RECORD_LOCK_TIMEOUT,
+    on_fetched: Callable[[FetchOutcome], None] | None = None,
+) -> IngestReport:
+    """Fetch every source once and record what changed. Failures are recorded, not raised.
+
+    No database lock is held while planning, fetching or parsing.
+    """
+    blobs = blob_store_for(db_path)
+    planned = plan(read_feed_states(db_path, lock_timeout=lock_timeout), sources, due_only=due_only)
+    outcomes = fetch_all(
+        planned.requests,
+        blobs,
+        limits=limits,
+        politeness={s.id: s.politeness_delay_seconds for s in sources},
+        on_done=on_fetched,
+    )
+    report = record(db_path, outcomes, blobs, lock_timeout=lock_timeout)
+    for source_id, until in planned.deferred.items():
+        report.sources.append(
+            SourceSummary(
+                source_id, status="deferred", message=f"the server asked us to wait until {until} UTC"
+            )
+        )
+    return report

@@ -1,0 +1,115 @@
+"""Checking that the event log is exactly what was appended."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ingestion._log.store import CHAIN_HASH_SQL, DERIVED_EVENT_IDS_SQL, GENESIS_HASH, EventStore
+from ingestion._publish.sql import error_line
+from ingestion.exceptions import StoreError
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    events: int = 0
+    streams: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# Each check returns (event_seq, event_id, reason) of offending events, first first.
+_CHECKS = {
+    "payload_hash": """
+        SELECT event_seq, event_id, 'payload does not match payload_hash (payload edited)'
+        FROM raw.events WHERE payload_hash <> sha256(payload::VARCHAR)""",
+    "event_hash": f"""
+        SELECT event_seq, event_id, 'event_hash does not match its fields (event edited)'
+        FROM raw.events WHERE event_hash <> {CHAIN_HASH_SQL}""",
+    "chain": f"""
+        SELECT event_seq, event_id, 'prev_hash does not link to the previous event '
+               || '(event removed, inserted or reordered)'
+        FROM (SELECT *, lag(event_hash, 1, '{GENESIS_HASH}') OVER (ORDER BY event_seq) AS expected
+              FROM raw.events)
+        WHERE prev_hash <> expected""",
+    "sequence": """
+        SELECT event_seq, event_id, 'event_seq is not contiguous (expected ' || expected || ')'
+        FROM (SELECT *, row_number() OVER (ORDER BY event_seq) AS expected FROM raw.events)
+        WHERE event_seq <> expected""",
+    "stream_versions": """
+        SELECT event_seq, event_id,
+               'stream ' || stream_id || ' has version ' || stream_version || ' where '
+               || expected || ' was expected'
+        FROM (SELECT *, row_number() OVER (PARTITION BY stream_id ORDER BY stream_version)
+                     AS expected FROM raw.events)
+        WHERE stream_version <> expected""",
+    "event_ids": f"""
+        SELECT event_seq, event_id, 'event_id is not the one derived from stream and version'
+        FROM ({DERIVED_EVENT_IDS_SQL}) WHERE event_id <> derived_id""",
+    "unique_ids": """
+        SELECT min(event_seq), event_id, 'event_id appears ' || count(*) || ' times'
+        FROM raw.events GROUP BY event_id HAVING count(*) > 1""",
+}
+
+
+def verify(db_path: Path) -> VerifyReport:
+    """Recompute every hash and sequence in SQL; name the first bad event per check.
+
+    A file that cannot be read to the end (truncated, a damaged block) raises
+    StoreError rather than reporting problems: problems name altered events, and
+    what was not read was not verified.
+    """
+    try:
+        with EventStore(db_path, read_only=True) as store:
+            return _verify(store)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"{db_path} could not be read, so it was not verified (damaged or truncated file? "
+            f"restore it from a backup): {error_line(exc)}"
+        ) from exc
+
+
+def _verify(store: EventStore) -> VerifyReport:
+    report = VerifyReport()
+    con = store.con
+    report.events, report.streams = con.execute(
+        "SELECT count(*), count(DISTINCT stream_id) FROM raw.events"
+    ).fetchall()[0]
+    for name, sql in _CHECKS.items():
+        rows = con.execute(f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT 1").fetchall()
+        if rows:
+            first = rows[0]
+            count = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+            report.problems.append(
+                f"{name}: first bad event #{first[0]} ({first[1]}): {first[2]}"
+                + (f" [{count} events fail this check]" if count > 1 else "")
+            )
+    _check_anchor(store, report)
+    return report
+
+
+def _check_anchor(store: EventStore, report: VerifyReport) -> None:
+    path = store.anchor_path
+    if not path.exists():
+        report.notes.append(f"no anchor file {path.name}: cannot check that no events were cut off the end")
+        return
+    try:
+        anchor = json.loads(path.read_text())
+        seq, event_hash = int(anchor["event_seq"]), str(anchor["event_hash"])
+    except (ValueError, KeyError, TypeError):
+        report.problems.append(f"anchor: {path.name} is not a valid anchor (edited or damaged)")
+        return
+    rows = store.con.execute("SELECT event_hash FROM raw.events WHERE event_seq = ?", [seq]).fetchall()
+    if not rows:
+        report.problems.append(
+            f"anchor: event #{seq} was appended but is no longer in the log (events removed from the end)"
+        )
+    elif rows[0][0] != event_hash:
+        report.problems.append(f"anchor: event #{seq} differs from the one appended")

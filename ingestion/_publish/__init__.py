@@ -1,0 +1,1 @@
+"""What readers get: the validated snapshot (``snapshot``) and read-only SQL on it (``sql``)."""

@@ -1,0 +1,488 @@
+"""``newsroom sql``: read-only queries against the published snapshot.
+
+A reader must not be able to damage anything or stall the machine:
+
+- the snapshot is opened read-only, SQL gets no file access, and only SELECT and
+  EXPLAIN statements run;
+- every query runs under a time limit and a memory limit, and its output stops
+  at a row limit and a byte limit;
+- a result file is written beside its target and renamed into place only once
+  the query has finished; an existing file is replaced only when asked, and
+  never a database, a stored body, the snapshot or anything in the data
+  directory;
+- control characters in text are replaced before they reach a terminal or a
+  CSV file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import sys
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import duckdb
+
+from ingestion._extensions import forbid_downloads
+from ingestion.exceptions import QueryError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Statement types a reader may run. Everything else (writes, ATTACH, COPY, SET,
+#: INSTALL...) is refused before it reaches the database.
+_READ_ONLY = {"SELECT", "EXPLAIN"}
+
+#: C0 controls but tab and newline, DEL and the C1 controls: what can move a
+#: terminal's cursor, change its colours or end a field early in other programs.
+#: The same class works in Python and in DuckDB's (RE2) regular expressions.
+_CONTROL_CLASS = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+_CONTROL_RE = re.compile(_CONTROL_CLASS)
+REPLACEMENT_CHARACTER = "\ufffd"
+#: JSON escapes C0 controls itself but leaves C1 controls raw; as escapes the JSON stays lossless.
+_JSON_C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+#: Rows fetched at a time: few enough that a batch of wide rows stays small in memory.
+_BATCH_ROWS = 1_000
+_HUGE_INTEGERS = {"HUGEINT", "UHUGEINT"}
+#: Type names of columns whose values can hold text (nested types included).
+_TEXT_TYPE_MARKERS = ("VARCHAR", "JSON", "ENUM", "STRUCT", "MAP", "UNION", "[")
+_BLOB_NAME = re.compile(r"[0-9a-f]{64}\.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """What one query may use. ``max_rows`` and ``max_bytes`` bound csv, json and parquet output."""
+
+    timeout: float = 60.0
+    memory_bytes: int = 2_000_000_000
+    max_rows: int = 1_000_000
+    max_bytes: int = 1_000_000_000
+
+
+def clean_text(text: str) -> str:
+    """``text`` with control characters (but tab and newline) replaced by U+FFFD."""
+    return _CONTROL_RE.sub(REPLACEMENT_CHARACTER, text)
+
+
+def error_line(exc: BaseException) -> str:
+    """A DuckDB message as one safe line: its first paragraph (no query excerpt, no hints)."""
+    paragraph = str(exc).strip().split("\n\n", 1)[0]
+    return clean_text(" ".join(paragraph.split()))
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str | None = None) -> bool:
+    if table is None:
+        sql, params = "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?", [schema]
+    else:
+        sql = "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?"
+        params = [schema, table]
+    return bool(con.execute(sql, params).fetchall()[0][0])
+
+
+def is_snapshot(path: Path) -> bool:
+    """Whether ``path`` is a published snapshot (or a copy of one): marts, but no event log."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return _has_table(con, "marts") and not _has_table(con, "raw", "events")
+    except duckdb.Error:
+        return False
+
+
+def snapshot_for(db_path: Path) -> Path:
+    """The snapshot ``--db PATH`` means: the one published from the working database at PATH,
+    or PATH itself when it is a snapshot file."""
+    from ingestion._publish.snapshot import published_path
+
+    published = published_path(db_path)
+    if not published.exists() and db_path.is_file() and is_snapshot(db_path):
+        return db_path
+    return published
+
+
+def protected_places(db_path: Path, snapshot: Path) -> list[tuple[str, Path]]:
+    """Where query output may never go: the data directory (the folder of the working
+    database, with published/, blobs/...) and the snapshot being read, with the data
+    directory it was published into."""
+    places = [("the data directory", db_path.parent), ("the snapshot being queried", snapshot)]
+    published_into = snapshot.resolve().parent
+    if published_into.name == "published":
+        places.append(("the data directory", published_into.parent))
+    return places
+
+
+def _stored_data_kind(path: Path) -> str | None:
+    """What ``path`` holds if it is something a query result must never replace."""
+    if _BLOB_NAME.fullmatch(path.name):
+        return "a stored raw body"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return "a file that cannot be read to check what it holds"
+    if head[8:12] == b"DUCK":
+        return "a DuckDB database"
+    if head.startswith(b"SQLite format 3\x00"):
+        return "a SQLite database"
+    return None
+
+
+def check_output_target(output: Path, protected: Sequence[tuple[str, Path]], *, force: bool) -> Path:
+    """The file ``output`` really leads to (links followed), or an error if a query must not write it."""
+    target = Path(output).expanduser().resolve()
+    for description, place in protected:
+        place = Path(place).expanduser().resolve()
+        if target == place or target.is_relative_to(place):
+            where = description if target == place else f"inside {description}"
+            raise QueryError(
+                f"refused: {output} is {where} ({place}); query results are never written there, "
+                "not even with --force"
+            )
+    if target.exists():
+        if not target.is_file():
+            raise QueryError(f"refused: {output} exists and is not a regular file")
+        kind = _stored_data_kind(target)
+        if kind:
+            raise QueryError(
+                f"refused: {output} is {kind}; a query never replaces one, not even with --force"
+            )
+        if not force:
+            raise QueryError(f"refused: {output} exists; pass --force to replace it")
+    if not target.parent.is_dir():
+        raise QueryError(f"cannot write {output}: the folder {target.parent} does not exist")
+    return target
+
+
+def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.DuckDBPyConnection:
+    limits = limits or QueryLimits()
+    if not path.is_file():
+        raise QueryError(f"no published snapshot at {path}; run `newsroom publish` (or the demo) first")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot open the snapshot {path}: {error_line(exc)}") from exc
+    try:
+        forbid_downloads(con)  # extensions come from packages only
+        if _has_table(con, "raw", "events"):
+            # A reader holding the working database open would block the pipeline's writer.
+            raise QueryError(
+                f"{path} is the working database, not a snapshot; query the published one "
+                "(`newsroom publish`)"
+            )
+        if not _has_table(con, "marts"):
+            raise QueryError(f"{path} is not a published snapshot (it has no marts)")
+        con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
+        # No spilling: a read-only query writes no files, not even temporary ones.
+        con.execute("SET temp_directory = ''")
+        # No files outside the snapshot: no COPY TO, no reading or writing other paths.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException as exc:
+        con.close()
+        if isinstance(exc, duckdb.Error):
+            raise QueryError(f"cannot read the snapshot {path}: {error_line(exc)}") from exc
+        raise
+    return con
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot parse the query: {error_line(exc)}") from exc
+    if not statements:
+        raise QueryError("no statement given")
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in _READ_ONLY:
+            raise QueryError(f"refused: {kind} statements are not allowed; the published data is read-only")
+
+
+@contextlib.contextmanager
+def _time_limit(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[threading.Event]:
+    """Interrupt ``con``'s query after ``seconds``; the event tells that the time ran out."""
+    expired = threading.Event()
+    guard = threading.Lock()
+    running = True
+
+    def stop() -> None:
+        with guard:
+            if running:  # never touch a connection that may be closed already
+                expired.set()
+                con.interrupt()
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield expired
+    finally:
+        with guard:
+            running = False
+        timer.cancel()
+
+
+def _query_failed(exc: BaseException, expired: threading.Event, limits: QueryLimits) -> QueryError:
+    message = error_line(exc)
+    if expired.is_set() or isinstance(exc, duckdb.InterruptException) or message.startswith("INTERRUPT"):
+        return QueryError(
+            f"stopped: the query ran longer than {limits.timeout:g} s; narrow it (WHERE, LIMIT) "
+            "or allow more time with --timeout SECONDS"
+        )
+    if isinstance(exc, duckdb.OutOfMemoryException) or message.startswith("Out of Memory"):
+        return QueryError(
+            f"stopped: the query needs more than its memory limit ({_size_text(limits.memory_bytes)}); "
+            "narrow it or raise --memory-limit"
+        )
+    if "INT128" in message and "INT64" in message:
+        message += " (a result is too large for a 64-bit integer: cast it in the query, e.g. ::DOUBLE)"
+    return QueryError(f"the query failed: {message}")
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _portable(relation: duckdb.DuckDBPyRelation, fmt: str) -> duckdb.DuckDBPyRelation:
+    """``relation`` as the output format needs it: safe text and column names for the
+    table view and CSV, 64-bit integers instead of HUGEINT (sums) for files."""
+    as_text = fmt in ("table", "csv")
+    expressions = []
+    changed = False
+    for position, (name, type_) in enumerate(zip(relation.columns, relation.types, strict=True), 1):
+        type_name = str(type_)
+        expression = f"#{position}"
+        if fmt != "table" and type_name in _HUGE_INTEGERS:
+            # JSON gets numbers and Parquet int64; a value too large fails with a clear message.
+            expression = f"CAST(#{position} AS BIGINT)"
+        elif as_text and any(marker in type_name for marker in _TEXT_TYPE_MARKERS):
+            expression = (
+                f"regexp_replace(CAST(#{position} AS VARCHAR), '{_CONTROL_CLASS}', "
+                f"'{REPLACEMENT_CHARACTER}', 'g')"
+            )
+        alias = clean_text(name) if as_text else name
+        changed = changed or expression != f"#{position}" or alias != name
+        expressions.append(f"{expression} AS {_quoted(alias)}")
+    return relation.project(", ".join(expressions)) if changed else relation
+
+
+class _CsvWriter:
+    def __init__(self, sink: BinaryIO, schema: pa.Schema) -> None:
+        self.sink = sink
+        self._encode([schema.names])
+
+    def _encode(self, rows: Iterator[Sequence[object]] | list[Sequence[object]]) -> int:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        data = text.getvalue().encode()
+        self.sink.write(data)
+        return len(data)
+
+    def write(self, batch: pa.RecordBatch) -> int:
+        return self._encode(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+
+    def finish(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class _JsonWriter:
+    """One JSON array, one object per line, written as the rows arrive."""
+
+    def __init__(self, sink: BinaryIO, schema: pa.Schema) -> None:
+        self.sink = sink
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> int:
+        lines = [
+            json.dumps(row, default=str, ensure_ascii=False).translate(_JSON_C1_ESCAPES)
+            for row in batch.to_pylist()
+        ]
+        data = (("[\n" if not self.rows else ",\n") + ",\n".join(lines)).encode() if lines else b""
+        self.rows += len(lines)
+        self.sink.write(data)
+        return len(data)
+
+    def finish(self) -> None:
+        self.sink.write(b"\n]\n" if self.rows else b"[]\n")
+
+    def discard(self) -> None:
+        pass
+
+
+class _ParquetWriter:
+    def __init__(self, sink: BinaryIO, schema: pa.Schema) -> None:
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(sink, schema)
+
+    def write(self, batch: pa.RecordBatch) -> int:
+        self.writer.write_batch(batch)
+        # Compressed sizes are known only per row group: count the data itself.
+        return batch.nbytes
+
+    def finish(self) -> None:
+        self.writer.close()
+
+    def discard(self) -> None:
+        # Closed while its file is still open: left to the garbage collector it would
+        # write to a closed file. The partial file is removed anyway.
+        self.writer.close()
+
+
+_WRITERS: dict[str, type[_CsvWriter | _JsonWriter | _ParquetWriter]] = {
+    "csv": _CsvWriter,
+    "json": _JsonWriter,
+    "parquet": _ParquetWriter,
+}
+
+
+@contextlib.contextmanager
+def _destination(
+    target: Path | None, output: Path | None, protected: Sequence[tuple[str, Path]], *, force: bool
+) -> Iterator[BinaryIO]:
+    """stdout, or a new file beside ``target`` renamed onto it when the block succeeds."""
+    if target is None or output is None:  # both or neither
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        try:
+            sink = open(partial, "xb")  # noqa: SIM115 (closed below, before the rename)
+        except OSError as exc:
+            raise QueryError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        with sink:
+            yield sink
+        # Checked again: the target may have appeared while the query ran.
+        check_output_target(output, protected, force=force)
+        if force:
+            os.replace(partial, target)
+        else:
+            try:
+                os.link(partial, target)  # fails, rather than replaces, if the target exists by now
+            except FileExistsError as exc:
+                raise QueryError(f"refused: {output} exists; pass --force to replace it") from exc
+            except OSError:  # a file system without hard links: the check above has to do
+                os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _next_batch(
+    reader: pa.RecordBatchReader, expired: threading.Event, limits: QueryLimits
+) -> pa.RecordBatch | None:
+    """The next batch, None at the end. DuckDB's errors while it produces the batch come
+    through Arrow's reader as OSError."""
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+    except (duckdb.Error, OSError) as exc:
+        raise _query_failed(exc, expired, limits) from exc
+
+
+def run_sql(
+    path: Path,
+    sql: str,
+    *,
+    fmt: str = "table",
+    output: Path | None = None,
+    max_rows: int | None = None,
+    limits: QueryLimits | None = None,
+    force: bool = False,
+    protected: Sequence[tuple[str, Path]] = (),
+) -> None:
+    """Run ``sql`` on the snapshot at ``path``; print it (table, csv, json) or write ``output``.
+
+    ``max_rows`` is how many rows the table view shows (default 100); the other
+    formats stop with an error beyond ``limits.max_rows`` rows or ``limits.max_bytes``.
+    """
+    limits = limits or QueryLimits()
+    if fmt not in ("table", *_WRITERS):
+        raise QueryError(f"unknown format {fmt!r}")
+    if fmt == "parquet" and output is None:
+        raise QueryError("--format parquet needs --output FILE")
+    if fmt == "table" and output is not None:
+        raise QueryError("--output needs --format csv, json or parquet")
+    target = check_output_target(output, protected, force=force) if output is not None else None
+    con = open_published(path, limits)
+    try:
+        check_read_only(con, sql)
+        with _time_limit(con, limits.timeout) as expired:
+            try:
+                relation = con.sql(sql)
+                if relation is None:
+                    return
+                relation = _portable(relation, fmt)
+                if fmt == "table":
+                    shown = max_rows or 100
+                    # Only what is shown is fetched.
+                    relation.limit(shown + 1).show(max_rows=shown, max_width=200)
+                    return
+                reader = relation.to_arrow_reader(_BATCH_ROWS)
+                rows = _export(reader, fmt, target, output, protected, limits, expired, force=force)
+            except duckdb.Error as exc:
+                raise _query_failed(exc, expired, limits) from exc
+    finally:
+        con.close()
+    if output is not None:
+        print(f"wrote {rows:,} rows to {output}")
+
+
+def _export(
+    reader: pa.RecordBatchReader,
+    fmt: str,
+    target: Path | None,
+    output: Path | None,
+    protected: Sequence[tuple[str, Path]],
+    limits: QueryLimits,
+    expired: threading.Event,
+    *,
+    force: bool,
+) -> int:
+    """Stream the result into its destination within the limits; the number of rows written."""
+    incomplete = "nothing was written" if output is not None else "the output above is incomplete"
+    rows = written = 0
+    with _destination(target, output, protected, force=force) as sink:
+        writer = _WRITERS[fmt](sink, reader.schema)
+        try:
+            while (batch := _next_batch(reader, expired, limits)) is not None:
+                if expired.is_set():
+                    raise _query_failed(TimeoutError(), expired, limits)
+                rows += batch.num_rows
+                if rows > limits.max_rows:
+                    raise QueryError(
+                        f"stopped: the result has more than {limits.max_rows:,} rows (--max-rows); "
+                        f"{incomplete}. Narrow the query or raise --max-rows"
+                    )
+                # Checked before the batch becomes Python objects, which take several times its size.
+                if (
+                    written + batch.nbytes > limits.max_bytes
+                    or (written := written + writer.write(batch)) > limits.max_bytes
+                ):
+                    raise QueryError(
+                        f"stopped: the result is larger than {_size_text(limits.max_bytes)} (--max-bytes); "
+                        f"{incomplete}. Narrow the query or raise --max-bytes"
+                    )
+        except BaseException:
+            writer.discard()
+            raise
+        writer.finish()
+    return rows
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1e9:g} GB" if size >= 1e9 else f"{size / 1e6:g} MB"

@@ -1,0 +1,1 @@
+"""Great Expectations: the suites (``expectations``) and running them (``validate``)."""

@@ -1,0 +1,328 @@
+"""RSS 0.9x/1.0/1.1/2.0 and Atom, through feedparser."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import time
+from datetime import datetime
+
+import feedparser
+
+from ingestion._model import ParsedItem, ParseResult, Rejection
+from ingestion._sources.dates import checked, from_struct_time, names_day, read_datetime
+from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
+from ingestion.exceptions import DateRefused, ParseError
+
+_HTML_START = (b"<!doctype html", b"<html")
+#: RSS 1.1 has no version attribute for feedparser to report; its namespace says it.
+_RSS11_NAMESPACE = "http://purl.org/net/rss1.1#"
+
+# Media RSS describes the attached photo or video, but feedparser files
+# media:description under the item's description/content and media:title under
+# its title. In an item with its own text that is a photo caption, so it goes
+# before parsing; in an item that *is* the media (a video feed) it is the text.
+# An item runs from <item> or <entry> to the first matching closing tag; a media
+# element from its start tag (no "<" inside) to "/>" or to its first closing tag
+# inside the item.
+_ITEM_NAMES = (b"item", b"entry")
+_MEDIA_NAMES = (b"description", b"title", b"text")
+
+
+def _subsets(names: tuple[bytes, ...]) -> list[tuple[bytes, ...]]:
+    return [tuple(n for i, n in enumerate(names) if mask >> i & 1) for mask in range(1 << len(names))]
+
+
+_ITEM_START = {
+    names: re.compile(rb"<(" + b"|".join(names) + rb")\b") for names in _subsets(_ITEM_NAMES) if names
+}
+_ITEM_END = {name: re.compile(rb"</" + name + rb"\s*>") for name in _ITEM_NAMES}
+# Per set of names that may still close in the item: a self-closing media element
+# of any name, or the start tag of one that may close.
+_MEDIA_TEXT_START = {
+    names: re.compile(
+        rb"<media:(?:(?:description|title|text)\b[^<>]*/>"
+        + (rb"|(" + b"|".join(names) + rb")\b[^<>]*>" if names else b"")
+        + rb")"
+    )
+    for names in _subsets(_MEDIA_NAMES)
+}
+_MEDIA_TEXT_END = {name: re.compile(rb"</media:" + name + rb"\s*>") for name in _MEDIA_NAMES}
+_OWN_TEXT = re.compile(rb"<(?:description|summary|content)\b")
+
+
+class _NextMatch:
+    """The first match of a pattern at or after a position, for positions that never
+    go back: an answer is reused for every later position it still answers, so all
+    the questions together scan the body about once. This is what keeps an
+    unclosed tag repeated a million times linear instead of quadratic."""
+
+    def __init__(self, pattern: re.Pattern[bytes], body: bytes) -> None:
+        self._pattern, self._body = pattern, body
+        self._asked_at = -1
+        self._found: re.Match[bytes] | None = None
+
+    def at_or_after(self, position: int) -> re.Match[bytes] | None:
+        answered = 0 <= self._asked_at <= position and (
+            self._found is None or self._found.start() >= position
+        )
+        if not answered:
+            self._asked_at = position
+            self._found = self._pattern.search(self._body, position)
+        return self._found
+
+
+def _drop_media_captions(body: bytes) -> bytes:
+    """``body`` without the media description/title/text elements of items that
+    have their own text; linear in the size of ``body``."""
+    item_ends = {name: _NextMatch(pattern, body) for name, pattern in _ITEM_END.items()}
+    media_ends = {name: _NextMatch(pattern, body) for name, pattern in _MEDIA_TEXT_END.items()}
+    open_names = _ITEM_NAMES
+    kept: list[bytes] = []
+    copied_up_to = position = 0
+    while open_names:
+        start = _ITEM_START[open_names].search(body, position)
+        if start is None:
+            break
+        end = item_ends[start.group(1)].at_or_after(start.end())
+        if end is None:  # no closing tag from here on: no later item of this name closes either
+            open_names = tuple(name for name in open_names if name != start.group(1))
+            position = start.start() + 1
+            continue
+        item_end = end.end()
+        if _OWN_TEXT.search(body, start.start(), item_end):
+            for drop_start, drop_end in _media_text_spans(body, start.end(), item_end, media_ends):
+                kept.append(body[copied_up_to:drop_start])
+                copied_up_to = drop_end
+        position = item_end
+    if not kept:
+        return body
+    kept.append(body[copied_up_to:])
+    return b"".join(kept)
+
+
+def _media_text_spans(
+    body: bytes, position: int, item_end: int, media_ends: dict[bytes, _NextMatch]
+) -> list[tuple[int, int]]:
+    """Where the media text elements between ``position`` and ``item_end`` are."""
+    spans = []
+    may_close = _MEDIA_NAMES
+    while True:
+        start = _MEDIA_TEXT_START[may_close].search(body, position, item_end)
+        if start is None:
+            return spans
+        name = start.group(1)
+        if name is None:  # self-closing
+            spans.append((start.start(), start.end()))
+            position = start.end()
+            continue
+        end = media_ends[name].at_or_after(start.end())
+        if end is not None and end.end() <= item_end:
+            spans.append((start.start(), end.end()))
+            position = end.end()
+        else:  # never closed in this item: later elements of this name cannot close either
+            may_close = tuple(n for n in may_close if n != name)
+            position = start.end()
+
+
+# Byte order marks, longest first (the UTF-32 LE mark starts like the UTF-16 LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+# First bytes of a document with no byte order mark that is not ASCII-compatible
+# (UTF-16/32 without a mark, EBCDIC): feedparser's own sniffing reads those.
+_NOT_ASCII_START = re.compile(rb"\x00|\x4c\x6f\xa7\x94")
+_XML_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?\sencoding\s*=\s*[\"']([\w.:-]+)[\"']")
+_DECLARATION_ENCODING = re.compile(r"\A(\s*<\?xml[^>]*?\sencoding\s*=\s*)([\"'])[^\"']*\2")
+_CHARSET = re.compile(r";\s*charset\s*=\s*[\"']?([^\s\"';]+)", re.I)
+# One well-formed UTF-8 sequence of two or more bytes.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# Encodings (by codec name) whose names publishers give for their supersets, as
+# browsers read them: "iso-8859-1" text with curly quotes is windows-1252.
+_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "ascii": "utf-8"}
+
+
+def _ascii_compatible(encoding: str) -> str | None:
+    """The codec for a declared encoding name, when it is known and reads ASCII as
+    ASCII (a declaration readable in ASCII cannot truthfully name UTF-16)."""
+    try:
+        name = codecs.lookup(encoding).name
+        name = _SUPERSETS.get(name, name)
+        return name if b"<?xml".decode(name) == "<?xml" else None
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
+def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, str], list[str]]:
+    """The document as UTF-8 bytes that feedparser cannot misread, the headers to
+    give it, and notes on what did not decode as declared.
+
+    The encoding is the byte order mark's, else the XML declaration's, else the
+    HTTP charset's, else UTF-8 (the XML default). Bytes invalid in it become
+    U+FFFD, so one bad byte spoils one character, not the whole document (left to
+    feedparser, it would retry everything as windows-1252 or iso-8859-2).
+    """
+    headers = {"content-type": content_type} if content_type else {}
+    notes = []
+    encoding = "utf-8"
+    for bom, bom_encoding in _BOMS:
+        if body.startswith(bom):
+            encoding, body = bom_encoding, body[len(bom) :]
+            break
+    else:
+        if _NOT_ASCII_START.search(body[:4]):
+            return body, headers, notes
+        declared = _XML_DECLARED_ENCODING.match(body)
+        charset = _CHARSET.search(content_type or "")
+        names = [declared.group(1).decode("ascii")] if declared else []
+        names += [charset.group(1)] if charset else []
+        usable = [codec for codec in map(_ascii_compatible, names) if codec]
+        if usable:
+            encoding = usable[0]
+        elif names:
+            notes.append(f"unknown encoding {names[0]!r}; read as UTF-8")
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding == "utf-8" and not _UTF8_MULTIBYTE.search(body):
+            # Not one UTF-8 sequence in it: a single-byte document, declared or not.
+            text = body.decode("windows-1252", errors="replace")
+            notes.append("not UTF-8 as declared or presumed; read as windows-1252")
+        else:
+            text = body.decode(encoding, errors="replace")
+            notes.append(
+                f"bytes invalid in {exc.encoding} replaced by U+FFFD (the first at byte {exc.start})"
+            )
+    text = _DECLARATION_ENCODING.sub(r"\g<1>\g<2>utf-8\g<2>", text, count=1)
+    if content_type:
+        headers["content-type"] = f"{content_type.split(';', 1)[0].strip()}; charset=utf-8"
+    return text.encode("utf-8"), headers, notes
+
+
+def _first_content(entry: feedparser.FeedParserDict) -> str:
+    contents = entry.get("content") or []
+    # Prefer an HTML/text body over other content types (e.g. media descriptions).
+    for content in contents:
+        if "html" in (content.get("type") or "") or "text" in (content.get("type") or ""):
+            return content.get("value") or ""
+    return contents[0].get("value", "") if contents else ""
+
+
+def parse_rss(
+    body: bytes,
+    *,
+    source_id: str,
+    url: str,
+    now: datetime,
+    content_type: str | None = None,
+    default_language: str | None = None,
+) -> ParseResult:
+    if not body.strip():
+        raise ParseError("empty body", source_id=source_id, url=url)
+    body, headers, notes = _to_utf8(body, content_type)
+    if b"<media:" in body:
+        body = _drop_media_captions(body)
+    # A file object, never bytes: feedparser treats a bytes/str argument that looks
+    # like a path or URL as something to open.
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True)
+    broken = False
+    if parsed.get("bozo"):
+        exc = parsed.bozo_exception
+        notes.append(f"{type(exc).__name__}: {exc}")
+        # Encoding and content-type complaints are notes; anything else means the
+        # XML itself is broken (truncated, malformed).
+        broken = not isinstance(exc, feedparser.ThingsNobodyCaresAboutButMe)
+    warning = "; ".join(notes) or None
+    if not parsed.entries:
+        if not parsed.get("version") and _RSS11_NAMESPACE not in parsed.get("namespaces", {}).values():
+            head = body.lstrip()[:200].lower()
+            if head.startswith(_HTML_START) or b"<html" in head:
+                raise ParseError("an HTML page, not a feed", source_id=source_id, url=url)
+            raise ParseError(
+                f"not an RSS or Atom feed{f' ({warning})' if warning else ''}",
+                source_id=source_id,
+                url=url,
+            )
+        if broken:
+            raise ParseError(f"unreadable feed: {warning}", source_id=source_id, url=url)
+    feed_language = parsed.feed.get("language") or default_language or None
+    result = ParseResult(warning=warning, feed_title=one_line(parsed.feed.get("title")) or None)
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(parsed.entries):
+        guid = (entry.get("id") or "").strip() or None
+        link = (entry.get("link") or "").strip() or None
+        # Only a web page's link is published as the article's url; the identity is
+        # the canonical form of whatever link there is, as it always was.
+        url_id = web_url(link)
+        identity = guid or url_id or canonical_url(link)
+        if not identity:
+            result.rejections.append(Rejection(index, "item has neither guid nor link"))
+            continue
+        if identity in seen:
+            result.rejections.append(
+                Rejection(index, f"duplicate guid/link in feed (first at item {seen[identity]})", identity)
+            )
+            continue
+        seen[identity] = index
+        issues: list[str] = []
+        # Without link elements feedparser offers the guid as the link: nothing to note.
+        if link and not url_id and entry.get("links"):
+            issues.append(f"link {link[:100]!r} is not a web (http/https) address; not published")
+        summary_markup = entry.get("summary") or ""
+        body_markup = _first_content(entry)
+        title = one_line(entry.get("title"))
+        summary = html_to_text(summary_markup)
+        text = html_to_text(body_markup) if body_markup and body_markup != summary_markup else ""
+        if not (title or summary or text):
+            result.rejections.append(Rejection(index, "item has no title, summary or body", identity))
+            continue
+        result.items.append(
+            ParsedItem(
+                identity=identity,
+                guid=guid,
+                link=link,
+                url=url_id,
+                title=title,
+                summary=summary,
+                body=text,
+                byline=one_line(entry.get("author")),
+                language=entry.get("language") or feed_language,
+                published_at=checked(_entry_date(entry, "published", issues), now, issues, "published date"),
+                updated_at=checked(_entry_date(entry, "updated", issues), now, issues, "updated date"),
+                issues=issues,
+            )
+        )
+    return result
+
+
+def _entry_date(entry: feedparser.FeedParserDict, key: str, issues: list[str]) -> datetime | None:
+    """The publisher's date as written, read strictly (feedparser's own reading rolls
+    30 February over to 1 March and takes unknown zones for UTC).
+
+    feedparser's reading is used only for a format the strict reader does not know,
+    and only when the text names the same day (see ``names_day``).
+    """
+    # dict.get: feedparser's own lookup quietly falls back to the published date.
+    raw = dict.get(entry, key)
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    what = f"{key} date {raw[:60]!r}"
+    try:
+        value = read_datetime(raw)
+    except DateRefused as exc:
+        issues.append(f"{what}: {exc}; ignored")
+        return None
+    if value is not None:
+        # feedparser's readings had whole seconds; stored times keep that precision.
+        return value.replace(microsecond=0)
+    fallback: time.struct_time | None = dict.get(entry, f"{key}_parsed")
+    value = from_struct_time(fallback)
+    if value is None or not names_day(raw, value):
+        issues.append(f"{what} is not a date we can read; ignored")
+        return None
+    return value
