@@ -1,5 +1,5 @@
 """Entity quality and throughput through the product's own path: archive -> backfill ->
-transform (spaCy NER + dbt clean-up and resolution) -> marts.entity_mentions.
+transform (our NER models + dbt clean-up and resolution) -> marts.entity_mentions.
 
     uv run python benchmarks/entities.py [--limit N]
 
@@ -40,7 +40,8 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion._derive.entities import extract_entities, load_model
+from ingestion._derive.entities import extract_entities
+from ingestion._derive.ner import load_model
 from ingestion._derive.threads import assign_threads
 from ingestion._derive.transform import run_dbt
 from ingestion._log.backfill import backfill
@@ -433,7 +434,7 @@ def main() -> None:
     news_fair, fair_notes = read_news_fair(NEWS_FAIR, args.limit)
 
     started = time.monotonic()
-    load_model()
+    load_model("en")
     model_seconds = time.monotonic() - started
     print(f"model load: {model_seconds:.1f} s (once per process; not in the figures below)")
 

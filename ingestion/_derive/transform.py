@@ -111,7 +111,27 @@ def transform(
 
         print(extract_entities(db_path).summary())
         print(assign_threads(db_path).summary())
+    if not full_refresh and _entity_models_changed(db_path):
+        print("entities: the entity models changed since the last build; rebuilding in full")
+        full_refresh = True
     extra = ["--full-refresh"] if full_refresh else ["--vars", json.dumps({"checked_since": checked_since})]
     if select:
         extra += ["--select", select]
     return run_dbt("build", db_path, *extra)
+
+
+def _entity_models_changed(db_path: Path) -> bool:
+    """Whether the built mentions came from other models than the current ones
+    (an upgrade): the incremental models would otherwise keep both."""
+    import duckdb
+
+    from ingestion._derive.ner import extractor_id
+
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        try:
+            built = con.execute(
+                "SELECT DISTINCT extractor FROM intermediate.int_entity_mentions_cleaned"
+            ).fetchall()
+        except duckdb.CatalogException:  # never built
+            return False
+    return any(extractor != extractor_id() for (extractor,) in built)

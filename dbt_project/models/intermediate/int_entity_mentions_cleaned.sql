@@ -9,8 +9,9 @@
 -- article ("Merz" after "Friedrich Merz"). Appended per new article event.
 --
 -- Rules:
---   * only names: PERSON, ORG, GPE, LOC, FAC, NORP, EVENT, PRODUCT, WORK_OF_ART, LAW
---     (dates, numbers, money... are not entities here);
+--   * only names: PERSON, ORG, PLACE (our models), and GPE, LOC, FAC, NORP, EVENT,
+--     PRODUCT, WORK_OF_ART, LAW (spaCy's label set; dates, numbers, money... are
+--     not entities here);
 --   * agency credits like "(sda/dpa/con)" and photo credits ("Image: keystone")
 --     are not entities; neither is a span without a capital letter or a letter;
 --   * a leading "the" and a trailing possessive 's are not part of the mention
@@ -26,7 +27,7 @@ with fields as (
 
 mentions as (
     select
-        f.event_seq, f.article_id, f.version, f.field,
+        f.event_seq, f.article_id, f.version, f.field, t.extractor,
         case f.field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank,
         m.mention_index, m.label,
         -- the span without a leading "the" and a trailing possessive, offsets moved to match
@@ -37,15 +38,18 @@ mentions as (
         regexp_replace(regexp_replace(m.surface, '^(the|The|THE)\s+', ''), '[''’]s$', '') as bare_name
     from fields as f
     inner join {{ ref('stg_enrich__mentions') }} as m on m.text_hash = f.text_hash
-    where m.label in ('PERSON', 'ORG', 'GPE', 'LOC', 'FAC', 'NORP', 'EVENT', 'PRODUCT', 'WORK_OF_ART', 'LAW')
+    inner join {{ ref('stg_enrich__texts') }} as t on t.text_hash = f.text_hash
+    where m.label in (
+        'PERSON', 'ORG', 'PLACE', 'GPE', 'LOC', 'FAC', 'NORP', 'EVENT', 'PRODUCT', 'WORK_OF_ART', 'LAW'
+    )
 ),
 
 kept as (
     select * from mentions
     where not regexp_matches(bare_name, '^\(?[A-Za-z]{2,6}(/[A-Za-z]{2,6})+\)?$')
       and not regexp_matches(bare_name, '^(Image|Images|Photo|Photos|Picture|Bild|Foto|Credit)s?\b')
-      and regexp_matches(bare_name, '[A-Z]')
-      and regexp_matches(bare_name, '[A-Za-z]{2}')
+      and regexp_matches(bare_name, '\p{Lu}')
+      and regexp_matches(bare_name, '\p{L}{2}')
 ),
 
 typed as (
@@ -57,13 +61,13 @@ typed as (
             when d.place is not null then 'place'
             when label = 'PERSON' then 'person'
             when label = 'ORG' then 'organisation'
-            when label in ('GPE', 'LOC', 'FAC') then 'place'
+            when label in ('PLACE', 'GPE', 'LOC', 'FAC') then 'place'
             when label = 'NORP' then 'group'
             else 'other'
         end as entity_type
     from kept
     left join {{ ref('demonyms') }} as d
-        on kept.label in ('NORP', 'GPE', 'LOC') and d.demonym = kept.bare_name
+        on kept.label in ('NORP', 'GPE', 'LOC', 'PLACE') and d.demonym = kept.bare_name
 ),
 
 keyed as (
@@ -79,7 +83,7 @@ full_names as (
 
 select
     k.event_seq, k.article_id, k.version, k.field, k.mention_index, k.start_char, k.end_char,
-    k.surface, k.label, k.entity_type, k.name,
+    k.surface, k.label, k.entity_type, k.name, k.extractor,
     coalesce(
         -- the nearest full name before the surname, else the first one after it
         (select arg_max(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f

@@ -3,7 +3,9 @@
 -- 1. The entity_overrides seed wins: ignore drops the name, alias maps it to a
 --    canonical name, split keeps it apart from everything else.
 -- 2. Names with the same spelling-insensitive key are one entity (name_key).
--- 3. A lone surname of a person belongs to the one person known by a full name
+-- 3. A place's other spelling in the gazetteer ("Genf", "Deutschland") is that
+--    place ("Geneva", "Germany") when the spelling names one place only.
+-- 4. A lone surname of a person belongs to the one person known by a full name
 --    with that surname; if several people share it, it stays on its own.
 -- entity_id is derived from the resolved key, so it never changes when articles
 -- are added (unless the resolution of that name itself changes).
@@ -13,6 +15,15 @@ with names as (
     group by all
 ),
 
+place_spellings as (
+    -- countries, their subdivisions and cities of 100,000 people or more
+    select name_key, min(place_key) as place_key
+    from {{ ref('stg_enrich__places') }}
+    where kind <> 'city' or population >= 100000
+    group by name_key
+    having count(distinct place_key) = 1
+),
+
 overridden as (
     select
         names.*,
@@ -20,10 +31,12 @@ overridden as (
         case
             when o.action = 'alias' then {{ name_key('o.canonical_name') }}
             when o.action = 'split' then 'split:' || lower(names.name)
+            when names.entity_type = 'place' and p.place_key is not null then p.place_key
             else {{ name_key('names.name') }}
         end as key
     from names
     left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(names.name)
+    left join place_spellings as p on p.name_key = {{ name_key('names.name') }}
     where o.action is distinct from 'ignore'
 ),
 

@@ -36,6 +36,20 @@ types as (
     select entity_id, entity_type, count(*) as votes
     from mentions
     group by all
+),
+
+voted as (
+    select
+        entity_id,
+        arg_max(entity_type, (votes, entity_type <> 'other', entity_type)) as entity_type,
+        sum(votes) filter (where entity_type = 'person') as person_votes,
+        sum(votes) as all_votes
+    from types
+    group by entity_id
+),
+
+known_places as (
+    select distinct name_key from {{ ref('stg_enrich__places') }}
 )
 
 select
@@ -43,8 +57,15 @@ select
     c.canonical_name,
     coalesce(
         c.curated_type,
-        (select arg_max(t.entity_type, (t.votes, t.entity_type <> 'other', t.entity_type))
-         from types t where t.entity_id = c.entity_id)
+        -- A well-known place is a place, even when the models mostly said person,
+        -- unless that evidence is overwhelming (20 mentions or more, 95% of them).
+        case
+            when v.entity_type = 'person'
+                and {{ name_key('c.canonical_name') }} in (select name_key from known_places)
+                and not (v.person_votes >= 20 and v.person_votes >= 0.95 * v.all_votes)
+                then 'place'
+            else v.entity_type
+        end
     ) as entity_type,
     (select map(list(t.entity_type order by t.entity_type), list(t.votes order by t.entity_type))
      from types t where t.entity_id = c.entity_id) as type_votes,
@@ -54,5 +75,6 @@ select
     count(distinct m.article_id) filter (where m.is_current and m.status = 'live') as article_count,
     count(*) filter (where m.is_current and m.status = 'live') as mention_count
 from canonical as c
+inner join voted as v using (entity_id)
 inner join mentions as m using (entity_id)
-group by c.entity_id, c.canonical_name, c.curated_type
+group by c.entity_id, c.canonical_name, c.curated_type, v.entity_type, v.person_votes, v.all_votes

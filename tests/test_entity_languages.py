@@ -1,0 +1,95 @@
+"""Each article is read in its language, by a model of ours; a damaged model is a
+clear error before anything is written."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._derive import ner
+from ingestion._derive.entities import extract_entities
+from ingestion._derive.ner import article_language
+from ingestion.exceptions import EntityExtractionError
+
+from .test_hostile_entities import append_articles
+
+GERMAN = (
+    "Der ukrainische Präsident Wolodymyr Selenskyj ist am Montag zu Gesprächen über einen "
+    "Gefangenenaustausch nach Genf gereist. Bundeskanzler Friedrich Merz telefonierte zuvor mit ihm."
+)
+ENGLISH = (
+    "Ukraine's president Volodymyr Zelensky travelled to Geneva on Monday for talks on a prisoner "
+    "exchange. Chancellor Friedrich Merz spoke with him by phone beforehand."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "declared", "expected"),
+    [
+        (GERMAN, "en", "de"),  # the words win over a wrong declaration
+        (ENGLISH, "de", "en"),
+        (GERMAN, None, "de"),
+        ("Zelensky travels to Geneva for UN talks", "en", "en"),  # too short to be sure
+        ("Zelensky travels to Geneva for UN talks", None, "en"),  # unsure (Pidgin?), nothing declared
+        ("Selenskyj reist zu UN-Gesprächen nach Genf", None, "de"),  # unsure, but a language we read
+        ("", "de-CH", "de"),
+        ("", None, "en"),
+    ],
+)
+def test_an_article_is_read_in_the_language_its_words_or_its_source_give(
+    text: str, declared: str | None, expected: str
+) -> None:
+    assert article_language(text, declared) == expected
+
+
+def test_english_and_german_articles_get_mentions_from_their_own_model(tmp_path: Path) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    append_articles(
+        db,
+        [
+            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
+            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
+        ],
+    )
+    report = extract_entities(db, n_process=1)
+    assert (report.texts_new, report.texts_unsupported, report.texts_failed) == (4, 0, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        found = con.execute(
+            "SELECT t.language, m.surface, m.label FROM enrich.mentions m JOIN enrich.texts t USING (text_hash)"
+        ).fetchall()
+    assert ("de", "Selenskyj", "PERSON") in found or ("de", "Wolodymyr Selenskyj", "PERSON") in found
+    assert ("en", "Volodymyr Zelensky", "PERSON") in found
+    assert {language for language, _, _ in found} == {"de", "en"}
+
+
+def test_a_damaged_model_stops_the_run_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = tmp_path / "ner_models"
+    shutil.copytree(ner.MODELS_DIR, models)
+    (models / "en" / "ner" / "model").write_bytes(b"not a model")
+    monkeypatch.setattr(ner, "MODELS_DIR", models)
+    monkeypatch.setattr(ner, "_MODELS", {})
+    db = tmp_path / "newsroom.duckdb"
+    append_articles(db, [{"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH}])
+
+    with pytest.raises(
+        EntityExtractionError, match=r"the en entity model newsroom_ner_en .* cannot be loaded"
+    ):
+        extract_entities(db, n_process=1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM enrich.texts").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM enrich.field_texts").fetchall() == [(0,)]
+
+
+def test_a_missing_model_names_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ner, "MODELS_DIR", tmp_path / "nowhere")
+    ner.model_meta.cache_clear()
+    try:
+        with pytest.raises(EntityExtractionError, match="the en entity model is missing or damaged"):
+            ner.extractor_id()
+    finally:
+        ner.model_meta.cache_clear()
