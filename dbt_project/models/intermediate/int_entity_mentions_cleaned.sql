@@ -9,9 +9,9 @@
 -- article ("Merz" after "Friedrich Merz"). Appended per new article event.
 --
 -- Rules:
---   * only names: PERSON, ORG, PLACE (our models), and GPE, LOC, FAC, NORP, EVENT,
---     PRODUCT, WORK_OF_ART, LAW (spaCy's label set; dates, numbers, money... are
---     not entities here);
+--   * only names: PERSON, ORG, PLACE, MISC (our models: nationalities, events,
+--     titles of works...), and GPE, LOC, FAC, NORP, EVENT, PRODUCT, WORK_OF_ART,
+--     LAW (spaCy's label set; dates, numbers, money... are not entities here);
 --   * agency credits like "(sda/dpa/con)" and photo credits ("Image: keystone")
 --     are not entities; neither is a span without a capital letter or a letter;
 --   * a leading "the" and a trailing possessive 's are not part of the mention
@@ -40,7 +40,7 @@ mentions as (
     inner join {{ ref('stg_enrich__mentions') }} as m on m.text_hash = f.text_hash
     inner join {{ ref('stg_enrich__texts') }} as t on t.text_hash = f.text_hash
     where m.label in (
-        'PERSON', 'ORG', 'PLACE', 'GPE', 'LOC', 'FAC', 'NORP', 'EVENT', 'PRODUCT', 'WORK_OF_ART', 'LAW'
+        'PERSON', 'ORG', 'PLACE', 'MISC', 'GPE', 'LOC', 'FAC', 'NORP', 'EVENT', 'PRODUCT', 'WORK_OF_ART', 'LAW'
     )
 ),
 
@@ -67,7 +67,7 @@ typed as (
         end as entity_type
     from kept
     left join {{ ref('demonyms') }} as d
-        on kept.label in ('NORP', 'GPE', 'LOC', 'PLACE') and d.demonym = kept.bare_name
+        on kept.label in ('NORP', 'MISC', 'GPE', 'LOC', 'PLACE') and d.demonym = kept.bare_name
 ),
 
 keyed as (
