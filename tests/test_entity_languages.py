@@ -9,9 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._derive import ner
+from ingestion._derive import entities, ner
 from ingestion._derive.entities import extract_entities
 from ingestion._derive.ner import article_language
+from ingestion._derive.transform import transform
 from ingestion.exceptions import EntityExtractionError
 
 from .test_hostile_entities import append_articles
@@ -93,3 +94,39 @@ def test_a_missing_model_names_what_to_do(tmp_path: Path, monkeypatch: pytest.Mo
             ner.extractor_id()
     finally:
         ner.model_meta.cache_clear()
+
+
+def test_new_models_read_everything_again_and_the_next_build_is_a_full_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    append_articles(
+        db,
+        [
+            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
+            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
+        ],
+    )
+    assert transform(db).success
+    before = _mentions_by_extractor(db)
+    assert set(before) == {ner.extractor_id()}
+
+    upgraded = "ner:en=newer-model;de=newer-model"
+    monkeypatch.setattr(entities, "extractor_id", lambda: upgraded)
+    monkeypatch.setattr(ner, "extractor_id", lambda: upgraded)
+    assert transform(db).success
+    assert "rebuilding in full" in capsys.readouterr().out
+    after = _mentions_by_extractor(db)
+    # Only the new extractor's rows, as many as before (the same models really ran).
+    assert after == {upgraded: next(iter(before.values()))}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT extractor FROM enrich.texts").fetchall() == [(upgraded,)]
+        assert con.execute("SELECT DISTINCT extractor FROM enrich.batches").fetchall() == [(upgraded,)]
+
+
+def _mentions_by_extractor(db: Path) -> dict[str, int]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT extractor, count(*) FROM intermediate.int_entity_mentions_cleaned GROUP BY ALL"
+        ).fetchall()
+    return dict(rows)
