@@ -34,7 +34,7 @@ ENGLISH = (
         (ENGLISH, "de", "en"),
         (GERMAN, None, "de"),
         ("Zelensky travels to Geneva for UN talks", "en", "en"),  # too short to be sure
-        ("Zelensky travels to Geneva for UN talks", None, "en"),  # unsure (Pidgin?), nothing declared
+        ("Zelensky travels to Geneva for UN talks", None, "en"),  # never Nigerian Pidgin
         ("Selenskyj reist zu UN-Gesprächen nach Genf", None, "de"),  # unsure, but a language we read
         ("", "de-CH", "de"),
         ("", None, "en"),

@@ -24,6 +24,13 @@ MODEL_LANGUAGES = ("en", "de")
 DETECTION_CONFIDENCE = 0.8
 #: Characters of an article the detector reads: enough for any language, cheap.
 DETECTION_SAMPLE_CHARS = 2_000
+#: The languages the detector chooses among: those news feeds mostly use. With all 97
+#: it reads short English headlines as Nigerian Pidgin or Luxembourgish; limited to
+#: these, it was right on 97.8% of the labelled headlines we measured and on all bodies
+#: (py3langid's code for Norwegian is "no").
+DETECTED_LANGUAGES = (
+    "en", "de", "fr", "es", "it", "nl", "pt", "sv", "no", "da", "pl", "ru", "uk", "tr", "zh", "ja", "ar",
+)  # fmt: skip
 
 #: The longest run of non-whitespace characters handed to the tokenizer. Its
 #: prefix and suffix rules take time quadratic in a run's length (12,000 brackets
@@ -49,7 +56,9 @@ def language_key(language: str | None) -> str | None:
 def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(DETECTED_LANGUAGES))
+    return identifier
 
 
 def article_language(text: str, declared: str | None) -> str:
@@ -90,7 +99,8 @@ def extractor_id() -> str:
         f"{language}={model_meta(language)['name']}-{model_meta(language)['version']}"
         for language in MODEL_LANGUAGES
     )
-    return f"ner:{models};langid=py3langid-{importlib.metadata.version('py3langid')}"
+    detector = f"py3langid-{importlib.metadata.version('py3langid')}:{','.join(DETECTED_LANGUAGES)}"
+    return f"ner:{models};langid={detector}"
 
 
 _MODELS: dict[str, object] = {}
