@@ -130,3 +130,31 @@ def _mentions_by_extractor(db: Path) -> dict[str, int]:
             "SELECT extractor, count(*) FROM intermediate.int_entity_mentions_cleaned GROUP BY ALL"
         ).fetchall()
     return dict(rows)
+
+
+def test_places_are_typed_and_resolved_by_the_gazetteer_across_languages(tmp_path: Path) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    append_articles(
+        db,
+        [
+            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
+            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
+        ],
+    )
+    assert transform(db).success
+    with duckdb.connect(str(db), read_only=True) as con:
+        entities = {
+            name: (entity_type, set(aliases))
+            for name, entity_type, aliases in con.execute(
+                "SELECT canonical_name, entity_type, aliases FROM marts.entities"
+            ).fetchall()
+        }
+        places = con.execute("SELECT count(*) FROM enrich.places WHERE name = 'Genf'").fetchall()
+    assert places == [(1,)]
+    assert entities["Geneva"][0] == "place"
+    assert {"Genf", "Geneva"} <= entities["Geneva"][1]  # the German spelling is the same city
+    assert entities["Volodymyr Zelensky"][0] == "person"
+    assert (
+        "Selenskyj" in entities["Volodymyr Zelensky"][1]
+        or "Wolodymyr Selenskyj" in entities["Volodymyr Zelensky"][1]
+    )

@@ -12,7 +12,7 @@ What it does, in order:
    score we report, so choosing on it would flatter the model.
 3. Trains a spaCy pipeline (tok2vec + ner, CPU, no vectors) from a committed config with a
    fixed seed, so the same data and config rebuild the same model.
-4. Scores ``model-best`` on eng.testa the way the issue measures quality: per document,
+4. Scores ``model-best`` on eng.testa the way we judge quality: per document,
    the *set* of (surface, type) pairs, pooled over documents (micro P/R/F1). Mention-level
    exact-span F1 is reported too (what benchmarks/entities.py prints). Also words/s on one
    process, size on disk and training time; all of it goes to ``metrics.json`` and into the
