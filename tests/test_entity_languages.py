@@ -27,6 +27,16 @@ ENGLISH = (
 )
 
 
+def append_one_article_in_each_language(db: Path) -> None:
+    append_articles(
+        db,
+        [
+            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
+            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
+        ],
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "declared", "expected"),
     [
@@ -48,13 +58,7 @@ def test_an_article_is_read_in_the_language_its_words_or_its_source_give(
 
 def test_english_and_german_articles_get_mentions_from_their_own_model(tmp_path: Path) -> None:
     db = tmp_path / "newsroom.duckdb"
-    append_articles(
-        db,
-        [
-            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
-            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
-        ],
-    )
+    append_one_article_in_each_language(db)
     report = extract_entities(db, n_process=1)
     assert (report.texts_new, report.texts_unsupported, report.texts_failed) == (4, 0, 0)
     with duckdb.connect(str(db), read_only=True) as con:
@@ -100,13 +104,7 @@ def test_new_models_read_everything_again_and_the_next_build_is_a_full_refresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "newsroom.duckdb"
-    append_articles(
-        db,
-        [
-            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
-            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
-        ],
-    )
+    append_one_article_in_each_language(db)
     assert transform(db).success
     before = _mentions_by_extractor(db)
     assert set(before) == {ner.extractor_id()}
@@ -134,13 +132,7 @@ def _mentions_by_extractor(db: Path) -> dict[str, int]:
 
 def test_places_are_typed_and_resolved_by_the_gazetteer_across_languages(tmp_path: Path) -> None:
     db = tmp_path / "newsroom.duckdb"
-    append_articles(
-        db,
-        [
-            {"identity": "de-1", "title": "Selenskyj reist nach Genf", "body": GERMAN, "language": "de"},
-            {"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH, "language": "en"},
-        ],
-    )
+    append_one_article_in_each_language(db)
     assert transform(db).success
     with duckdb.connect(str(db), read_only=True) as con:
         entities = {

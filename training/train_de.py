@@ -24,32 +24,23 @@ document (GermEval sentences come from separate pages).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
-import os
 import random
-import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import spacy
+from common import DEFAULT_DATA, HERE, Sentence, read_config, text_and_spans, to_docs, train, write_corpus
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
-from thinc.api import Config
 
-HERE = Path(__file__).resolve().parent
-#: The labelled data: ``../shared/data/entities`` beside the repository, or
-#: ``$NEWSROOM_SHARED_DIR/data/entities``.
-DEFAULT_DATA = Path(os.environ.get("NEWSROOM_SHARED_DIR", HERE.parents[1] / "shared")) / "data" / "entities"
 DEFAULT_CONFIG = HERE / "configs" / "de_ner.cfg"
 TYPES = ("PERSON", "ORG", "PLACE")
 LABELS = {"PER": "PERSON", "ORG": "ORG", "LOC": "PLACE"}  # anything else (OTH, *deriv, *part, MISC) -> O
 
-Sentence = list[tuple[str, str]]  # (token, IOB tag)
 
 LICENCES = {
     "germeval2014_test": "CC BY 4.0 (Benikova, Biemann, Reznicek 2014)",
@@ -121,62 +112,6 @@ def read_conll_documents(path: Path) -> list[list[Sentence]]:
     return [d for d in docs if d]
 
 
-def spans_of(sentence: Sentence) -> list[tuple[int, int, str]]:
-    """Token spans (start, end, our label); IOB1 and IOB2 alike. A tag such as B-LOCderiv is
-    its own type here, so it never merges with a neighbouring LOC, and is dropped below."""
-    spans, current, previous = [], None, "O"
-    for i, (_, tag) in enumerate(sentence):
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else None
-        begins = kind is not None and (tag.startswith("B-") or previous == "O" or previous[2:] != kind)
-        if current is not None and (kind is None or begins):
-            spans.append(tuple(current))
-            current = None
-        if kind is not None and begins:
-            current = [i, i + 1, kind]
-        elif kind is not None and current is not None:
-            current[1] = i + 1
-        previous = tag if kind is not None else "O"
-    if current is not None:
-        spans.append(tuple(current))
-    return [(s, e, LABELS[k]) for s, e, k in spans if k in LABELS]
-
-
-def text_and_spans(sentences: list[Sentence]) -> tuple[str, list[tuple[int, int, str]]]:
-    """Tokens joined by a space, sentences by a newline; entity character spans."""
-    lines, spans, offset = [], [], 0
-    for sentence in sentences:
-        starts, position = [], offset
-        for token, _ in sentence:
-            starts.append(position)
-            position += len(token) + 1
-        spans += [
-            (starts[s], starts[e - 1] + len(sentence[e - 1][0]), label) for s, e, label in spans_of(sentence)
-        ]
-        line = " ".join(token for token, _ in sentence)
-        lines.append(line)
-        offset += len(line) + 1
-    return "\n".join(lines), spans
-
-
-def to_docs(nlp: Language, pieces: Iterable[list[Sentence]], notes: Counter) -> list[Doc]:
-    """Docs made by the pipeline's own tokenizer from the product-style text, gold entities set."""
-    out = []
-    for piece in pieces:
-        text, spans = text_and_spans(piece)
-        doc = nlp.make_doc(text)
-        ents = []
-        for start, end, label in spans:
-            span = doc.char_span(start, end, label=label)
-            if span is None:
-                notes["gold spans not on token boundaries (dropped)"] += 1
-            else:
-                ents.append(span)
-        doc.ents = ents
-        notes["entities"] += len(ents)
-        out.append(doc)
-    return out
-
-
 def grouped(sentences: list[Sentence], size: int) -> Iterator[list[Sentence]]:
     for i in range(0, len(sentences), size):
         yield sentences[i : i + size]
@@ -199,7 +134,7 @@ def count(counter: dict[str, Counter], gold: set, predicted: set) -> None:
 
 
 def evaluate(nlp: Language, sentences: list[Sentence]) -> dict:
-    items = [text_and_spans([s]) for s in sentences]
+    items = [text_and_spans([s], LABELS) for s in sentences]
     texts = [t for t, _ in items]
     for _ in nlp.pipe(texts[:50]):  # warm-up
         pass
@@ -222,24 +157,6 @@ def evaluate(nlp: Language, sentences: list[Sentence]) -> dict:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def parse_value(raw: str):
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return raw
-
-
-def nested(flat: dict[str, object]) -> dict:
-    out: dict = {}
-    for key, value in flat.items():
-        *path, last = key.split(".")
-        node = out
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return out
 
 
 def main() -> None:
@@ -280,10 +197,14 @@ def main() -> None:
         # GermEval sentences are from different pages: grouping 5 of them into one example only
         # makes batches less fiddly, it adds no context the model could use.
         train_docs = (
-            to_docs(nlp, grouped([s for i, s in enumerate(train_sents) if i not in dev_ids], 5), notes)
+            to_docs(
+                nlp, grouped([s for i, s in enumerate(train_sents) if i not in dev_ids], 5), LABELS, notes
+            )
             * args.repeat_germeval
         )
-        dev_docs = to_docs(nlp, grouped([s for i, s in enumerate(train_sents) if i in dev_ids], 5), notes)
+        dev_docs = to_docs(
+            nlp, grouped([s for i, s in enumerate(train_sents) if i in dev_ids], 5), LABELS, notes
+        )
         sizes = {
             "germeval_train_sentences": len(train_sents) - len(dev_ids),
             "germeval_dev_slice_sentences": len(dev_ids),
@@ -296,39 +217,17 @@ def main() -> None:
                 for s in read_europeana(args.data / "train" / "europeana_newspapers" / name, notes)
             ]
             sizes["europeana_pieces"] = len(eur)
-            train_docs += to_docs(nlp, grouped(eur, 5), notes)
+            train_docs += to_docs(nlp, grouped(eur, 5), LABELS, notes)
         if args.english:
             sources.append("conll2003_en")
             docs = read_conll_documents(args.data / "conll2003" / "eng.train")
             rng.shuffle(docs)
             docs = docs[: round(len(docs) * args.english)]
             sizes["english_conll_docs"] = len(docs)
-            train_docs += to_docs(nlp, (piece for d in docs for piece in grouped(d, 10)), notes)
-        corpus_dir = args.out / "corpus"
-        corpus_dir.mkdir(exist_ok=True)
-        DocBin(docs=train_docs).to_disk(corpus_dir / "train.spacy")
-        DocBin(docs=dev_docs).to_disk(corpus_dir / "dev.spacy")
+            train_docs += to_docs(nlp, (piece for d in docs for piece in grouped(d, 10)), LABELS, notes)
+        corpus_dir = write_corpus(args.out, train_docs, dev_docs)
         print(f"examples: train {len(train_docs)}, dev {len(dev_docs)}; {dict(notes)}; {sizes}", flush=True)
-
-        config = Config().from_disk(args.config, interpolate=False)
-        overrides = {
-            "paths.train": str(corpus_dir / "train.spacy"),
-            "paths.dev": str(corpus_dir / "dev.spacy"),
-            "system.seed": args.seed,
-        }
-        for item in args.set:
-            key, _, value = item.partition("=")
-            overrides[key] = parse_value(value)
-        config = config.merge(Config(nested(overrides)))
-        config_path = args.out / "config.cfg"
-        config.to_disk(config_path)
-        for stale in ("model-best", "model-last"):
-            shutil.rmtree(args.out / stale, ignore_errors=True)
-        from spacy.cli.train import train
-
-        started = time.monotonic()
-        train(config_path, args.out, use_gpu=-1)
-        train_seconds = round(time.monotonic() - started)
+        train_seconds = train(read_config(args.config), corpus_dir, args.out, args.seed, args.set)
         (args.out / "train_info.json").write_text(
             json.dumps(
                 {

@@ -26,12 +26,9 @@ learns on exactly the tokenisation it meets at run time.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
-import os
 import random
 import re
-import shutil
 import sys
 import time
 from collections import Counter
@@ -41,22 +38,17 @@ from datetime import date
 from pathlib import Path
 
 import spacy
+from common import DEFAULT_DATA, HERE, Sentence, read_config, text_and_spans, to_docs, train, write_corpus
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, Span
 from spacy.training import Example
-from thinc.api import Config
 
-HERE = Path(__file__).resolve().parent
-#: The labelled data: ``../shared/data/entities`` beside the repository, or
-#: ``$NEWSROOM_SHARED_DIR/data/entities``.
-DEFAULT_DATA = Path(os.environ.get("NEWSROOM_SHARED_DIR", HERE.parents[1] / "shared")) / "data" / "entities"
 DEFAULT_CONFIG = HERE / "configs" / "en_ner.cfg"
 
 #: The product's types. PLACE covers countries, cities, regions, rivers... (CoNLL LOC).
 TYPES = ("PERSON", "ORG", "PLACE")
 
 #: (token, tag) for one sentence; a document is a list of sentences.
-Sentence = list[tuple[str, str]]
 Document = list[Sentence]
 
 
@@ -169,77 +161,11 @@ def read_iob(path: Path, corpus: Corpus) -> list[Document]:
     return docs
 
 
-def spans_of(sentence: Sentence, labels: dict[str, str]) -> list[tuple[int, int, str]]:
-    """Token spans (start, end, our label) of one sentence. Works for IOB1 and IOB2:
-    an entity starts at B-X, or at I-X after O or after another type."""
-    spans: list[tuple[int, int, str]] = []
-    current: list | None = None
-    previous = "O"
-    for i, (_, tag) in enumerate(sentence):
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else None
-        begins = kind is not None and (tag.startswith("B-") or previous[2:] != kind or previous == "O")
-        if current is not None and (kind is None or begins):
-            spans.append(tuple(current))
-            current = None
-        if kind is not None and begins:
-            current = [i, i + 1, kind]
-        elif kind is not None and current is not None:
-            current[1] = i + 1
-        previous = tag if kind is not None else "O"
-    if current is not None:
-        spans.append(tuple(current))
-    return [(s, e, labels[k]) for s, e, k in spans if k in labels]
-
-
-def text_and_spans(
-    sentences: list[Sentence], labels: dict[str, str]
-) -> tuple[str, list[tuple[int, int, str]]]:
-    """The text as the product sees it (tokens joined by a space, sentences by a newline)
-    and the character spans of its entities."""
-    lines: list[str] = []
-    spans: list[tuple[int, int, str]] = []
-    offset = 0
-    for sentence in sentences:
-        starts, position = [], offset
-        for token, _ in sentence:
-            starts.append(position)
-            position += len(token) + 1
-        for s, e, label in spans_of(sentence, labels):
-            spans.append((starts[s], starts[e - 1] + len(sentence[e - 1][0]), label))
-        line = " ".join(token for token, _ in sentence)
-        lines.append(line)
-        offset += len(line) + 1
-    return "\n".join(lines), spans
-
-
-def chunks(doc: Document, size: int) -> Iterator[list[Sentence]]:
-    """A document in pieces of ``size`` sentences: more, shorter examples shuffle better."""
-    for i in range(0, len(doc), size):
-        yield doc[i : i + size]
-
-
-def to_docs(
-    nlp: Language, documents: Iterable[Document], labels: dict[str, str], notes: Counter
-) -> list[Doc]:
-    """spaCy Docs made by the pipeline's own tokenizer, with the gold entities set.
-    A span the tokenizer cannot align to is dropped and counted (it is rare: tokens are
-    space-separated already, and the tokenizer only splits further)."""
-    out = []
-    for document in documents:
-        for piece in chunks(document, 10):
-            text, spans = text_and_spans(piece, labels)
-            doc = nlp.make_doc(text)
-            ents = []
-            for start, end, label in spans:
-                span = doc.char_span(start, end, label=label)
-                if span is None:
-                    notes["gold spans not on token boundaries (dropped)"] += 1
-                    continue
-                ents.append(span)
-            notes["entities"] += len(ents)
-            doc.ents = ents
-            out.append(doc)
-    return out
+def pieces(documents: Iterable[Document], size: int = 10) -> Iterator[list[Sentence]]:
+    """Documents in pieces of ``size`` sentences: more, shorter examples shuffle better."""
+    for doc in documents:
+        for i in range(0, len(doc), size):
+            yield doc[i : i + size]
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -404,13 +330,6 @@ def register_place_swap() -> None:
         return augment
 
 
-def parse_value(raw: str):
-    try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        return raw
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -466,8 +385,8 @@ def main() -> None:
         random.Random(args.seed).shuffle(order)
         n_dev = round(len(conll) * args.heldout)
         dev_ids = set(order[:n_dev])
-        train_docs = to_docs(nlp, (d for i, d in enumerate(conll) if i not in dev_ids), labels, notes)
-        dev_docs = to_docs(nlp, (d for i, d in enumerate(conll) if i in dev_ids), labels, notes)
+        train_docs = to_docs(nlp, pieces(d for i, d in enumerate(conll) if i not in dev_ids), labels, notes)
+        dev_docs = to_docs(nlp, pieces(d for i, d in enumerate(conll) if i in dev_ids), labels, notes)
         sizes = {"conll2003_train_docs": len(conll) - n_dev, "conll2003_dev_docs": n_dev}
         for corpus in extras:
             # Extra sets carry no MISC: their MISC-like names stay O either way.
@@ -477,25 +396,13 @@ def main() -> None:
                 else corpus.labels
             )
             documents = [d for f in corpus.files for d in read_iob(args.data / f, corpus)]
-            extra_docs = to_docs(nlp, documents, corpus_labels, notes)
+            extra_docs = to_docs(nlp, pieces(documents), corpus_labels, notes)
             sizes[corpus.name] = len(extra_docs)
             train_docs += extra_docs * args.extra_repeat
-        corpus_dir = args.out / "corpus"
-        corpus_dir.mkdir(exist_ok=True)
-        DocBin(docs=train_docs, store_user_data=False).to_disk(corpus_dir / "train.spacy")
-        DocBin(docs=dev_docs, store_user_data=False).to_disk(corpus_dir / "dev.spacy")
+        corpus_dir = write_corpus(args.out, train_docs, dev_docs)
         print(f"examples: train {len(train_docs)}, dev {len(dev_docs)}; {dict(notes)}; {sizes}", flush=True)
 
-        # Not interpolated: an override of system.seed must reach training.seed (${system.seed}).
-        config = Config().from_disk(args.config, interpolate=False)
-        overrides = {
-            "paths.train": str(corpus_dir / "train.spacy"),
-            "paths.dev": str(corpus_dir / "dev.spacy"),
-            "system.seed": args.seed,
-        }
-        for item in args.set:
-            key, _, value = item.partition("=")
-            overrides[key] = parse_value(value)
+        config = read_config(args.config)
         if args.upper or args.lower:
             register_augmenter()
             config["corpora"]["train"]["augmenter"] = {
@@ -512,18 +419,7 @@ def main() -> None:
                 "share": args.place_swap,
                 "min_population": 100_000,
             }
-        config = config.merge(Config(_nested(overrides)))
-        config_path = args.out / "config.cfg"
-        config.to_disk(config_path)
-        # spaCy writes model-best/model-last under this directory; start clean so a stale
-        # model from an earlier run can never be scored.
-        for stale in ("model-best", "model-last"):
-            shutil.rmtree(args.out / stale, ignore_errors=True)
-        from spacy.cli.train import train
-
-        started = time.monotonic()
-        train(config_path, args.out, use_gpu=-1)
-        train_seconds = round(time.monotonic() - started)
+        train_seconds = train(config, corpus_dir, args.out, args.seed, args.set)
         (args.out / "train_info.json").write_text(
             json.dumps(
                 {"train_seconds": train_seconds, "sizes": sizes, "notes": dict(notes), "args": vars(args)},
@@ -544,18 +440,6 @@ def main() -> None:
     (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
     write_meta(model_dir, result, extras, args)
     print(json.dumps(result, indent=1))
-
-
-def _nested(flat: dict[str, object]) -> dict:
-    """{"a.b.c": 1} -> {"a": {"b": {"c": 1}}} (for merging overrides into a Config)."""
-    nested: dict = {}
-    for key, value in flat.items():
-        *path, last = key.split(".")
-        node = nested
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return nested
 
 
 def write_meta(model_dir: Path, result: dict, extras: list[Corpus], args: argparse.Namespace) -> None:

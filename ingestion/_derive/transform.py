@@ -129,9 +129,10 @@ def _entity_models_changed(db_path: Path) -> bool:
 
     with duckdb.connect(str(db_path), read_only=True) as con:
         try:
-            built = con.execute(
-                "SELECT DISTINCT extractor FROM intermediate.int_entity_mentions_cleaned"
+            other = con.execute(
+                "SELECT 1 FROM intermediate.int_entity_mentions_cleaned WHERE extractor <> ? LIMIT 1",
+                [extractor_id()],
             ).fetchall()
         except duckdb.CatalogException:  # never built
             return False
-    return any(extractor != extractor_id() for (extractor,) in built)
+    return bool(other)
