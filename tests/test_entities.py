@@ -1,7 +1,7 @@
 """Entities through the product's own path (archive -> backfill -> transform -> marts)
 on a real scraped wire story: found, resolved, typed; revisions extract only new
 texts and keep entity ids; a replay from the event log gives identical marts; a
-German article is marked unsupported, never guessed at with the English model."""
+German article is read by the German model, never guessed at with the English one."""
 
 from __future__ import annotations
 

@@ -150,3 +150,40 @@ def test_places_are_typed_and_resolved_by_the_gazetteer_across_languages(tmp_pat
         "Selenskyj" in entities["Volodymyr Zelensky"][1]
         or "Wolodymyr Selenskyj" in entities["Volodymyr Zelensky"][1]
     )
+
+
+def test_french_articles_are_read_by_the_french_pipeline(tmp_path: Path) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    french = (
+        "Le président ukrainien Volodymyr Zelensky est arrivé lundi à Genève pour des pourparlers "
+        "sur un échange de prisonniers, a annoncé le ministère suisse des Affaires étrangères."
+    )
+    append_articles(
+        db, [{"identity": "fr-1", "title": "Zelensky à Genève", "body": french, "language": "fr"}]
+    )
+    report = extract_entities(db, n_process=1)
+    assert (report.texts_new, report.texts_unsupported) == (2, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        found = set(
+            con.execute(
+                "SELECT t.language, m.surface, m.label FROM enrich.mentions m JOIN enrich.texts t USING (text_hash)"
+            ).fetchall()
+        )
+    assert {("fr", "Volodymyr Zelensky", "PERSON"), ("fr", "Genève", "PLACE")} <= found
+
+
+def test_a_language_without_a_model_is_marked_never_read_by_another(tmp_path: Path) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    spanish = (
+        "El presidente ucraniano Volodymyr Zelensky llegó el lunes a Ginebra para unas conversaciones "
+        "sobre un intercambio de prisioneros, según anunció el Ministerio de Asuntos Exteriores suizo."
+    )
+    append_articles(
+        db, [{"identity": "es-1", "title": "Zelensky en Ginebra", "body": spanish, "language": "es"}]
+    )
+    report = extract_entities(db, n_process=1)
+    assert (report.texts_new, report.texts_unsupported, report.mentions) == (2, 2, 0)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT language, status FROM enrich.texts").fetchall() == [
+            ("es", "unsupported_language")
+        ]

@@ -14,3 +14,22 @@ trim(regexp_replace(
 {% macro surname_key(key) -%}
 list_last(list_filter(string_split({{ key }}, ' '), lambda w: w not in ('jr', 'sr', 'ii', 'iii', 'iv')))
 {%- endmacro %}
+
+{#- The family name of a person key with the particles before it ("ursula von der
+    leyen" -> "von der leyen"; "charles de gaulle" -> "de gaulle"), suffixes dropped.
+    The particles are those extraction carries a name across (NAME_PARTICLES in
+    ingestion/_derive/ner.py). -#}
+{% macro family_name_key(key) -%}
+regexp_extract(
+    regexp_replace({{ key }}, '( (jr|sr|ii|iii|iv))+$', ''),
+    '(?:^| )((?:(?:al|bin|da|das|de|del|della|den|der|des|di|dos|du|ibn|la|le|ten|ter|van|von|zu) )*[^ ]+)$', 1)
+{%- endmacro %}
+
+{#- A person key without middle names: its first word and family name ("rafael
+    mariano grossi" -> "rafael grossi"); a key of one or two words is unchanged. -#}
+{% macro short_person_key(key) -%}
+case
+    when {{ key }} = {{ family_name_key(key) }} then {{ key }}
+    else split_part({{ key }}, ' ', 1) || ' ' || {{ family_name_key(key) }}
+end
+{%- endmacro %}

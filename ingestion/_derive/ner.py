@@ -9,16 +9,30 @@ else the language its source declares.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import re
 from functools import cache
 from pathlib import Path
 
+from ingestion._derive.places import gazetteer_id, place_rows
 from ingestion.exceptions import EntityExtractionError
 
 MODELS_DIR = Path(__file__).with_name("ner_models")
-#: Languages with a model of ours (``ner_models/<language>``).
-MODEL_LANGUAGES = ("en", "de")
+#: Languages read by a pipeline installed as a package (only its tok2vec and ner run):
+#: spaCy's French pipeline, trained on WikiNER; no French training data we may use is
+#: modern news, and on historic French newspapers our own would start from nothing.
+PACKAGED_MODELS = {"fr": "fr_core_news_sm"}
+#: Languages with a model: ours (``ner_models/<language>``) and the packaged ones.
+MODEL_LANGUAGES = ("en", "de", *PACKAGED_MODELS)
+#: Languages whose texts also get the well-known places their model missed, found by
+#: name in the gazetteer (the German model, trained on 5,000 sentences, misses
+#: "Düsseldorf" or "Kiew" in a headline): countries, and cities from
+#: GAZETTEER_MIN_POPULATION people, by every Latin-script name they go by.
+GAZETTEER_LANGUAGES = ("de",)
+GAZETTEER_MIN_POPULATION = 500_000
+#: The models' labels in ours: spaCy's French pipeline says PER and LOC.
+LABELS = {"PER": "PERSON", "LOC": "PLACE"}
 #: A detected language is trusted from this probability up; below it the
 #: source's declared language decides (headlines alone are often too short).
 DETECTION_CONFIDENCE = 0.8
@@ -39,6 +53,23 @@ DETECTED_LANGUAGES = (
 #: offset pointing into the text as stored.
 MAX_RUN_CHARS = 100
 _LONG_RUN = re.compile(rf"(?<!\S)\S{{{MAX_RUN_CHARS + 1},}}")
+
+#: Lowercase words inside names ("Ursula von der Leyen", "Palais des Nations",
+#: "Charles de Gaulle"), where our models tend to stop: a mention is carried across
+#: one or two of them (see ``joined_over_particles``).
+NAME_PARTICLES = (
+    "al", "bin", "da", "das", "de", "del", "della", "den", "der", "des", "di", "dos", "du", "ibn", "la", "le",
+    "ten", "ter", "van", "von", "zu",
+)  # fmt: skip
+_PARTICLE = rf"(?:{'|'.join(NAME_PARTICLES)})"
+_PARTICLE_RUN = rf"(?:{_PARTICLE}\s+){{1,2}}"
+_PARTICLES_BETWEEN = re.compile(rf"\s+{_PARTICLE_RUN}")
+_PARTICLES_BEFORE = re.compile(rf"(?:^|(?<=\s)){_PARTICLE_RUN}$")
+_PARTICLES_AT_END = re.compile(rf"(?:\s+{_PARTICLE}){{1,2}}$")
+_WORD_AFTER = re.compile(r"\s*([\w'\u2019-]+)")
+_WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
+#: The longest place name, in words, looked up in the gazetteer ("Vereinigte Arabische Emirate").
+_LONGEST_PLACE_WORDS = 3
 
 #: (start_char, end_char, surface, label)
 Mention = tuple[int, int, str, str]
@@ -77,6 +108,11 @@ def article_language(text: str, declared: str | None) -> str:
 
 
 def model_path(language: str) -> Path:
+    if package := PACKAGED_MODELS.get(language):
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            return MODELS_DIR / f"{package} (not installed)"
+        return Path(spec.origin).parent / f"{package}-{importlib.metadata.version(package)}"
     return MODELS_DIR / language
 
 
@@ -88,19 +124,26 @@ def model_meta(language: str) -> dict:
     except (OSError, ValueError) as exc:
         raise EntityExtractionError(
             f"the {language} entity model is missing or damaged ({path}: {exc}); reinstall newsroom "
-            "or rebuild it with `uv run python training/train_ner.py`"
+            f"or rebuild it with `uv run python training/train_{language}.py`"
         ) from exc
+
+
+#: The version of the rules applied to the models' output (``joined_over_particles``,
+#: ``places_missed``): part of ``extractor_id``, so raise it whenever those rules, their
+#: constants or the languages they apply to change.
+RULES_VERSION = 1
 
 
 def extractor_id() -> str:
     """Everything that changes what extraction writes: each model's name and
-    version, and the language detector's version."""
+    version, the rules applied to their output and the gazetteer they read, and the
+    language detector's version."""
     models = ";".join(
         f"{language}={model_meta(language)['name']}-{model_meta(language)['version']}"
         for language in MODEL_LANGUAGES
     )
     detector = f"py3langid-{importlib.metadata.version('py3langid')}:{','.join(DETECTED_LANGUAGES)}"
-    return f"ner:{models};langid={detector}"
+    return f"ner:{models};rules={RULES_VERSION};{gazetteer_id()};langid={detector}"
 
 
 _MODELS: dict[str, object] = {}
@@ -113,7 +156,7 @@ def load_model(language: str):
 
         meta = model_meta(language)
         try:
-            _MODELS[language] = spacy.load(model_path(language))
+            _MODELS[language] = spacy.load(model_path(language), enable=["tok2vec", "ner"])
         except Exception as exc:  # any failure to load is the same to the user: a damaged model
             raise EntityExtractionError(
                 f"the {language} entity model {meta.get('name')} {meta.get('version')} cannot be "
@@ -140,9 +183,75 @@ def tokenizer_safe(text: str) -> str:
 
 def _mentions(doc, text: str) -> list[Mention]:
     # The surface comes from the text as stored (a long run may have been spaced for the model).
-    return [
-        (ent.start_char, ent.end_char, text[ent.start_char : ent.end_char], ent.label_) for ent in doc.ents
-    ]
+    spans = [(ent.start_char, ent.end_char, LABELS.get(ent.label_, ent.label_)) for ent in doc.ents]
+    if doc.lang_ == "en":  # in German or French these words are everyday words, not name parts
+        spans = joined_over_particles(spans, text)
+    if doc.lang_ in GAZETTEER_LANGUAGES:
+        spans = sorted(spans + places_missed(spans, text))
+    return [(start, end, text[start:end], label) for start, end, label in spans]
+
+
+@cache
+def known_places() -> frozenset[str]:
+    """The gazetteer names looked for in GAZETTEER_LANGUAGES texts (built once per process)."""
+    return frozenset(
+        name
+        for name, _, kind, _, population in place_rows()
+        if kind == "country" or (kind == "city" and (population or 0) >= GAZETTEER_MIN_POPULATION)
+    )
+
+
+def places_missed(spans: list[tuple[int, int, str]], text: str) -> list[tuple[int, int, str]]:
+    """Well-known places named in ``text`` outside every span: the longest run of up
+    to _LONGEST_PLACE_WORDS capitalised words that is a name in known_places()."""
+    places = known_places()
+    words = [w for w in _WORD.finditer(text) if w.group()[0].isupper()]
+    covered = [(start, end) for start, end, _ in spans]
+    found: list[tuple[int, int, str]] = []
+    position = 0
+    while position < len(words):
+        for length in range(min(_LONGEST_PLACE_WORDS, len(words) - position), 0, -1):
+            first, last = words[position], words[position + length - 1]
+            name = text[first.start() : last.end()]
+            if " ".join(name.split()) == name and name in places:  # one space between words
+                if not any(start < last.end() and first.start() < end for start, end in covered):
+                    found.append((first.start(), last.end(), "PLACE"))
+                position += length
+                break
+        else:
+            position += 1
+    return found
+
+
+def joined_over_particles(spans: list[tuple[int, int, str]], text: str) -> list[tuple[int, int, str]]:
+    """Mentions carried across NAME_PARTICLES, in English text: two mentions with only
+    particles between them are one ("Ursula" + "von der" + "Leyen"; a person if either
+    is one), a mention followed by particles and capitalised words takes them ("Palais"
+    + "des Nations"), and a person preceded by particles takes them ("von der Leyen")."""
+    joined: list[tuple[int, int, str]] = []
+    for start, end, label in sorted(spans):
+        if trailing := _PARTICLES_AT_END.search(text, start, end):  # "Jean de la" + "Fontaine"
+            end = trailing.start()
+        if joined:
+            last_start, last_end, last_label = joined[-1]
+            if _PARTICLES_BETWEEN.fullmatch(text, last_end, start):
+                joined[-1] = (last_start, end, "PERSON" if "PERSON" in (label, last_label) else last_label)
+                continue
+        previous_end = joined[-1][1] if joined else 0
+        if label == "PERSON" and (before := _PARTICLES_BEFORE.search(text, previous_end, start)):
+            start = before.start()
+        joined.append((start, end, label))
+    extended = []
+    for position, (start, end, label) in enumerate(joined):
+        limit = joined[position + 1][0] if position + 1 < len(joined) else len(text)
+        if particles := _PARTICLES_BETWEEN.match(text, end, limit):
+            name_end, word = particles.end(), _WORD_AFTER.match(text, particles.end(), limit)
+            while word and word.group(1)[0].isupper():
+                name_end, word = word.end(), _WORD_AFTER.match(text, word.end(), limit)
+            if name_end > particles.end():
+                end = name_end
+        extended.append((start, end, label))
+    return extended
 
 
 def read_texts(nlp, texts: list[str]) -> list[Reading]:

@@ -17,7 +17,13 @@
 --   * a leading "the" and a trailing possessive 's are not part of the mention
 --     (its offsets and surface exclude them);
 --   * a nationality adjective in the demonyms seed names its place ("Ukrainian"
---     -> Ukraine), whether the model called it NORP or GPE.
+--     -> Ukraine), whether the model called it NORP or GPE;
+--   * a name of two words or more ending in a word of the name_head_words seed has
+--     that word's type ("Stena Line" an organisation, "Charles de Gaulle Airport"
+--     a place), whatever the model said;
+--   * a person named by a single everyday word, its plural or an agent noun made
+--     from it (common_words seed: "Terminal", "Daughter", "Campaigners") is dropped unless the article also names that person in full:
+--     capitals at the start of a sentence or in a title-case headline say nothing.
 with fields as (
     select * from {{ ref('stg_enrich__field_texts') }}
     {% if is_incremental() %}
@@ -59,6 +65,7 @@ typed as (
         coalesce(d.place, kept.bare_name) as name,
         case
             when d.place is not null then 'place'
+            when h.entity_type is not null then h.entity_type
             when label = 'PERSON' then 'person'
             when label = 'ORG' then 'organisation'
             when label in ('PLACE', 'GPE', 'LOC', 'FAC') then 'place'
@@ -68,6 +75,8 @@ typed as (
     from kept
     left join {{ ref('demonyms') }} as d
         on kept.label in ('NORP', 'MISC', 'GPE', 'LOC', 'PLACE') and d.demonym = kept.bare_name
+    left join {{ ref('name_head_words') }} as h
+        on kept.bare_name like '% %' and h.word = regexp_extract(kept.bare_name, '(\S+)$', 1)
 ),
 
 keyed as (
@@ -75,22 +84,36 @@ keyed as (
 ),
 
 full_names as (
-    select article_id, version, name, field_rank, start_char,
-           {{ surname_key('name_key') }} as surname
+    -- a full name is found by its last word and by its family name ("Leyen", "von der Leyen")
+    select distinct article_id, version, name, field_rank, start_char, unnest([
+        {{ surname_key('name_key') }}, {{ family_name_key('name_key') }}
+    ]) as surname
     from keyed
-    where entity_type = 'person' and name_key like '% %'
+    where entity_type = 'person' and name_key <> {{ family_name_key('name_key') }}
+),
+
+linked as (
+    select
+        k.event_seq, k.article_id, k.version, k.field, k.mention_index, k.start_char, k.end_char,
+        k.surface, k.label, k.entity_type, k.name, k.extractor,
+        coalesce(
+            -- the nearest full name before the surname, else the first one after it
+            (select arg_max(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f
+             where f.article_id = k.article_id and f.version = k.version and f.surname = k.name_key
+               and f.field_rank * 1000000000 + f.start_char < k.field_rank * 1000000000 + k.start_char),
+            (select arg_min(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f
+             where f.article_id = k.article_id and f.version = k.version and f.surname = k.name_key),
+            k.name
+        ) as linked_name,
+        k.name_key
+    from keyed as k
 )
 
-select
-    k.event_seq, k.article_id, k.version, k.field, k.mention_index, k.start_char, k.end_char,
-    k.surface, k.label, k.entity_type, k.name, k.extractor,
-    coalesce(
-        -- the nearest full name before the surname, else the first one after it
-        (select arg_max(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f
-         where f.article_id = k.article_id and f.version = k.version and f.surname = k.name_key
-           and f.field_rank * 1000000000 + f.start_char < k.field_rank * 1000000000 + k.start_char),
-        (select arg_min(f.name, f.field_rank * 1000000000 + f.start_char) from full_names f
-         where f.article_id = k.article_id and f.version = k.version and f.surname = k.name_key),
-        k.name
-    ) as linked_name
-from keyed as k
+select * exclude (name_key)
+from linked
+where not (
+    entity_type = 'person' and linked_name = name and name_key not like '% %'
+    -- the word, its singular, or the word an agent noun comes from ("Forecasters")
+    and [name_key, regexp_replace(name_key, 's$', ''), regexp_replace(name_key, 'ers$', '')]
+        && (select list(word) from {{ ref('common_words') }})
+)

@@ -5,8 +5,11 @@
 -- 2. Names with the same spelling-insensitive key are one entity (name_key).
 -- 3. A place's other spelling in the gazetteer ("Genf", "Deutschland") is that
 --    place ("Geneva", "Germany") when the spelling names one place only.
--- 4. A lone surname of a person belongs to the one person known by a full name
---    with that surname; if several people share it, it stays on its own.
+-- 4. A person's names with and without middle names are one person ("Rafael
+--    Mariano Grossi" = "Rafael Grossi"); an editor keeps two apart with split.
+-- 5. A lone surname or family name of a person ("Leyen", "von der Leyen") belongs
+--    to the one person known by a full name with it; if several people share it,
+--    it stays on its own.
 -- entity_id is derived from the resolved key, so it never changes when articles
 -- are added (unless the resolution of that name itself changes).
 with names as (
@@ -29,9 +32,12 @@ overridden as (
         names.*,
         o.action,
         case
+            when o.action = 'alias' and names.entity_type = 'person'
+                then {{ short_person_key(name_key('o.canonical_name')) }}
             when o.action = 'alias' then {{ name_key('o.canonical_name') }}
             when o.action = 'split' then 'split:' || lower(names.name)
             when names.entity_type = 'place' and p.place_key is not null then p.place_key
+            when names.entity_type = 'person' then {{ short_person_key(name_key('names.name')) }}
             else {{ name_key('names.name') }}
         end as key
     from names
@@ -41,9 +47,13 @@ overridden as (
 ),
 
 full_person_keys as (
-    select {{ surname_key('key') }} as surname, min(key) as key
-    from overridden
-    where entity_type = 'person' and key like '% %' and action is distinct from 'split'
+    select surname, min(key) as key
+    from (
+        select unnest([{{ surname_key('key') }}, {{ family_name_key('key') }}]) as surname, key
+        from overridden
+        where entity_type = 'person' and key <> {{ family_name_key('key') }}
+          and action is distinct from 'split'
+    )
     group by 1
     having count(distinct key) = 1
 ),
@@ -55,7 +65,7 @@ resolved as (
         o.mentions,
         o.action,
         case
-            when o.key not like '% %' and o.action is null and p.key is not null then p.key
+            when o.key = {{ family_name_key('o.key') }} and o.action is null and p.key is not null then p.key
             else o.key
         end as entity_key
     from overridden as o
