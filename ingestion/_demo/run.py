@@ -101,6 +101,16 @@ DEMO_QUERIES = (
         "left(title, 40) AS became FROM marts.article_versions WHERE title_changed ORDER BY valid_from",
     ),
     (
+        "Who was named most (people)?",
+        "SELECT canonical_name, mention_count, article_count FROM marts.entities "
+        "WHERE entity_type = 'person' ORDER BY mention_count DESC, canonical_name LIMIT 10",
+    ),
+    (
+        "Which are the biggest stories, and who broke each first?",
+        "SELECT left(label, 50) AS story, article_count, first_source_id, first_published_at, languages "
+        "FROM marts.story_threads ORDER BY article_count DESC, first_published_at LIMIT 5",
+    ),
+    (
         "Show me every article that was withdrawn.",
         "SELECT source_id, title, published_at, withdrawn_at FROM marts.articles WHERE status = 'withdrawn'",
     ),

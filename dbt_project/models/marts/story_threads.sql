@@ -1,10 +1,74 @@
 -- One row per story thread: the articles, from any source, covering one
 -- developing story. Counts cover current members (a withdrawn article leaves).
+--
+-- The label is the thread's most representative headline: among the titles in
+-- the thread's most common language, the one sharing most words with the others
+-- (a medoid by word overlap; words of four letters or more, so "the" and "to"
+-- do not count), compared within the first {{ label_candidates }} members so a
+-- big thread costs no more than a small one. The first report is the member with
+-- the earliest publisher time (its recorded time when the feed gives none).
 {% set active_days = 2 %}
+{% set label_candidates = 40 %}
 with members as (
-    select t.*, a.source_id, a.title
+    select
+        t.*, a.source_id, a.title,
+        nullif(lower(split_part(replace(a.language, '_', '-'), '-', 1)), '') as language,
+        coalesce(a.published_at, a.first_seen_at) as reported_at
     from {{ ref('thread_articles') }} as t
     inner join {{ ref('articles') }} as a using (article_id)
+),
+
+current_members as (
+    select * from members where is_member
+),
+
+dominant_language as (
+    select thread_id, arg_max(language, n) as language
+    from (
+        select thread_id, coalesce(language, '') as language, count(*) as n
+        from current_members group by all
+    )
+    group by thread_id
+),
+
+label_candidates as (
+    select m.thread_id, m.article_id, m.title, m.joined_at,
+        list_distinct(list_filter(
+            string_split(regexp_replace(lower(m.title), '[^\p{L}\p{N}]+', ' ', 'g'), ' '),
+            lambda w: length(w) >= 4
+        )) as words
+    from current_members as m
+    inner join dominant_language as d
+        on d.thread_id = m.thread_id and d.language = coalesce(m.language, '')
+    where m.title is not null
+    qualify row_number() over (partition by m.thread_id order by m.joined_at, m.article_id)
+        <= {{ label_candidates }}
+),
+
+medoids as (
+    select
+        a.thread_id,
+        arg_min(a.title, (-overlap, a.joined_at, a.article_id)) as label
+    from (
+        select a.thread_id, a.article_id, a.title, a.joined_at,
+            sum(coalesce(
+                length(list_intersect(a.words, b.words))::double
+                / nullif(length(list_distinct(a.words || b.words)), 0), 0)) as overlap
+        from label_candidates as a
+        inner join label_candidates as b on b.thread_id = a.thread_id and b.article_id <> a.article_id
+        group by all
+    ) as a
+    group by a.thread_id
+),
+
+first_reports as (
+    select
+        thread_id,
+        min(reported_at) as first_published_at,
+        arg_min(source_id, (reported_at, article_id)) as first_source_id,
+        list(distinct language order by language) filter (where language is not null) as languages
+    from current_members
+    group by thread_id
 ),
 
 as_of as (
@@ -29,10 +93,14 @@ top_entities as (
 select
     m.thread_id,
     coalesce(
+        any_value(md.label),
         max(m.title) filter (where m.article_id = m.thread_id),
         arg_min(m.title, (m.joined_at, m.article_id))
     ) as label,
     min(m.joined_at) as first_seen_at,
+    any_value(fr.first_published_at) as first_published_at,
+    any_value(fr.first_source_id) as first_source_id,
+    coalesce(any_value(fr.languages), []::varchar[]) as languages,
     max(m.joined_at) as last_seen_at,
     count(*) filter (where m.is_member) as article_count,
     count(distinct m.source_id) filter (where m.is_member) as source_count,
@@ -43,4 +111,6 @@ select
 from members as m
 cross join as_of
 left join top_entities as te using (thread_id)
+left join medoids as md using (thread_id)
+left join first_reports as fr using (thread_id)
 group by m.thread_id
