@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
 from ingestion._log.backfill import backfill
 
@@ -90,3 +91,111 @@ def test_republished_copies_are_flagged_and_withdrawals_leave(tmp_path: Path) ->
     backfill(late, "wires", db)
     assert assign_threads(db).articles == 1
     assert _assignments(db)[-1][3] == opener
+
+
+def _thread_of(con: duckdb.DuckDBPyConnection, title: str) -> str:
+    return con.execute(
+        """
+        SELECT arg_max(t.thread_id, t.event_seq) FROM enrich.thread_assignments t
+        WHERE t.article_id IN (SELECT stream_id FROM raw.article_events WHERE title = ?)
+        """,
+        [title],
+    ).fetchall()[0][0]
+
+
+def test_a_german_article_joins_the_english_coverage_of_its_event(demo_data_dir: Path) -> None:
+    with duckdb.connect(str(demo_data_dir / "newsroom.duckdb"), read_only=True) as con:
+        geneva = _thread_of(con, "Selenskyj reist zu UN-Gesprächen nach Genf")
+        assert geneva == _thread_of(con, "Zelenskyy heads to Geneva as UN hosts humanitarian talks")
+        unrelated = [
+            "Storm Isolde cuts power to 180,000 homes and businesses in Ireland",
+            "Rotterdam dockworkers begin 48-hour strike",
+            "ECB keeps deposit rate at 2%, as expected",
+            "Betis beat Athletic 2-1 to win Copa del Rey",
+        ]
+        others = {_thread_of(con, title) for title in unrelated}
+        assert len(others) == len(unrelated) and geneva not in others
+
+
+def test_light_edits_of_wire_copy_are_flagged_with_their_overlap(tmp_path: Path) -> None:
+    body = " ".join(
+        f"Paragraph {n}: dock workers in Rotterdam stopped work over automation plan number {n}."
+        for n in range(12)
+    )
+    wire = {"title": "Port strike halts container traffic in Rotterdam", "summary": "", "body": body}
+    edits = [
+        wire,
+        {**wire, "title": "Port strike stops container traffic in Rotterdam"},  # a headline word
+        {**wire, "body": body.rsplit("Paragraph 11", 1)[0]},  # a paragraph trimmed
+        {**wire, "body": "ROTTERDAM (Wire) - " + body + " Copyright 2026 Wire. All rights reserved."},
+        {**wire, "title": "Rotterdam port strike: what it means for shipping", "body": "An explainer. " * 40},
+    ]
+    archive = tmp_path / "wire.jsonl"
+    archive.write_text(
+        "".join(
+            json.dumps({**row, "guid": f"c{n}", "published_at": f"2026-03-10T0{n}:00:00Z", "language": "en"})
+            + "\n"
+            for n, row in enumerate(edits)
+        )
+    )
+    db = tmp_path / "newsroom.duckdb"
+    backfill(archive, "wires", db)
+    assign_threads(db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "SELECT article_id, duplicate_of, copy_similarity FROM enrich.thread_assignments ORDER BY event_seq"
+        ).fetchall()
+    opener = rows[0][0]
+    assert [r[1] for r in rows] == [None, opener, opener, opener, None]
+    assert all(0.7 <= r[2] <= 1.0 for r in rows[1:4]) and rows[4][2] is None
+
+
+@pytest.mark.shared
+def test_closing_dormant_threads_frees_state_and_keeps_replay_identical(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Threads go dormant after an hour without articles and close two hours later, many times over.
+    monkeypatch.setattr(threads, "WINDOW_DAYS", 1 / 24)
+    monkeypatch.setattr(threads, "DORMANT_DAYS", 2 / 24)
+    full = tmp_path / "full" / "newsroom.duckdb"
+    backfill(archive, "uci", full)
+    assign_threads(full)
+    replayed = tmp_path / "replayed" / "newsroom.duckdb"
+    lines = archive.read_text().splitlines(keepends=True)
+    for number, chunk in enumerate((lines[:1500], lines[1500:])):
+        part = tmp_path / f"part{number}.jsonl"
+        part.write_text("".join(chunk))
+        backfill(part, "uci", replayed)
+        state_path(replayed).unlink(missing_ok=True)  # every run replays the log
+        assign_threads(replayed)
+    assert _assignments(replayed) == _assignments(full)
+    with duckdb.connect(str(full), read_only=True) as con:
+        done = con.execute("SELECT max(event_seq) FROM enrich.thread_assignments").fetchall()[0][0]
+    threader, _ = threads._load_state(full, done)
+    assert threader.last_event_seq == done
+    closed = [th for th, state in enumerate(threader.state) if state == 0]
+    assert closed and all(threader.centroid[th] is None and th not in threader.copies for th in closed)
+
+
+def test_a_new_threading_rule_replaces_the_old_rules_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "wire.jsonl"
+    archive.write_text(
+        "".join(
+            json.dumps(
+                {"guid": f"g{n}", "title": f"Storm Isolde update {n}", "published_at": "2026-03-10T06:00:00Z"}
+            )
+            + "\n"
+            for n in range(3)
+        )
+    )
+    db = tmp_path / "newsroom.duckdb"
+    backfill(archive, "wires", db)
+    assign_threads(db)
+    monkeypatch.setattr(threads, "ALGORITHM", "a-newer-rule")
+    assert assign_threads(db).articles == 3  # everything threaded again by the new rule
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT algorithm, count(*) FROM enrich.thread_assignments GROUP BY ALL"
+        ).fetchall() == [("a-newer-rule", 3)]

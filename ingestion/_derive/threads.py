@@ -1,13 +1,27 @@
 """Story threads: each new article version joins a developing story or opens one.
 
 Online and in log order, like a desk watching the wire. An article is compared,
-by cosine similarity of TF-IDF vectors (title and summary; IDF learnt from the
-stream so far), with the centroids of candidate threads found through an
+by cosine similarity of TF-IDF vectors (title, summary and the lead of the body,
+the lead weighted lower so headline-only feeds score as before; IDF learnt from
+the stream so far), with the centroids of candidate threads found through an
 inverted index: active threads (an article in the last ``WINDOW_DAYS``) and
-dormant ones (older, kept so long-running stories can continue, at a stricter
-threshold). Centroids and thread sizes decay with a one-day half-life, and a big
-active thread accepts slightly weaker matches. The article joins the thread it
-clears by the widest margin, else opens a thread whose id is its own article_id.
+dormant ones (older, kept for ``DORMANT_DAYS`` so a story can continue, at a
+stricter threshold that keeps topics from reviving them, then closed and
+forgotten). Centroids and thread sizes decay with a one-day half-life, and a big
+active thread accepts slightly weaker matches. The article joins the thread whose
+threshold it clears by the largest factor (a ratio, so big threads' lower
+thresholds do not give them every article), else opens a thread whose id is its
+own article_id.
+
+Terms are language-independent where they can be: accents folded, transliterated
+name endings unified ("Selenskyj", "Zelenskyy" -> "selensky"), and place names
+mapped to one name through the gazetteer ("Genf" -> "geneva"), so an article in
+German can join the English coverage of the same event.
+
+Copies: an article whose text nearly contains, or is nearly contained in, an
+earlier article of its thread (a wire story republished with a changed headline
+word, a trimmed paragraph, a dateline or boilerplate) is flagged ``duplicate_of``
+the earliest such copy, with the overlap as ``copy_similarity``.
 
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/state.pkl``); without
@@ -19,42 +33,61 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import math
 import pickle
 import re
 import time
+import unicodedata
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
 
 from ingestion._log.store import EventStore, registered
 
-ALGORITHM = "decayed-centroid-v1"
+ALGORITHM = "decayed-centroid-v2"
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
 BASE_THRESHOLD = 0.15
 SIZE_BONUS = 0.02
-MIN_SIMILARITY = 0.06
+MIN_SIMILARITY = 0.04
 #: Half-life of centroid weights and of a thread's recent size.
 HALF_LIFE_DAYS = 1.0
 #: A thread without a new article for this long becomes dormant...
 WINDOW_DAYS = 2.0
-#: ...and can be revived, at this stricter similarity, for this long.
-DORMANT_THRESHOLD = 0.25
-DORMANT_DAYS = 3650.0
+#: ...and can be revived, at this stricter similarity, for this long; then it is closed.
+DORMANT_THRESHOLD = 0.3
+DORMANT_DAYS = 365.0
 #: Dormant threads are indexed by their strongest terms only.
 DORMANT_TERMS = 32
+#: Similarity an article needs with a thread in another language, on the terms both languages use.
+CROSS_THRESHOLD = 0.25
+#: Words of the body read (its lead), and the weight of each of its terms against title and summary.
+LEAD_WORDS = 120
+LEAD_WEIGHT = 0.35
+#: An article's vector keeps its strongest terms only (a headline has far fewer).
+VECTOR_TERMS = 32
+#: Copies: word pairs shared with an earlier article of the thread, over the smaller text's pairs.
+COPY_OVERLAP = 0.7
+#: Words of an article compared for copies, and articles of a thread kept to compare with.
+COPY_WORDS = 200
+COPY_CANDIDATES = 16
+#: Texts longer than this many word pairs are compared on a fixed quarter of their pairs.
+COPY_SAMPLE_ABOVE = 64
+#: Fewest sampled pairs a short text must have to be compared with a sampled long one.
+COPY_MIN_SAMPLED = 8
+#: Gazetteer places that unify names across languages: countries, and cities from this size.
+PLACE_MIN_POPULATION = 100_000
 
 _TOKEN = re.compile(r"\w\w+", re.UNICODE)
-# Function words that say nothing about which story an article belongs to.
-_STOPWORDS = frozenset(
-    word
-    for word in Path(__file__).with_name("stopwords_en.txt").read_text(encoding="utf-8").splitlines()
-    if word and not word.startswith("#")
-)
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Transliterations of Slavic names differ in their ending (-yj, -ij, -iy, -yy): one ending.
+_NAME_ENDING = re.compile(r"(?:yj|ij|iy|yy)$")
 
 
 def _stem(word: str) -> str:
@@ -68,9 +101,71 @@ def _stem(word: str) -> str:
     return word
 
 
-def tokens(text: str) -> list[str]:
-    text = text.lower().replace("'s ", " ").replace("\u2019s ", " ")
-    return [_stem(w) for w in _TOKEN.findall(text) if w not in _STOPWORDS]
+def _fold(word: str) -> str:
+    """Lower case without accents, "ß" as "ss", and a name's transliterated ending unified."""
+    if not word.isascii():
+        word = unicodedata.normalize("NFKD", word.replace("ß", "ss"))
+        word = "".join(c for c in word if not unicodedata.combining(c))
+    word = word.lower()
+    if len(word) > 5:
+        word = _NAME_ENDING.sub("y", word)
+    # Transliterations also swap z/s and w/v at the start (Zelensky, Selenskyj; Volodymyr, Wolodymyr).
+    if word[:1] == "z":
+        word = "s" + word[1:]
+    elif word[:1] == "w":
+        word = "v" + word[1:]
+    return word
+
+
+def _stopwords(language: str) -> frozenset[str]:
+    path = Path(__file__).with_name(f"stopwords_{language}.txt")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # folded like the text's words, so "with" is still a stop word once it reads "vith"
+    return frozenset(_fold(word) for word in lines if word and not word.startswith("#"))
+
+
+# Function words that say nothing about which story an article belongs to, per language:
+# German "war" or "die" are function words, English "war" and "die" are not.
+_STOPWORDS = {language: _stopwords(language) for language in ("en", "de")}
+
+
+@lru_cache(maxsize=1)
+def _places() -> dict[str, str]:
+    """Folded one-word place name -> folded canonical name, built once per process."""
+    from ingestion._derive.places import place_rows
+
+    best: dict[str, tuple[int, str]] = {}
+    for name, place, kind, _, population in place_rows():
+        if kind != "country" and (kind != "city" or (population or 0) < PLACE_MIN_POPULATION):
+            continue
+        if " " in name or " " in place or len(name) < 4:
+            continue
+        # A country beats a city; a bigger city beats a smaller one of the same name.
+        rank = 1 << 62 if kind == "country" else population or 0
+        key = _fold(name)
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, _fold(place))
+    canonical = {place for _, place in best.values()}
+    # A name that is itself some place's canonical name keeps meaning that place.
+    return {key: place for key, (_, place) in best.items() if key == place or key not in canonical}
+
+
+@lru_cache(maxsize=262_144)
+def _term(word: str, language: str) -> str | None:
+    folded = _fold(word)
+    if folded in _STOPWORDS["en"] or folded in _STOPWORDS.get(language, ()):
+        return None
+    places = _places()
+    place = places.get(folded)
+    if place is None and language == "de" and folded.endswith("er"):
+        place = places.get(folded[:-2])  # German place adjectives: "Genfer Gespräche", "Rotterdamer Hafen"
+    return place if place is not None else _stem(folded)
+
+
+def tokens(text: str, language: str = "en") -> list[str]:
+    text = text.replace("'s ", " ").replace("\u2019s ", " ")
+    language = (language or "en")[:2].lower()
+    return [t for w in _TOKEN.findall(text) if (t := _term(w, language)) is not None]
 
 
 def copy_key(title: str, summary: str) -> str:
@@ -79,8 +174,34 @@ def copy_key(title: str, summary: str) -> str:
     return hashlib.sha1(normalised.encode()).hexdigest()
 
 
+#: (sampled, pairs, the quarter of pairs a sampled text keeps: kept ready for comparing with one).
+Signature = tuple[bool, frozenset[int], frozenset[int]]
+
+
+def copy_signature(text: str) -> Signature:
+    """The article's word pairs (of its first ``COPY_WORDS`` words), hashed stably across processes;
+    a long text keeps a fixed quarter of them (those whose hash is divisible by 4)."""
+    words = [zlib.crc32(w.encode()) for w in _WORD.findall(text[: COPY_WORDS * 16].lower())[:COPY_WORDS]]
+    pairs = {(a * 1_000_003 ^ b) & 0xFFFFFFFF for a, b in itertools.pairwise(words)}
+    quarter = frozenset(h for h in pairs if h % 4 == 0)
+    if len(pairs) > COPY_SAMPLE_ABOVE:
+        return True, quarter, quarter
+    return False, frozenset(pairs), quarter
+
+
+def copy_overlap(a: Signature, b: Signature) -> float:
+    """Share of the smaller text's word pairs found in the other (a trimmed or extended copy scores high)."""
+    pairs_a, pairs_b = a[1], b[1]
+    if a[0] != b[0]:  # compare on the same quarter of pairs
+        pairs_a, pairs_b = a[2], b[2]
+        if min(len(pairs_a), len(pairs_b)) < COPY_MIN_SAMPLED:
+            return 0.0  # a short text's quarter is too few pairs to tell a copy from shared names
+    smaller = min(len(pairs_a), len(pairs_b))
+    return len(pairs_a & pairs_b) / smaller if smaller else 0.0
+
+
 class Threader:
-    """The online state: document frequencies and every thread's decayed centroid."""
+    """The online state: document frequencies and every open thread's decayed centroid."""
 
     def __init__(self) -> None:
         self.documents = 0
@@ -99,25 +220,45 @@ class Threader:
         self.dormant_terms: dict[int, list[str]] = {}
         self.active_heap: list[tuple[float, int]] = []
         self.dormant_heap: list[tuple[float, int]] = []
-        self.first_copy: dict[tuple[int, str], str] = {}  # (thread, copy key) -> first article
+        #: Active threads: their first distinct copies, (article_id, exact key, signature).
+        self.copies: dict[int, list[tuple[str, str, Signature]]] = {}
+        #: Languages as bits, each term's languages, and each thread's (its opener's) language.
+        self.language_bit: dict[str, int] = {}
+        self.term_languages: dict[str, int] = defaultdict(int)
+        self.thread_language: list[int] = []
         self.last_event_seq = 0
         #: The latest time seen: the rule's clock never runs backwards, so an article
         #: that arrives late with an old date is handled as arriving now.
         self.clock = 0.0
 
-    def vector(self, text: str) -> dict[str, float]:
-        counts: dict[str, int] = {}
-        for token in tokens(text):
-            counts[token] = counts.get(token, 0) + 1
+    def vector(self, text: str, lead: str = "", language: str = "en") -> dict[str, float]:
+        counts: dict[str, float] = {}
+        for token in tokens(text, language):
+            counts[token] = counts.get(token, 0.0) + 1.0
+        if lead:
+            for token in tokens(lead, language):
+                counts[token] = counts.get(token, 0.0) + LEAD_WEIGHT
         self.documents += 1
+        bit = self.bit(language)
         for token in counts:
             self.df[token] += 1
+            self.term_languages[token] |= bit
         log_n = math.log(1 + self.documents)
+        # A term met once in title or summary weighs 1 (as before bodies were read); lead-only terms less.
         weights = {
-            t: (1.0 + math.log(c)) * (log_n - math.log(1 + self.df[t]) + 1.0) for t, c in counts.items()
+            t: (1.0 + math.log(c) if c >= 1.0 else c) * (log_n - math.log(1 + self.df[t]) + 1.0)
+            for t, c in counts.items()
         }
+        if len(weights) > VECTOR_TERMS:  # a body's long tail costs posting lookups and says little
+            weights = dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:VECTOR_TERMS])
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
+
+    def bit(self, language: str) -> int:
+        language = (language or "en")[:2].lower()
+        if language not in self.language_bit:
+            self.language_bit[language] = 1 << len(self.language_bit)
+        return self.language_bit[language]
 
     def _expire(self, now: float) -> None:
         while self.active_heap and self.active_heap[0][0] < now - WINDOW_DAYS * DAY:
@@ -128,7 +269,15 @@ class Threader:
             last, th = heapq.heappop(self.dormant_heap)
             if self.state[th] == 2 and self.last[th] == last:
                 self._wake(th)
-                self.state[th], self.centroid[th] = 0, None
+                self.close(th)
+
+    def close(self, th: int) -> None:
+        """Forget a thread's terms for good: it takes no more articles."""
+        if self.state[th] == 1:
+            for term in self.centroid[th]:
+                self.active_postings[term].discard(th)
+        self.state[th], self.centroid[th] = 0, None
+        self.copies.pop(th, None)
 
     def _to_dormant(self, th: int) -> None:
         centroid = self.centroid[th]
@@ -140,19 +289,24 @@ class Threader:
             self.dormant_postings[term][th] = centroid[term] / norm
         self.dormant_terms[th] = strongest
         self.state[th] = 2
+        self.copies.pop(th, None)  # copies arrive within hours of the first
         heapq.heappush(self.dormant_heap, (self.last[th], th))
 
     def _wake(self, th: int) -> None:
         for term in self.dormant_terms.pop(th, ()):
             del self.dormant_postings[term][th]
 
-    def best(self, vector: dict[str, float], now: float) -> tuple[int, float] | None:
-        """The thread this vector clears by the widest margin, with its similarity."""
+    def best(self, vector: dict[str, float], now: float, language: int = 1) -> tuple[int, float] | None:
+        """The thread this vector clears by the widest margin, with its similarity.
+
+        A thread opened in another language is compared on the article's terms that language
+        also uses (names, places, numbers), at ``CROSS_THRESHOLD``."""
         self._expire(now)
         dots: dict[int, float] = {}
+        centroids, postings = self.centroid, self.active_postings  # locals: this loop is the hot path
         for term, x in vector.items():
-            for th in self.active_postings.get(term, ()):
-                dots[th] = dots.get(th, 0.0) + x * self.centroid[th][term]
+            for th in postings.get(term, ()):
+                dots[th] = dots.get(th, 0.0) + x * centroids[th][term]
         partial: dict[int, float] = {}
         for term, x in vector.items():
             for th, w in self.dormant_postings.get(term, {}).items():
@@ -162,11 +316,19 @@ class Threader:
                 centroid = self.centroid[th]
                 dots[th] = sum(x * centroid.get(t, 0.0) for t, x in vector.items())
         chosen, margin, similarity = None, -1e9, 0.0
+        shared_norm: dict[int, float] = {}
         for th in sorted(dots):
             cosine = dots[th] / math.sqrt(self.norm2[th])
-            if cosine < MIN_SIMILARITY:
+            other = self.thread_language[th]
+            if other != language:
+                if other not in shared_norm:
+                    shared = [x for t, x in vector.items() if self.term_languages[t] & other]
+                    shared_norm[other] = math.sqrt(sum(x * x for x in shared))
+                cosine = cosine / shared_norm[other] if shared_norm[other] else 0.0
+                need = CROSS_THRESHOLD
+            elif cosine < MIN_SIMILARITY:
                 continue
-            if self.state[th] == 1:
+            elif self.state[th] == 1:
                 size = self.recent_size[th] * 0.5 ** ((now - self.last[th]) / (HALF_LIFE_DAYS * DAY))
                 need = (
                     max(MIN_SIMILARITY, BASE_THRESHOLD - SIZE_BONUS * math.log(size))
@@ -175,12 +337,14 @@ class Threader:
                 )
             else:
                 need = DORMANT_THRESHOLD
-            if cosine - need >= 0 and cosine - need > margin:
-                chosen, margin, similarity = th, cosine - need, cosine
+            # Relative margin: an absolute one favours big threads, whose need is lowest.
+            if cosine >= need and cosine / need > margin:
+                chosen, margin, similarity = th, cosine / need, cosine
         return None if chosen is None else (chosen, similarity)
 
-    def open(self, article_id: str, now: float) -> int:
+    def open(self, article_id: str, now: float, language: int = 1) -> int:
         th = len(self.centroid)
+        self.thread_language.append(language)
         self.centroid.append({})
         self.norm2.append(0.0)
         self.ref.append(now)
@@ -232,6 +396,22 @@ class Threader:
             self.norm2[th] = sum(w * w for w in centroid.values())
             self.pruned_at[th] = len(centroid)
 
+    def copy_of(self, th: int, article_id: str, key: str, signature: Signature) -> tuple[str, float] | None:
+        """The earliest article of the thread this one copies, with the overlap; remembered if new."""
+        found = None
+        candidates = self.copies.setdefault(th, [])
+        for other, other_key, other_signature in candidates:
+            if other == article_id:
+                continue
+            overlap = 1.0 if other_key == key else copy_overlap(signature, other_signature)
+            if overlap >= COPY_OVERLAP:
+                found = (other, overlap)
+                break
+        known = any(other == article_id for other, _, _ in candidates)
+        if found is None and len(candidates) < COPY_CANDIDATES and not known:
+            candidates.append((article_id, key, signature))
+        return found
+
 
 @dataclass(slots=True)
 class Assignment:
@@ -243,6 +423,7 @@ class Assignment:
     similarity: float | None
     duplicate_of: str | None
     event_time: float
+    copy_similarity: float | None = None
 
 
 def assign(
@@ -255,6 +436,8 @@ def assign(
     title: str,
     summary: str,
     now: float,
+    body: str = "",
+    language: str = "en",
 ) -> Assignment:
     """One article version through the rule; ``current`` maps article -> its thread."""
     threader.last_event_seq = event_seq
@@ -263,15 +446,17 @@ def assign(
     if event_type == "article.withdrawn":
         thread = current.pop(article_id, article_id)
         return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
-    vector = threader.vector(f"{title} \n {summary}")
-    found = threader.best(vector, now)
+    lead = " ".join(body.split(None, LEAD_WORDS)[:LEAD_WORDS]) if body else ""
+    vector = threader.vector(f"{title} \n {summary}", lead, language)
+    bit = threader.bit(language)
+    found = threader.best(vector, now, bit)
     previous = current.get(article_id)
     if found is None and previous is not None and threader.state[threader.index_of[previous]] != 0:
         th, similarity, action = threader.index_of[previous], None, "stay"
     elif found is None:
         # A revision that fits nowhere opens a thread of its own under a new id.
         new_id = article_id if article_id not in threader.index_of else f"{article_id}#{version}"
-        th, similarity = threader.open(new_id, now), None
+        th, similarity = threader.open(new_id, now, bit), None
         action = "open" if previous is None else "move"
     else:
         th, similarity = found
@@ -281,8 +466,9 @@ def assign(
     threader.join(th, vector, now)
     thread_id = threader.thread_ids[th]
     current[article_id] = thread_id
-    key = (th, copy_key(title, summary))
-    first = threader.first_copy.setdefault(key, article_id)
+    copy = threader.copy_of(
+        th, article_id, copy_key(title, summary), copy_signature(f"{title}\n{summary}\n{body}")
+    )
     return Assignment(
         event_seq,
         article_id,
@@ -290,8 +476,9 @@ def assign(
         action,
         thread_id,
         similarity,
-        first if first != article_id else None,
+        None if copy is None else copy[0],
         event_time,
+        None if copy is None else round(copy[1], 6),
     )
 
 
@@ -316,14 +503,15 @@ CREATE SCHEMA IF NOT EXISTS enrich;
 CREATE TABLE IF NOT EXISTS enrich.thread_assignments (
     event_seq BIGINT NOT NULL, article_id VARCHAR NOT NULL, version INTEGER NOT NULL,
     action VARCHAR NOT NULL, thread_id VARCHAR NOT NULL, similarity DOUBLE, duplicate_of VARCHAR,
-    event_time TIMESTAMP NOT NULL, algorithm VARCHAR NOT NULL
+    event_time TIMESTAMP NOT NULL, algorithm VARCHAR NOT NULL, copy_similarity DOUBLE
 );
+ALTER TABLE enrich.thread_assignments ADD COLUMN IF NOT EXISTS copy_similarity DOUBLE;
 """
 
 _EVENTS_SQL = """
 SELECT event_seq, stream_id, stream_version, event_type,
        epoch(coalesce(least(occurred_at, recorded_at), recorded_at)) AS event_time,
-       coalesce(title, ''), coalesce(summary, '')
+       coalesce(title, ''), coalesce(summary, ''), coalesce(body, ''), coalesce(language, '')
 FROM raw.article_events
 WHERE event_seq > ?
 ORDER BY event_seq
@@ -351,10 +539,10 @@ def assign_threads(db_path: Path) -> ThreadReport:
             for row in con.execute(_EVENTS_SQL + "", [0]).fetchall():
                 if row[0] > done:
                     break
-                assign(threader, current, *row[:4], row[5], row[6], row[4])
+                assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
                 report.replayed += 1
         rows = [
-            assign(threader, current, *row[:4], row[5], row[6], row[4])
+            assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
             for row in con.execute(_EVENTS_SQL, [done]).fetchall()
         ]
         report.articles = len(rows)
@@ -371,10 +559,14 @@ def assign_threads(db_path: Path) -> ThreadReport:
                     "duplicate_of": pa.array([a.duplicate_of for a in rows], pa.string()),
                     "event_time": pa.array([int(a.event_time * 1_000_000) for a in rows], pa.timestamp("us")),
                     "algorithm": [ALGORITHM] * len(rows),
+                    "copy_similarity": pa.array([a.copy_similarity for a in rows], pa.float64()),
                 }
             )
             with store.transaction(), registered(con, "_assignments", table):
-                con.execute("INSERT INTO enrich.thread_assignments SELECT * FROM _assignments")
+                # A new rule threads every article again: the old rule's rows are only a
+                # cache of its own, dropped so that nothing downstream mixes the two.
+                con.execute("DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [ALGORITHM])
+                con.execute("INSERT INTO enrich.thread_assignments BY NAME SELECT * FROM _assignments")
             _save_state(db_path, threader, current)
     report.seconds = time.monotonic() - started
     return report

@@ -19,6 +19,7 @@ select
     min(d.event_time) filter (where d.action <> 'leave') as joined_at,
     arg_max(d.similarity, d.event_seq) filter (where d.action <> 'leave') as similarity,
     arg_max(d.duplicate_of, d.event_seq) filter (where d.action <> 'leave') as duplicate_of,
+    arg_max(d.copy_similarity, d.event_seq) filter (where d.action <> 'leave') as copy_similarity,
     l.last_action <> 'leave' as is_member,
     max(d.event_time) filter (where d.action = 'leave') as left_at,
     l.last_event_seq

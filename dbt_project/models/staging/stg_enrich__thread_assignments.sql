@@ -1,3 +1,5 @@
--- Every thread decision, in log order.
-select event_seq, article_id, version, action, thread_id, similarity, duplicate_of, event_time, algorithm
+-- Every thread decision, in log order (only the current rule's: a new one replaces them).
+select
+    event_seq, article_id, version, action, thread_id, similarity, duplicate_of, copy_similarity,
+    event_time, algorithm
 from {{ source('enrich', 'thread_assignments') }}
