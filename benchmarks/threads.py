@@ -61,6 +61,12 @@ def sorted_archive(source: Path, target: Path, copies: int = 1, shift_days: int 
     return len(out)
 
 
+def final_thread(thread: str, merged_into: dict[str, str]) -> str:
+    while thread in merged_into:
+        thread = merged_into[thread]
+    return thread
+
+
 def score(name: str, workdir: Path) -> None:
     data = SHARED / "data" / "threads" / name
     db = workdir / name / "newsroom.duckdb"
@@ -76,8 +82,11 @@ def score(name: str, workdir: Path) -> None:
             GROUP BY 1
             """
         ).fetchall()
+        merged_into = dict(con.execute("SELECT thread_id, merged_into FROM enrich.thread_merges").fetchall())
         if name == "uci_long_dev":
             thread_spans(con)
+    rows = [(guid, final_thread(thread, merged_into)) for guid, thread in rows]
+    print(f"   {len(merged_into):,} threads merged into another")
     gold = workdir / f"{name}.gold.csv"
     gold.write_text(read_text(data / "gold.csv"))
     predictions = workdir / f"{name}.pred.csv"
@@ -98,9 +107,23 @@ def score(name: str, workdir: Path) -> None:
 def thread_spans(con: duckdb.DuckDBPyConnection) -> None:
     """Stories, not topics: how many articles sit in threads spanning weeks, and the biggest threads."""
     threads = """
-        WITH latest AS (
-            SELECT article_id, arg_max(thread_id, event_seq) AS thread_id, min(event_time) AS first_seen
-            FROM enrich.thread_assignments GROUP BY 1
+        WITH RECURSIVE chain AS (
+            SELECT thread_id, merged_into FROM enrich.thread_merges
+            UNION ALL
+            SELECT c.thread_id, m.merged_into
+            FROM chain c JOIN enrich.thread_merges m ON m.thread_id = c.merged_into
+        ),
+        final AS (
+            SELECT thread_id, merged_into FROM chain
+            WHERE merged_into NOT IN (SELECT thread_id FROM enrich.thread_merges)
+        ),
+        latest AS (
+            SELECT a.article_id, coalesce(f.merged_into, a.thread_id) AS thread_id, a.first_seen
+            FROM (
+                SELECT article_id, arg_max(thread_id, event_seq) AS thread_id, min(event_time) AS first_seen
+                FROM enrich.thread_assignments GROUP BY 1
+            ) a
+            LEFT JOIN final f USING (thread_id)
         )
         SELECT thread_id, count(*) AS articles,
                date_diff('second', min(first_seen), max(first_seen)) / 86400 AS days

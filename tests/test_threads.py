@@ -10,6 +10,7 @@ import pytest
 
 from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
+from ingestion._derive.transform import transform
 from ingestion._log.backfill import backfill
 
 from .conftest import shared_path
@@ -199,3 +200,52 @@ def test_a_new_threading_rule_replaces_the_old_rules_rows(
         assert con.execute(
             "SELECT algorithm, count(*) FROM enrich.thread_assignments GROUP BY ALL"
         ).fetchall() == [("a-newer-rule", 3)]
+
+
+STORM = [
+    "Storm Isolde batters Ireland as ferries cancelled",
+    "Ferries cancelled between Dublin and Holyhead as storm hits",
+    "Storm Isolde: ferries cancelled between Dublin and Holyhead, Ireland battered",
+]
+
+
+def test_two_threads_one_article_shows_are_one_story_merge_as_an_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thresholds that let the first two open threads of their own, so the third can join them.
+    monkeypatch.setattr(threads, "BASE_THRESHOLD", 0.5)
+    monkeypatch.setattr(threads, "MERGE_SIMILARITY", 0.2)
+    lines = [
+        json.dumps({"guid": f"s{n}", "title": title, "published_at": f"2026-03-10T0{6 + n}:00:00Z"}) + "\n"
+        for n, title in enumerate(STORM)
+    ]
+    full, incremental = tmp_path / "full" / "newsroom.duckdb", tmp_path / "incremental" / "newsroom.duckdb"
+    (tmp_path / "all.jsonl").write_text("".join(lines))
+    backfill(tmp_path / "all.jsonl", "wires", full)
+    assign_threads(full)
+    for number, chunk in enumerate((lines[:2], lines[2:])):
+        (tmp_path / f"part{number}.jsonl").write_text("".join(chunk))
+        backfill(tmp_path / f"part{number}.jsonl", "wires", incremental)
+        assign_threads(incremental)
+    merges = "SELECT * EXCLUDE (event_seq) FROM enrich.thread_merges ORDER BY event_seq"
+    with (
+        duckdb.connect(str(full), read_only=True) as a,
+        duckdb.connect(str(incremental), read_only=True) as b,
+    ):
+        assert a.execute(merges).fetchall() == b.execute(merges).fetchall()
+        [(absorbed, survivor)] = a.execute(
+            "SELECT thread_id, merged_into FROM enrich.thread_merges"
+        ).fetchall()
+    assert _assignments(full) == _assignments(incremental)
+
+    assert transform(full).success
+    with duckdb.connect(str(full), read_only=True) as con:
+        assert {t for (t,) in con.execute("SELECT thread_id FROM marts.thread_articles").fetchall()} == {
+            survivor
+        }
+        rows = dict(
+            con.execute(
+                "SELECT thread_id, (status, merged_into, article_count) FROM marts.story_threads"
+            ).fetchall()
+        )
+    assert rows == {survivor: ("active", None, 3), absorbed: ("merged", survivor, 0)}

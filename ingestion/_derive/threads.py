@@ -18,6 +18,11 @@ name endings unified ("Selenskyj", "Zelenskyy" -> "selensky"), and place names
 mapped to one name through the gazetteer ("Genf" -> "geneva"), so an article in
 German can join the English coverage of the same event.
 
+Merges: when one article clears the thresholds of two active threads whose
+centroids are alike (``MERGE_SIMILARITY``), the two were one story: the younger is
+folded into the older and the merge recorded (``enrich.thread_merges``); the
+absorbed id keeps resolving to the thread that holds its articles.
+
 Copies: an article whose text nearly contains, or is nearly contained in, an
 earlier article of its thread (a wire story republished with a changed headline
 word, a trimmed paragraph, a dateline or boilerplate) is flagged ``duplicate_of``
@@ -49,7 +54,7 @@ import pyarrow as pa
 
 from ingestion._log.store import EventStore, registered
 
-ALGORITHM = "decayed-centroid-v2"
+ALGORITHM = "decayed-centroid-v3"
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -81,6 +86,9 @@ COPY_CANDIDATES = 16
 COPY_SAMPLE_ABOVE = 64
 #: Fewest sampled pairs a short text must have to be compared with a sampled long one.
 COPY_MIN_SAMPLED = 8
+#: Two active threads an article clears at once are one story, merged into the older,
+#: when their centroids are at least this similar.
+MERGE_SIMILARITY = 0.5
 #: Gazetteer places that unify names across languages: countries, and cities from this size.
 PLACE_MIN_POPULATION = 100_000
 
@@ -226,6 +234,9 @@ class Threader:
         self.language_bit: dict[str, int] = {}
         self.term_languages: dict[str, int] = defaultdict(int)
         self.thread_language: list[int] = []
+        #: Merged threads: absorbed -> the thread it went into; and merges not yet written.
+        self.merged_into: dict[int, int] = {}
+        self.new_merges: list[Merge] = []
         self.last_event_seq = 0
         #: The latest time seen: the rule's clock never runs backwards, so an article
         #: that arrives late with an old date is handled as arriving now.
@@ -296,8 +307,11 @@ class Threader:
         for term in self.dormant_terms.pop(th, ()):
             del self.dormant_postings[term][th]
 
-    def best(self, vector: dict[str, float], now: float, language: int = 1) -> tuple[int, float] | None:
-        """The thread this vector clears by the widest margin, with its similarity.
+    def best(
+        self, vector: dict[str, float], now: float, language: int = 1
+    ) -> tuple[int, float, list[int]] | None:
+        """The thread this vector clears by the widest margin, with its similarity, and
+        every other active thread it clears.
 
         A thread opened in another language is compared on the article's terms that language
         also uses (names, places, numbers), at ``CROSS_THRESHOLD``."""
@@ -316,6 +330,7 @@ class Threader:
                 centroid = self.centroid[th]
                 dots[th] = sum(x * centroid.get(t, 0.0) for t, x in vector.items())
         chosen, margin, similarity = None, -1e9, 0.0
+        cleared: list[int] = []
         shared_norm: dict[int, float] = {}
         for th in sorted(dots):
             cosine = dots[th] / math.sqrt(self.norm2[th])
@@ -337,10 +352,48 @@ class Threader:
                 )
             else:
                 need = DORMANT_THRESHOLD
+            if cosine >= need and self.state[th] == 1:
+                cleared.append(th)
             # Relative margin: an absolute one favours big threads, whose need is lowest.
             if cosine >= need and cosine / need > margin:
                 chosen, margin, similarity = th, cosine / need, cosine
-        return None if chosen is None else (chosen, similarity)
+        if chosen is None:
+            return None
+        return chosen, similarity, [th for th in cleared if th != chosen]
+
+    def resolve(self, th: int) -> int:
+        """The thread ``th`` is now part of (itself unless merged)."""
+        while th in self.merged_into:
+            th = self.merged_into[th]
+        return th
+
+    def centroid_cosine(self, a: int, b: int) -> float:
+        small, large = sorted((self.centroid[a], self.centroid[b]), key=len)
+        dot = sum(w * large.get(t, 0.0) for t, w in small.items())
+        return dot / (math.sqrt(self.norm2[a] * self.norm2[b]) or 1.0)
+
+    def merge(self, absorbed: int, survivor: int, now: float) -> None:
+        """Fold one active thread into another: its centroid (rescaled to the survivor's
+        reference time), recent size and copy candidates; the absorbed thread closes."""
+        scale = 2.0 ** ((self.ref[absorbed] - self.ref[survivor]) / (HALF_LIFE_DAYS * DAY))
+        target = self.centroid[survivor]
+        for term, weight in self.centroid[absorbed].items():
+            if term not in target:
+                target[term] = 0.0
+                self.active_postings[term].add(survivor)
+            target[term] += weight * scale
+        self.norm2[survivor] = sum(w * w for w in target.values())
+        decay = 0.5 ** ((now - self.last[absorbed]) / (HALF_LIFE_DAYS * DAY))
+        self.recent_size[survivor] = (
+            self.recent_size[survivor] * 0.5 ** ((now - self.last[survivor]) / (HALF_LIFE_DAYS * DAY))
+            + self.recent_size[absorbed] * decay
+        )
+        self.last[survivor] = now
+        heapq.heappush(self.active_heap, (now, survivor))
+        candidates = self.copies.setdefault(survivor, [])
+        candidates.extend(self.copies.get(absorbed, [])[: max(0, COPY_CANDIDATES - len(candidates))])
+        self.close(absorbed)
+        self.merged_into[absorbed] = survivor
 
     def open(self, article_id: str, now: float, language: int = 1) -> int:
         th = len(self.centroid)
@@ -414,6 +467,14 @@ class Threader:
 
 
 @dataclass(slots=True)
+class Merge:
+    event_seq: int  # the article event that showed the two threads are one story
+    thread_id: str  # the absorbed thread
+    merged_into: str
+    event_time: float
+
+
+@dataclass(slots=True)
 class Assignment:
     event_seq: int
     article_id: str
@@ -445,12 +506,16 @@ def assign(
     now = threader.clock = max(threader.clock, now)
     if event_type == "article.withdrawn":
         thread = current.pop(article_id, article_id)
+        if thread in threader.index_of:
+            thread = threader.thread_ids[threader.resolve(threader.index_of[thread])]
         return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
     lead = " ".join(body.split(None, LEAD_WORDS)[:LEAD_WORDS]) if body else ""
     vector = threader.vector(f"{title} \n {summary}", lead, language)
     bit = threader.bit(language)
     found = threader.best(vector, now, bit)
     previous = current.get(article_id)
+    if previous is not None:  # its thread may have been merged since
+        previous = threader.thread_ids[threader.resolve(threader.index_of[previous])]
     if found is None and previous is not None and threader.state[threader.index_of[previous]] != 0:
         th, similarity, action = threader.index_of[previous], None, "stay"
     elif found is None:
@@ -459,7 +524,16 @@ def assign(
         th, similarity = threader.open(new_id, now, bit), None
         action = "open" if previous is None else "move"
     else:
-        th, similarity = found
+        th, similarity, also_cleared = found
+        for other in also_cleared:  # one article that fits two similar stories makes them one
+            if threader.state[th] == threader.state[other] == 1 and (
+                threader.centroid_cosine(th, other) >= MERGE_SIMILARITY
+            ):
+                absorbed, th = max(th, other), min(th, other)  # the older thread survives
+                threader.merge(absorbed, th, now)
+                threader.new_merges.append(
+                    Merge(event_seq, threader.thread_ids[absorbed], threader.thread_ids[th], event_time)
+                )
         thread_id = threader.thread_ids[th]
         action = "join" if previous is None else ("stay" if thread_id == previous else "move")
         similarity = round(similarity, 6)
@@ -506,6 +580,10 @@ CREATE TABLE IF NOT EXISTS enrich.thread_assignments (
     event_time TIMESTAMP NOT NULL, algorithm VARCHAR NOT NULL, copy_similarity DOUBLE
 );
 ALTER TABLE enrich.thread_assignments ADD COLUMN IF NOT EXISTS copy_similarity DOUBLE;
+CREATE TABLE IF NOT EXISTS enrich.thread_merges (
+    event_seq BIGINT NOT NULL, thread_id VARCHAR NOT NULL, merged_into VARCHAR NOT NULL,
+    merged_at TIMESTAMP NOT NULL, algorithm VARCHAR NOT NULL
+);
 """
 
 _EVENTS_SQL = """
@@ -541,6 +619,7 @@ def assign_threads(db_path: Path) -> ThreadReport:
                     break
                 assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
                 report.replayed += 1
+            threader.new_merges.clear()  # recorded by the run that made them
         rows = [
             assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
             for row in con.execute(_EVENTS_SQL, [done]).fetchall()
@@ -562,11 +641,28 @@ def assign_threads(db_path: Path) -> ThreadReport:
                     "copy_similarity": pa.array([a.copy_similarity for a in rows], pa.float64()),
                 }
             )
-            with store.transaction(), registered(con, "_assignments", table):
+            merges = threader.new_merges
+            merge_table = pa.table(
+                {
+                    "event_seq": pa.array([m.event_seq for m in merges], pa.int64()),
+                    "thread_id": pa.array([m.thread_id for m in merges], pa.string()),
+                    "merged_into": pa.array([m.merged_into for m in merges], pa.string()),
+                    "merged_at": pa.array([int(m.event_time * 1e6) for m in merges], pa.timestamp("us")),
+                    "algorithm": pa.array([ALGORITHM] * len(merges), pa.string()),
+                }
+            )
+            with (
+                store.transaction(),
+                registered(con, "_assignments", table),
+                registered(con, "_merges", merge_table),
+            ):
                 # A new rule threads every article again: the old rule's rows are only a
                 # cache of its own, dropped so that nothing downstream mixes the two.
                 con.execute("DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [ALGORITHM])
+                con.execute("DELETE FROM enrich.thread_merges WHERE algorithm <> ?", [ALGORITHM])
                 con.execute("INSERT INTO enrich.thread_assignments BY NAME SELECT * FROM _assignments")
+                con.execute("INSERT INTO enrich.thread_merges BY NAME SELECT * FROM _merges")
+            merges.clear()
             _save_state(db_path, threader, current)
     report.seconds = time.monotonic() - started
     return report

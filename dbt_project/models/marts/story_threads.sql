@@ -88,29 +88,40 @@ top_entities as (
     select thread_id, list(canonical_name order by articles desc, canonical_name)[1:5] as top_entities
     from entity_counts
     group by thread_id
+),
+
+threads as (
+    select
+        m.thread_id,
+        coalesce(
+            any_value(md.label),
+            max(m.title) filter (where m.article_id = m.thread_id),
+            arg_min(m.title, (m.joined_at, m.article_id))
+        ) as label,
+        min(m.joined_at) as first_seen_at,
+        any_value(fr.first_published_at) as first_published_at,
+        any_value(fr.first_source_id) as first_source_id,
+        coalesce(any_value(fr.languages), []::varchar[]) as languages,
+        max(m.joined_at) as last_seen_at,
+        count(*) filter (where m.is_member) as article_count,
+        count(distinct m.source_id) filter (where m.is_member) as source_count,
+        count(*) filter (where m.is_member and m.duplicate_of is not null) as copy_count,
+        coalesce(any_value(te.top_entities), []::varchar[]) as top_entities,
+        case when max(m.joined_at) >= any_value(as_of.as_of) - interval {{ active_days }} day
+            then 'active' else 'dormant' end as status
+    from members as m
+    cross join as_of
+    left join top_entities as te using (thread_id)
+    left join medoids as md using (thread_id)
+    left join first_reports as fr using (thread_id)
+    group by m.thread_id
 )
 
+select *, null::varchar as merged_into, null::timestamp as merged_at from threads
+union all
+-- a merged thread keeps its id: it points at the thread that holds its articles now
 select
-    m.thread_id,
-    coalesce(
-        any_value(md.label),
-        max(m.title) filter (where m.article_id = m.thread_id),
-        arg_min(m.title, (m.joined_at, m.article_id))
-    ) as label,
-    min(m.joined_at) as first_seen_at,
-    any_value(fr.first_published_at) as first_published_at,
-    any_value(fr.first_source_id) as first_source_id,
-    coalesce(any_value(fr.languages), []::varchar[]) as languages,
-    max(m.joined_at) as last_seen_at,
-    count(*) filter (where m.is_member) as article_count,
-    count(distinct m.source_id) filter (where m.is_member) as source_count,
-    count(*) filter (where m.is_member and m.duplicate_of is not null) as copy_count,
-    coalesce(any_value(te.top_entities), []::varchar[]) as top_entities,
-    case when max(m.joined_at) >= any_value(as_of.as_of) - interval {{ active_days }} day
-        then 'active' else 'dormant' end as status
-from members as m
-cross join as_of
-left join top_entities as te using (thread_id)
-left join medoids as md using (thread_id)
-left join first_reports as fr using (thread_id)
-group by m.thread_id
+    r.thread_id, t.label, null, null, null, []::varchar[], null, 0, 0, 0, []::varchar[], 'merged',
+    r.current_thread_id, r.merged_at
+from {{ ref('int_thread_merges_resolved') }} as r
+inner join threads as t on t.thread_id = r.current_thread_id

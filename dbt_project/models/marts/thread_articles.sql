@@ -1,6 +1,10 @@
--- One row per article and the thread it is in (or was in, if withdrawn).
+-- One row per article and the thread it is in (or was in, if withdrawn). A
+-- thread merged into another counts as that one: its decisions are read as
+-- decisions of the thread that holds its articles now.
 with decisions as (
-    select * from {{ ref('stg_enrich__thread_assignments') }}
+    select d.* replace (coalesce(r.current_thread_id, d.thread_id) as thread_id)
+    from {{ ref('stg_enrich__thread_assignments') }} as d
+    left join {{ ref('int_thread_merges_resolved') }} as r using (thread_id)
 ),
 
 latest as (
