@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from ingestion._derive import entities, ner
-from ingestion._derive.entities import extract_entities
+from ingestion._derive.entities import EntityReport, extract_entities
 from ingestion._derive.ner import article_language
 from ingestion._derive.transform import transform
 from ingestion.exceptions import EntityExtractionError
@@ -152,16 +152,21 @@ def test_places_are_typed_and_resolved_by_the_gazetteer_across_languages(tmp_pat
     )
 
 
-def test_french_articles_are_read_by_the_french_pipeline(tmp_path: Path) -> None:
+def extract_one_article(tmp_path: Path, language: str, title: str, body: str) -> tuple[Path, EntityReport]:
+    """A database with one article in ``language``, and the report of extracting it."""
     db = tmp_path / "newsroom.duckdb"
-    french = (
+    append_articles(db, [{"identity": f"{language}-1", "title": title, "body": body, "language": language}])
+    return db, extract_entities(db, n_process=1)
+
+
+def test_french_articles_are_read_by_the_french_pipeline(tmp_path: Path) -> None:
+    db, report = extract_one_article(
+        tmp_path,
+        "fr",
+        "Zelensky à Genève",
         "Le président ukrainien Volodymyr Zelensky est arrivé lundi à Genève pour des pourparlers "
-        "sur un échange de prisonniers, a annoncé le ministère suisse des Affaires étrangères."
+        "sur un échange de prisonniers, a annoncé le ministère suisse des Affaires étrangères.",
     )
-    append_articles(
-        db, [{"identity": "fr-1", "title": "Zelensky à Genève", "body": french, "language": "fr"}]
-    )
-    report = extract_entities(db, n_process=1)
     assert (report.texts_new, report.texts_unsupported) == (2, 0)
     with duckdb.connect(str(db), read_only=True) as con:
         found = set(
@@ -173,15 +178,13 @@ def test_french_articles_are_read_by_the_french_pipeline(tmp_path: Path) -> None
 
 
 def test_a_language_without_a_model_is_marked_never_read_by_another(tmp_path: Path) -> None:
-    db = tmp_path / "newsroom.duckdb"
-    spanish = (
+    db, report = extract_one_article(
+        tmp_path,
+        "es",
+        "Zelensky en Ginebra",
         "El presidente ucraniano Volodymyr Zelensky llegó el lunes a Ginebra para unas conversaciones "
-        "sobre un intercambio de prisioneros, según anunció el Ministerio de Asuntos Exteriores suizo."
+        "sobre un intercambio de prisioneros, según anunció el Ministerio de Asuntos Exteriores suizo.",
     )
-    append_articles(
-        db, [{"identity": "es-1", "title": "Zelensky en Ginebra", "body": spanish, "language": "es"}]
-    )
-    report = extract_entities(db, n_process=1)
     assert (report.texts_new, report.texts_unsupported, report.mentions) == (2, 2, 0)
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT DISTINCT language, status FROM enrich.texts").fetchall() == [

@@ -114,6 +114,9 @@ from linked
 where not (
     entity_type = 'person' and linked_name = name and name_key not like '% %'
     -- the word, its singular, or the word an agent noun comes from ("Forecasters")
-    and [name_key, regexp_replace(name_key, 's$', ''), regexp_replace(name_key, 'ers$', '')]
-        && (select list(word) from {{ ref('common_words') }})
+    and (
+        name_key in (select word from {{ ref('common_words') }})
+        or regexp_replace(name_key, 's$', '') in (select word from {{ ref('common_words') }})
+        or regexp_replace(name_key, 'ers$', '') in (select word from {{ ref('common_words') }})
+    )
 )
