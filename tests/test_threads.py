@@ -194,8 +194,10 @@ def test_a_new_threading_rule_replaces_the_old_rules_rows(
     db = tmp_path / "newsroom.duckdb"
     backfill(archive, "wires", db)
     assign_threads(db)
+    old_state = state_path(db)
     monkeypatch.setattr(threads, "ALGORITHM", "a-newer-rule")
     assert assign_threads(db).articles == 3  # everything threaded again by the new rule
+    assert state_path(db).exists() and not old_state.exists()
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute(
             "SELECT algorithm, count(*) FROM enrich.thread_assignments GROUP BY ALL"

@@ -686,3 +686,8 @@ def _save_state(db_path: Path, threader: Threader, current: dict[str, str]) -> N
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(pickle.dumps((threader, current), protocol=pickle.HIGHEST_PROTOCOL))
     tmp.replace(path)
+    # The states of older rules are never read again (their rows were just replaced).
+    older = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+\.pkl")
+    for other in path.parent.iterdir():
+        if other != path and older.fullmatch(other.name):
+            other.unlink(missing_ok=True)
