@@ -61,10 +61,26 @@ def sorted_archive(source: Path, target: Path, copies: int = 1, shift_days: int 
     return len(out)
 
 
-def final_thread(thread: str, merged_into: dict[str, str]) -> str:
-    while thread in merged_into:
-        thread = merged_into[thread]
-    return thread
+#: Each article's thread now (article_id, thread_id, first_seen): its last assignment,
+#: followed through merges (A into B, then B into C: C).
+CURRENT_THREADS = """
+    WITH RECURSIVE chain AS (
+        SELECT thread_id, merged_into FROM enrich.thread_merges
+        UNION ALL
+        SELECT c.thread_id, m.merged_into
+        FROM chain c JOIN enrich.thread_merges m ON m.thread_id = c.merged_into
+    ),
+    final AS (
+        SELECT thread_id, merged_into FROM chain
+        WHERE merged_into NOT IN (SELECT thread_id FROM enrich.thread_merges)
+    )
+    SELECT a.article_id, coalesce(f.merged_into, a.thread_id) AS thread_id, a.first_seen
+    FROM (
+        SELECT article_id, arg_max(thread_id, event_seq) AS thread_id, min(event_time) AS first_seen
+        FROM enrich.thread_assignments GROUP BY 1
+    ) a
+    LEFT JOIN final f USING (thread_id)
+"""
 
 
 def score(name: str, workdir: Path) -> None:
@@ -76,17 +92,15 @@ def score(name: str, workdir: Path) -> None:
     report = assign_threads(db)
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
-            """
-            SELECT e.payload ->> '$.guid', arg_max(t.thread_id, t.event_seq)
-            FROM enrich.thread_assignments t JOIN raw.events e ON e.event_seq = t.event_seq
-            GROUP BY 1
+            f"""
+            SELECT a.guid, t.thread_id FROM ({CURRENT_THREADS}) t
+            JOIN raw.article_events a ON a.stream_id = t.article_id AND a.stream_version = 1
             """
         ).fetchall()
-        merged_into = dict(con.execute("SELECT thread_id, merged_into FROM enrich.thread_merges").fetchall())
+        merges = con.execute("SELECT count(*) FROM enrich.thread_merges").fetchall()[0][0]
         if name == "uci_long_dev":
             thread_spans(con)
-    rows = [(guid, final_thread(thread, merged_into)) for guid, thread in rows]
-    print(f"   {len(merged_into):,} threads merged into another")
+    print(f"   {merges:,} threads merged into another")
     gold = workdir / f"{name}.gold.csv"
     gold.write_text(read_text(data / "gold.csv"))
     predictions = workdir / f"{name}.pred.csv"
@@ -106,28 +120,10 @@ def score(name: str, workdir: Path) -> None:
 
 def thread_spans(con: duckdb.DuckDBPyConnection) -> None:
     """Stories, not topics: how many articles sit in threads spanning weeks, and the biggest threads."""
-    threads = """
-        WITH RECURSIVE chain AS (
-            SELECT thread_id, merged_into FROM enrich.thread_merges
-            UNION ALL
-            SELECT c.thread_id, m.merged_into
-            FROM chain c JOIN enrich.thread_merges m ON m.thread_id = c.merged_into
-        ),
-        final AS (
-            SELECT thread_id, merged_into FROM chain
-            WHERE merged_into NOT IN (SELECT thread_id FROM enrich.thread_merges)
-        ),
-        latest AS (
-            SELECT a.article_id, coalesce(f.merged_into, a.thread_id) AS thread_id, a.first_seen
-            FROM (
-                SELECT article_id, arg_max(thread_id, event_seq) AS thread_id, min(event_time) AS first_seen
-                FROM enrich.thread_assignments GROUP BY 1
-            ) a
-            LEFT JOIN final f USING (thread_id)
-        )
+    threads = f"""
         SELECT thread_id, count(*) AS articles,
                date_diff('second', min(first_seen), max(first_seen)) / 86400 AS days
-        FROM latest GROUP BY 1
+        FROM ({CURRENT_THREADS}) GROUP BY 1
     """
     share = con.execute(
         f"SELECT sum(articles) FILTER (WHERE days > {LONG_DAYS}) / sum(articles) FROM ({threads})"

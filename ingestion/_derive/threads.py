@@ -52,9 +52,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ingestion._derive.ner import language_key
 from ingestion._log.store import EventStore, registered
 
-ALGORITHM = "decayed-centroid-v3"
+ALGORITHM = "decayed-centroid-v4"
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -172,7 +173,6 @@ def _term(word: str, language: str) -> str | None:
 
 def tokens(text: str, language: str = "en") -> list[str]:
     text = text.replace("'s ", " ").replace("\u2019s ", " ")
-    language = (language or "en")[:2].lower()
     return [t for w in _TOKEN.findall(text) if (t := _term(w, language)) is not None]
 
 
@@ -266,7 +266,6 @@ class Threader:
         return {t: w / norm for t, w in weights.items()}
 
     def bit(self, language: str) -> int:
-        language = (language or "en")[:2].lower()
         if language not in self.language_bit:
             self.language_bit[language] = 1 << len(self.language_bit)
         return self.language_bit[language]
@@ -509,6 +508,7 @@ def assign(
         if thread in threader.index_of:
             thread = threader.thread_ids[threader.resolve(threader.index_of[thread])]
         return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
+    language = language_key(language) or "en"  # "en-GB" is "en"
     lead = " ".join(body.split(None, LEAD_WORDS)[:LEAD_WORDS]) if body else ""
     vector = threader.vector(f"{title} \n {summary}", lead, language)
     bit = threader.bit(language)
