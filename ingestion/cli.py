@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from ingestion._publish.sql import QueryLimits, error_line
@@ -57,6 +58,67 @@ def _size(text: str) -> int:
 
 
 _MAX_SIZE = 10**15
+
+
+def _utc_time(text: str) -> datetime:
+    """An argparse type: an ISO 8601 date or time, read as UTC unless it gives its offset."""
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date or time: {text!r} (e.g. 2026-03-01 or 2026-03-01T06:00Z)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _reading_parent() -> argparse.ArgumentParser:
+    """Options of the commands that read the published snapshot."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    parent.add_argument(
+        "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout (csv, json, parquet)"
+    )
+    parent.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    parent.add_argument(
+        "--published",
+        "--snapshot",
+        dest="published",
+        type=Path,
+        metavar="PATH",
+        help="read this snapshot file (e.g. a copy of a published one), not the one published from --db",
+    )
+    parent.add_argument(
+        "--max-rows",
+        type=_positive(int, 10**12),
+        metavar="N",
+        help="table: rows shown (default 100); csv, json, parquet: stop with an error after N rows "
+        f"(default {QUERY_LIMITS.max_rows:,})",
+    )
+    parent.add_argument(
+        "--max-bytes",
+        type=_size,
+        metavar="SIZE",
+        default=QUERY_LIMITS.max_bytes,
+        help="csv, json, parquet: stop with an error after SIZE of output, e.g. 200MB "
+        f"(default {QUERY_LIMITS.max_bytes / 1e9:g}GB; parquet counts uncompressed data)",
+    )
+    parent.add_argument(
+        "--timeout",
+        type=_positive(float, 7 * 86_400),
+        metavar="SECONDS",
+        default=QUERY_LIMITS.timeout,
+        help=f"stop the query after SECONDS (default {QUERY_LIMITS.timeout:g})",
+    )
+    parent.add_argument(
+        "--memory-limit",
+        type=_size,
+        metavar="SIZE",
+        default=QUERY_LIMITS.memory_bytes,
+        help=f"memory the query may use, e.g. 4GB (default {QUERY_LIMITS.memory_bytes / 1e9:g}GB)",
+    )
+    return parent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,61 +227,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.set_defaults(func=_cmd_publish)
 
+    reading = _reading_parent()
     sql = commands.add_parser(
         "sql",
-        parents=[db],
+        parents=[db, reading],
         help="query the published snapshot (read-only)",
         description="Run a read-only query (SELECT, EXPLAIN) against the published snapshot "
-        "(data/published/newsroom.duckdb beside the --db database; --db may also name a snapshot "
-        "file itself, such as a copy). Statements that write, attach or copy are refused. Every "
-        "query has a time limit, a memory limit and, for csv, json and parquet, a row and a byte "
-        "limit; reaching one stops the query with exit status 2. --output writes a new file and "
-        "replaces an existing one only with --force, never a database, a stored body or anything "
-        "in the data directory (the folder of the --db database).",
+        "(data/published/newsroom.duckdb beside the --db database, or the file --published names). "
+        "Marts are tables of their own name (FROM articles); search_articles('words') searches "
+        "every version. Statements that write, attach or copy are refused. Every query has a time "
+        "limit, a memory limit and, for csv, json and parquet, a row and a byte limit; reaching one "
+        "stops the query with exit status 2; a query the database cannot run exits 1 with its "
+        "error in one line. --output writes a new file and replaces an existing "
+        "one only with --force, never a database, a stored body or anything in the data directory "
+        "(the folder of the --db database).",
     )
-    sql.add_argument("query", help='e.g. "SELECT title FROM marts.articles LIMIT 5"')
-    sql.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    sql.add_argument(
-        "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout (csv, json, parquet)"
-    )
-    sql.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    sql.add_argument(
-        "--snapshot",
-        type=Path,
-        metavar="PATH",
-        help="query this snapshot file (e.g. a copy of a published one) instead of the one published "
-        "from --db",
-    )
-    sql.add_argument(
-        "--max-rows",
-        type=_positive(int, 10**12),
-        metavar="N",
-        help="table: rows shown (default 100); csv, json, parquet: stop with an error after N rows "
-        f"(default {QUERY_LIMITS.max_rows:,})",
-    )
-    sql.add_argument(
-        "--max-bytes",
-        type=_size,
-        metavar="SIZE",
-        default=QUERY_LIMITS.max_bytes,
-        help="csv, json, parquet: stop with an error after SIZE of output, e.g. 200MB "
-        f"(default {QUERY_LIMITS.max_bytes / 1e9:g}GB; parquet counts uncompressed data)",
-    )
-    sql.add_argument(
-        "--timeout",
-        type=_positive(float, 7 * 86_400),
-        metavar="SECONDS",
-        default=QUERY_LIMITS.timeout,
-        help=f"stop the query after SECONDS (default {QUERY_LIMITS.timeout:g})",
-    )
-    sql.add_argument(
-        "--memory-limit",
-        type=_size,
-        metavar="SIZE",
-        default=QUERY_LIMITS.memory_bytes,
-        help=f"memory the query may use, e.g. 4GB (default {QUERY_LIMITS.memory_bytes / 1e9:g}GB)",
-    )
+    sql.add_argument("query", help='e.g. "SELECT title FROM articles LIMIT 5"')
     sql.set_defaults(func=_cmd_sql)
+
+    search = commands.add_parser(
+        "search",
+        parents=[db, reading],
+        help="full-text search over every version of every article",
+        description="Rank articles by BM25 over the title, summary and body of every version, "
+        "current and earlier, withdrawn ones included (status says so). Words count towards the "
+        'rank; a "quoted phrase" must also appear as written. A word or phrase that names a known '
+        "entity also searches the entity's other names (Zelensky finds Selenskyj once the two "
+        "are resolved as one person); --no-aliases turns that off. One row per article: its best "
+        "version, how many versions matched, and a snippet with the matches marked **like this**.",
+    )
+    search.add_argument("query", help='words and "quoted phrases", e.g. \'Zelensky "Geneva talks"\'')
+    search.add_argument(
+        "--since", type=_utc_time, metavar="TIME", help="published at or after TIME (UTC), e.g. 2026-03-01"
+    )
+    search.add_argument("--until", type=_utc_time, metavar="TIME", help="published before TIME (UTC)")
+    search.add_argument("--source", metavar="ID", help="only this source")
+    search.add_argument(
+        "--entity", metavar="NAME", help="only articles that mention this entity (any of its names)"
+    )
+    search.add_argument("--thread", metavar="ID", help="only articles of this story thread")
+    search.add_argument("--language", metavar="CODE", help="only this language (en also matches en-gb)")
+    search.add_argument(
+        "--current-only", action="store_true", help="only what articles say now, not earlier versions"
+    )
+    search.add_argument(
+        "--no-aliases", action="store_true", help="search the words as given, not an entity's other names"
+    )
+    search.add_argument(
+        "--limit",
+        type=_positive(int, 10_000),
+        default=20,
+        metavar="N",
+        help="articles to return (default 20)",
+    )
+    search.set_defaults(func=_cmd_search)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[db],
+        help="browse the published snapshot in a local, read-only web explorer",
+        description="Serve the explorer of the published snapshot: every mart to browse and "
+        "facet, search, a page per story thread, per article (every version, with what changed "
+        "word by word) and per entity, and Atom feeds of revisions and withdrawals. Read-only; "
+        "bound to 127.0.0.1 unless --host says otherwise. Stop it with Ctrl-C.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_positive(int, 65_535), default=8001, help="port (default 8001)")
+    serve.set_defaults(func=_cmd_serve)
 
     demo = commands.add_parser(
         "demo",
@@ -384,34 +458,72 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sql(args: argparse.Namespace) -> int:
-    from ingestion._publish.sql import protected_places, run_sql, snapshot_for
+def _reading(args: argparse.Namespace) -> dict:
+    """Where a reading command reads and writes, and its limits, from its options."""
+    from ingestion._publish.sql import protected_places, snapshot_for
 
     db_path = _db_path(args)
-    snapshot = args.snapshot or snapshot_for(db_path)
+    snapshot = args.published or snapshot_for(db_path)
     limits = QueryLimits(
         timeout=args.timeout,
         memory_bytes=args.memory_limit,
         max_rows=args.max_rows or QUERY_LIMITS.max_rows,
         max_bytes=args.max_bytes,
     )
-    run_sql(
-        snapshot,
-        args.query,
-        fmt=args.format,
-        output=args.output,
-        max_rows=args.max_rows,
-        limits=limits,
-        force=args.force,
-        protected=protected_places(db_path, snapshot),
-    )
+    return {
+        "path": snapshot,
+        "fmt": args.format,
+        "output": args.output,
+        "max_rows": args.max_rows,
+        "limits": limits,
+        "force": args.force,
+        "protected": protected_places(db_path, snapshot),
+    }
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    from ingestion._publish.sql import run_sql
+
+    run_sql(sql=args.query, **_reading(args))
     return 0
 
 
+def _cmd_search(args: argparse.Namespace) -> int:
+    from ingestion._publish.search import SearchFilters, search
+    from ingestion._publish.sql import run_query
+
+    filters = SearchFilters(
+        since=args.since,
+        until=args.until,
+        source=args.source,
+        entity=args.entity,
+        thread=args.thread,
+        language=args.language,
+        current_only=args.current_only,
+    )
+
+    def results(con):
+        relation, added = search(con, args.query, filters, limit=args.limit, aliases=not args.no_aliases)
+        if added:
+            print(f"also searched, as other names of the same entity: {', '.join(added)}", file=sys.stderr)
+        return relation
+
+    run_query(relation_of=results, **_reading(args))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ingestion._explore.serve import serve
+    from ingestion._publish.snapshot import published_dir
+
+    return serve(published_dir(_db_path(args)), host=args.host, port=args.port)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ingestion._demo.run import DEMO_QUERIES, run_demo
+    from ingestion._demo.run import DEMO_QUERIES, DEMO_SEARCH, run_demo
+    from ingestion._publish.search import search
     from ingestion._publish.snapshot import last_published_seq, published_path
-    from ingestion._publish.sql import run_sql
+    from ingestion._publish.sql import run_query, run_sql
 
     db_path = _db_path(args).resolve()
     data_dir = db_path.parent
@@ -430,6 +542,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for title, query in DEMO_QUERIES:
         print(f'\n-- {title}\n$ newsroom sql "{" ".join(query.split())}"')
         run_sql(published, query)
+    print(
+        f"\n-- Every article that ever said it, earlier headlines included\n$ newsroom search {DEMO_SEARCH}"
+    )
+
+    def found(con):
+        relation, added = search(con, DEMO_SEARCH, limit=10)
+        print(f"(also searched, as other names of the same person: {', '.join(added)})")
+        return relation.select(
+            "score, left(title, 50) AS title, versions_matched, source_id, left(snippet, 60) AS snippet"
+        )
+
+    run_query(published, found)
+    where = f" --db {args.db}" if args.db else ""
+    print(f"\nBrowse stories, headline diffs, entities and feeds of changes: newsroom serve{where}")
     return 0
 
 
@@ -464,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # as if killed by SIGPIPE, like other commands in a pipeline
     except NewsroomError as exc:
         print(f"newsroom {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     except KeyboardInterrupt:
         print(f"newsroom {args.command}: interrupted", file=sys.stderr)
         return 130

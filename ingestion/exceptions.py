@@ -13,6 +13,9 @@ from typing import Any
 class NewsroomError(Exception):
     """Root of all newsroom errors."""
 
+    #: The command line's exit status for this error.
+    exit_status = 2
+
 
 class ConfigError(NewsroomError):
     """The sources file (feeds.yml) or an option is invalid."""
@@ -54,7 +57,13 @@ class ArchiveError(NewsroomError):
 
 
 class QueryError(NewsroomError):
-    """A read-only query was refused, failed or hit a limit."""
+    """A read-only query was refused or hit a limit."""
+
+
+class QueryFailed(QueryError):
+    """The database could not run a query as written (a mistake in it)."""
+
+    exit_status = 1
 
 
 class PublishError(NewsroomError):

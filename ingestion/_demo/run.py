@@ -93,30 +93,33 @@ def run_demo(db_path: Path, *, echo: Callable[[str], None]) -> None:
                     )
 
 
+#: What the demo searches for in the published snapshot.
+DEMO_SEARCH = "Zelensky"
+
 #: Questions a journalist asks, answered from the published snapshot by the demo.
 DEMO_QUERIES = (
     (
         "How did headlines change, and when?",
         "SELECT source_id, version, valid_from, left(previous_title, 40) AS was, "
-        "left(title, 40) AS became FROM marts.article_versions WHERE title_changed ORDER BY valid_from",
+        "left(title, 40) AS became FROM article_versions WHERE title_changed ORDER BY valid_from",
     ),
     (
         "Who was named most (people)?",
-        "SELECT canonical_name, mention_count, article_count FROM marts.entities "
+        "SELECT canonical_name, mention_count, article_count FROM entities "
         "WHERE entity_type = 'person' ORDER BY mention_count DESC, canonical_name LIMIT 10",
     ),
     (
         "Which are the biggest stories, and who broke each first?",
         "SELECT left(label, 50) AS story, article_count, first_source_id, first_published_at, languages "
-        "FROM marts.story_threads ORDER BY article_count DESC, first_published_at LIMIT 5",
+        "FROM story_threads ORDER BY article_count DESC, first_published_at LIMIT 5",
     ),
     (
         "Show me every article that was withdrawn.",
-        "SELECT source_id, title, published_at, withdrawn_at FROM marts.articles WHERE status = 'withdrawn'",
+        "SELECT source_id, title, published_at, withdrawn_at FROM articles WHERE status = 'withdrawn'",
     ),
     (
         "How healthy is each source?",
         "SELECT source_id, fetch_count, failure_rate, article_count, revision_count "
-        "FROM marts.sources ORDER BY source_id",
+        "FROM sources ORDER BY source_id",
     ),
 )

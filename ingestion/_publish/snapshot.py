@@ -17,14 +17,22 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion._explore.docs import model_docs
+from ingestion._explore.mirror import write_mirror
 from ingestion._extensions import forbid_downloads
 from ingestion._log.store import connect
+from ingestion._publish.changes import write_change_feeds
+from ingestion._publish.search import build_search_index
 from ingestion._quality.expectations import STAGES
 from ingestion._quality.validate import ValidationReport, validate
 from ingestion._sources.dates import utcnow
 from ingestion.exceptions import PublishError, ValidationFailed
 
 PUBLISHED_NAME = "newsroom.duckdb"
+MIRROR_NAME = "newsroom.sqlite"
+FEEDS_NAME = "feeds"
+#: The oldest DuckDB release that must open the published file.
+STORAGE_VERSION = "v1.1.0"
 
 
 def published_dir(db_path: Path) -> Path:
@@ -33,6 +41,11 @@ def published_dir(db_path: Path) -> Path:
 
 def published_path(db_path: Path) -> Path:
     return published_dir(db_path) / PUBLISHED_NAME
+
+
+def mirror_path(db_path: Path) -> Path:
+    """The explorer's SQLite mirror of the current snapshot."""
+    return published_dir(db_path) / MIRROR_NAME
 
 
 def last_published_seq(db_path: Path) -> int:
@@ -69,10 +82,12 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     out_dir = published_dir(db_path)
     token = uuid.uuid4().hex[:8]
     tmp_db = out_dir / f".{PUBLISHED_NAME}.{token}.tmp"
-    # Each snapshot's Parquet files get a folder of their own; `parquet` is a link
-    # switched to the new folder in one rename, so a dashboard reading several
-    # files never mixes two snapshots.
-    snapshot_parquet = out_dir / "snapshots" / f"{utcnow():%Y%m%dT%H%M%S%f}-{token}"
+    # Everything published beside the database (Parquet, the explorer's mirror, the
+    # change feeds) goes into a folder of its own per snapshot; `current` is a link
+    # switched to the new folder in one rename, so a reader of several files never
+    # mixes two snapshots.
+    built_at = utcnow()
+    snapshot_dir = out_dir / "snapshots" / f"{built_at:%Y%m%dT%H%M%S%f}-{token}"
     source = connect(db_path, read_only=True)
     try:
         marts = [
@@ -92,31 +107,46 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     last_seq, last_at = built_up_to[0] if built_up_to else (0, None)
 
     tables: dict[str, int] = {}
-    snapshot_parquet.mkdir(parents=True)
-    with duckdb.connect(str(tmp_db)) as out:
+    (snapshot_dir / "parquet").mkdir(parents=True)
+    # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
+    with duckdb.connect(str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}) as out:
         forbid_downloads(out)
+        # Naive timestamps in the marts are UTC; published ones say so.
+        out.execute("SET TimeZone = 'UTC'")
         out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
         out.execute("CREATE SCHEMA marts")
         for mart in marts:
-            out.execute(f"CREATE TABLE marts.{mart} AS SELECT * FROM work.marts.{mart}")
-            tables[mart] = out.execute(f"SELECT count(*) FROM marts.{mart}").fetchall()[0][0]
+            columns = out.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
+                "ORDER BY column_index",
+                [mart],
+            ).fetchall()
             out.execute(
-                f"COPY marts.{mart} TO '{snapshot_parquet / mart}.parquet' (FORMAT parquet, COMPRESSION zstd)"
+                f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}"
             )
+            _describe(out, mart, columns)
+            # The working database's names keep working: a query written there runs here.
+            out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
+            tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
+            parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
+            out.execute(f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)")
         out.execute("DETACH work")
+        build_search_index(out)
+        write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
         out.execute("CREATE SCHEMA meta")
         out.execute(
             """
             CREATE TABLE meta.snapshots (
-                built_at TIMESTAMP, last_event_seq BIGINT, last_event_recorded_at TIMESTAMP,
+                built_at TIMESTAMPTZ, last_event_seq BIGINT, last_event_recorded_at TIMESTAMPTZ,
                 validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON
             )
             """
         )
         out.execute(
-            "INSERT INTO meta.snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?)",
             [
-                utcnow(),
+                built_at,
                 last_seq,
                 last_at,
                 report.success,
@@ -137,9 +167,46 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
             ],
         )
         out.execute("CHECKPOINT")
+    write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
     os.replace(tmp_db, published_path(db_path))
-    parquet_dir = _switch_parquet_link(out_dir, snapshot_parquet)
-    return PublishReport(published_path(db_path), parquet_dir, last_seq or 0, tables, report)
+    _switch_current(out_dir, snapshot_dir)
+    return PublishReport(published_path(db_path), out_dir / "parquet", last_seq or 0, tables, report)
+
+
+def _describe(out: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str, str]]) -> None:
+    """The dbt docs of ``mart`` as table and column comments, which BI tools show."""
+    docs = model_docs().get(mart)
+    if docs is None:
+        return
+    comments = [(f"TABLE main.{mart}", docs.description)]
+    published = {row[0] for row in out.execute(f"DESCRIBE main.{mart}").fetchall()}
+    for name, _ in columns:
+        text = docs.columns.get(name, "")
+        comments.append((f'COLUMN main.{mart}."{name}"', text))
+        if f"{name}_json" in published:
+            comments.append((f'COLUMN main.{mart}."{name}_json"', f"{name} as JSON text. {text}".strip()))
+    for target, text in comments:
+        if text:
+            out.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
+
+
+def _published_columns(columns: list[tuple[str, str]]) -> str:
+    """The select list that turns a mart's columns into what readers get: timestamps
+    marked UTC, 64-bit integers for sums, and a JSON text companion (``<name>_json``)
+    beside every list, map or struct for tools that cannot read nested types."""
+    expressions = []
+    for name, data_type in columns:
+        quoted = '"' + name.replace('"', '""') + '"'
+        if data_type == "TIMESTAMP":
+            expressions.append(f"CAST({quoted} AS TIMESTAMPTZ) AS {quoted}")
+        elif data_type in ("HUGEINT", "UHUGEINT"):
+            expressions.append(f"CAST({quoted} AS BIGINT) AS {quoted}")
+        elif data_type.endswith("]") or data_type.startswith(("MAP(", "STRUCT(")):
+            companion = '"' + (name + "_json").replace('"', '""') + '"'
+            expressions += [quoted, f"CAST(to_json({quoted}) AS VARCHAR) AS {companion}"]
+        else:
+            expressions.append(quoted)
+    return ", ".join(expressions)
 
 
 def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
@@ -165,22 +232,29 @@ def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
     return f"least({', '.join(positions)})"
 
 
-def _switch_parquet_link(out_dir: Path, snapshot_parquet: Path) -> Path:
-    """Point ``parquet`` at the new snapshot's folder.
+def _switch_current(out_dir: Path, snapshot_dir: Path) -> None:
+    """Point ``current`` at the new snapshot's folder.
 
-    The folder before stays for readers still in the middle of it. Only folders
-    older than both go (names sort by time), never one a publish running beside
-    this one may still be writing.
+    ``parquet``, ``feeds`` and the explorer's mirror are fixed links into
+    ``current``. The folder before stays for readers still in the middle of it.
+    Only folders older than both go (names sort by time), never one a publish
+    running beside this one may still be writing.
     """
-    link = out_dir / "parquet"
-    if link.is_dir() and not link.is_symlink():  # a real folder, from before snapshots had folders
-        shutil.rmtree(link)
-    previous = os.readlink(link).rsplit("/", 1)[-1] if link.is_symlink() else snapshot_parquet.name
-    tmp_link = out_dir / f".parquet.{snapshot_parquet.name}.tmp"
-    tmp_link.symlink_to(snapshot_parquet.relative_to(out_dir), target_is_directory=True)
-    os.replace(tmp_link, link)
-    oldest_kept = min(previous, snapshot_parquet.name)
-    for folder in snapshot_parquet.parent.iterdir():
+    current = out_dir / "current"
+    previous = os.readlink(current).rsplit("/", 1)[-1] if current.is_symlink() else snapshot_dir.name
+    tmp_link = out_dir / f".current.{snapshot_dir.name}.tmp"
+    tmp_link.symlink_to(snapshot_dir.relative_to(out_dir), target_is_directory=True)
+    os.replace(tmp_link, current)
+    for name in ("parquet", FEEDS_NAME, MIRROR_NAME):
+        link = out_dir / name
+        if link.is_symlink() and os.readlink(link) == f"current/{name}":
+            continue
+        if link.is_dir() and not link.is_symlink():  # a real folder, from before snapshots had folders
+            shutil.rmtree(link)
+        tmp_link = out_dir / f".{name}.{snapshot_dir.name}.tmp"
+        tmp_link.symlink_to(f"current/{name}")
+        os.replace(tmp_link, link)
+    oldest_kept = min(previous, snapshot_dir.name)
+    for folder in snapshot_dir.parent.iterdir():
         if folder.name < oldest_kept:
             shutil.rmtree(folder, ignore_errors=True)
-    return link

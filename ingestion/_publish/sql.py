@@ -25,15 +25,15 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
 
-from ingestion._extensions import forbid_downloads
-from ingestion.exceptions import QueryError
+from ingestion._extensions import forbid_downloads, load_extension
+from ingestion.exceptions import QueryError, QueryFailed
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -172,6 +172,7 @@ def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.Duck
         raise QueryError(f"cannot open the snapshot {path}: {error_line(exc)}") from exc
     try:
         forbid_downloads(con)  # extensions come from packages only
+        load_extension(con, "fts")  # for search_articles() and the search index's macros
         if _has_table(con, "raw", "events"):
             # A reader holding the working database open would block the pipeline's writer.
             raise QueryError(
@@ -181,6 +182,8 @@ def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.Duck
         if not _has_table(con, "marts"):
             raise QueryError(f"{path} is not a published snapshot (it has no marts)")
         con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
+        # Published times are UTC; shown in UTC, and "today" is the UTC day, wherever the reader is.
+        con.execute("SET TimeZone = 'UTC'")
         # No spilling: a read-only query writes no files, not even temporary ones.
         con.execute("SET temp_directory = ''")
         # No files outside the snapshot: no COPY TO, no reading or writing other paths.
@@ -198,7 +201,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
-        raise QueryError(f"cannot parse the query: {error_line(exc)}") from exc
+        raise QueryFailed(f"cannot parse the query: {error_line(exc)}") from exc
     if not statements:
         raise QueryError("no statement given")
     for statement in statements:
@@ -243,9 +246,11 @@ def _query_failed(exc: BaseException, expired: threading.Event, limits: QueryLim
             f"stopped: the query needs more than its memory limit ({_size_text(limits.memory_bytes)}); "
             "narrow it or raise --memory-limit"
         )
+    if isinstance(exc, duckdb.PermissionException) or message.startswith("Permission Error"):
+        return QueryError(f"refused: {message}")
     if "INT128" in message and "INT64" in message:
         message += " (a result is too large for a 64-bit integer: cast it in the query, e.g. ::DOUBLE)"
-    return QueryError(f"the query failed: {message}")
+    return QueryFailed(f"the query failed: {message}")
 
 
 def _quoted(name: str) -> str:
@@ -410,6 +415,36 @@ def run_sql(
     ``max_rows`` is how many rows the table view shows (default 100); the other
     formats stop with an error beyond ``limits.max_rows`` rows or ``limits.max_bytes``.
     """
+
+    def relation(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation | None:
+        check_read_only(con, sql)
+        return con.sql(sql)
+
+    run_query(
+        path,
+        relation,
+        fmt=fmt,
+        output=output,
+        max_rows=max_rows,
+        limits=limits,
+        force=force,
+        protected=protected,
+    )
+
+
+def run_query(
+    path: Path,
+    relation_of: Callable[[duckdb.DuckDBPyConnection], duckdb.DuckDBPyRelation | None],
+    *,
+    fmt: str = "table",
+    output: Path | None = None,
+    max_rows: int | None = None,
+    limits: QueryLimits | None = None,
+    force: bool = False,
+    protected: Sequence[tuple[str, Path]] = (),
+) -> None:
+    """Open the snapshot at ``path``, get a result from ``relation_of`` and print or write it
+    as :func:`run_sql` does, under the same limits."""
     limits = limits or QueryLimits()
     if fmt not in ("table", *_WRITERS):
         raise QueryError(f"unknown format {fmt!r}")
@@ -420,10 +455,9 @@ def run_sql(
     target = check_output_target(output, protected, force=force) if output is not None else None
     con = open_published(path, limits)
     try:
-        check_read_only(con, sql)
         with _time_limit(con, limits.timeout) as expired:
             try:
-                relation = con.sql(sql)
+                relation = relation_of(con)
                 if relation is None:
                     return
                 relation = _portable(relation, fmt)

@@ -1,0 +1,1 @@
+"""The explorer: a SQLite mirror of the published snapshot, browsed with Datasette."""

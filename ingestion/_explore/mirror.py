@@ -1,0 +1,291 @@
+"""The published DuckDB snapshot, mirrored into SQLite for the explorer.
+
+Datasette reads SQLite, so every mart becomes a SQLite table with the keys dbt
+declares (primary keys, and foreign keys wherever every value has its row, so
+Datasette links rows), indexes on the columns people filter by, timestamps as
+ISO-8601 UTC text ending in ``Z``, lists and maps as JSON text, and a full-text
+index over the title, summary and body of every article version.
+
+Both layouts of the snapshot read the same: marts are read as ``marts.<name>``
+(tables, or views over tables in the default schema), naive timestamps are UTC
+like TIMESTAMPTZ ones, and a ``<name>_json`` companion of a nested column is
+left out because the column itself becomes that JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ingestion._explore.docs import ModelDocs, model_docs
+from ingestion._extensions import forbid_downloads
+
+#: The table Datasette's search box on ``article_versions`` uses.
+SEARCH_TABLE = "article_versions_fts"
+SEARCHED_TABLE = "article_versions"
+SEARCHED_COLUMNS = ("title", "summary", "body")
+#: The snapshot's own record (when it was built, up to which event), mirrored beside the marts.
+SNAPSHOTS_TABLE = "snapshots"
+
+#: Millisecond precision for every timestamp, so that equal instants are equal text and
+#: text order is time order across tables (the form JavaScript's toISOString writes).
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%gZ"
+_ROWS_PER_BATCH = 20_000
+_INTEGER_TYPES = ("BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+
+#: References whose column name does not say which mart they point at. The others are
+#: found by name: a column named like another mart's single-column key points at it.
+_NAMED_REFERENCES = {
+    ("story_threads", "first_source_id"): "sources",
+    ("story_threads", "merged_into"): "story_threads",
+    ("thread_articles", "duplicate_of"): "articles",
+    ("entity_pairs", "entity_a"): "entities",
+    ("entity_pairs", "entity_b"): "entities",
+}
+
+#: Columns the explorer filters, sorts or facets by (references are indexed anyway).
+FILTERED_COLUMNS = {
+    "articles": ("status", "language", "published_at", "first_seen_at", "withdrawn_at"),
+    "article_versions": ("event_type", "valid_from", "recorded_at"),
+    "articles_daily": ("day",),
+    "entities": ("entity_type", "canonical_name", "mention_count", "last_seen_at"),
+    "entity_mentions": ("valid_from",),
+    "entity_daily": ("day",),
+    "entity_extraction_status": ("status",),
+    "story_threads": ("status", "first_published_at", "last_seen_at", "article_count"),
+    "threads_daily": ("day",),
+}
+
+
+@dataclass(slots=True)
+class _Column:
+    name: str
+    sqlite_type: str
+    select: str
+
+
+@dataclass(slots=True)
+class _Table:
+    name: str
+    relation: str
+    columns: list[_Column]
+    primary_key: tuple[str, ...] = ()
+    unique: tuple[str, ...] = ()
+    #: column -> (table, column)
+    references: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def write_mirror(snapshot: Path, target: Path) -> None:
+    """Write a new SQLite file at ``target`` from the DuckDB snapshot at ``snapshot``.
+
+    The file is built beside ``target`` and renamed onto it when complete.
+    """
+    target = Path(target)
+    building = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with duckdb.connect(str(snapshot), read_only=True) as source:
+        forbid_downloads(source)
+        # Timestamps WITH TIME ZONE are written as UTC whatever the machine's zone.
+        source.execute("SET TimeZone = 'UTC'")
+        source.execute("SET enable_progress_bar = false")
+        tables = _plan_tables(source)
+        out = sqlite3.connect(building, isolation_level=None)
+        try:
+            # A new file nobody reads yet: no journal, no syncs until the end.
+            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -131072"):
+                out.execute(f"PRAGMA {pragma}")
+            out.execute("BEGIN")
+            for table in tables:
+                out.execute(_create_table_sql(table))
+                _copy_rows(source, out, table)
+            for statement in _index_sql(tables):
+                out.execute(statement)
+            if any(t.name == SEARCHED_TABLE for t in tables):
+                _build_search_index(out)
+            out.execute("COMMIT")
+            # Statistics let SQLite pick the indexes for Datasette's facet and filter queries.
+            out.execute("PRAGMA analysis_limit = 1000")  # a sample is enough, and quick on big tables
+            out.execute("ANALYZE")
+            out.close()
+            building.chmod(0o444)  # nobody writes a published file, not even by mistake
+            os.replace(building, target)
+        except BaseException:
+            out.close()
+            building.unlink(missing_ok=True)
+            raise
+
+
+def _plan_tables(source: duckdb.DuckDBPyConnection) -> list[_Table]:
+    marts = [
+        row[0]
+        for row in source.execute(
+            "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+            "ORDER BY table_name"
+        ).fetchall()
+    ]
+    docs = model_docs()
+    tables = [_plan_table(source, "marts", mart, docs.get(mart, ModelDocs())) for mart in marts]
+    has_snapshots = source.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'meta' AND table_name = 'snapshots'"
+    ).fetchall()[0][0]
+    if has_snapshots:
+        tables.append(_plan_table(source, "meta", "snapshots", ModelDocs()))
+    _add_references(source, tables, docs)
+    return tables
+
+
+def _plan_table(source: duckdb.DuckDBPyConnection, schema: str, name: str, docs: ModelDocs) -> _Table:
+    described = source.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    types = dict(described)
+    columns = [
+        _mirrored_column(column, data_type)
+        for column, data_type in described
+        if not _is_json_companion(column, types)
+    ]
+    relation = f"{schema}.{_quote(name)}"
+    table = _Table(name=SNAPSHOTS_TABLE if schema == "meta" else name, relation=relation, columns=columns)
+    names = {c.name for c in columns}
+    if docs.primary_key and set(docs.primary_key) <= names and _is_key(source, relation, docs.primary_key):
+        table.primary_key = docs.primary_key
+    table.unique = tuple(
+        column for column in docs.unique if column in names and _is_key(source, table.relation, (column,))
+    )
+    return table
+
+
+def _is_json_companion(column: str, types: dict[str, str]) -> bool:
+    base = column.removesuffix("_json")
+    return base != column and types.get(column) == "VARCHAR" and _is_nested(types.get(base, ""))
+
+
+def _is_nested(data_type: str) -> bool:
+    return data_type.endswith("]") or data_type.startswith(("MAP(", "STRUCT(", "UNION("))
+
+
+def _mirrored_column(name: str, data_type: str) -> _Column:
+    """How one DuckDB column is written to SQLite: its declared type there and the
+    DuckDB expression that yields its values in that form."""
+    quoted = _quote(name)
+    if data_type.startswith("TIMESTAMP"):  # with or without time zone; naive ones are UTC
+        return _Column(name, "TEXT", f"strftime({quoted}, '{_TIMESTAMP_FORMAT}')")
+    if _is_nested(data_type):
+        return _Column(name, "TEXT", f"CAST(to_json({quoted}) AS VARCHAR)")
+    if data_type in _INTEGER_TYPES:
+        return _Column(name, "INTEGER", quoted)
+    if data_type in ("HUGEINT", "UHUGEINT", "UBIGINT"):
+        return _Column(name, "INTEGER", f"CAST({quoted} AS BIGINT)")
+    if data_type in ("DOUBLE", "FLOAT") or data_type.startswith("DECIMAL"):
+        return _Column(name, "REAL", f"CAST({quoted} AS DOUBLE)")
+    if data_type == "BLOB":
+        return _Column(name, "BLOB", quoted)
+    # VARCHAR, JSON, DATE (ISO text), TIME, UUID, INTERVAL, ENUM: their text.
+    return _Column(name, "TEXT", f"CAST({quoted} AS VARCHAR)")
+
+
+def _is_key(source: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...]) -> bool:
+    """Whether the columns hold no NULL and no value twice, as a SQLite key must."""
+    quoted = ", ".join(_quote(c) for c in columns)
+    no_nulls = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
+    duplicate_or_null = source.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {relation} GROUP BY {quoted} HAVING count(*) > 1) "
+        f"OR EXISTS (SELECT 1 FROM {relation} WHERE NOT ({no_nulls}))"
+    ).fetchall()[0][0]
+    return not duplicate_or_null
+
+
+def _add_references(
+    source: duckdb.DuckDBPyConnection, tables: list[_Table], docs: dict[str, ModelDocs]
+) -> None:
+    """Foreign keys: dbt's relationships, columns named like another mart's key and the
+    few named otherwise, each kept only when every value in it has its row."""
+    by_name = {t.name: t for t in tables}
+    # The mart a key names: thread_articles is keyed by article_id too, but it refers to articles.
+    key_owner = {
+        t.primary_key[0]: t.name
+        for t in tables
+        if len(t.primary_key) == 1 and t.primary_key[0] not in docs.get(t.name, ModelDocs()).references
+    }
+    for table in tables:
+        if table.name == SNAPSHOTS_TABLE:
+            continue
+        declared = docs.get(table.name, ModelDocs()).references
+        for column in (c.name for c in table.columns):
+            named = _NAMED_REFERENCES.get((table.name, column))
+            target = declared.get(column) or named or key_owner.get(column)
+            # A table's own key is no reference, unless named as one (a merged thread's successor).
+            if target is None or (target == table.name and named is None):
+                continue
+            parent = by_name.get(target)
+            if parent is None or len(parent.primary_key) != 1:
+                continue
+            parent_key = parent.primary_key[0]
+            child_value = f"child.{_quote(column)}"
+            dangling = source.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {table.relation} AS child WHERE {child_value} IS NOT NULL "
+                f"AND NOT EXISTS (SELECT 1 FROM {parent.relation} AS parent "
+                f"WHERE parent.{_quote(parent_key)} = {child_value}))"
+            ).fetchall()[0][0]
+            if not dangling:
+                table.references[column] = (parent.name, parent_key)
+
+
+def _create_table_sql(table: _Table) -> str:
+    parts = [f"{_quote(c.name)} {c.sqlite_type}" for c in table.columns]
+    if table.primary_key:
+        parts.append(f"PRIMARY KEY ({', '.join(_quote(c) for c in table.primary_key)})")
+    for column, (parent, parent_key) in table.references.items():
+        parts.append(f"FOREIGN KEY ({_quote(column)}) REFERENCES {_quote(parent)} ({_quote(parent_key)})")
+    return f"CREATE TABLE {_quote(table.name)} (\n    " + ",\n    ".join(parts) + "\n)"
+
+
+def _copy_rows(source: duckdb.DuckDBPyConnection, out: sqlite3.Connection, table: _Table) -> None:
+    select = ", ".join(f"{c.select} AS {_quote(c.name)}" for c in table.columns)
+    insert = f"INSERT INTO {_quote(table.name)} VALUES ({', '.join('?' for _ in table.columns)})"
+    rows = source.execute(f"SELECT {select} FROM {table.relation}")
+    for batch in rows.to_arrow_reader(_ROWS_PER_BATCH):
+        out.executemany(insert, zip(*(column.to_pylist() for column in batch.columns), strict=True))
+
+
+def _index_sql(tables: list[_Table]) -> list[str]:
+    statements = []
+    for table in tables:
+        names = {c.name for c in table.columns}
+        for column in table.unique:
+            statements.append(
+                f"CREATE UNIQUE INDEX {_quote(f'{table.name}_{column}_unique')} "
+                f"ON {_quote(table.name)} ({_quote(column)})"
+            )
+        indexed = [*table.references, *FILTERED_COLUMNS.get(table.name, ())]
+        for column in dict.fromkeys(indexed):
+            # The key's first column is served by the key's own index.
+            if column not in names or column in table.unique or table.primary_key[:1] == (column,):
+                continue
+            statements.append(
+                f"CREATE INDEX {_quote(f'{table.name}_{column}')} ON {_quote(table.name)} ({_quote(column)})"
+            )
+    return statements
+
+
+def _build_search_index(out: sqlite3.Connection) -> None:
+    """FTS5 over every version's text, reading the text from the table itself (no copy);
+    accents folded, so "Zurich" finds "Zürich"."""
+    out.execute(
+        f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5("
+        f"{', '.join(SEARCHED_COLUMNS)}, content=[{SEARCHED_TABLE}], "
+        "tokenize='unicode61 remove_diacritics 2')"
+    )
+    out.execute(f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('rebuild')")
+    out.execute(f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}) VALUES ('optimize')")
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
