@@ -192,3 +192,19 @@ def test_a_reader_keeps_working_while_publish_replaces_the_snapshot(work_db: Pat
             reader.kill()
     assert "errors=0" in out, out
     assert reader.returncode == 0
+
+
+def test_a_publish_that_fails_half_way_leaves_the_old_snapshot_and_no_debris(
+    work_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(work_db)
+    published = work_db.parent / "published"
+    before = sorted(p.relative_to(published) for p in published.rglob("*"))
+
+    def disk_full(snapshot: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ingestion._publish.snapshot.write_mirror", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        publish(work_db)
+    assert sorted(p.relative_to(published) for p in published.rglob("*")) == before

@@ -252,16 +252,15 @@ def search(
             FROM main.search_postings AS p JOIN weights AS w USING (term), main.search_stats AS s
             WHERE p.term IN ({terms}) {"AND p.is_current" if filters.current_only else ""} {restrict}
             GROUP BY p.doc_id
-        ), ranked AS (
-            SELECT *,
-                   row_number() OVER (PARTITION BY article_number ORDER BY score DESC, version DESC) AS nth,
-                   count(*) OVER (PARTITION BY article_number) AS versions_matched,
-                   bool_or(is_current) OVER (PARTITION BY article_number) AS current_matches
+        ), per_article AS (
+            -- Each article once, by its best version (the latest of equals).
+            SELECT arg_max(doc_id, {{'score': score, 'version': version}}) AS doc_id, max(score) AS score,
+                   count(*) AS versions_matched, bool_or(is_current) AS current_matches
             FROM scored
+            GROUP BY article_number
         )
         SELECT doc_id, score, versions_matched, current_matches
-        FROM ranked
-        WHERE nth = 1
+        FROM per_article
         ORDER BY score DESC, doc_id
         LIMIT {int(limit)}
         """,

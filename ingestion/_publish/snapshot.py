@@ -43,11 +43,6 @@ def published_path(db_path: Path) -> Path:
     return published_dir(db_path) / PUBLISHED_NAME
 
 
-def mirror_path(db_path: Path) -> Path:
-    """The explorer's SQLite mirror of the current snapshot."""
-    return published_dir(db_path) / MIRROR_NAME
-
-
 def last_published_seq(db_path: Path) -> int:
     """The last event_seq the current snapshot was built from (0 when none)."""
     path = published_path(db_path)
@@ -107,67 +102,74 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     last_seq, last_at = built_up_to[0] if built_up_to else (0, None)
 
     tables: dict[str, int] = {}
-    (snapshot_dir / "parquet").mkdir(parents=True)
-    # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
-    with duckdb.connect(str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}) as out:
-        forbid_downloads(out)
-        # Naive timestamps in the marts are UTC; published ones say so.
-        out.execute("SET TimeZone = 'UTC'")
-        out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
-        out.execute("CREATE SCHEMA marts")
-        for mart in marts:
-            columns = out.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() "
-                "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
-                "ORDER BY column_index",
-                [mart],
-            ).fetchall()
+    try:
+        (snapshot_dir / "parquet").mkdir(parents=True)
+        # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
+        with duckdb.connect(str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}) as out:
+            forbid_downloads(out)
+            # Naive timestamps in the marts are UTC; published ones say so.
+            out.execute("SET TimeZone = 'UTC'")
+            out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
+            out.execute("CREATE SCHEMA marts")
+            for mart in marts:
+                columns = out.execute(
+                    "SELECT column_name, data_type FROM duckdb_columns() "
+                    "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
+                    "ORDER BY column_index",
+                    [mart],
+                ).fetchall()
+                out.execute(
+                    f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}"
+                )
+                _describe(out, mart, columns)
+                # The working database's names keep working: a query written there runs here.
+                out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
+                tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
+                parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
+                out.execute(f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)")
+            out.execute("DETACH work")
+            build_search_index(out)
+            write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
+            out.execute("CREATE SCHEMA meta")
             out.execute(
-                f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}"
+                """
+                CREATE TABLE meta.snapshots (
+                    built_at TIMESTAMPTZ, last_event_seq BIGINT, last_event_recorded_at TIMESTAMPTZ,
+                    validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON
+                )
+                """
             )
-            _describe(out, mart, columns)
-            # The working database's names keep working: a query written there runs here.
-            out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
-            tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
-            parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
-            out.execute(f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)")
-        out.execute("DETACH work")
-        build_search_index(out)
-        write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
-        out.execute("CREATE SCHEMA meta")
-        out.execute(
-            """
-            CREATE TABLE meta.snapshots (
-                built_at TIMESTAMPTZ, last_event_seq BIGINT, last_event_recorded_at TIMESTAMPTZ,
-                validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON
+            out.execute(
+                "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?)",
+                [
+                    built_at,
+                    last_seq,
+                    last_at,
+                    report.success,
+                    since,
+                    json.dumps(
+                        [
+                            {
+                                "suite": s.suite,
+                                "stage": s.stage,
+                                "success": s.success,
+                                "rows": s.rows,
+                                "warnings": [w.expectation for w in s.warnings],
+                            }
+                            for s in report.suites
+                        ]
+                    ),
+                    json.dumps(tables),
+                ],
             )
-            """
-        )
-        out.execute(
-            "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?)",
-            [
-                built_at,
-                last_seq,
-                last_at,
-                report.success,
-                since,
-                json.dumps(
-                    [
-                        {
-                            "suite": s.suite,
-                            "stage": s.stage,
-                            "success": s.success,
-                            "rows": s.rows,
-                            "warnings": [w.expectation for w in s.warnings],
-                        }
-                        for s in report.suites
-                    ]
-                ),
-                json.dumps(tables),
-            ],
-        )
-        out.execute("CHECKPOINT")
-    write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
+            out.execute("CHECKPOINT")
+        write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
+    except BaseException:
+        # Nothing was switched in: readers still see the snapshot before. Leave no debris.
+        for debris in (tmp_db, tmp_db.with_name(tmp_db.name + ".wal")):
+            debris.unlink(missing_ok=True)
+        shutil.rmtree(snapshot_dir, ignore_errors=True)
+        raise
     os.replace(tmp_db, published_path(db_path))
     _switch_current(out_dir, snapshot_dir)
     return PublishReport(published_path(db_path), out_dir / "parquet", last_seq or 0, tables, report)
