@@ -57,7 +57,7 @@ from ingestion._derive.transform import run_dbt
 from ingestion._extensions import forbid_downloads
 from ingestion._log.backfill import backfill
 from ingestion._publish.search import SearchFilters, build_search_index, fold, search
-from ingestion._publish.snapshot import STORAGE_VERSION, _published_columns
+from ingestion._publish.snapshot import STORAGE_VERSION, copy_mart
 from ingestion._publish.sql import open_published
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -147,16 +147,7 @@ def copy_marts(db_path: Path, snapshot: Path) -> None:
         out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
         out.execute("CREATE SCHEMA marts")
         for mart in MARTS:
-            columns = out.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() "
-                "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
-                "ORDER BY column_index",
-                [mart],
-            ).fetchall()
-            out.execute(
-                f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}"
-            )
-            out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
+            copy_mart(out, mart)
         out.execute("DETACH work")
         out.execute("CHECKPOINT")
 

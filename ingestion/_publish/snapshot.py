@@ -112,18 +112,7 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
             out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
             out.execute("CREATE SCHEMA marts")
             for mart in marts:
-                columns = out.execute(
-                    "SELECT column_name, data_type FROM duckdb_columns() "
-                    "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
-                    "ORDER BY column_index",
-                    [mart],
-                ).fetchall()
-                out.execute(
-                    f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}"
-                )
-                _describe(out, mart, columns)
-                # The working database's names keep working: a query written there runs here.
-                out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
+                copy_mart(out, mart)
                 tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
                 parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
                 out.execute(f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)")
@@ -173,6 +162,21 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
     os.replace(tmp_db, published_path(db_path))
     _switch_current(out_dir, snapshot_dir)
     return PublishReport(published_path(db_path), out_dir / "parquet", last_seq or 0, tables, report)
+
+
+def copy_mart(out: duckdb.DuckDBPyConnection, mart: str) -> None:
+    """Mart ``mart`` of the working database (attached as ``work``) into the snapshot
+    ``out`` as readers get it: ``main.<mart>`` with its docs, and a ``marts.<mart>`` view."""
+    columns = out.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
+        "ORDER BY column_index",
+        [mart],
+    ).fetchall()
+    out.execute(f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}")
+    _describe(out, mart, columns)
+    # The working database's names keep working: a query written there runs here.
+    out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
 
 
 def _describe(out: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str, str]]) -> None:
