@@ -1,7 +1,7 @@
 """Entity quality and throughput through the product's own path: archive -> backfill ->
 transform (our NER models + dbt clean-up and resolution) -> marts.entity_mentions.
 
-    uv run python benchmarks/entities.py [--limit N]
+    uv run python benchmarks/entities.py [--limit N] [--throughput-only]
 
 Reads ../shared/data/entities/ (beside a development checkout):
 
@@ -17,6 +17,12 @@ Reads ../shared/data/entities/ (beside a development checkout):
   database: the gazetteer is built and the workers start within the figure), and of
   extract_entities in steady state: CoNLL ``eng.train``'s 946 documents (~200k words,
   text only, never scored) added to that database after its first run.
+* Words/s of the reading step alone (``entities.extract``: the models and our rules on
+  them) on news bodies and on headlines, in this process and in two worker processes
+  (already started: their start-up is printed apart), with words per CPU second and
+  the load average, which on a shared machine says what the wall-clock figures are worth.
+  Texts: ``../shared/data/threads/giveme5w1h`` (383 news articles; the bodies, ~600
+  words each, and the headlines, repeated to ~100k words).
 
 Gold offsets refer to the text as written; the marts' offsets refer to the clean
 text (marts.article_versions.body). The two are compared, and where cleaning
@@ -43,10 +49,11 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion._derive.entities import extract_entities
-from ingestion._derive.ner import load_model
+from ingestion._derive.entities import batches_of, extract, extract_entities
+from ingestion._derive.ner import load_model, read_texts
 from ingestion._derive.threads import assign_threads
 from ingestion._derive.transform import run_dbt
+from ingestion._derive.workers import WorkerPool
 from ingestion._log.backfill import backfill
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +61,8 @@ DATA = REPO.parent / "shared" / "data" / "entities"
 CONLL = DATA / "conll2003" / "eng.testa"
 CONLL_TRAIN = DATA / "conll2003" / "eng.train"
 NEWS_FAIR = DATA / "news-fair" / "news-fair-v2.benchmark.jsonl"
+NEWS = REPO.parent / "shared" / "data" / "threads" / "giveme5w1h" / "articles.jsonl"
+HEADLINE_WORDS = 100_000
 
 TYPE_OF = {"person": "PER", "organisation": "ORG", "place": "LOC"}
 CONLL_TYPES = ("PER", "ORG", "LOC")
@@ -448,13 +457,65 @@ def score_news_fair(docs: list[Doc], run: Run, summary: dict) -> None:
     summary["news-fair B3 surface baseline"] = f"{sp:.3f} / {sr:.3f} / {sf:.3f}"
 
 
+# --------------------------------------------------------------------------- reading speed
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def read_speed(summary: dict) -> None:
+    """Words/s of entities.extract's reading on bodies and headlines, 1 and 2 processes."""
+    articles = [json.loads(line) for line in NEWS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    bodies = [a["body"] for a in articles if a.get("body")]
+    titles = [a["title"] for a in articles if a.get("title")]
+    titles *= max(1, HEADLINE_WORDS // sum(len(t.split()) for t in titles))
+    read_texts(load_model("en"), ["Warm-up."])  # the model and the rules' caches, loaded once
+    for name, texts in (("bodies", bodies), ("headlines", titles)):
+        words = sum(len(text.split()) for text in texts)
+        print(f"\n{name}: {len(texts):,} texts, {words:,} words ({words / len(texts):.0f} a text)")
+        started, cpu_started = time.monotonic(), time.process_time()
+        extract(texts, ["en"] * len(texts), n_process=1)
+        seconds, cpu = time.monotonic() - started, time.process_time() - cpu_started
+        print(
+            f"  1 process:   {words / seconds:>8,.0f} words/s ({seconds:.1f} s; "
+            f"{words / cpu:,.0f} words per CPU second); load average {load_average()}"
+        )
+        summary[f"read {name}, 1 process"] = f"{words / seconds:,.0f} words/s"
+        batches = batches_of(texts, ["en"] * len(texts))
+        started = time.monotonic()
+        with WorkerPool(2) as pool:
+            list(pool.read([("en", ["Warm-up."]), ("en", ["Warm-up."])]))  # both load their model
+            startup = time.monotonic() - started
+            started = time.monotonic()
+            for _ in pool.read(batches):
+                pass
+            seconds = time.monotonic() - started
+        print(
+            f"  2 processes: {words / seconds:>8,.0f} words/s ({seconds:.1f} s, after {startup:.1f} s "
+            f"starting them); load average {load_average()}"
+        )
+        summary[f"read {name}, 2 processes"] = f"{words / seconds:,.0f} words/s (load {load_average()})"
+
+
 # --------------------------------------------------------------------------- main
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="documents per data set (default: all)")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="only the reading speed on bodies and headlines"
+    )
     args = parser.parse_args()
+    if args.throughput_only:
+        if not NEWS.is_file():
+            sys.exit(f"benchmark data not found: expected {NEWS}")
+        print(f"machine: {os.cpu_count()} CPUs; load average {load_average()}")
+        summary = {"load at start": load_average()}
+        read_speed(summary)
+        print_summary(summary)
+        return
     if not (CONLL.is_file() and NEWS_FAIR.is_file()):
         sys.exit(
             f"benchmark data not found: expected {CONLL} and {NEWS_FAIR} "
@@ -498,6 +559,12 @@ def main() -> None:
         run = load_and_transform(news_fair, "news-fair", workdir)
         score_news_fair(news_fair, run, summary)
 
+    if NEWS.is_file() and args.limit is None:
+        read_speed(summary)
+    print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:
     print("\n== summary ==")
     width = max(map(len, summary))
     for key, value in summary.items():

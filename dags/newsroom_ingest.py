@@ -10,10 +10,15 @@ changed to the event log (`$NEWSROOM_DB`).
   due (their `poll_interval_minutes` has passed since their last fetch); a
   *manual* run (Trigger in the UI, `airflow dags trigger newsroom_ingest`)
   fetches every source now, due or not.
-- **fetch_host** (mapped, one per host) does the network work in parallel and
-  stores raw bodies only; it never opens DuckDB. Retried with backoff.
+- **fetch_host** (mapped, one per host) does the network work in parallel,
+  stores the raw bodies and parses them, keeping each parse result beside its
+  body in the blob store; it never opens DuckDB. Its XCom is the small fetch
+  outcomes only: bodies and parse results pass by reference (the body's
+  sha256). Retried with backoff.
 - **record_events** is the single DuckDB writer (pool `duckdb_writer`, one
-  slot): parses, decides and appends in one transaction, idempotent per run.
+  slot): reads the kept parse results (parsing itself only a body whose result
+  is missing, stale or from another parser version), decides and appends in
+  one transaction, idempotent per run.
   Its XCom is the run's summary (new, revised, withdrawn, unchanged, failed...).
 - **update_event_log_asset** updates the `newsroom_event_log` asset, which
   schedules `newsroom_transform`, only when the run appended article events

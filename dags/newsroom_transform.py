@@ -9,8 +9,13 @@ snapshot of the marts.
 - **validate_raw**: the new events (hashes, ids, versions, volumes) before
   anything is derived from them; a failure stops the run here, so no model is
   built from a batch that did not pass.
-- **extract_entities**: named entities of new article versions (spaCy, English;
-  other languages are marked unsupported), cached by text hash.
+- **plan_entity_partitions / extract_entity_partition / merge_entities**: named
+  entities of new article versions, cached by text hash. The plan fixes the last
+  event to read and splits the texts by hash into `NEWSROOM_ENTITY_PARTITIONS`
+  partitions (default 2); one mapped task per partition reads the database
+  read-only, runs the models (anywhere the database and its folder are shared) and
+  writes its results as Parquet beside the database; the merge, the only writer,
+  appends them all in one transaction (a missing partition fails it by name).
 - **assign_threads**: each new article version joins a story thread or opens
   one (online, in log order; state kept beside the database).
 - **dbt_build**: `dbt build` in-process (models and dbt tests) in one task.
@@ -22,7 +27,8 @@ snapshot of the marts.
 - **publish**: the validated marts as `published/newsroom.duckdb` (atomic
   replace) and Parquet; updates the `newsroom_published` asset.
 
-All tasks that touch DuckDB run in the one-slot pool `duckdb_writer`.
+All tasks that write DuckDB run in the one-slot pool `duckdb_writer`; the plan and
+the partitions only read it, so they run beside each other.
 """
 
 from __future__ import annotations
@@ -49,11 +55,23 @@ PUBLISHED = Asset(**PUBLISHED_ASSET)
     default_args={"retries": 0},
 )
 def newsroom_transform():
-    @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
-    def extract_entities() -> dict:
+    @task(retries=1, retry_delay=timedelta(minutes=1))
+    def plan_entity_partitions() -> list[dict]:
         from ingestion import pipeline
 
-        return pipeline.extract_entities()
+        return pipeline.plan_entity_partitions()
+
+    @task(retries=2, retry_delay=timedelta(minutes=1))
+    def extract_entity_partition(partition: dict) -> dict:
+        from ingestion import pipeline
+
+        return pipeline.extract_entity_partition(partition)
+
+    @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
+    def merge_entities(partitions: list[dict]) -> dict:
+        from ingestion import pipeline
+
+        return pipeline.merge_entity_partitions(partitions)
 
     @task(pool=WRITER_POOL, retries=1, retry_delay=timedelta(minutes=1))
     def assign_threads() -> dict:
@@ -82,7 +100,10 @@ def newsroom_transform():
     raw = validate.override(task_id="validate_raw")("raw")
     staging = validate.override(task_id="validate_staging")("staging")
     marts = validate.override(task_id="validate_marts")("marts")
-    raw >> extract_entities() >> assign_threads() >> dbt_build() >> staging >> marts
+    partitions = plan_entity_partitions()
+    extracted = extract_entity_partition.expand(partition=partitions)
+    raw >> partitions
+    extracted >> merge_entities(partitions) >> assign_threads() >> dbt_build() >> staging >> marts
     publish([raw, staging, marts])
 
 

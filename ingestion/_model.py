@@ -45,8 +45,14 @@ class Rejection:
     identity: str | None = None
 
 
+_ITEM_TIMES = ("published_at", "updated_at")
+
+
 @dataclass(slots=True)
 class ParseResult:
+    """The items of one document; ``to_dict``/``from_dict`` carry it between
+    processes as JSON-safe data (times as ISO 8601 text)."""
+
     items: list[ParsedItem] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     #: A recoverable problem with the whole document (e.g. feedparser's bozo flag).
@@ -56,6 +62,29 @@ class ParseResult:
     items_cut: int = 0
     #: Item identity -> the fields cut to their cap (see ``_events.FIELD_CAPS``).
     fields_cut: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for item in data["items"]:
+            for key in _ITEM_TIMES:
+                if item[key] is not None:
+                    item[key] = item[key].isoformat()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParseResult:
+        items = []
+        for fields in data["items"]:
+            times = {key: datetime.fromisoformat(fields[key]) if fields[key] else None for key in _ITEM_TIMES}
+            items.append(ParsedItem(**{**fields, **times}))
+        return cls(
+            items=items,
+            rejections=[Rejection(**rejection) for rejection in data["rejections"]],
+            warning=data["warning"],
+            feed_title=data["feed_title"],
+            items_cut=data["items_cut"],
+            fields_cut=data["fields_cut"],
+        )
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ingestion._sources.config import Source, load_sources, resolve_db_path
 from ingestion._sources.dates import utcnow
-from ingestion.exceptions import StepFailed
+from ingestion.exceptions import ConfigError, StepFailed
 
 #: The one-slot Airflow pool of every task that writes the DuckDB file.
 WRITER_POOL = "duckdb_writer"
@@ -55,18 +55,22 @@ def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
 
 
 def fetch_group(group: dict[str, Any]) -> list[dict[str, Any]]:
-    """Fetch one host's sources (network and raw bodies only; no database)."""
-    from ingestion._log.record import blob_store_for
+    """Fetch one host's sources and parse what they sent (no database). Raw bodies
+    and parse results go to the blob store; only the small outcomes are returned."""
+    from ingestion._log.record import blob_store_for, parse_fetched
     from ingestion._model import FetchRequest
     from ingestion._sources.plan import fetch_all
 
     requests = [FetchRequest.from_dict(r) for r in group["requests"]]
-    outcomes = fetch_all(requests, blob_store_for(db_path()), politeness=group["politeness"])
+    blobs = blob_store_for(db_path())
+    outcomes = fetch_all(requests, blobs, politeness=group["politeness"])
+    parse_fetched(outcomes, blobs)
     return [outcome.to_dict() for outcome in outcomes]
 
 
 def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
-    """Parse and append everything fetched in one run; idempotent per ``run_id``.
+    """Decide and append everything fetched in one run (reading the results the
+    fetch tasks kept; parsing only what they did not); idempotent per ``run_id``.
 
     ``article_events`` counts the run's new, revised and withdrawn articles: the
     DAG updates the event log asset (and so starts a transform) only when it is
@@ -92,6 +96,36 @@ def extract_entities() -> dict[str, Any]:
     from ingestion._derive.entities import extract_entities as extract
 
     report = extract(db_path())
+    print(report.summary())
+    return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
+
+
+def plan_entity_partitions() -> list[dict[str, int]]:
+    """The partitions of NER on article versions recorded so far, one mapped task each:
+    ``NEWSROOM_ENTITY_PARTITIONS`` of them (default 2), all reading up to the same event."""
+    from ingestion._derive.entities import plan_partitions
+
+    setting = os.environ.get("NEWSROOM_ENTITY_PARTITIONS", "2")
+    if not setting.isdigit() or not 1 <= int(setting) <= 256:
+        raise ConfigError(f"NEWSROOM_ENTITY_PARTITIONS must be a whole number from 1 to 256, not {setting!r}")
+    through = plan_partitions(db_path())
+    return [{"part": part, "parts": int(setting), "through": through} for part in range(int(setting))]
+
+
+def extract_entity_partition(partition: dict[str, int]) -> dict[str, Any]:
+    """NER on one partition, the database only read; its results go to shared storage."""
+    from ingestion._derive.entities import extract_partition
+
+    report = extract_partition(db_path(), partition["part"], partition["parts"], through=partition["through"])
+    print(f"partition {partition['part']} of {partition['parts']}: {report.summary()}")
+    return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
+
+
+def merge_entity_partitions(partitions: list[dict[str, int]]) -> dict[str, Any]:
+    """Append every partition's results to enrich.* in one transaction (the single writer)."""
+    from ingestion._derive.entities import merge_partitions
+
+    report = merge_partitions(db_path(), partitions[0]["parts"], partitions[0]["through"])
     print(report.summary())
     return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
 

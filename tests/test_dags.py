@@ -76,10 +76,13 @@ def test_dags_have_tags_docs_schedules_and_retries_where_intended(dagbag) -> Non
 
 def test_the_raw_batch_is_validated_before_anything_is_built_from_it(dagbag) -> None:
     transform = dagbag.dags["newsroom_transform"]
-    first_steps = transform.get_task("extract_entities").get_flat_relative_ids(upstream=True)
+    first_steps = transform.get_task("plan_entity_partitions").get_flat_relative_ids(upstream=True)
     assert first_steps == {"validate_raw"}
     built_after = transform.get_task("validate_staging").get_flat_relative_ids(upstream=True)
-    assert {"validate_raw", "extract_entities", "assign_threads", "dbt_build"} <= built_after
+    entities = {"plan_entity_partitions", "extract_entity_partition", "merge_entities"}
+    assert {"validate_raw", *entities, "assign_threads", "dbt_build"} <= built_after
+    assert transform.get_task("extract_entity_partition").pool != "duckdb_writer"  # they only read
+    assert transform.get_task("merge_entities").pool == "duckdb_writer"
 
 
 def _wire(version: int, status: str) -> bytes:

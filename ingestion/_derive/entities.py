@@ -18,17 +18,27 @@ Each article version is read in one language (``ner.article_language``) by that
 language's model (``ner``). Large runs use worker processes of our own
 (``workers``); a worker that dies or overruns its time limit stops the run with an
 ``EntityExtractionError`` and nothing of the run is recorded.
+
+A run can also be split across machines: ``plan_partitions``, then
+``extract_partition`` once per partition (the database only read), then
+``merge_partitions``, the one writer; the rows are those of ``extract_entities``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import shutil
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ingestion._derive.ner import (
     MODEL_LANGUAGES,
@@ -41,6 +51,7 @@ from ingestion._derive.ner import (
 from ingestion._derive.places import refresh_places
 from ingestion._derive.workers import Batch, WorkerPool
 from ingestion._log.store import EventStore, registered
+from ingestion.exceptions import EntityExtractionError
 
 FIELDS = ("title", "summary", "body")
 
@@ -184,100 +195,366 @@ def extract_entities(
         con = store.con
         con.execute(SCHEMA_SQL)
         refresh_places(con)
-        since = con.execute(
-            "SELECT coalesce(max(last_event_seq), 0) FROM enrich.batches WHERE extractor = ?", [extractor]
-        ).fetchall()[0][0]
-        rows = con.execute(
-            """
-            SELECT event_seq, stream_id, stream_version, title, summary, body, language
-            FROM raw.article_events
-            WHERE event_seq > ?
-            ORDER BY event_seq
-            """,
-            [since],
-        ).fetchall()
-        report.events = len(rows)
-        if not rows:
+        work = _collect(con, extractor, _extracted_through(con, extractor), None, 0, 1, report)
+        if work is None:
             return report
-        field_rows: list[tuple] = []
-        pending: dict[str, tuple[str, str]] = {}  # text_hash -> (text, language)
-        for event_seq, article_id, version, title, summary, body, declared in rows:
-            texts = [
-                (field, text) for field, text in zip(FIELDS, (title, summary, body), strict=True) if text
-            ]
-            if not texts:
-                continue
-            language = article_language("\n".join(text for _, text in texts), declared)
-            for field, text in texts:
-                digest = text_hash(text, language, extractor)
-                field_rows.append((event_seq, article_id, version, field, digest))
-                pending.setdefault(digest, (text, language))
-        known = _known_hashes(con, list(pending))
-        text_rows: list[tuple] = []
-        mention_rows: list[tuple] = []
-        supported: list[tuple[str, str, str, str]] = []  # (text_hash, text, language, part read)
-        for digest, (text, lang) in pending.items():
-            if digest in known:
-                continue
-            report.texts_new += 1
-            if lang in MODEL_LANGUAGES:
-                supported.append((digest, text, lang, readable_part(text)))
-            else:
-                text_rows.append(
-                    (digest, extractor, lang, "unsupported_language", len(text.split()), 0, None)
-                )
-                report.texts_unsupported += 1
-        words_to_read = sum(len(part.split()) for *_, part in supported)
-        workers = n_process or (2 if words_to_read >= PARALLEL_FROM_WORDS else 1)
-        supported.sort(key=lambda text: text[2])  # by language (stable): one model per batch
-        readings = extract(
-            [part for *_, part in supported],
-            [lang for _, _, lang, _ in supported],
-            n_process=workers,
-            on_progress=on_progress,
-        )
-        for (digest, text, lang, part), (mentions, error) in zip(supported, readings, strict=True):
-            words = len(text.split())
-            if error is not None:
-                status, detail, mentions = "failed", error, []
-                report.texts_failed += 1
-            elif len(part) < len(text):
-                status, detail = "truncated", f"read the first {len(part):,} of {len(text):,} characters"
-                report.texts_truncated += 1
-                report.words += len(part.split())
-            else:
-                status, detail = "extracted", None
-                report.words += words
-            text_rows.append((digest, extractor, lang, status, words, len(mentions), detail))
-            mention_rows.extend((digest, i, *m) for i, m in enumerate(mentions))
-        report.mentions = len(mention_rows)
+        text_rows, mention_rows = _read(work, extractor, report, n_process=n_process, on_progress=on_progress)
         with store.transaction():
             # A new model reads every article again: what older models found is only a
             # cache of theirs, dropped so that nothing downstream mixes the two.
             report.extractor_changed = _drop_other_extractors(con, extractor)
-            _insert(
-                con,
-                "enrich.texts",
-                text_rows,
-                ["text_hash", "extractor", "language", "status", "words", "mention_count", "detail"],
-            )
-            _insert(
-                con,
-                "enrich.mentions",
-                mention_rows,
-                ["text_hash", "mention_index", "start_char", "end_char", "surface", "label"],
-            )
-            _insert(
-                con,
-                "enrich.field_texts",
-                field_rows,
-                ["event_seq", "article_id", "version", "field", "text_hash"],
-            )
+            _insert(con, "enrich.texts", text_rows, TEXT_COLUMNS)
+            _insert(con, "enrich.mentions", mention_rows, MENTION_COLUMNS)
+            _insert(con, "enrich.field_texts", work.field_rows, FIELD_COLUMNS)
             con.execute(
-                "INSERT INTO enrich.batches VALUES (?, ?, ?)", [rows[-1][0], extractor, report.texts_new]
+                "INSERT INTO enrich.batches VALUES (?, ?, ?)", [work.through, extractor, report.texts_new]
             )
     report.seconds = time.monotonic() - started
     return report
+
+
+TEXT_COLUMNS = ["text_hash", "extractor", "language", "status", "words", "mention_count", "detail"]
+MENTION_COLUMNS = ["text_hash", "mention_index", "start_char", "end_char", "surface", "label"]
+FIELD_COLUMNS = ["event_seq", "article_id", "version", "field", "text_hash"]
+
+
+@dataclass(slots=True)
+class _Work:
+    """What a run, or one partition of it, has to do for the article versions it read."""
+
+    #: The last article event read: the next run starts after it.
+    through: int
+    #: (event_seq, article_id, version, field, text_hash) of every field in the partition.
+    field_rows: list[tuple]
+    #: enrich.texts rows of the new texts no model reads.
+    unsupported_rows: list[tuple]
+    #: (text_hash, text, language, part read) of the new texts a model reads, by language.
+    supported: list[tuple[str, str, str, str]]
+
+
+def partition_of(digest: str, parts: int) -> int:
+    """The partition a text belongs to: the same for every run, whoever counts."""
+    return int(digest[:16], 16) % parts
+
+
+def _collect(
+    con,
+    extractor: str,
+    since: int,
+    through: int | None,
+    part: int,
+    parts: int,
+    report: EntityReport,
+    *,
+    enrich_exists: bool = True,
+) -> _Work | None:
+    """The work for the article versions after ``since`` up to ``through`` (all when
+    None) whose texts fall in ``part`` of ``parts``; None when there are no versions.
+    Without ``enrich_exists`` (a database no run has written to) no text is known yet."""
+    rows = con.execute(
+        """
+        SELECT event_seq, stream_id, stream_version, title, summary, body, language
+        FROM raw.article_events
+        WHERE event_seq > ? AND event_seq <= coalesce(?, event_seq)
+        ORDER BY event_seq
+        """,
+        [since, through],
+    ).fetchall()
+    report.events = len(rows)
+    if not rows:
+        return None
+    field_rows: list[tuple] = []
+    pending: dict[str, tuple[str, str]] = {}  # text_hash -> (text, language)
+    for event_seq, article_id, version, title, summary, body, declared in rows:
+        texts = [(field, text) for field, text in zip(FIELDS, (title, summary, body), strict=True) if text]
+        if not texts:
+            continue
+        language = article_language("\n".join(text for _, text in texts), declared)
+        for field, text in texts:
+            digest = text_hash(text, language, extractor)
+            if parts > 1 and partition_of(digest, parts) != part:
+                continue
+            field_rows.append((event_seq, article_id, version, field, digest))
+            pending.setdefault(digest, (text, language))
+    known = _known_hashes(con, list(pending)) if enrich_exists else set()
+    unsupported_rows: list[tuple] = []
+    supported: list[tuple[str, str, str, str]] = []
+    for digest, (text, lang) in pending.items():
+        if digest in known:
+            continue
+        report.texts_new += 1
+        if lang in MODEL_LANGUAGES:
+            supported.append((digest, text, lang, readable_part(text)))
+        else:
+            unsupported_rows.append(
+                (digest, extractor, lang, "unsupported_language", len(text.split()), 0, None)
+            )
+            report.texts_unsupported += 1
+    supported.sort(key=lambda text: text[2])  # by language (stable): one model per batch
+    return _Work(rows[-1][0], field_rows, unsupported_rows, supported)
+
+
+def _read(
+    work: _Work,
+    extractor: str,
+    report: EntityReport,
+    *,
+    n_process: int | None,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[tuple], list[tuple]]:
+    """The enrich.texts and enrich.mentions rows of the work's new texts."""
+    supported = work.supported
+    words_to_read = sum(len(part.split()) for *_, part in supported)
+    readings = extract(
+        [part for *_, part in supported],
+        [lang for _, _, lang, _ in supported],
+        n_process=n_process or (2 if words_to_read >= PARALLEL_FROM_WORDS else 1),
+        on_progress=on_progress,
+    )
+    text_rows = list(work.unsupported_rows)
+    mention_rows: list[tuple] = []
+    for (digest, text, lang, part), (mentions, error) in zip(supported, readings, strict=True):
+        words = len(text.split())
+        if error is not None:
+            status, detail, mentions = "failed", error, []
+            report.texts_failed += 1
+        elif len(part) < len(text):
+            status, detail = "truncated", f"read the first {len(part):,} of {len(text):,} characters"
+            report.texts_truncated += 1
+            report.words += len(part.split())
+        else:
+            status, detail = "extracted", None
+            report.words += words
+        text_rows.append((digest, extractor, lang, status, words, len(mentions), detail))
+        mention_rows.extend((digest, i, *m) for i, m in enumerate(mentions))
+    report.mentions = len(mention_rows)
+    return text_rows, mention_rows
+
+
+def _extracted_through(con, extractor: str) -> int:
+    """The last article event this extractor's results cover (0 before its first run)."""
+    return con.execute(
+        "SELECT coalesce(max(last_event_seq), 0) FROM enrich.batches WHERE extractor = ?", [extractor]
+    ).fetchall()[0][0]
+
+
+# Partitioned runs: the texts of a run split by hash into ``parts`` partitions, each
+# read by its own process or machine (an Airflow mapped task) from a read-only
+# database, written as one Parquet file to shared storage beside the database; then
+# one merge, the run's only writer, appends them all in one transaction. The rows
+# are those of a single-process run.
+
+_MENTION_TYPE = pa.struct(
+    [
+        ("mention_index", pa.int32()),
+        ("start_char", pa.int32()),
+        ("end_char", pa.int32()),
+        ("surface", pa.string()),
+        ("label", pa.string()),
+    ]
+)
+_FIELD_TYPE = pa.struct(
+    [("event_seq", pa.int64()), ("article_id", pa.string()), ("version", pa.int32()), ("field", pa.string())]
+)
+#: One row per text of the partition; a text read by an earlier run has no status
+#: (only its new field rows are appended).
+PARTITION_SCHEMA = pa.schema(
+    [
+        ("text_hash", pa.string()),
+        ("language", pa.string()),
+        ("status", pa.string()),
+        ("words", pa.int32()),
+        ("words_read", pa.int32()),
+        ("detail", pa.string()),
+        ("mentions", pa.list_(_MENTION_TYPE)),
+        ("fields", pa.list_(_FIELD_TYPE)),
+    ]
+)
+
+
+def partitions_dir(db_path: Path) -> Path:
+    """Where partition files go unless the caller says: a folder beside the database."""
+    return db_path.with_name(f"{db_path.name}.entity-partitions")
+
+
+def plan_partitions(db_path: Path) -> int:
+    """The last article event a partitioned run covers, read once so that every
+    partition reads the same events while the log grows."""
+    with EventStore(db_path, read_only=True) as store:
+        return _last_article_event(store.con)
+
+
+def extract_partition(
+    db_path: Path,
+    part: int,
+    parts: int,
+    out_dir: Path | None = None,
+    *,
+    through: int | None = None,
+    n_process: int = 1,
+) -> EntityReport:
+    """Read one partition's new texts (article versions up to ``through``, by default
+    the log's last) and write its results to ``out_dir``; the database is only read,
+    and only while the work is collected. Running it again replaces its file."""
+    if not 0 <= part < parts:
+        raise EntityExtractionError(
+            f"entity partition {part} does not exist: there are {parts} (0 to {parts - 1})"
+        )
+    report = EntityReport()
+    started = time.monotonic()
+    extractor = extractor_id()
+    with EventStore(db_path, read_only=True) as store:
+        con = store.con
+        fresh = not _has_enrich_tables(con)
+        since = 0 if fresh else _extracted_through(con, extractor)
+        if through is None:
+            through = _last_article_event(con)
+        work = _collect(con, extractor, since, through, part, parts, report, enrich_exists=not fresh)
+    text_rows, mention_rows = _read(work, extractor, report, n_process=n_process) if work else ([], [])
+    run = {"extractor": extractor, "since": since, "through": through, "part": part, "parts": parts}
+    _write_partition(
+        _partition_file(out_dir or partitions_dir(db_path), run),
+        {**run, "events": report.events},
+        work.field_rows if work else [],
+        text_rows,
+        mention_rows,
+        {digest: len(part_read.split()) for digest, _, _, part_read in work.supported} if work else {},
+    )
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def merge_partitions(db_path: Path, parts: int, through: int, out_dir: Path | None = None) -> EntityReport:
+    """Append the ``parts`` partition files of the run up to ``through`` to ``enrich.*``
+    in one transaction, then remove them. A run already merged adds nothing; a missing
+    or foreign partition file is an error that names it, and nothing is appended."""
+    report = EntityReport()
+    started = time.monotonic()
+    extractor = extractor_id()
+    out_dir = out_dir or partitions_dir(db_path)
+    with EventStore(db_path) as store:
+        con = store.con
+        con.execute(SCHEMA_SQL)
+        refresh_places(con)
+        since = _extracted_through(con, extractor)
+        run = {"extractor": extractor, "since": since, "through": through, "parts": parts}
+        folder = _partition_file(out_dir, {**run, "part": 0}).parent
+        if since >= through:  # merged before, or nothing was new
+            shutil.rmtree(folder, ignore_errors=True)
+            return report
+        table = _read_partitions(folder, run)
+        report.events = int(json.loads(table.schema.metadata[b"newsroom"])["events"])
+        texts = table.filter(pc.is_valid(table["status"]))
+        statuses = texts["status"].to_pylist()
+        report.texts_new = len(statuses)
+        report.texts_unsupported = statuses.count("unsupported_language")
+        report.texts_truncated = statuses.count("truncated")
+        report.texts_failed = statuses.count("failed")
+        report.words = sum(
+            words
+            for status, words in zip(statuses, texts["words_read"].to_pylist(), strict=True)
+            if status in ("extracted", "truncated")
+        )
+        report.mentions = sum(pc.list_value_length(table["mentions"]).to_pylist())
+        with store.transaction(), registered(con, "_entity_partitions", table):
+            report.extractor_changed = _drop_other_extractors(con, extractor)
+            con.execute(
+                "INSERT INTO enrich.texts SELECT text_hash, ?, language, status, words, len(mentions), "
+                "detail FROM _entity_partitions WHERE status IS NOT NULL",
+                [extractor],
+            )
+            con.execute(
+                "INSERT INTO enrich.mentions "
+                "SELECT text_hash, m.mention_index, m.start_char, m.end_char, m.surface, m.label "
+                "FROM (SELECT text_hash, unnest(mentions) AS m FROM _entity_partitions)"
+            )
+            con.execute(
+                "INSERT INTO enrich.field_texts "
+                "SELECT f.event_seq, f.article_id, f.version, f.field, text_hash "
+                "FROM (SELECT text_hash, unnest(fields) AS f FROM _entity_partitions)"
+            )
+            con.execute("INSERT INTO enrich.batches VALUES (?, ?, ?)", [through, extractor, report.texts_new])
+    shutil.rmtree(folder, ignore_errors=True)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _partition_file(out_dir: Path, run: dict) -> Path:
+    """A run's files share a folder named by its extractor and events; a partition's
+    name says which of how many it is."""
+    extractor_key = hashlib.sha256(run["extractor"].encode()).hexdigest()[:12]
+    folder = out_dir / f"{extractor_key}-events-{run['since'] + 1}-{run['through']}"
+    return folder / f"part-{run['part']:04d}-of-{run['parts']:04d}.parquet"
+
+
+def _write_partition(
+    path: Path,
+    run: dict,
+    field_rows: list[tuple],
+    text_rows: list[tuple],
+    mention_rows: list[tuple],
+    words_read: dict[str, int],
+) -> None:
+    texts = {row[0]: row for row in text_rows}
+    mentions: dict[str, list[dict]] = defaultdict(list)
+    for digest, index, start, end, surface, label in mention_rows:
+        mentions[digest].append(
+            {"mention_index": index, "start_char": start, "end_char": end, "surface": surface, "label": label}
+        )
+    fields: dict[str, list[dict]] = defaultdict(list)
+    for event_seq, article_id, version, field, digest in field_rows:
+        fields[digest].append(
+            {"event_seq": event_seq, "article_id": article_id, "version": version, "field": field}
+        )
+    columns: dict[str, list] = {name: [] for name in PARTITION_SCHEMA.names}
+    for digest, references in fields.items():
+        _, _, language, status, words, _, detail = texts.get(digest, (None,) * 7)
+        columns["text_hash"].append(digest)
+        columns["language"].append(language)
+        columns["status"].append(status)
+        columns["words"].append(words)
+        columns["words_read"].append(words_read.get(digest, words))
+        columns["detail"].append(detail)
+        columns["mentions"].append(mentions.get(digest, []))
+        columns["fields"].append(references)
+    schema = PARTITION_SCHEMA.with_metadata({"newsroom": json.dumps(run)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole under another name, then renamed: a retried or killed task never
+    # leaves half a file where the merge looks.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    pq.write_table(pa.table(columns, schema=schema), partial)
+    partial.replace(path)
+
+
+def _read_partitions(folder: Path, run: dict) -> pa.Table:
+    parts = run["parts"]
+    tables = []
+    for part in range(parts):
+        path = _partition_file(folder.parent, {**run, "part": part})
+        if not path.is_file():
+            raise EntityExtractionError(
+                f"entity partition {part} of {parts} (events {run['since'] + 1} to {run['through']}) is "
+                f"missing: {path}; run that partition again, then the merge"
+            )
+        table = pq.read_table(path)
+        written = json.loads((table.schema.metadata or {}).get(b"newsroom", b"{}"))
+        if any(written.get(key) != value for key, value in {**run, "part": part}.items()):
+            raise EntityExtractionError(f"entity partition file {path} belongs to another run: {written}")
+        tables.append(table)
+    return pa.concat_tables(tables)
+
+
+def _has_enrich_tables(con) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'enrich' AND table_name = 'batches'"
+        ).fetchall()[0][0]
+    )
+
+
+def _last_article_event(con) -> int:
+    return con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.article_events").fetchall()[0][0]
 
 
 def _drop_other_extractors(con, extractor: str) -> bool:

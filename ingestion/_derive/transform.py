@@ -114,10 +114,55 @@ def transform(
     if not full_refresh and _entity_models_changed(db_path):
         print("entities: the entity models changed since the last build; rebuilding in full")
         full_refresh = True
+    _drop_retired_models(db_path)
+    if not full_refresh and (missing := _missing_watermarks(db_path)):
+        print(f"transform: {missing} was built before it could be updated incrementally; rebuilding in full")
+        full_refresh = True
     extra = ["--full-refresh"] if full_refresh else ["--vars", json.dumps({"checked_since": checked_since})]
     if select:
         extra += ["--select", select]
     return run_dbt("build", db_path, *extra)
+
+
+#: Tables of models the project no longer has: dbt leaves them behind, so they
+#: are dropped here (their space is reused by the next writes).
+_RETIRED_MODELS = ("intermediate.int_article_events_unpacked",)
+
+
+def _drop_retired_models(db_path: Path) -> None:
+    from ingestion._log.store import connect
+
+    with connect(Path(db_path)) as con:
+        for table in _RETIRED_MODELS:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+#: The column each incremental model finds its new work by, in a database built
+#: before that model was incremental (an upgrade) it is missing.
+_WATERMARKS = {
+    "intermediate.int_entity_names_resolved": "resolved_at_seq",
+    "marts.entities": "last_event_seq",
+    "marts.entity_daily": "last_event_seq",
+    "marts.entity_pairs": "last_event_seq",
+    "marts.story_threads": "last_event_seq",
+    "marts.threads_daily": "last_event_seq",
+}
+
+
+def _missing_watermarks(db_path: Path) -> str | None:
+    """The first built model without its watermark column, if any."""
+    import duckdb
+
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        built = con.execute(
+            "SELECT table_schema || '.' || table_name, list(column_name) FROM information_schema.columns "
+            "WHERE table_schema IN ('intermediate', 'marts') GROUP BY ALL"
+        ).fetchall()
+    columns = dict(built)
+    for table, watermark in _WATERMARKS.items():
+        if table in columns and watermark not in columns[table]:
+            return table
+    return None
 
 
 def _entity_models_changed(db_path: Path) -> bool:

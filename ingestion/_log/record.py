@@ -2,8 +2,10 @@
 
 Planning, fetching and parsing hold no database lock: planning reads the feed
 states that the last ``record`` left beside the database, and bodies are parsed
-before the writer lock is taken. ``record`` is the single writer: it decides
-events against what the log holds and appends them in one transaction.
+before the writer lock is taken: by the fetch tasks (``parse_fetched``, which keeps
+the results beside the raw bodies), else by ``record`` itself. ``record`` is the
+single writer: it decides events against what the log holds and appends them in
+one transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ingestion._model import FetchOutcome, ParsedItem, ParseResult, Rejection
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
 from ingestion._sources.fetch import FetchLimits
-from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT, parse_body
+from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT, ParsedResults, parse_body
 from ingestion._sources.plan import fetch_all, plan
 from ingestion.exceptions import BlobError, ParseError, SourceError
 
@@ -46,6 +48,28 @@ RECORD_LOCK_TIMEOUT = 600.0
 def blob_store_for(db_path: Path) -> BlobStore:
     """Raw bodies live beside the database: ``<data dir>/blobs``."""
     return BlobStore(Path(db_path).parent / "blobs")
+
+
+def parsed_results_for(blobs: BlobStore) -> ParsedResults:
+    """Parse results live with the raw bodies: ``<blobs>/parsed``."""
+    return ParsedResults(blobs.root / "parsed")
+
+
+def parse_fetched(outcomes: list[FetchOutcome], blobs: BlobStore, now: datetime | None = None) -> None:
+    """Parse the bodies just fetched and keep the results beside them, so that
+    ``record`` only reads them. A result that cannot be kept is parsed by ``record``."""
+    now = now or utcnow()
+    kept = parsed_results_for(blobs)
+    for outcome in outcomes:
+        if not outcome.ok or outcome.body_sha256 is None:
+            continue
+        try:
+            body = blobs.get(outcome.body_sha256)
+        except (OSError, EOFError, zlib.error):
+            continue  # record reports the damaged body as this source's failure
+        result = _parse(outcome, body, now)
+        with suppress(OSError, TypeError, ValueError):
+            kept.put(_kept_path(kept, outcome, outcome.body_sha256), result, now)
 
 
 @dataclass(slots=True)
@@ -117,8 +141,10 @@ def record(
     """Parse fetched bodies, then append all resulting events in one transaction.
 
     Bodies are parsed before the writer lock is taken, each judged against the
-    last body its source delivered. With a ``run_id`` that already has events (a
-    retried scheduler task whose first attempt committed), nothing is appended again.
+    last body its source delivered; a body ``parse_fetched`` parsed (by this
+    parser version, within the hour) is read from its kept result instead. With a
+    ``run_id`` that already has events (a retried scheduler task whose first
+    attempt committed), nothing is appended again.
     """
     db_path = Path(db_path)
     blobs = blobs or blob_store_for(db_path)
@@ -191,11 +217,30 @@ def _parse_outcome(
         return None
     if state is not None and outcome.body_sha256 == state.latest_body:
         return None
+    return _parsed(outcome, outcome.body_sha256, blobs, now)
+
+
+def _kept_path(kept: ParsedResults, outcome: FetchOutcome, body_sha256: str) -> Path:
+    return kept.path_for(body_sha256, outcome.kind, outcome.content_type, outcome.language)
+
+
+def _parsed(
+    outcome: FetchOutcome, body_sha256: str, blobs: BlobStore, now: datetime
+) -> ParseResult | SourceError:
+    """The items of a body the source delivered: its kept result, else parsed now."""
     where = {"source_id": outcome.source_id, "url": outcome.url}
+    kept = parsed_results_for(blobs)
+    found = kept.get(_kept_path(kept, outcome, body_sha256), now, **where)
+    if found is not None:
+        return found
     try:
-        body = blobs.get(outcome.body_sha256)
+        body = blobs.get(body_sha256)
     except (OSError, EOFError, zlib.error) as exc:
-        return BlobError(f"raw body {outcome.body_sha256} cannot be read back: {exc}", **where)
+        return BlobError(f"raw body {body_sha256} cannot be read back: {exc}", **where)
+    return _parse(outcome, body, now)
+
+
+def _parse(outcome: FetchOutcome, body: bytes, now: datetime) -> ParseResult | ParseError:
     try:
         return parse_body(
             outcome.kind,
@@ -210,7 +255,9 @@ def _parse_outcome(
         return exc
     except Exception as exc:
         # A parser tripping over hostile input fails this source only, with the reason.
-        return ParseError(f"unreadable document ({type(exc).__name__}: {exc})", **where)
+        return ParseError(
+            f"unreadable document ({type(exc).__name__}: {exc})", source_id=outcome.source_id, url=outcome.url
+        )
 
 
 def _identify(
@@ -277,17 +324,8 @@ def _unstable_guids(
     new = [item for item in with_guid if article_id(outcome.source_id, item.identity) not in heads]
     if len(new) * 2 < len(with_guid):
         return None
-    try:
-        previous = parse_body(
-            outcome.kind,
-            blobs.get(state.latest_body),
-            source_id=outcome.source_id,
-            url=outcome.url,
-            now=now,
-            content_type=outcome.content_type,
-            language=outcome.language,
-        )
-    except Exception:  # an unreadable previous body only means no decision
+    previous = _parsed(outcome, state.latest_body, blobs, now)
+    if isinstance(previous, SourceError):  # an unreadable previous body only means no decision
         return None
     # Only links that stand for one item in both bodies can show a guid moving.
     links_before = _links_once(previous.items)

@@ -1,19 +1,36 @@
-"""One fetched body → items, whatever the source kind, within the per-document caps."""
+"""One fetched body → items, whatever the source kind, within the per-document caps;
+and the parsed results kept beside the raw bodies, so the writer need not parse."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
+import os
 import re
-from datetime import datetime
+import tempfile
+import zlib
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
 
 from ingestion._log.events import cap_fields
 from ingestion._model import ParseResult
 from ingestion._sources.newsml import parse_newsml
 from ingestion._sources.ninjs import parse_ninjs
 from ingestion._sources.rss import parse_rss
+from ingestion._sources.rss_fast import parse_rss_fast
 from ingestion.exceptions import ParseError
 
 #: Items read from one document; the rest are counted in the fetch's payload.
 MAX_ITEMS_PER_DOCUMENT = 5_000
+#: Changes whenever any parser's output for the same body may change: a kept
+#: result of another version is parsed again.
+PARSER_VERSION = "2"
+#: How long a kept result stands for a parse now: dates are judged against the
+#: time of parsing (a date more than a day ahead is dropped).
+KEPT_RESULT_LIFETIME = timedelta(hours=1)
 _ITEM_START = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:item|entry)[\s>/]")
 
 
@@ -33,7 +50,10 @@ def parse_body(
     if kind == "rss":
         # Cut the bytes before parsing: feedparser holds every item in memory.
         body, items_cut = _cut_items(body)
-        result = parse_rss(
+        # The fast path reads the common RSS 2.0 feed and declines anything else.
+        result = parse_rss_fast(
+            body, now=now, content_type=content_type, default_language=language
+        ) or parse_rss(
             body, source_id=source_id, url=url, now=now, content_type=content_type, default_language=language
         )
     elif kind == "ninjs":
@@ -62,3 +82,56 @@ def _cut_items(body: bytes) -> tuple[bytes, int]:
         if position == MAX_ITEMS_PER_DOCUMENT:
             return body[: match.start()], 1 + sum(1 for _ in starts)
     return body, 0
+
+
+class ParsedResults:
+    """Parse results (or the parse error) of fetched bodies, one gzip JSON file per
+    body and parse context, written by the fetch tasks and read by the writer.
+
+    A result is found only for the same body, kind, content type and language, by
+    the same :data:`PARSER_VERSION`, parsed at most :data:`KEPT_RESULT_LIFETIME`
+    before; otherwise the caller parses again.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path_for(self, body_sha256: str, kind: str, content_type: str | None, language: str | None) -> Path:
+        context = json.dumps([kind, content_type, language]).encode()
+        return (
+            self.root / body_sha256[:2] / f"{body_sha256}.{hashlib.sha256(context).hexdigest()[:16]}.json.gz"
+        )
+
+    def put(self, path: Path, result: ParseResult | ParseError, parsed_at: datetime) -> None:
+        document = {"parser_version": PARSER_VERSION, "parsed_at": parsed_at.isoformat()}
+        if isinstance(result, ParseError):
+            document["error"] = result.message
+        else:
+            document["result"] = result.to_dict()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with (
+                os.fdopen(fd, "wb") as raw,
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz,
+            ):
+                gz.write(orjson.dumps(document))
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+    def get(self, path: Path, now: datetime, *, source_id: str, url: str) -> ParseResult | ParseError | None:
+        """The kept result, or None when there is none that stands for a parse at ``now``."""
+        try:
+            document = orjson.loads(gzip.decompress(path.read_bytes()))
+            if document.get("parser_version") != PARSER_VERSION:
+                return None
+            parsed_at = datetime.fromisoformat(document["parsed_at"])
+            if abs(now - parsed_at) > KEPT_RESULT_LIFETIME:
+                return None
+            if "error" in document:
+                return ParseError(document["error"], source_id=source_id, url=url)
+            return ParseResult.from_dict(document["result"])
+        except (OSError, EOFError, zlib.error, ValueError, KeyError, TypeError):
+            return None  # missing, damaged or of an unknown shape: parsed again

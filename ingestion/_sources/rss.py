@@ -6,6 +6,8 @@ import codecs
 import io
 import re
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import feedparser
@@ -204,6 +206,40 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, st
     return text.encode("utf-8"), headers, notes
 
 
+def prepared(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, str], list[str]]:
+    """The document as both parsers read it: UTF-8 (see ``_to_utf8``), media captions
+    of items with their own text dropped; the headers to give feedparser, and notes."""
+    body, headers, notes = _to_utf8(body, content_type)
+    if b"<media:" in body:
+        body = _drop_media_captions(body)
+    return body, headers, notes
+
+
+DateFallback = time.struct_time | Callable[[], time.struct_time | None] | None
+
+
+@dataclass(slots=True)
+class FeedEntry:
+    """One entry's fields as feedparser presents them, before our cleaning."""
+
+    guid: str | None = None
+    link: str | None = None
+    #: Whether the entry has link elements (feedparser offers a permalink guid as
+    #: the link when it has none).
+    has_links: bool = False
+    title: str | None = None
+    summary_markup: str = ""
+    body_markup: str = ""
+    author: str | None = None
+    language: str | None = None
+    published: str | None = None
+    updated: str | None = None
+    #: feedparser's own reading of the dates (or how to get it), for formats the
+    #: strict reader does not know.
+    published_parsed: DateFallback = None
+    updated_parsed: DateFallback = None
+
+
 def _first_content(entry: feedparser.FeedParserDict) -> str:
     contents = entry.get("content") or []
     # Prefer an HTML/text body over other content types (e.g. media descriptions).
@@ -211,6 +247,25 @@ def _first_content(entry: feedparser.FeedParserDict) -> str:
         if "html" in (content.get("type") or "") or "text" in (content.get("type") or ""):
             return content.get("value") or ""
     return contents[0].get("value", "") if contents else ""
+
+
+def _feed_entry(entry: feedparser.FeedParserDict) -> FeedEntry:
+    # dict.get for dates: feedparser's own lookup quietly falls back to the published date.
+    published, updated = dict.get(entry, "published"), dict.get(entry, "updated")
+    return FeedEntry(
+        guid=entry.get("id"),
+        link=entry.get("link"),
+        has_links=bool(entry.get("links")),
+        title=entry.get("title"),
+        summary_markup=entry.get("summary") or "",
+        body_markup=_first_content(entry),
+        author=entry.get("author"),
+        language=entry.get("language"),
+        published=published if isinstance(published, str) else None,
+        updated=updated if isinstance(updated, str) else None,
+        published_parsed=dict.get(entry, "published_parsed"),
+        updated_parsed=dict.get(entry, "updated_parsed"),
+    )
 
 
 def parse_rss(
@@ -224,9 +279,7 @@ def parse_rss(
 ) -> ParseResult:
     if not body.strip():
         raise ParseError("empty body", source_id=source_id, url=url)
-    body, headers, notes = _to_utf8(body, content_type)
-    if b"<media:" in body:
-        body = _drop_media_captions(body)
+    body, headers, notes = prepared(body, content_type)
     # A file object, never bytes: feedparser treats a bytes/str argument that looks
     # like a path or URL as something to open.
     parsed = feedparser.parse(io.BytesIO(body), response_headers=headers, sanitize_html=True)
@@ -250,12 +303,29 @@ def parse_rss(
             )
         if broken:
             raise ParseError(f"unreadable feed: {warning}", source_id=source_id, url=url)
-    feed_language = parsed.feed.get("language") or default_language or None
-    result = ParseResult(warning=warning, feed_title=one_line(parsed.feed.get("title")) or None)
+    return result_of(
+        map(_feed_entry, parsed.entries),
+        feed_title=parsed.feed.get("title"),
+        feed_language=parsed.feed.get("language") or default_language or None,
+        warning=warning,
+        now=now,
+    )
+
+
+def result_of(
+    entries: Iterable[FeedEntry],
+    *,
+    feed_title: str | None,
+    feed_language: str | None,
+    warning: str | None,
+    now: datetime,
+) -> ParseResult:
+    """Entries to items: identities, duplicates, clean text, strictly read dates."""
+    result = ParseResult(warning=warning, feed_title=one_line(feed_title) or None)
     seen: dict[str, int] = {}
-    for index, entry in enumerate(parsed.entries):
-        guid = (entry.get("id") or "").strip() or None
-        link = (entry.get("link") or "").strip() or None
+    for index, entry in enumerate(entries):
+        guid = (entry.guid or "").strip() or None
+        link = (entry.link or "").strip() or None
         # Only a web page's link is published as the article's url; the identity is
         # the canonical form of whatever link there is, as it always was.
         url_id = web_url(link)
@@ -271,16 +341,25 @@ def parse_rss(
         seen[identity] = index
         issues: list[str] = []
         # Without link elements feedparser offers the guid as the link: nothing to note.
-        if link and not url_id and entry.get("links"):
+        if link and not url_id and entry.has_links:
             issues.append(f"link {link[:100]!r} is not a web (http/https) address; not published")
-        summary_markup = entry.get("summary") or ""
-        body_markup = _first_content(entry)
-        title = one_line(entry.get("title"))
-        summary = html_to_text(summary_markup)
-        text = html_to_text(body_markup) if body_markup and body_markup != summary_markup else ""
+        title = one_line(entry.title)
+        summary = html_to_text(entry.summary_markup)
+        body_markup = entry.body_markup
+        text = html_to_text(body_markup) if body_markup and body_markup != entry.summary_markup else ""
         if not (title or summary or text):
             result.rejections.append(Rejection(index, "item has no title, summary or body", identity))
             continue
+        # In this order: the issues list the published date's problems first.
+        published = checked(
+            _entry_date(entry.published, entry.published_parsed, "published", issues),
+            now,
+            issues,
+            "published date",
+        )
+        updated = checked(
+            _entry_date(entry.updated, entry.updated_parsed, "updated", issues), now, issues, "updated date"
+        )
         result.items.append(
             ParsedItem(
                 identity=identity,
@@ -290,26 +369,24 @@ def parse_rss(
                 title=title,
                 summary=summary,
                 body=text,
-                byline=one_line(entry.get("author")),
-                language=entry.get("language") or feed_language,
-                published_at=checked(_entry_date(entry, "published", issues), now, issues, "published date"),
-                updated_at=checked(_entry_date(entry, "updated", issues), now, issues, "updated date"),
+                byline=one_line(entry.author),
+                language=entry.language or feed_language,
+                published_at=published,
+                updated_at=updated,
                 issues=issues,
             )
         )
     return result
 
 
-def _entry_date(entry: feedparser.FeedParserDict, key: str, issues: list[str]) -> datetime | None:
+def _entry_date(raw: str | None, fallback: DateFallback, key: str, issues: list[str]) -> datetime | None:
     """The publisher's date as written, read strictly (feedparser's own reading rolls
     30 February over to 1 March and takes unknown zones for UTC).
 
-    feedparser's reading is used only for a format the strict reader does not know,
-    and only when the text names the same day (see ``names_day``).
+    feedparser's reading (``fallback``) is used only for a format the strict reader
+    does not know, and only when the text names the same day (see ``names_day``).
     """
-    # dict.get: feedparser's own lookup quietly falls back to the published date.
-    raw = dict.get(entry, key)
-    if not isinstance(raw, str) or not raw.strip():
+    if not raw or not raw.strip():
         return None
     what = f"{key} date {raw[:60]!r}"
     try:
@@ -320,8 +397,7 @@ def _entry_date(entry: feedparser.FeedParserDict, key: str, issues: list[str]) -
     if value is not None:
         # feedparser's readings had whole seconds; stored times keep that precision.
         return value.replace(microsecond=0)
-    fallback: time.struct_time | None = dict.get(entry, f"{key}_parsed")
-    value = from_struct_time(fallback)
+    value = from_struct_time(fallback() if callable(fallback) else fallback)
     if value is None or not names_day(raw, value):
         issues.append(f"{what} is not a date we can read; ignored")
         return None

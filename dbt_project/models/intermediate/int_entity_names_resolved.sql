@@ -1,3 +1,10 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['name', 'entity_type'],
+    )
+}}
 -- Every distinct name used in a mention, resolved to an entity.
 --
 -- 1. The entity_overrides seed wins: ignore drops the name, alias maps it to a
@@ -12,10 +19,16 @@
 --    it stays on its own.
 -- entity_id is derived from the resolved key, so it never changes when articles
 -- are added (unless the resolution of that name itself changes).
+--
+-- Resolution is global (a new person with a known surname makes that lone
+-- surname ambiguous), so every name is resolved again each run: that costs the
+-- number of distinct names, not of mentions. Only names whose outcome changed are
+-- stored again, stamped with the run's change_stamp (resolved_at_seq) and
+-- the entity they left (previous_entity_id; is_new for a name first seen): the marts rebuild just the articles
+-- and entities those names touch. An ignored name stays, with no entity_id, so
+-- that un-ignoring it is a change too.
 with names as (
-    select linked_name as name, entity_type, count(*) as mentions
-    from {{ ref('int_entity_mentions_cleaned') }}
-    group by all
+    select name, entity_type from {{ ref('int_entity_names_counted') }}
 ),
 
 place_spellings as (
@@ -31,6 +44,8 @@ overridden as (
     select
         names.*,
         o.action,
+        o.entity_type as curated_type,
+        o.canonical_name as curated_name,
         case
             when o.action = 'alias' and names.entity_type = 'person'
                 then {{ short_person_key(name_key('o.canonical_name')) }}
@@ -43,7 +58,6 @@ overridden as (
     from names
     left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(names.name)
     left join place_spellings as p on p.name_key = {{ name_key('names.name') }}
-    where o.action is distinct from 'ignore'
 ),
 
 full_person_keys as (
@@ -52,7 +66,7 @@ full_person_keys as (
         select unnest([{{ surname_key('key') }}, {{ family_name_key('key') }}]) as surname, key
         from overridden
         where entity_type = 'person' and key <> {{ family_name_key('key') }}
-          and action is distinct from 'split'
+          and action is distinct from 'split' and action is distinct from 'ignore'
     )
     group by 1
     having count(distinct key) = 1
@@ -62,21 +76,43 @@ resolved as (
     select
         o.name,
         o.entity_type,
-        o.mentions,
         o.action,
+        o.curated_type,
+        o.curated_name,
         case
             when o.key = {{ family_name_key('o.key') }} and o.action is null and p.key is not null then p.key
             else o.key
         end as entity_key
     from overridden as o
     left join full_person_keys as p on p.surname = o.key
+),
+
+outcome as (
+    select
+        name,
+        entity_type,
+        entity_key,
+        case when action is distinct from 'ignore' then left(md5(entity_key), 16) end as entity_id,
+        action as override_action,
+        curated_type,
+        curated_name
+    from resolved
 )
 
 select
-    name,
-    entity_type,
-    mentions,
-    entity_key,
-    left(md5(entity_key), 16) as entity_id,
-    action as override_action
-from resolved
+    n.*,
+    {% if is_incremental() -%}
+    o.name is null as is_new,
+    o.entity_id as previous_entity_id,
+    {%- else -%}
+    true as is_new,
+    null::varchar as previous_entity_id,
+    {%- endif %}
+    {{ change_stamp('resolved_at_seq') }} as resolved_at_seq
+from outcome as n
+{% if is_incremental() %}
+left join {{ this }} as o using (name, entity_type)
+where o.name is null
+   or (n.entity_key, n.entity_id, n.override_action, n.curated_type, n.curated_name)
+      is distinct from (o.entity_key, o.entity_id, o.override_action, o.curated_type, o.curated_name)
+{% endif %}

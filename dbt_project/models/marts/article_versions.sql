@@ -14,12 +14,14 @@
 --
 -- Incremental runs recompute every version of the articles that received new
 -- events (found by log position, so late-arriving events are never missed);
--- their earlier rows change too (valid_to, is_current).
+-- their earlier rows change too (valid_to, is_current). The events are read from
+-- the log's view: both filters reach the scan of raw.events, so only the
+-- touched articles' payloads are parsed, and no typed copy of the log is kept.
 with
 {% if is_incremental() %}
 touched as (
     select distinct article_id
-    from {{ ref('int_article_events_unpacked') }}
+    from {{ ref('stg_newsroom__article_events') }}
     where event_seq > (select coalesce(max(event_seq), 0) from {{ this }})
 ),
 {% endif %}
@@ -28,7 +30,7 @@ events as (
     select
         *,
         least(coalesce(occurred_at, recorded_at), recorded_at) as claimed_from
-    from {{ ref('int_article_events_unpacked') }}
+    from {{ ref('stg_newsroom__article_events') }}
     {% if is_incremental() %}
     where article_id in (select article_id from touched)
     {% endif %}

@@ -1,10 +1,37 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='entity_id',
+        post_hook="""{% if is_incremental() %}
+            -- an entity all of whose names now resolve elsewhere (or are ignored)
+            delete from {{ this }} where entity_id not in (
+                select entity_id from {{ ref('int_entity_names_resolved') }} where entity_id is not null)
+        {% endif %}""",
+    )
+}}
 -- One row per entity: who or what the news names. Counts cover the current
 -- version of articles that are not withdrawn ("who was named most"); first and
 -- last seen cover every version.
-with mentions as (
+--
+-- Incremental runs rebuild only the entities named by articles with new versions
+-- and those whose names were resolved anew (macro entities_touched), each from
+-- all its mentions.
+-- depends_on: {{ ref('article_versions') }}, {{ ref('int_entity_names_resolved') }}, {{ ref('entity_mentions') }}
+with
+{% if is_incremental() %}
+touched as (
+    {{ entities_touched('(select coalesce(max(last_event_seq), 0) from ' ~ this ~ ')') }}
+),
+{% endif %}
+
+mentions as (
     select m.*, a.status, a.published_at
     from {{ ref('entity_mentions') }} as m
     inner join {{ ref('articles') }} as a using (article_id)
+    {% if is_incremental() %}
+    where m.entity_id in (select entity_id from touched)
+    {% endif %}
 ),
 
 names as (
@@ -12,24 +39,31 @@ names as (
         r.entity_id,
         r.name,
         r.override_action,
-        sum(r.mentions) as mentions
+        r.curated_type,
+        r.curated_name,
+        c.mentions
     from {{ ref('int_entity_names_resolved') }} as r
-    group by all
+    inner join {{ ref('int_entity_names_counted') }} as c using (name, entity_type)
+    where r.entity_id in (select entity_id from mentions)
 ),
 
 canonical as (
     select
-        n.entity_id,
+        entity_id,
         -- a curated canonical name wins; else the most used full spelling
         coalesce(
-            max(o.canonical_name) filter (where o.action in ('alias', 'split')),
+            max(curated_name) filter (where override_action in ('alias', 'split')),
             -- ties broken by the text itself, so every build picks the same spelling
-            arg_max(n.name, (n.mentions, length(n.name), n.name))
+            arg_max(name, (mentions, length(name), name))
         ) as canonical_name,
-        max(o.entity_type) as curated_type
-    from names as n
-    left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(n.name)
-    group by n.entity_id
+        max(curated_type) as curated_type
+    from (
+        -- a name used with several types counts once per type, as it always has
+        select entity_id, name, override_action, curated_type, curated_name, sum(mentions) as mentions
+        from names
+        group by all
+    )
+    group by entity_id
 ),
 
 types as (
@@ -73,7 +107,8 @@ select
     min(m.valid_from) as first_seen_at,
     max(m.valid_from) as last_seen_at,
     count(distinct m.article_id) filter (where m.is_current and m.status = 'live') as article_count,
-    count(*) filter (where m.is_current and m.status = 'live') as mention_count
+    count(*) filter (where m.is_current and m.status = 'live') as mention_count,
+    max(m.event_seq) as last_event_seq
 from canonical as c
 inner join voted as v using (entity_id)
 inner join mentions as m using (entity_id)

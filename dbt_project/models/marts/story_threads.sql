@@ -7,15 +7,66 @@
 -- do not count), compared within the first {{ label_candidates }} members so a
 -- big thread costs no more than a small one. The first report is the member with
 -- the earliest publisher time (its recorded time when the feed gives none).
+--
+-- Incremental runs rebuild the threads whose members or merges changed
+-- (threads_touched), whose members' mentions were resolved anew or name an entity
+-- that was renamed or retyped, and every active thread (it may have gone dormant).
+-- A thread left with no article and no merge is deleted after.
 {% set active_days = 2 %}
 {% set label_candidates = 40 %}
-with members as (
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='thread_id',
+        post_hook="""{% if is_incremental() %}
+            delete from {{ this }}
+            where thread_id not in (select thread_id from {{ ref('thread_articles') }})
+              and thread_id not in (
+                  select thread_id from {{ ref('int_thread_merges_resolved') }}
+                  where current_thread_id in (select thread_id from {{ ref('thread_articles') }}))
+        {% endif %}""",
+    )
+}}
+-- depends_on: {{ ref('stg_enrich__thread_assignments') }}, {{ ref('stg_enrich__thread_merges') }}
+-- depends_on: {{ ref('int_entity_mentions_cleaned') }}, {{ ref('int_entity_names_resolved') }}, {{ ref('int_entity_labels') }}
+with
+{% if is_incremental() %}
+{% set built_through %}(select coalesce(max(last_event_seq), 0) from {{ this }}){% endset %}
+relinked_articles as (
+    select m.article_id
+    from {{ ref('int_entity_mentions_cleaned') }} as m
+    semi join (
+        select name, entity_type from {{ ref('int_entity_names_resolved') }}
+        where resolved_at_seq > {{ built_through }} and not is_new
+    ) as r on r.name = m.linked_name and r.entity_type = m.entity_type
+    union
+    select article_id from {{ ref('entity_mentions') }}
+    where is_current and entity_id in (
+        select entity_id from {{ ref('int_entity_labels') }} where changed_at_seq > {{ built_through }}
+    )
+),
+
+touched as (
+    {{ threads_touched(built_through) }}
+    union
+    select thread_id from {{ ref('thread_articles') }}
+    where article_id in (select article_id from relinked_articles)
+    union
+    select thread_id from {{ this }} where status = 'active'
+),
+{% endif %}
+
+members as (
     select
         t.*, a.source_id, a.title,
         nullif(lower(split_part(replace(a.language, '_', '-'), '-', 1)), '') as language,
         coalesce(a.published_at, a.first_seen_at) as reported_at
     from {{ ref('thread_articles') }} as t
     inner join {{ ref('articles') }} as a using (article_id)
+    {% if is_incremental() %}
+    where t.thread_id in (select thread_id from touched)
+    {% endif %}
 ),
 
 current_members as (
@@ -108,7 +159,8 @@ threads as (
         count(*) filter (where m.is_member and m.duplicate_of is not null) as copy_count,
         coalesce(any_value(te.top_entities), []::varchar[]) as top_entities,
         case when max(m.joined_at) >= any_value(as_of.as_of) - interval {{ active_days }} day
-            then 'active' else 'dormant' end as status
+            then 'active' else 'dormant' end as status,
+        max(m.last_event_seq) as last_event_seq
     from members as m
     cross join as_of
     left join top_entities as te using (thread_id)
@@ -117,11 +169,12 @@ threads as (
     group by m.thread_id
 )
 
-select *, null::varchar as merged_into, null::timestamp as merged_at from threads
+select * exclude (last_event_seq), null::varchar as merged_into, null::timestamp as merged_at, last_event_seq
+from threads
 union all
 -- a merged thread keeps its id: it points at the thread that holds its articles now
 select
     r.thread_id, t.label, null, null, null, []::varchar[], null, 0, 0, 0, []::varchar[], 'merged',
-    r.current_thread_id, r.merged_at
+    r.current_thread_id, r.merged_at, null
 from {{ ref('int_thread_merges_resolved') }} as r
 inner join threads as t on t.thread_id = r.current_thread_id

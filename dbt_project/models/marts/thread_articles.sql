@@ -1,10 +1,29 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='article_id',
+    )
+}}
 -- One row per article and the thread it is in (or was in, if withdrawn). A
 -- thread merged into another counts as that one: its decisions are read as
 -- decisions of the thread that holds its articles now.
+--
+-- Incremental runs rebuild the articles with newer decisions and the articles of
+-- threads whose merge chain grew (threads_remerged).
+-- depends_on: {{ ref('stg_enrich__thread_merges') }}
 with decisions as (
     select d.* replace (coalesce(r.current_thread_id, d.thread_id) as thread_id)
     from {{ ref('stg_enrich__thread_assignments') }} as d
     left join {{ ref('int_thread_merges_resolved') }} as r using (thread_id)
+    {% if is_incremental() %}
+    {% set built_through %}(select coalesce(max(last_event_seq), 0) from {{ this }}){% endset %}
+    where d.article_id in (
+        select article_id from {{ ref('stg_enrich__thread_assignments') }}
+        where event_seq > {{ built_through }}
+           or thread_id in ({{ threads_remerged(built_through) }})
+    )
+    {% endif %}
 ),
 
 latest as (

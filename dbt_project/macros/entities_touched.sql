@@ -1,0 +1,14 @@
+{#- The entities whose numbers may have changed since the log position `built_through`:
+    those named in any version of an article with a newer version, and those that
+    gained or lost a name whose resolution changed since (change_stamp). -#}
+{% macro entities_touched(built_through) -%}
+select m.entity_id
+from {{ ref('entity_mentions') }} as m
+semi join (
+    select article_id from {{ ref('article_versions') }} where event_seq > {{ built_through }}
+) as v on v.article_id = m.article_id
+union
+select unnest([entity_id, previous_entity_id])
+from {{ ref('int_entity_names_resolved') }}
+where resolved_at_seq > {{ built_through }}
+{%- endmacro %}

@@ -1,0 +1,128 @@
+"""Entity extraction split into partitions (one Airflow mapped task each) and merged by
+one writer gives the rows of a single-process run; a retried partition or merge adds
+nothing twice, and a missing partition is refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._derive.entities import (
+    extract_entities,
+    extract_partition,
+    merge_partitions,
+    partitions_dir,
+    plan_partitions,
+)
+from ingestion.exceptions import EntityExtractionError
+
+from .conftest import copy_data_dir
+from .test_hostile_entities import append_articles
+
+ENRICH_TABLES = {
+    "enrich.texts": "text_hash",
+    "enrich.mentions": "text_hash, mention_index",
+    "enrich.field_texts": "event_seq, field",
+    "enrich.batches": "last_event_seq",
+}
+
+
+def enrich_rows(db: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {
+            table: con.execute(f"SELECT * FROM {table} ORDER BY {order}").fetchall()
+            for table, order in ENRICH_TABLES.items()
+        }
+
+
+def forget_entities(db: Path) -> None:
+    """The demo database as before its first extraction (its dbt views stay)."""
+    with duckdb.connect(str(db)) as con:
+        for table in ENRICH_TABLES:
+            con.execute(f"DELETE FROM {table}")
+
+
+def run_partitioned(db: Path, parts: int) -> int:
+    through = plan_partitions(db)
+    for part in reversed(range(parts)):  # the order tasks finish in does not matter
+        extract_partition(db, part, parts, through=through)
+    merge_partitions(db, parts, through)
+    return through
+
+
+@pytest.fixture
+def demo_pair(demo_data_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two private copies of the demo database whose entities are to be extracted again."""
+    single, partitioned = (copy_data_dir(demo_data_dir, tmp_path / name) for name in ("single", "parts"))
+    for db in (single, partitioned):
+        forget_entities(db)
+    return single, partitioned
+
+
+def test_partitions_merged_equal_a_single_process_run_on_the_demo(demo_pair) -> None:
+    single, partitioned = demo_pair
+    report = extract_entities(single, n_process=1)
+    assert report.texts_new > 100 and report.mentions > 100
+
+    run_partitioned(partitioned, parts=3)
+
+    assert enrich_rows(partitioned) == enrich_rows(single)
+    assert not any(partitions_dir(partitioned).iterdir())  # merged files are removed
+
+
+def test_a_retried_partition_or_merge_adds_nothing_twice(demo_pair) -> None:
+    _, db = demo_pair
+    through = plan_partitions(db)
+    for part in range(2):
+        extract_partition(db, part, 2, through=through)
+    extract_partition(db, 1, 2, through=through)  # a retried task replaces its own file
+    first = merge_partitions(db, 2, through)
+    merged = enrich_rows(db)
+    assert first.texts_new == len(merged["enrich.texts"])
+
+    again = merge_partitions(db, 2, through)  # a retried merge
+    assert again.texts_new == 0
+    extract_partition(db, 0, 2, through=through)  # a partition retried after the merge: nothing new
+    assert merge_partitions(db, 2, through).texts_new == 0
+    assert enrich_rows(db) == merged
+
+
+def test_a_missing_partition_is_refused_by_name_and_nothing_is_written(demo_pair) -> None:
+    _, db = demo_pair
+    through = plan_partitions(db)
+    for part in (0, 2):
+        extract_partition(db, part, 3, through=through)
+    with pytest.raises(EntityExtractionError, match=r"entity partition 1 of 3 .* is missing"):
+        merge_partitions(db, 3, through)
+    assert all(not rows for rows in enrich_rows(db).values())
+
+    extract_partition(db, 1, 3, through=through)  # the missing task runs again
+    assert merge_partitions(db, 3, through).texts_new > 100
+
+
+def test_a_partition_of_another_split_is_refused(demo_pair) -> None:
+    _, db = demo_pair
+    through = plan_partitions(db)
+    extract_partition(db, 0, 2, through=through)
+    folder = next(partitions_dir(db).iterdir())
+    (folder / "part-0000-of-0002.parquet").rename(folder / "part-0001-of-0002.parquet")
+    extract_partition(db, 0, 2, through=through)
+    with pytest.raises(EntityExtractionError, match="belongs to another run"):
+        merge_partitions(db, 2, through)
+    with pytest.raises(EntityExtractionError, match="partition 2 does not exist"):
+        extract_partition(db, 2, 2)
+
+
+def test_partitions_read_a_database_no_extraction_has_touched(tmp_path: Path) -> None:
+    single, partitioned = tmp_path / "single.duckdb", tmp_path / "parts.duckdb"
+    articles = [
+        {"identity": f"a-{n}", "title": f"Olaf Scholz visits Paris, day {n}", "body": "Talks in Berlin."}
+        for n in range(6)
+    ]
+    for db in (single, partitioned):
+        append_articles(db, articles)
+    extract_entities(single, n_process=1)
+    run_partitioned(partitioned, parts=2)
+    assert enrich_rows(partitioned) == enrich_rows(single)

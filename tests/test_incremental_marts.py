@@ -1,0 +1,145 @@
+"""Incremental entity and thread marts equal a full refresh, in the cases that reach
+back into history: a lone surname that becomes ambiguous when a second person with
+it appears (its old mentions move to another entity), an editor ignoring a name
+(an article left with no entity at all), a revision dropping a name, a withdrawal,
+a thread merged into another, an article moving threads."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from ingestion._derive.entities import SCHEMA_SQL as ENTITIES_SCHEMA_SQL
+from ingestion._derive.places import refresh_places
+from ingestion._derive.threads import SCHEMA_SQL as THREADS_SCHEMA_SQL
+from ingestion._derive.transform import DBT_PROJECT, run_dbt
+from ingestion._log.store import SCHEMA_SQL
+
+from .test_invariants_demo import derived_tables, differences
+
+# (article, version, event type, day, title, mentions as (surface, label), thread decision)
+# fmt: off
+FIRST_RUN = [
+    ("a1", 1, "article.published", 1, "John Smith visits Paris", [("John Smith", "PERSON"), ("Paris", "GPE")], ("open", "a1")),
+    ("a2", 1, "article.published", 1, "Smith speaks", [("Smith", "PERSON")], ("join", "a1")),
+    ("a3", 1, "article.published", 2, "Acme Group in Paris", [("Acme Group", "ORG"), ("Paris", "GPE")], ("open", "a3")),
+    ("a4", 1, "article.published", 2, "Paris and Acme Group", [("Paris", "GPE"), ("Acme Group", "ORG")], ("join", "a3")),
+    ("a5", 1, "article.published", 3, "Berlin weather", [("Berlin", "GPE")], ("open", "a5")),
+    ("a6", 1, "article.published", 3, "Acme Group results", [("Acme Group", "ORG")], ("open", "a6")),
+    # never touched again: only the new Jane Smith changes what its "Smith" means
+    ("a8", 1, "article.published", 3, "Smith again", [("Smith", "PERSON")], ("open", "a8")),
+]
+SECOND_RUN = [
+    ("a7", 1, "article.published", 4, "Jane Smith in Berlin", [("Jane Smith", "PERSON"), ("Berlin", "GPE")], ("join", "a5")),
+    ("a3", 2, "article.revised", 4, "Acme Group expands", [("Acme Group", "ORG")], ("stay", "a3")),
+    ("a4", 2, "article.withdrawn", 4, "", [], ("leave", "a3")),
+    ("a2", 2, "article.revised", 4, "Smith speaks in Berlin", [("Smith", "PERSON"), ("Berlin", "GPE")], ("move", "a5")),
+]
+# fmt: on
+# The threader found that a5's story is a1's.
+SECOND_RUN_MERGES = [("a5", "a1")]
+IGNORED = "Acme Group"
+
+
+def append_run(con: duckdb.DuckDBPyConnection, events: list, merges: list) -> None:
+    seq = con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.events").fetchall()[0][0]
+    for article, version, event_type, day, title, mentions, (action, thread) in events:
+        seq += 1
+        at = f"2026-03-{day:02d} 12:00:00"
+        payload = orjson.dumps({"identity": article, "title": title, "language": "en"}).decode()
+        con.execute(
+            "INSERT INTO raw.events VALUES (?, ?, ?, ?, ?, 'src', ?, ?, 'test', ?, ?, ?, '', '')",
+            [seq, f"{article}#{version}", event_type, article, version, at, at, title, payload, title],
+        )
+        con.execute(
+            "INSERT INTO enrich.thread_assignments VALUES (?, ?, ?, ?, ?, 0.5, NULL, ?, 'test', NULL)",
+            [seq, article, version, action, thread, at],
+        )
+        if not title:
+            continue
+        text_hash = hashlib.sha256(title.encode()).hexdigest()
+        con.execute(
+            "INSERT INTO enrich.field_texts VALUES (?, ?, ?, 'title', ?)", [seq, article, version, text_hash]
+        )
+        con.execute(
+            "INSERT INTO enrich.texts VALUES (?, 'test', 'en', 'extracted', ?, ?, NULL) ON CONFLICT DO NOTHING",
+            [text_hash, len(title.split()), len(mentions)],
+        )
+        for index, (surface, label) in enumerate(mentions):
+            start = title.index(surface)
+            con.execute(
+                "INSERT INTO enrich.mentions VALUES (?, ?, ?, ?, ?, ?)",
+                [text_hash, index, start, start + len(surface), surface, label],
+            )
+    for thread, into in merges:
+        con.execute(
+            "INSERT INTO enrich.thread_merges VALUES (?, ?, ?, TIMESTAMP '2026-03-04 12:00:00', 'test')",
+            [seq, thread, into],
+        )
+
+
+def dbt(command: str, db: Path, project: Path, *extra: str) -> None:
+    report = run_dbt(command, db, *extra, project_dir=project)
+    assert report.success, report.failures
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the dbt project, so that the test can edit its overrides seed."""
+    target = tmp_path_factory.mktemp("dbt") / "dbt_project"
+    shutil.copytree(DBT_PROJECT, target, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def incremental_and_full(project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    db = tmp_path_factory.mktemp("incremental") / "newsroom.duckdb"
+    with duckdb.connect(str(db)) as con:
+        for schema in (SCHEMA_SQL, ENTITIES_SCHEMA_SQL, THREADS_SCHEMA_SQL):
+            con.execute(schema)
+        refresh_places(con)
+        append_run(con, FIRST_RUN, [])
+    dbt("build", db, project, "--full-refresh")
+    with duckdb.connect(str(db)) as con:
+        append_run(con, SECOND_RUN, SECOND_RUN_MERGES)
+    with (project / "seeds" / "entity_overrides.csv").open("a") as seed:
+        seed.write(f"{IGNORED},,,ignore,not an entity for this test\n")
+    dbt("seed", db, project)
+    dbt("run", db, project)
+    full = db.parent / "full.duckdb"
+    shutil.copy(db, full)
+    dbt("run", full, project, "--full-refresh")
+    return db, full
+
+
+def test_the_second_run_reaches_back_into_history(incremental_and_full: tuple[Path, Path]) -> None:
+    incremental, _ = incremental_and_full
+    with duckdb.connect(str(incremental), read_only=True) as con:
+        smith_entities = con.execute(
+            "SELECT count(DISTINCT entity_id) FROM marts.entity_mentions WHERE name LIKE '%Smith'"
+        ).fetchall()[0][0]
+        ignored = con.execute(
+            "SELECT count(*) FROM marts.entity_mentions WHERE name = ?", [IGNORED]
+        ).fetchall()
+        a5 = con.execute(
+            "SELECT status, merged_into FROM marts.story_threads WHERE thread_id = 'a5'"
+        ).fetchall()
+        a8 = con.execute(
+            "SELECT e.canonical_name FROM marts.entity_mentions m JOIN marts.entities e USING (entity_id) "
+            "WHERE m.article_id = 'a8'"
+        ).fetchall()
+    # John Smith, Jane Smith, and the lone "Smith" that no longer names one person
+    assert smith_entities == 3
+    assert a8 == [("Smith",)]
+    assert ignored == [(0,)]
+    assert a5 == [("merged", "a1")]
+
+
+def test_incremental_equals_full_refresh(incremental_and_full: tuple[Path, Path]) -> None:
+    incremental, full = incremental_and_full
+    assert differences(derived_tables(full), derived_tables(incremental)) == []
