@@ -1,6 +1,6 @@
 {#- The entities whose numbers may have changed since the log position `built_through`:
     those named in any version of an article with a newer version, and those that
-    gained or lost a name whose resolution changed since (change_stamp). -#}
+    gained or lost a known name whose resolution changed since (change_stamp). -#}
 {% macro entities_touched(built_through) -%}
 select m.entity_id
 from {{ ref('entity_mentions') }} as m
@@ -10,5 +10,6 @@ semi join (
 union
 select unnest([entity_id, previous_entity_id])
 from {{ ref('int_entity_names_resolved') }}
-where resolved_at_seq > {{ built_through }}
+-- a name first seen is in an article with a newer version, found above
+where resolved_at_seq > {{ built_through }} and not is_new
 {%- endmacro %}
