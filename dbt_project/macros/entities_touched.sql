@@ -13,3 +13,14 @@ from {{ ref('int_entity_names_resolved') }}
 -- a name first seen is in an article with a newer version, found above
 where resolved_at_seq > {{ built_through }} and not is_new
 {%- endmacro %}
+
+{#- The articles naming a known name whose resolution changed since the log position
+    `built_through` (change_stamp): their mentions now belong to another entity. -#}
+{% macro articles_relinked(built_through) -%}
+select m.article_id
+from {{ ref('int_entity_mentions_cleaned') }} as m
+semi join (
+    select name, entity_type from {{ ref('int_entity_names_resolved') }}
+    where resolved_at_seq > {{ built_through }} and not is_new
+) as r on r.name = m.linked_name and r.entity_type = m.entity_type
+{%- endmacro %}

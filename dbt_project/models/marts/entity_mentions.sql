@@ -26,12 +26,7 @@ with
 touched as (
     select article_id from {{ ref('article_versions') }} where event_seq > {{ built_through }}
     union
-    select m.article_id
-    from {{ ref('int_entity_mentions_cleaned') }} as m
-    semi join (
-        select name, entity_type from {{ ref('int_entity_names_resolved') }}
-        where resolved_at_seq > {{ built_through }} and not is_new
-    ) as r on r.name = m.linked_name and r.entity_type = m.entity_type
+    {{ articles_relinked(built_through) }}
 ),
 {% endif %}
 

@@ -34,12 +34,7 @@ with
 {% if is_incremental() %}
 {% set built_through %}(select coalesce(max(last_event_seq), 0) from {{ this }}){% endset %}
 relinked_articles as (
-    select m.article_id
-    from {{ ref('int_entity_mentions_cleaned') }} as m
-    semi join (
-        select name, entity_type from {{ ref('int_entity_names_resolved') }}
-        where resolved_at_seq > {{ built_through }} and not is_new
-    ) as r on r.name = m.linked_name and r.entity_type = m.entity_type
+    {{ articles_relinked(built_through) }}
     union
     select article_id from {{ ref('entity_mentions') }}
     where is_current and entity_id in (
