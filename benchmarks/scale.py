@@ -51,6 +51,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 
 import ingestion._publish.snapshot as snapshot
@@ -67,7 +68,16 @@ THREADS_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "thread
 #: Later than the real rows' span (81 days), so each synthetic cycle follows the one before.
 CYCLE_DAYS = 82
 #: Publish's steps, timed by wrapping the functions of that name it calls.
-PUBLISH_STEPS = ("copy_mart", "build_search_index", "write_change_feeds", "write_mirror")
+#: The steps of publish, timed apart: a full build's and an update's.
+PUBLISH_STEPS = (
+    "copy_mart",
+    "_update_marts",
+    "build_search_index",
+    "update_search_index",
+    "write_change_feeds",
+    "write_mirror",
+    "update_mirror",
+)
 
 TOP_PEOPLE_LAST_WEEK = """
     SELECT e.canonical_name, sum(d.articles) AS articles
@@ -230,9 +240,39 @@ def validate_and_publish(db_path: Path, stages: Stages, prefix: str) -> dict[str
     steps["rest (Parquet, counts, CHECKPOINT, switch)"] = stages.seconds[f"{prefix} publish"] - sum(
         steps.values()
     )
-    print("    publish steps: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items()))
+    print(
+        "    publish steps: "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items() if seconds)
+    )
     print(f"    published up to event #{published.last_event_seq}: {published.tables}")
+    if published.changes is not None:
+        changed = {mart: counts for mart, counts in published.changes.items() if any(counts)}
+        print(f"    rows taken out and put in by the update: {changed}")
     return steps
+
+
+def bytes_by_table(db_path: Path) -> list[tuple[str, float]]:
+    """Each table's share of the database file, biggest first: the storage blocks its
+    column segments sit in (a block shared by several tables split among them)."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        block_size = con.execute("SELECT block_size FROM pragma_database_size()").fetchall()[0][0]
+        tables = con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database()"
+        ).fetchall()
+        users: dict[int, set[str]] = {}
+        for (table,) in tables:
+            blocks = con.execute(
+                "SELECT list_distinct(flatten(list(list_append(additional_block_ids, block_id)))) "
+                f"FROM pragma_storage_info('{table}') WHERE block_id >= 0"
+            ).fetchall()[0][0]
+            for block in blocks or []:
+                users.setdefault(block, set()).add(table)
+    sizes: dict[str, float] = {}
+    for tables_in_block in users.values():
+        for table in tables_in_block:
+            sizes[table] = sizes.get(table, 0.0) + block_size / len(tables_in_block)
+    return sorted(sizes.items(), key=lambda item: -item[1])
 
 
 def size_of(path: Path) -> int:
@@ -328,6 +368,11 @@ def measure(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]
     print(
         f"  working database {database / 2**20:,.0f} MB ({database / (n + args.increment):,.0f} bytes "
         "an article); beside it: " + ", ".join(f"{k} {v / 2**20:,.0f} MB" for k, v in beside.items())
+    )
+    shares = bytes_by_table(db_path)
+    print(
+        "  where the working database's bytes go: "
+        + ", ".join(f"{name} {size / database:.0%}" for name, size in shares[:10])
     )
     published_file = size_of(published_path(db_path)) / 2**20
     published_folder = size_of(published_dir(db_path) / "current") / 2**20

@@ -223,7 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate everything new since the last snapshot; if it passes, write "
         "data/published/newsroom.duckdb (replaced atomically) and Parquet exports of every mart "
         "in data/published/parquet/. If validation fails nothing is published and the command "
-        "exits non-zero naming the failed expectations.",
+        "exits non-zero naming the failed expectations. The new snapshot is the previous one "
+        "with the rows that changed taken out and put in, unless --full is given.",
+    )
+    publish.add_argument(
+        "--full", action="store_true", help="build the snapshot anew instead of updating the previous one"
     )
     publish.set_defaults(func=_cmd_publish)
 
@@ -446,7 +450,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     from ingestion._publish.snapshot import publish
 
     try:
-        report = publish(_db_path(args))
+        report = publish(_db_path(args), full=args.full)
     except ValidationFailed as failed:
         _print_validation(failed.report)
         print(f"newsroom publish: {failed}", file=sys.stderr)
@@ -454,6 +458,11 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     _print_validation(report.validation)
     tables = ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.tables.items())
     print(f"published {report.path} up to event #{report.last_event_seq}: {tables}")
+    if report.changes is None:
+        print("built in full")
+    else:
+        removed, added = (sum(counts[i] for counts in report.changes.values()) for i in (0, 1))
+        print(f"updated the snapshot before: {removed:,} rows taken out, {added:,} put in")
     print(f"Parquet exports: {report.parquet_dir}")
     return 0
 

@@ -18,8 +18,9 @@ import duckdb
 from ingestion._demo.localserver import RequestInfo, Route
 from ingestion._log.backfill import backfill
 from ingestion._log.events import FIELD_CAPS
-from ingestion._log.feed_states import feed_states_path, read_feed_states
+from ingestion._log.feed_states import current_states_file, feed_states_path, read_feed_states, states_of
 from ingestion._log.record import blob_store_for, ingest, record
+from ingestion._log.store import EventStore
 from ingestion._log.verify import verify
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
@@ -282,6 +283,33 @@ def test_stale_feed_states_are_never_trusted(server, db_path: Path, tmp_path: Pa
         db_path, "SELECT arg_max(content_hash, event_seq) FROM raw.events WHERE stream_id = 'feed:s'"
     )[0]
     assert states["s"].latest_body == latest
+
+
+def test_feed_states_written_from_the_new_events_equal_a_full_read_of_the_log(server, db_path: Path) -> None:
+    """Each run folds only its own events into the states file; after every kind of
+    outcome (a body with validators, a 304, a failure with Retry-After, a recovery, a
+    source first seen), the file says what reading every event says."""
+    validators = {"ETag": '"v1"', "Last-Modified": "Mon, 02 Mar 2026 10:00:00 GMT"}
+    server.routes["/etag"] = Route(rss([item(1)]), headers=validators, etag=True)
+    server.routes["/flaky"] = Route(b"down", status=503, headers={"Retry-After": "1"})
+    sources = [Source("etag", server.url("/etag")), Source("flaky", server.url("/flaky"))]
+
+    def ingest_and_compare() -> None:
+        ingest(sources, db_path, limits=FAST)
+        with EventStore(db_path, read_only=True) as store:
+            assert current_states_file(db_path) == states_of(store)
+
+    ingest_and_compare()
+    assert read_feed_states(db_path)["flaky"].retry_after_until is not None
+    ingest_and_compare()  # the etag source answers 304
+    time.sleep(1.1)
+    server.routes["/flaky"] = Route(rss([item(7)]))
+    ingest_and_compare()
+    server.routes["/etag"] = Route(rss([item(1), item(2)]), headers={"ETag": '"v2"'})
+    sources.append(serve(server, "/late", rss([item(3)])))
+    ingest_and_compare()
+    states = read_feed_states(db_path)
+    assert states["etag"].etag == '"v2"' and states["flaky"].latest_body and states["late"].latest_body
 
 
 def test_a_long_retry_after_is_honoured_by_later_runs(server, db_path: Path) -> None:

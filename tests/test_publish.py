@@ -201,9 +201,11 @@ def test_a_publish_that_fails_half_way_leaves_the_old_snapshot_and_no_debris(
     published = work_db.parent / "published"
     before = sorted(p.relative_to(published) for p in published.rglob("*"))
 
-    def disk_full(snapshot: Path, target: Path) -> None:
+    def disk_full(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
+    # The mirror is the last file written, whether the snapshot is updated or built anew.
+    monkeypatch.setattr("ingestion._publish.snapshot.update_mirror", disk_full)
     monkeypatch.setattr("ingestion._publish.snapshot.write_mirror", disk_full)
     with pytest.raises(OSError, match="No space left"):
         publish(work_db)

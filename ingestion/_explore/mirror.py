@@ -15,6 +15,7 @@ left out because the column itself becomes that JSON.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import duckdb
 
 from ingestion._explore.docs import ModelDocs, model_docs
 from ingestion._extensions import forbid_downloads
+from ingestion._publish.update import MartChange
 
 #: The table Datasette's search box on ``article_versions`` uses.
 SEARCH_TABLE = "article_versions_fts"
@@ -101,7 +103,7 @@ def write_mirror(snapshot: Path, target: Path) -> None:
             out.execute("BEGIN")
             for table in tables:
                 out.execute(_create_table_sql(table))
-                _copy_rows(source, out, table)
+                _copy_rows(source, out, table, table.relation)
             for statement in _index_sql(tables):
                 out.execute(statement)
             if any(t.name == SEARCHED_TABLE for t in tables):
@@ -117,6 +119,114 @@ def write_mirror(snapshot: Path, target: Path) -> None:
             out.close()
             building.unlink(missing_ok=True)
             raise
+
+
+def update_mirror(
+    source: duckdb.DuckDBPyConnection, previous: Path, target: Path, changes: dict[str, MartChange]
+) -> bool:
+    """Write the mirror of the snapshot ``source`` at ``target`` as a copy of the
+    ``previous`` mirror with ``changes`` applied (the rows each mart lost and gained).
+
+    Returns False, writing nothing, when that cannot give what ``write_mirror`` would:
+    no previous mirror, or tables, keys or references that differ from it.
+    """
+    if not previous.is_file():
+        return False
+    source.execute("SET TimeZone = 'UTC'")
+    tables = _plan_tables(source)
+    target = Path(target)
+    building = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    shutil.copyfile(previous, building)
+    out = sqlite3.connect(building, isolation_level=None)
+    try:
+        try:
+            usable = _declares(out, tables)
+        except sqlite3.DatabaseError:  # not a SQLite file, or a damaged one
+            usable = False
+        if not usable:
+            out.close()
+            building.unlink()
+            return False
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -131072"):
+            out.execute(f"PRAGMA {pragma}")
+        out.execute("BEGIN")
+        for table in tables:
+            if table.name == SNAPSHOTS_TABLE:
+                out.execute(f"DELETE FROM {_quote(table.name)}")
+                _copy_rows(source, out, table, table.relation)
+                continue
+            change = changes[table.name]
+            if change.removed:
+                _delete_rows(source, out, table, change.removed_table)
+            if change.added:
+                [(last_row,)] = out.execute(f"SELECT coalesce(max(rowid), 0) FROM {_quote(table.name)}")
+                _copy_rows(source, out, table, change.added_table)
+                if table.name == SEARCHED_TABLE:
+                    columns = ", ".join(SEARCHED_COLUMNS)
+                    out.execute(
+                        f"INSERT INTO {SEARCH_TABLE} (rowid, {columns}) "
+                        f"SELECT rowid, {columns} FROM {SEARCHED_TABLE} WHERE rowid > ?",
+                        [last_row],
+                    )
+            [(rows,)] = out.execute(f"SELECT count(*) FROM {_quote(table.name)}")
+            if rows != source.execute(f"SELECT count(*) FROM {table.relation}").fetchall()[0][0]:
+                raise MirrorOutOfStep(f"{table.name}: {rows} rows in the mirror after the update")
+        out.execute("COMMIT")
+        out.execute("PRAGMA analysis_limit = 1000")
+        out.execute("ANALYZE")
+        out.close()
+        building.chmod(0o444)
+        os.replace(building, target)
+    except BaseException as error:
+        out.close()
+        building.unlink(missing_ok=True)
+        if isinstance(error, MirrorOutOfStep):
+            return False
+        raise
+    return True
+
+
+def _declares(out: sqlite3.Connection, tables: list[_Table]) -> bool:
+    """Whether the mirror ``out`` has exactly the tables, keys and indexes planned for ``tables``."""
+    declared = out.execute(
+        "SELECT sql FROM sqlite_master WHERE type IN ('table', 'index') AND sql IS NOT NULL "
+        "AND name NOT LIKE 'sqlite%' AND name NOT LIKE ?",
+        [f"{SEARCH_TABLE}%"],
+    ).fetchall()
+    planned = [_create_table_sql(t) for t in tables] + _index_sql(tables)
+    return sorted(row[0] for row in declared) == sorted(planned)
+
+
+class MirrorOutOfStep(Exception):
+    """Rows of the mirror could not be matched one for one (identical rows twice)."""
+
+
+def _delete_rows(
+    source: duckdb.DuckDBPyConnection, out: sqlite3.Connection, table: _Table, removed: str
+) -> None:
+    """Delete from the mirror the rows equal to the rows of ``removed`` (in the snapshot),
+    and their entries in the full-text index."""
+    out.execute(f"CREATE TEMP TABLE removed ({', '.join(_quote(c.name) for c in table.columns)})")
+    _copy_rows(source, out, table, removed, into="temp.removed")
+    # The key's columns are never NULL, so `=` lets SQLite use the key's index.
+    match = " AND ".join(
+        f"t.{_quote(c.name)} {'=' if c.name in table.primary_key else 'IS'} r.{_quote(c.name)}"
+        for c in table.columns
+    )
+    out.execute(
+        f"CREATE TEMP TABLE gone AS SELECT t.rowid AS id FROM {_quote(table.name)} AS t "
+        f"JOIN temp.removed AS r ON {match}"
+    )
+    if table.name == SEARCHED_TABLE:
+        columns = ", ".join(SEARCHED_COLUMNS)
+        out.execute(
+            f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rowid, {columns}) "
+            f"SELECT 'delete', rowid, {columns} FROM {SEARCHED_TABLE} "
+            "WHERE rowid IN (SELECT id FROM temp.gone)"
+        )
+    out.execute(f"DELETE FROM {_quote(table.name)} WHERE rowid IN (SELECT id FROM temp.gone)")
+    out.execute("DROP TABLE temp.removed")
+    out.execute("DROP TABLE temp.gone")
 
 
 def _plan_tables(source: duckdb.DuckDBPyConnection) -> list[_Table]:
@@ -247,10 +357,14 @@ def _create_table_sql(table: _Table) -> str:
     return f"CREATE TABLE {_quote(table.name)} (\n    " + ",\n    ".join(parts) + "\n)"
 
 
-def _copy_rows(source: duckdb.DuckDBPyConnection, out: sqlite3.Connection, table: _Table) -> None:
+def _copy_rows(
+    source: duckdb.DuckDBPyConnection, out: sqlite3.Connection, table: _Table, relation: str, into: str = ""
+) -> None:
+    """The rows of ``relation`` (shaped like ``table`` in the snapshot) into the mirror's
+    table, or the table ``into``."""
     select = ", ".join(f"{c.select} AS {_quote(c.name)}" for c in table.columns)
-    insert = f"INSERT INTO {_quote(table.name)} VALUES ({', '.join('?' for _ in table.columns)})"
-    rows = source.execute(f"SELECT {select} FROM {table.relation}")
+    insert = f"INSERT INTO {into or _quote(table.name)} VALUES ({', '.join('?' for _ in table.columns)})"
+    rows = source.execute(f"SELECT {select} FROM {relation}")
     for batch in rows.to_arrow_reader(_ROWS_PER_BATCH):
         out.executemany(insert, zip(*(column.to_pylist() for column in batch.columns), strict=True))
 

@@ -85,8 +85,31 @@ def anchor(db_path: Path) -> Any:
         return None
 
 
-def states_of(store: EventStore) -> dict[str, FeedState]:
-    return {source: FeedState.from_dict(state) for source, state in store.feed_states().items()}
+def states_of(store: EventStore, after_seq: int = 0) -> dict[str, FeedState]:
+    """The feed states of the log's events after ``after_seq`` (all by default)."""
+    return {source: FeedState.from_dict(state) for source, state in store.feed_states(after_seq).items()}
+
+
+def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> dict[str, FeedState]:
+    """The states of a log from those of its events up to some point (``earlier``) and
+    of its events after it (``later``): what ``states_of`` gives for the whole log, at
+    the cost of reading only the new events. The two times are maxima; every other
+    field is the latest value given, so a later one wins unless it is None."""
+    folded = dict(earlier)
+    for source, new in later.items():
+        old = folded.get(source)
+        if old is None:
+            folded[source] = new
+            continue
+        values = {}
+        for name in FeedState.__slots__:
+            before, after = getattr(old, name), getattr(new, name)
+            if name in ("last_fetched_at", "last_unconditional_at"):
+                values[name] = max((v for v in (before, after) if v is not None), default=None)
+            else:
+                values[name] = before if after is None else after
+        folded[source] = FeedState(**values)
+    return folded
 
 
 def write_feed_states(db_path: Path, states: dict[str, FeedState]) -> None:

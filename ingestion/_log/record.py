@@ -25,6 +25,7 @@ from ingestion._log.events import COUNT_KEYS, article_id, decide
 from ingestion._log.feed_states import (
     FeedState,
     current_states_file,
+    fold_states,
     read_feed_states,
     states_of,
     write_feed_states,
@@ -162,6 +163,7 @@ def record(
             states = current_states_file(db_path)
             if states is None:
                 states = states_of(store)
+            before = store.last_event_seq()
             for position, outcome in enumerate(outcomes):
                 source = outcome.source_id
                 if _latest_body(states, source) != _latest_body(assumed, source):
@@ -182,9 +184,11 @@ def record(
                 pending.extend(_events_for_outcome(outcome, result, heads, summary, decision))
             appended = store.append(pending, recorded_at=recorded_at, run_id=run_id)
         # Only a copy of what the log says: if it cannot be written, the old one no
-        # longer names the log's last event and planning reads the log instead.
+        # longer names the log's last event and planning reads the log instead. The
+        # states before plus those of the events just appended: reading every fetch
+        # ever recorded would cost more with each run.
         with suppress(OSError):
-            write_feed_states(db_path, states_of(store))
+            write_feed_states(db_path, fold_states(states, states_of(store, after_seq=before)))
     return IngestReport(run_id, summaries, appended)
 
 

@@ -387,13 +387,20 @@ class EventStore:
             self.con.execute("SELECT count(*) FROM raw.events WHERE run_id = ?", [run_id]).fetchall()[0][0]
         )
 
-    def feed_states(self) -> dict[str, dict[str, Any]]:
-        """Per source, what planning and recording need from its past fetches.
+    def last_event_seq(self) -> int:
+        """The sequence number of the log's last event (0 when empty)."""
+        return self.con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.events").fetchall()[0][0]
+
+    def feed_states(self, after_seq: int = 0) -> dict[str, dict[str, Any]]:
+        """Per source, what planning and recording need from its fetches after event
+        ``after_seq`` (all of them by default); ``feed_states.fold_states`` adds the
+        states of later events to earlier ones.
 
         ``latest_body`` is the hash of the last body it delivered (a 304 delivers
         none); ``etag``/``last_modified`` came with that body. ``retry_after_until``
         is what the latest fetch's server asked for; ``identity_decision`` the
         latest decision on how the source's items are identified (see ``record``).
+        Each is the latest value given (NULLs are passed over).
         """
         # `->>` in parentheses: DuckDB 1.x binds it more loosely than AND and NOT.
         rows = self.con.execute(
@@ -410,9 +417,10 @@ class EventStore:
                    arg_max(payload ->> '$.identity_decision', stream_version)
                        FILTER (WHERE payload ->> '$.identity_decision' IS NOT NULL)
             FROM raw.events
-            WHERE starts_with(stream_id, 'feed:')
+            WHERE starts_with(stream_id, 'feed:') AND event_seq > ?
             GROUP BY source_id
-            """
+            """,
+            [after_seq],
         ).fetchall()
         keys = (
             "last_fetched_at",

@@ -63,6 +63,41 @@ def _idf_sql(terms: str = "t") -> str:
     return f"ln(1 + (s.documents - {terms}.document_count + 0.5) / ({terms}.document_count + 0.5))"
 
 
+#: The documents of the articles ``{articles}`` selects, from the snapshot's marts.
+_DOCUMENTS_SQL = """
+    SELECT
+        v.article_id, v.version, v.is_current, a.status = 'withdrawn' AS withdrawn,
+        v.source_id, v.language, coalesce(v.published_at, a.first_seen_at) AS published_at,
+        v.valid_from, v.title, v.summary, v.body, a.title AS current_title, a.status
+    FROM main.article_versions AS v
+    JOIN main.articles AS a USING (article_id)
+    WHERE NOT v.is_withdrawal AND v.article_id IN ({articles})
+"""
+#: The postings of the documents numbered above ``{after}``, sorted by term.
+_POSTINGS_SQL = f"""
+    WITH words AS (
+        SELECT doc_id, article_number, version, is_current,
+               unnest({_WORDS_SQL.format(text="concat_ws(' ', title, summary, body)")}) AS word
+        FROM main.search_documents
+        WHERE doc_id > {{after}}
+    ), counted AS (
+        SELECT stem(word, 'porter') AS term, doc_id, article_number, version, is_current,
+               count(*)::INTEGER AS tf
+        FROM words
+        WHERE word NOT IN (SELECT word FROM main.search_stopwords)
+        GROUP BY ALL
+    )
+    SELECT *, sum(tf) OVER (PARTITION BY doc_id)::INTEGER AS document_terms
+    FROM counted
+    ORDER BY term, doc_id
+"""
+#: Postings added since the table was last sorted, as a share of all of them, that make
+#: the next update sort it again: searches skip row groups by term, which a long
+#: unsorted tail defeats. Sorting when the tail has grown by a fixed share keeps the
+#: total cost of sorting in step with the postings added.
+_RESORT_SHARE = 0.25
+
+
 def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
     """Index every version with text, in the snapshot ``con`` is building (marts in ``main``)."""
     load_extension(con, "fts")  # stem()
@@ -76,51 +111,25 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
         [stopwords],
     )
     con.execute(
-        """
+        f"""
         CREATE TABLE main.search_documents AS
-        SELECT
-            row_number() OVER (ORDER BY v.article_id, v.version) AS doc_id,
-            dense_rank() OVER (ORDER BY v.article_id) AS article_number,
-            v.article_id, v.version, v.is_current, a.status = 'withdrawn' AS withdrawn,
-            v.source_id, v.language, coalesce(v.published_at, a.first_seen_at) AS published_at,
-            v.valid_from, v.title, v.summary, v.body, a.title AS current_title, a.status
-        FROM main.article_versions AS v
-        JOIN main.articles AS a USING (article_id)
-        WHERE NOT v.is_withdrawal
+        SELECT row_number() OVER (ORDER BY article_id, version) AS doc_id,
+               dense_rank() OVER (ORDER BY article_id) AS article_number, *
+        FROM ({_DOCUMENTS_SQL.format(articles="SELECT article_id FROM main.articles")})
         ORDER BY doc_id
         """
     )
-    words = _WORDS_SQL.format(text="concat_ws(' ', title, summary, body)")
-    con.execute(
-        f"""
-        CREATE TABLE main.search_postings AS
-        WITH words AS (
-            SELECT doc_id, article_number, version, is_current, unnest({words}) AS word
-            FROM main.search_documents
-        ), counted AS (
-            SELECT stem(word, 'porter') AS term, doc_id, article_number, version, is_current,
-                   count(*)::INTEGER AS tf
-            FROM words
-            WHERE word NOT IN (SELECT word FROM main.search_stopwords)
-            GROUP BY ALL
-        )
-        SELECT *, sum(tf) OVER (PARTITION BY doc_id)::INTEGER AS document_terms
-        FROM counted
-        ORDER BY term, doc_id
-        """
-    )
+    con.execute(f"CREATE TABLE main.search_postings AS {_POSTINGS_SQL.format(after=0)}")
     con.execute(
         "CREATE TABLE main.search_terms AS SELECT term, count(*)::INTEGER AS document_count "
         "FROM main.search_postings GROUP BY term ORDER BY term"
     )
     con.execute(
-        """
-        CREATE TABLE main.search_stats AS
-        SELECT (SELECT count(*) FROM main.search_documents) AS documents,
-               coalesce((SELECT avg(document_terms) FROM (
-                   SELECT DISTINCT doc_id, document_terms FROM main.search_postings)), 1) AS average_terms
-        """
+        "CREATE TABLE main.search_stats (documents BIGINT, average_terms DOUBLE, "
+        "total_terms BIGINT, documents_with_terms BIGINT, unsorted_postings BIGINT)"
     )
+    counted, total = _document_lengths(con, "true")
+    _write_stats(con, documents_with_terms=counted, total_terms=total, unsorted_postings=0)
     con.execute("CREATE UNIQUE INDEX search_documents_doc_id ON main.search_documents (doc_id)")
     con.execute(
         f"""
@@ -143,6 +152,107 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
         FROM scores JOIN main.search_documents AS d USING (doc_id)
         ORDER BY scores.score DESC, d.doc_id
         """
+    )
+
+
+def update_search_index(con: duckdb.DuckDBPyConnection, touched_articles: str) -> None:
+    """Re-index the articles ``touched_articles`` (a query of article ids) in a snapshot
+    whose marts were brought up to date: their documents and postings are replaced,
+    the term counts and statistics follow. The result ranks exactly as a fresh
+    ``build_search_index`` would; only the document numbers differ."""
+    load_extension(con, "fts")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT article_id FROM ({touched_articles})"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE dropped AS SELECT doc_id, article_id, article_number "
+        "FROM main.search_documents WHERE article_id IN (SELECT article_id FROM touched)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE term_changes AS SELECT term, -count(*) AS change "
+        "FROM main.search_postings WHERE doc_id IN (SELECT doc_id FROM dropped) GROUP BY term"
+    )
+    [(last_doc, last_article, counted, total, unsorted)] = con.execute(
+        "SELECT (SELECT coalesce(max(doc_id), 0) FROM main.search_documents), "
+        "(SELECT coalesce(max(article_number), 0) FROM main.search_documents), "
+        "documents_with_terms, total_terms, unsorted_postings FROM main.search_stats"
+    ).fetchall()
+    dropped_counted, dropped_total = _document_lengths(con, "doc_id IN (SELECT doc_id FROM dropped)")
+    con.execute("DELETE FROM main.search_postings WHERE doc_id IN (SELECT doc_id FROM dropped)")
+    con.execute("DELETE FROM main.search_documents WHERE doc_id IN (SELECT doc_id FROM dropped)")
+    # Articles keep their number; new ones are numbered after the last.
+    con.execute(
+        f"""
+        INSERT INTO main.search_documents
+        WITH numbers AS (
+            SELECT article_id, article_number FROM dropped
+            UNION
+            SELECT article_id, {last_article} + row_number() OVER (ORDER BY article_id)
+            FROM touched WHERE article_id NOT IN (SELECT article_id FROM dropped)
+        )
+        SELECT {last_doc} + row_number() OVER (ORDER BY d.article_id, d.version) AS doc_id,
+               n.article_number, d.*
+        FROM ({_DOCUMENTS_SQL.format(articles="SELECT article_id FROM touched")}) AS d
+        JOIN (SELECT DISTINCT * FROM numbers) AS n USING (article_id)
+        ORDER BY doc_id
+        """
+    )
+    con.execute(f"INSERT INTO main.search_postings {_POSTINGS_SQL.format(after=last_doc)}")
+    [(added, postings)] = con.execute(
+        f"SELECT count(*) FILTER (WHERE doc_id > {last_doc}), count(*) FROM main.search_postings"
+    ).fetchall()
+    con.execute(
+        f"INSERT INTO term_changes SELECT term, count(*) FROM main.search_postings "
+        f"WHERE doc_id > {last_doc} GROUP BY term"
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE term_counts AS
+        SELECT c.term, coalesce(any_value(t.document_count), 0) + sum(c.change) AS document_count
+        FROM term_changes AS c LEFT JOIN main.search_terms AS t USING (term)
+        GROUP BY c.term
+        """
+    )
+    con.execute("DELETE FROM main.search_terms WHERE term IN (SELECT term FROM term_counts)")
+    con.execute(
+        "INSERT INTO main.search_terms SELECT term, document_count::INTEGER FROM term_counts "
+        "WHERE document_count > 0 ORDER BY term"
+    )
+    added_counted, added_total = _document_lengths(con, f"doc_id > {last_doc}")
+    unsorted += added
+    if unsorted > _RESORT_SHARE * postings:
+        con.execute(
+            "CREATE OR REPLACE TABLE main.search_postings AS FROM main.search_postings ORDER BY term, doc_id"
+        )
+        unsorted = 0
+    _write_stats(
+        con,
+        documents_with_terms=counted - dropped_counted + added_counted,
+        total_terms=total - dropped_total + added_total,
+        unsorted_postings=unsorted,
+    )
+    for table in ("touched", "dropped", "term_changes", "term_counts"):
+        con.execute(f"DROP TABLE {table}")
+
+
+def _document_lengths(con: duckdb.DuckDBPyConnection, documents: str) -> tuple[int, int]:
+    """How many of ``documents`` (a condition on ``doc_id``) have postings, and their terms in all."""
+    return con.execute(
+        "SELECT count(*), coalesce(sum(document_terms), 0) FROM "
+        f"(SELECT DISTINCT doc_id, document_terms FROM main.search_postings WHERE {documents})"
+    ).fetchall()[0]
+
+
+def _write_stats(
+    con: duckdb.DuckDBPyConnection, *, documents_with_terms: int, total_terms: int, unsorted_postings: int
+) -> None:
+    """``search_stats``, its average from integer totals so that an updated index and a
+    fresh one agree to the last bit."""
+    con.execute("DELETE FROM main.search_stats")
+    con.execute(
+        "INSERT INTO main.search_stats SELECT (SELECT count(*) FROM main.search_documents), "
+        "coalesce($total / nullif($counted, 0), 1), $total, $counted, $unsorted",
+        {"total": total_terms, "counted": documents_with_terms, "unsorted": unsorted_postings},
     )
 
 

@@ -4,6 +4,13 @@ The pipeline writes the working database. ``publish`` validates it and only then
 builds ``published/newsroom.duckdb`` as a new file and renames it over the old
 one, so a reader sees the old snapshot or the new one, never a half-built one,
 and a reader holding the old file open is never disturbed (nor does it block us).
+
+The new file starts as a copy of the previous one, brought up to date with the
+rows that changed (``update``); the search index and the explorer's mirror take
+the same change, and a mart that did not change keeps its Parquet file. Copying
+a file costs little next to rebuilding what is in it, so a publish costs what
+changed plus one copy. A snapshot made by another version (``SNAPSHOT_FORMAT``),
+or none at all, is built in full, as is one asked for with ``full``.
 """
 
 from __future__ import annotations
@@ -13,16 +20,18 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from ingestion._explore.docs import model_docs
-from ingestion._explore.mirror import write_mirror
+from ingestion._explore.mirror import update_mirror, write_mirror
 from ingestion._extensions import forbid_downloads
 from ingestion._log.store import connect
 from ingestion._publish.changes import write_change_feeds
-from ingestion._publish.search import build_search_index
+from ingestion._publish.search import build_search_index, update_search_index
+from ingestion._publish.update import MartChange, SnapshotOutOfStep, update_mart
 from ingestion._quality.expectations import STAGES
 from ingestion._quality.validate import ValidationReport, validate
 from ingestion._sources.dates import utcnow
@@ -33,6 +42,9 @@ MIRROR_NAME = "newsroom.sqlite"
 FEEDS_NAME = "feeds"
 #: The oldest DuckDB release that must open the published file.
 STORAGE_VERSION = "v1.1.0"
+#: What a snapshot holds beside the marts (tables, columns, indexes). A snapshot of
+#: another format is built anew, not brought up to date; bump it when that changes.
+SNAPSHOT_FORMAT = 2
 
 
 def published_dir(db_path: Path) -> Path:
@@ -44,12 +56,16 @@ def published_path(db_path: Path) -> Path:
 
 
 def last_published_seq(db_path: Path) -> int:
-    """The last event_seq the current snapshot was built from (0 when none)."""
+    """The last event_seq the current snapshot was built from (0 when none, or when it
+    cannot be read: then everything is validated again)."""
     path = published_path(db_path)
     if not path.exists():
         return 0
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute("SELECT max(last_event_seq) FROM meta.snapshots").fetchall()[0][0] or 0
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute("SELECT max(last_event_seq) FROM meta.snapshots").fetchall()[0][0] or 0
+    except duckdb.Error:
+        return 0
 
 
 @dataclass(slots=True)
@@ -59,13 +75,22 @@ class PublishReport:
     last_event_seq: int
     tables: dict[str, int]
     validation: ValidationReport
+    #: Per mart, the rows taken out and put in when the snapshot before was brought up
+    #: to date; None when the snapshot was built in full.
+    changes: dict[str, tuple[int, int]] | None = None
+    #: Whether the explorer's mirror was the previous one with the changes applied.
+    mirror_updated: bool = False
 
 
-def publish(db_path: Path, validation: ValidationReport | None = None) -> PublishReport:
+def publish(
+    db_path: Path, validation: ValidationReport | None = None, *, full: bool = False
+) -> PublishReport:
     """Validate everything new since the last snapshot; if it passes, publish.
 
     ``validation`` is the report of a validation the caller just ran over every
-    stage (the scheduler validates stage by stage, in tasks of their own).
+    stage (the scheduler validates stage by stage, in tasks of their own). The new
+    snapshot is the previous one brought up to date (see ``update``) unless ``full``
+    is asked for or the previous one cannot be (none yet, made by another version).
     """
     db_path = Path(db_path)
     since = last_published_seq(db_path)
@@ -74,15 +99,6 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
         raise PublishError("the validation given does not cover every stage since the last snapshot")
     if not report.success:
         raise ValidationFailed(report)
-    out_dir = published_dir(db_path)
-    token = uuid.uuid4().hex[:8]
-    tmp_db = out_dir / f".{PUBLISHED_NAME}.{token}.tmp"
-    # Everything published beside the database (Parquet, the explorer's mirror, the
-    # change feeds) goes into a folder of its own per snapshot; `current` is a link
-    # switched to the new folder in one rename, so a reader of several files never
-    # mixes two snapshots.
-    built_at = utcnow()
-    snapshot_dir = out_dir / "snapshots" / f"{built_at:%Y%m%dT%H%M%S%f}-{token}"
     source = connect(db_path, read_only=True)
     try:
         marts = [
@@ -99,84 +115,201 @@ def publish(db_path: Path, validation: ValidationReport | None = None) -> Publis
         ).fetchall()
     finally:
         source.close()
-    last_seq, last_at = built_up_to[0] if built_up_to else (0, None)
+    snapshot = _Snapshot(db_path, marts, *(built_up_to[0] if built_up_to else (0, None)), report, since)
+    if not full and published_path(db_path).exists():
+        try:
+            return snapshot.build(update=True)
+        except (SnapshotOutOfStep, duckdb.Error):
+            pass  # another version's, damaged, or rows the update cannot tell apart: build in full
+    return snapshot.build(update=False)
 
-    tables: dict[str, int] = {}
-    try:
-        (snapshot_dir / "parquet").mkdir(parents=True)
-        # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
-        with duckdb.connect(str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}) as out:
-            forbid_downloads(out)
-            # Naive timestamps in the marts are UTC; published ones say so.
-            out.execute("SET TimeZone = 'UTC'")
-            out.execute(f"ATTACH '{db_path.resolve()}' AS work (READ_ONLY)")
-            out.execute("CREATE SCHEMA marts")
-            for mart in marts:
-                copy_mart(out, mart)
-                tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
-                parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
-                out.execute(f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)")
-            out.execute("DETACH work")
-            build_search_index(out)
-            write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
-            out.execute("CREATE SCHEMA meta")
-            out.execute(
-                """
-                CREATE TABLE meta.snapshots (
-                    built_at TIMESTAMPTZ, last_event_seq BIGINT, last_event_recorded_at TIMESTAMPTZ,
-                    validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON
+
+@dataclass(slots=True)
+class _Snapshot:
+    """One publish: what it publishes and how it builds the files."""
+
+    db_path: Path
+    marts: list[str]
+    last_seq: int
+    last_at: datetime | None
+    validation: ValidationReport
+    validated_since: int
+
+    def build(self, *, update: bool) -> PublishReport:
+        out_dir = published_dir(self.db_path)
+        token = uuid.uuid4().hex[:8]
+        tmp_db = out_dir / f".{PUBLISHED_NAME}.{token}.tmp"
+        # Everything published beside the database (Parquet, the explorer's mirror, the
+        # change feeds) goes into a folder of its own per snapshot; `current` is a link
+        # switched to the new folder in one rename, so a reader of several files never
+        # mixes two snapshots.
+        built_at = utcnow()
+        snapshot_dir = out_dir / "snapshots" / f"{built_at:%Y%m%dT%H%M%S%f}-{token}"
+        previous_dir = (out_dir / "current").resolve()
+        tables: dict[str, int] = {}
+        changes: dict[str, MartChange] | None = None
+        try:
+            (snapshot_dir / "parquet").mkdir(parents=True)
+            if update:
+                shutil.copyfile(published_path(self.db_path), tmp_db)
+            # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
+            with duckdb.connect(
+                str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}
+            ) as out:
+                forbid_downloads(out)
+                # Naive timestamps in the marts are UTC; published ones say so.
+                out.execute("SET TimeZone = 'UTC'")
+                out.execute(f"ATTACH '{self.db_path.resolve()}' AS work (READ_ONLY)")
+                if update:
+                    changes = _update_marts(out, self.marts)
+                else:
+                    out.execute("CREATE SCHEMA marts")
+                    for mart in self.marts:
+                        copy_mart(out, mart)
+                for mart in self.marts:
+                    tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
+                    parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
+                    if changes is None or changes[mart] or not _link(previous_dir / "parquet", parquet_file):
+                        out.execute(
+                            f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)"
+                        )
+                out.execute("DETACH work")
+                if changes is None:
+                    build_search_index(out)
+                else:
+                    update_search_index(
+                        out,
+                        " UNION ".join(
+                            f"SELECT article_id FROM {table}"
+                            for change in (changes["articles"], changes["article_versions"])
+                            for table in (change.removed_table, change.added_table)
+                        ),
+                    )
+                write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
+                self._record(out, built_at, tables)
+                out.execute("CHECKPOINT")
+                mirrored = changes is not None and update_mirror(
+                    out, previous_dir / MIRROR_NAME, snapshot_dir / MIRROR_NAME, changes
                 )
-                """
+            if not mirrored:
+                write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
+        except BaseException:
+            # Nothing was switched in: readers still see the snapshot before. Leave no debris.
+            for debris in (tmp_db, tmp_db.with_name(tmp_db.name + ".wal")):
+                debris.unlink(missing_ok=True)
+            shutil.rmtree(snapshot_dir, ignore_errors=True)
+            raise
+        os.replace(tmp_db, published_path(self.db_path))
+        _switch_current(out_dir, snapshot_dir)
+        return PublishReport(
+            published_path(self.db_path),
+            out_dir / "parquet",
+            self.last_seq or 0,
+            tables,
+            self.validation,
+            None if changes is None else {m: (c.removed, c.added) for m, c in changes.items()},
+            mirrored,
+        )
+
+    def _record(self, out: duckdb.DuckDBPyConnection, built_at: datetime, tables: dict[str, int]) -> None:
+        """The snapshot's own row in ``meta.snapshots``: when, up to which event, validated how."""
+        out.execute("CREATE SCHEMA IF NOT EXISTS meta")
+        out.execute(
+            """
+            CREATE OR REPLACE TABLE meta.snapshots (
+                built_at TIMESTAMPTZ, last_event_seq BIGINT, last_event_recorded_at TIMESTAMPTZ,
+                validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON,
+                snapshot_format INTEGER
             )
-            out.execute(
-                "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?)",
-                [
-                    built_at,
-                    last_seq,
-                    last_at,
-                    report.success,
-                    since,
-                    json.dumps(
-                        [
-                            {
-                                "suite": s.suite,
-                                "stage": s.stage,
-                                "success": s.success,
-                                "rows": s.rows,
-                                "warnings": [w.expectation for w in s.warnings],
-                            }
-                            for s in report.suites
-                        ]
-                    ),
-                    json.dumps(tables),
-                ],
-            )
-            out.execute("CHECKPOINT")
-        write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
-    except BaseException:
-        # Nothing was switched in: readers still see the snapshot before. Leave no debris.
-        for debris in (tmp_db, tmp_db.with_name(tmp_db.name + ".wal")):
-            debris.unlink(missing_ok=True)
-        shutil.rmtree(snapshot_dir, ignore_errors=True)
-        raise
-    os.replace(tmp_db, published_path(db_path))
-    _switch_current(out_dir, snapshot_dir)
-    return PublishReport(published_path(db_path), out_dir / "parquet", last_seq or 0, tables, report)
+            """
+        )
+        out.execute(
+            "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?)",
+            [
+                built_at,
+                self.last_seq,
+                self.last_at,
+                self.validation.success,
+                self.validated_since,
+                json.dumps(
+                    [
+                        {
+                            "suite": s.suite,
+                            "stage": s.stage,
+                            "success": s.success,
+                            "rows": s.rows,
+                            "warnings": [w.expectation for w in s.warnings],
+                        }
+                        for s in self.validation.suites
+                    ]
+                ),
+                json.dumps(tables),
+                SNAPSHOT_FORMAT,
+            ],
+        )
+
+
+def _link(folder: Path, target: Path) -> bool:
+    """Give ``target`` the file of the same name in ``folder`` (the snapshot before):
+    same rows, same file, no rewrite. False when there is none to link."""
+    try:
+        os.link(folder / target.name, target)
+    except OSError:  # none there (a folder removed meanwhile), or links not supported
+        return False
+    return True
+
+
+def _update_marts(out: duckdb.DuckDBPyConnection, marts: list[str]) -> dict[str, MartChange]:
+    """The snapshot ``out`` (a copy of the previous one) brought up to the working marts."""
+    formats = out.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'meta' AND table_name = 'snapshots' AND column_name = 'snapshot_format'"
+    ).fetchall()
+    if not formats or out.execute("SELECT max(snapshot_format) FROM meta.snapshots").fetchall()[0][0] != (
+        SNAPSHOT_FORMAT
+    ):
+        raise SnapshotOutOfStep("the snapshot before was made by another version")
+    published = {
+        row[0]
+        for row in out.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND NOT starts_with(table_name, 'search_')"
+        ).fetchall()
+    }
+    if published != set(marts):
+        raise SnapshotOutOfStep("the marts are not the ones the snapshot before holds")
+    changes = {}
+    for mart in marts:
+        columns = _work_columns(out, mart)
+        select_list, data_columns = _published_columns(columns)
+        expected = out.execute(f"DESCRIBE SELECT {select_list} FROM work.marts.{mart}").fetchall()
+        if [row[:2] for row in expected] != [
+            row[:2] for row in out.execute(f"DESCRIBE main.{mart}").fetchall()
+        ]:
+            raise SnapshotOutOfStep(f"{mart} has other columns than in the snapshot before")
+        changes[mart] = update_mart(out, mart, select_list, data_columns)
+        _describe(out, mart, columns)  # docs may have changed with the version
+    return changes
 
 
 def copy_mart(out: duckdb.DuckDBPyConnection, mart: str) -> None:
     """Mart ``mart`` of the working database (attached as ``work``) into the snapshot
     ``out`` as readers get it: ``main.<mart>`` with its docs, and a ``marts.<mart>`` view."""
-    columns = out.execute(
+    columns = _work_columns(out, mart)
+    out.execute(f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)[0]} FROM work.marts.{mart}")
+    _describe(out, mart, columns)
+    # The working database's names keep working: a query written there runs here.
+    out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
+
+
+def _work_columns(out: duckdb.DuckDBPyConnection, mart: str) -> list[tuple[str, str]]:
+    """The columns of the working database's mart (attached as ``work``): names and types."""
+    return out.execute(
         "SELECT column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = 'work' AND schema_name = 'marts' AND table_name = ? "
         "ORDER BY column_index",
         [mart],
     ).fetchall()
-    out.execute(f"CREATE TABLE main.{mart} AS SELECT {_published_columns(columns)} FROM work.marts.{mart}")
-    _describe(out, mart, columns)
-    # The working database's names keep working: a query written there runs here.
-    out.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
 
 
 def _describe(out: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str, str]]) -> None:
@@ -196,13 +329,15 @@ def _describe(out: duckdb.DuckDBPyConnection, mart: str, columns: list[tuple[str
             out.execute(f"COMMENT ON {target} IS '{text.replace(chr(39), chr(39) * 2)}'")
 
 
-def _published_columns(columns: list[tuple[str, str]]) -> str:
+def _published_columns(columns: list[tuple[str, str]]) -> tuple[str, list[str]]:
     """The select list that turns a mart's columns into what readers get: timestamps
     marked UTC, 64-bit integers for sums, and a JSON text companion (``<name>_json``)
-    beside every list, map or struct for tools that cannot read nested types."""
-    expressions = []
+    beside every list, map or struct for tools that cannot read nested types; and the
+    columns that carry the data (every one but the companions), quoted."""
+    expressions, data_columns = [], []
     for name, data_type in columns:
         quoted = '"' + name.replace('"', '""') + '"'
+        data_columns.append(quoted)
         if data_type == "TIMESTAMP":
             expressions.append(f"CAST({quoted} AS TIMESTAMPTZ) AS {quoted}")
         elif data_type in ("HUGEINT", "UHUGEINT"):
@@ -212,7 +347,7 @@ def _published_columns(columns: list[tuple[str, str]]) -> str:
             expressions += [quoted, f"CAST(to_json({quoted}) AS VARCHAR) AS {companion}"]
         else:
             expressions.append(quoted)
-    return ", ".join(expressions)
+    return ", ".join(expressions), data_columns
 
 
 def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
