@@ -89,6 +89,21 @@ def test_a_retried_partition_or_merge_adds_nothing_twice(demo_pair) -> None:
     assert enrich_rows(db) == merged
 
 
+def test_a_merge_removes_the_folders_of_runs_it_covers_and_keeps_later_ones(demo_pair) -> None:
+    _, db = demo_pair
+    through = plan_partitions(db)
+    # A scheduler run that failed after its partitions (never merged), and one planned
+    # after this one that is still running.
+    abandoned = extract_partition(db, 0, 1, through=through - 5)
+    assert abandoned.events > 0
+    later = partitions_dir(db) / "0123456789ab-events-1-999999999"
+    later.mkdir()
+    extract_partition(db, 0, 1, through=through)
+    assert len(list(partitions_dir(db).iterdir())) == 3
+    merge_partitions(db, 1, through)
+    assert list(partitions_dir(db).iterdir()) == [later]
+
+
 def test_a_missing_partition_is_refused_by_name_and_nothing_is_written(demo_pair) -> None:
     _, db = demo_pair
     through = plan_partitions(db)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -206,6 +208,18 @@ def test_record_parses_again_what_was_kept_by_another_parser_version_or_damaged(
         "rheinblick": True,
         "harbour-times": True,
     }
+
+
+def test_results_too_old_to_be_used_are_removed_by_the_writer(tmp_path: Path, db_path: Path) -> None:
+    outcomes = [_fetched(tmp_path, db_path, name) for name in ("rheinblick.xml", "harbour-times.xml")]
+    blobs = blob_store_for(db_path)
+    parse_fetched(outcomes, blobs)
+    kept = parsed_results_for(blobs)
+    old, fresh = (kept.path_for(o.body_sha256 or "", "rss", None, None) for o in outcomes)
+    three_hours_ago = time.time() - 3 * 3600
+    os.utime(old, (three_hours_ago, three_hours_ago))
+    record(db_path, outcomes)
+    assert not old.exists() and fresh.exists()
 
 
 def test_a_kept_parse_error_is_the_sources_failure(tmp_path: Path, db_path: Path) -> None:

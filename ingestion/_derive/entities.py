@@ -29,10 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -440,7 +442,7 @@ def merge_partitions(db_path: Path, parts: int, through: int, out_dir: Path | No
         run = {"extractor": extractor, "since": since, "through": through, "parts": parts}
         folder = _partition_file(out_dir, {**run, "part": 0}).parent
         if since >= through:  # merged before, or nothing was new
-            shutil.rmtree(folder, ignore_errors=True)
+            _remove_covered_runs(out_dir, since)
             return report
         table = _read_partitions(folder, run)
         report.events = int(json.loads(table.schema.metadata[b"newsroom"])["events"])
@@ -474,9 +476,24 @@ def merge_partitions(db_path: Path, parts: int, through: int, out_dir: Path | No
                 "FROM (SELECT text_hash, unnest(fields) AS f FROM _entity_partitions)"
             )
             con.execute("INSERT INTO enrich.batches VALUES (?, ?, ?)", [through, extractor, report.texts_new])
-    shutil.rmtree(folder, ignore_errors=True)
+    _remove_covered_runs(out_dir, through)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _remove_covered_runs(out_dir: Path, through: int) -> None:
+    """Remove the partition folders of every run whose events are all extracted now
+    (up to ``through``): this one's, and those of runs that never got merged (a
+    failed scheduler run), which no merge would ever read."""
+    with suppress(FileNotFoundError):
+        for folder in out_dir.iterdir():
+            covered = _RUN_FOLDER.fullmatch(folder.name)
+            if covered and int(covered["through"]) <= through:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+#: A run's folder name (see ``_partition_file``).
+_RUN_FOLDER = re.compile(r"[0-9a-f]{12}-events-(?P<since>\d+)-(?P<through>\d+)")
 
 
 def _partition_file(out_dir: Path, run: dict) -> Path:

@@ -189,6 +189,8 @@ def record(
         # ever recorded would cost more with each run.
         with suppress(OSError):
             write_feed_states(db_path, fold_states(states, states_of(store, after_seq=before)))
+    with suppress(OSError):  # housekeeping: a result left behind is only disk space
+        parsed_results_for(blobs).prune(recorded_at)
     return IngestReport(run_id, summaries, appended)
 
 

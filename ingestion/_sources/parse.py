@@ -3,6 +3,7 @@ and the parsed results kept beside the raw bodies, so the writer need not parse.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -10,7 +11,7 @@ import os
 import re
 import tempfile
 import zlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -120,6 +121,25 @@ class ParsedResults:
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
+
+    def prune(self, now: datetime) -> int:
+        """Remove the results too old to be used again (kept twice their lifetime, by
+        the file's time, so one a fetch task is writing now is never touched): the
+        folder holds about two lifetimes of fetches, not every fetch ever made.
+        Returns how many were removed."""
+        cutoff = (now - 2 * KEPT_RESULT_LIFETIME).replace(tzinfo=UTC).timestamp()
+        removed = 0
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.root) as folders:
+            for folder in folders:
+                if not folder.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(folder.path) as files:
+                    for file in files:
+                        if file.is_file(follow_symlinks=False) and file.stat().st_mtime < cutoff:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(file.path)
+                                removed += 1
+        return removed
 
     def get(self, path: Path, now: datetime, *, source_id: str, url: str) -> ParseResult | ParseError | None:
         """The kept result, or None when there is none that stands for a parse at ``now``."""
