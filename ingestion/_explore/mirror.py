@@ -208,9 +208,15 @@ def _delete_rows(
     and their entries in the full-text index."""
     out.execute(f"CREATE TEMP TABLE removed ({', '.join(_quote(c.name) for c in table.columns)})")
     _copy_rows(source, out, table, removed, into="temp.removed")
-    # The key's columns are never NULL, so `=` lets SQLite use the key's index.
+    # Find them through one index: the key's, else the indexed column whose values
+    # in the removed rows hold the fewest rows in all. SQLite's own pick goes by
+    # averages and takes a column like entity_id, whose removed rows name the busiest
+    # entities (thousands of rows each); a `+` keeps it off the other columns' indexes.
+    lookup = table.primary_key or _cheapest_lookup(source, table, removed)
     match = " AND ".join(
-        f"t.{_quote(c.name)} {'=' if c.name in table.primary_key else 'IS'} r.{_quote(c.name)}"
+        f"t.{_quote(c.name)} IS r.{_quote(c.name)}"
+        if c.name in lookup
+        else f"+t.{_quote(c.name)} IS r.{_quote(c.name)}"
         for c in table.columns
     )
     out.execute(
@@ -227,6 +233,31 @@ def _delete_rows(
     out.execute(f"DELETE FROM {_quote(table.name)} WHERE rowid IN (SELECT id FROM temp.gone)")
     out.execute("DROP TABLE temp.removed")
     out.execute("DROP TABLE temp.gone")
+
+
+def _indexed_columns(table: _Table) -> list[str]:
+    """The columns with an index of their own in the mirror (see ``_index_sql``)."""
+    names = {c.name for c in table.columns}
+    indexed = [
+        *table.unique,
+        *table.references,
+        *FILTERED_COLUMNS.get(table.name, ()),
+        *table.primary_key[:1],
+    ]
+    return [column for column in dict.fromkeys(indexed) if column in names]
+
+
+def _cheapest_lookup(source: duckdb.DuckDBPyConnection, table: _Table, removed: str) -> tuple[str, ...]:
+    """The indexed column of ``table`` through which the rows equal to those of
+    ``removed`` are found reading the fewest rows (none when it has no index)."""
+    costs = []
+    for column in _indexed_columns(table):
+        quoted = _quote(column)
+        [(rows,)] = source.execute(
+            f"SELECT count(*) FROM {table.relation} WHERE {quoted} IN (SELECT {quoted} FROM {removed})"
+        ).fetchall()
+        costs.append((rows, column))
+    return (min(costs)[1],) if costs else ()
 
 
 def _plan_tables(source: duckdb.DuckDBPyConnection) -> list[_Table]:

@@ -6,7 +6,9 @@ and withdrawn articles alike); its title, summary and body are split into words
 (lowercase, accents stripped, English stop words left out, Porter stems from
 DuckDB's fts extension) and kept as postings sorted by term, so a search reads
 only the row groups of its own terms: its cost follows how many documents hold
-the words, not how many documents there are. The table macro
+the words, not how many documents there are. A later publish re-indexes only
+the articles whose rows changed (``update_search_index``) and sorts the postings
+again once the unsorted tail has grown by a quarter. The table macro
 ``search_articles('query')`` makes the index usable from SQL. ``newsroom
 search`` adds filters, one row per article (its best version) and a snippet with
 the match marked.
