@@ -160,8 +160,9 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
 def update_search_index(con: duckdb.DuckDBPyConnection, touched_articles: str) -> None:
     """Re-index the articles ``touched_articles`` (a query of article ids) in a snapshot
     whose marts were brought up to date: their documents and postings are replaced,
-    the term counts and statistics follow. The result ranks exactly as a fresh
-    ``build_search_index`` would; only the document numbers differ."""
+    the term counts and statistics follow. Every score is what a fresh
+    ``build_search_index`` would give; only the document numbers differ (and with
+    them the order of equal scores, which goes by number)."""
     load_extension(con, "fts")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT article_id FROM ({touched_articles})"

@@ -9,14 +9,24 @@
 -- Mentions and articles per entity per UTC day (by the article's publication
 -- day; current versions of live articles), for trend dashboards.
 --
--- Incremental runs recount every day of the touched entities (entities_touched).
--- A day an entity no longer has is written with zero mentions, replacing the old
--- row, and the zero row is then deleted.
+-- Incremental runs recount the days of the entities in articles with a newer
+-- version (entity_days_touched: only the days those articles were on, so a busy
+-- entity costs its new articles, not its history), and every day of the entities
+-- whose names were resolved anew (entities_relinked). A day an entity no longer
+-- has is written with zero mentions, replacing the old row, and the zero row is
+-- then deleted.
 -- depends_on: {{ ref('article_versions') }}, {{ ref('int_entity_names_resolved') }}, {{ ref('entity_mentions') }}
+{% if is_incremental() %}
+{% set built_through %}(select coalesce(max(last_event_seq), 0) from {{ this }}){% endset %}
+{% endif %}
 with
 {% if is_incremental() %}
-touched as (
-    {{ entities_touched('(select coalesce(max(last_event_seq), 0) from ' ~ this ~ ')') }}
+touched_days as (
+    {{ entity_days_touched(built_through) }}
+),
+
+relinked as (
+    {{ entities_relinked(built_through) }}
 ),
 {% endif %}
 
@@ -32,7 +42,8 @@ counted as (
     inner join {{ ref('articles') }} as a using (article_id)
     where m.is_current and a.status = 'live'
     {% if is_incremental() %}
-      and m.entity_id in (select entity_id from touched)
+      and (m.entity_id in (select entity_id from relinked)
+           or (m.entity_id, a.published_at::date) in (select (entity_id, day) from touched_days))
     {% endif %}
     group by all
 )
@@ -48,7 +59,9 @@ select
 from (
     select entity_id, day from counted
     union
-    select entity_id, day from {{ this }} where entity_id in (select entity_id from touched)
+    select entity_id, day from {{ this }}
+    where entity_id in (select entity_id from relinked)
+       or (entity_id, day) in (select (entity_id, day) from touched_days)
 ) as k
 left join counted as c using (entity_id, day)
 {% else %}
