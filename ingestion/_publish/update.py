@@ -39,11 +39,11 @@ class MartChange:
 
     @property
     def removed_table(self) -> str:
-        return f'temp.main."removed__{self.mart}"'
+        return f"temp.main.{_temporary('removed', self.mart)}"
 
     @property
     def added_table(self) -> str:
-        return f'temp.main."added__{self.mart}"'
+        return f"temp.main.{_temporary('added', self.mart)}"
 
     def __bool__(self) -> bool:
         return bool(self.removed or self.added)
@@ -67,16 +67,16 @@ def update_mart(out: duckdb.DuckDBPyConnection, mart: str, select_list: str, has
     )
     gone = "SELECT row_id FROM published_hashes ANTI JOIN work_hashes USING (h)"
     new = "SELECT row_id FROM work_hashes ANTI JOIN published_hashes USING (h)"
-    change = MartChange(mart, 0, 0)
-    out.execute(f'CREATE OR REPLACE TEMP TABLE "removed__{mart}" AS FROM main.{mart} WHERE rowid IN ({gone})')
+    removed_table, added_table = _temporary("removed", mart), _temporary("added", mart)
+    out.execute(f"CREATE OR REPLACE TEMP TABLE {removed_table} AS FROM main.{mart} WHERE rowid IN ({gone})")
     out.execute(
-        f'CREATE OR REPLACE TEMP TABLE "added__{mart}" AS SELECT * EXCLUDE (rowid) FROM {working} '
+        f"CREATE OR REPLACE TEMP TABLE {added_table} AS SELECT * EXCLUDE (rowid) FROM {working} "
         f"WHERE rowid IN ({new})"
     )
     out.execute(f"DELETE FROM main.{mart} WHERE rowid IN ({gone})")
-    out.execute(f"INSERT INTO main.{mart} FROM {change.added_table}")
+    out.execute(f"INSERT INTO main.{mart} FROM {added_table}")
     [(removed, added, published, in_work)] = out.execute(
-        f"SELECT (SELECT count(*) FROM {change.removed_table}), (SELECT count(*) FROM {change.added_table}), "
+        f"SELECT (SELECT count(*) FROM {removed_table}), (SELECT count(*) FROM {added_table}), "
         f"(SELECT count(*) FROM main.{mart}), (SELECT count(*) FROM work.marts.{mart})"
     ).fetchall()
     out.execute("DROP TABLE work_hashes")
@@ -86,3 +86,8 @@ def update_mart(out: duckdb.DuckDBPyConnection, mart: str, select_list: str, has
             f"{mart}: {published:,} rows after the update, {in_work:,} in the working database"
         )
     return MartChange(mart, removed, added)
+
+
+def _temporary(kind: str, mart: str) -> str:
+    """The temporary table holding the rows of ``mart`` a publish took out or put in."""
+    return f'"{kind}__{mart}"'
