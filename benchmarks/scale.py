@@ -21,11 +21,11 @@ For each N, in a fresh directory and a fresh process (so peak memory is that N's
    of 5% as many recent ones, stage by stage: backfill, entities, threads, dbt build,
    validate (every stage, since the last snapshot, with Data Docs), publish (split
    into its steps by timing the functions it calls).
-4. The working database's size and bytes per article, peak RSS (this process; for
-   the NER workers only an upper bound), and two journalist reads of the published
-   file, opened as `newsroom sql` opens it: the people with most articles in the last
-   week, and `newsroom search` for the most common headline term (first run, then the
-   median of five).
+4. The working database's size, bytes per article and its biggest tables' shares
+   (by storage block), peak RSS (this process; for the NER workers only an upper
+   bound), and two journalist reads of the published file, opened as `newsroom sql`
+   opens it: the people with most articles in the last week, and `newsroom search`
+   for the most common headline term (first run, then the median of five).
 
 Prints each N's details as it goes, then a Markdown table (one row per N) with the
 machine: cores and the load average before and after.
@@ -67,8 +67,8 @@ from ingestion._quality.validate import validate
 THREADS_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "threads"
 #: Later than the real rows' span (81 days), so each synthetic cycle follows the one before.
 CYCLE_DAYS = 82
-#: Publish's steps, timed by wrapping the functions of that name it calls.
-#: The steps of publish, timed apart: a full build's and an update's.
+#: Publish's steps, timed by wrapping the functions of that name it calls: a full
+#: build's and an update's.
 PUBLISH_STEPS = (
     "copy_mart",
     "_update_marts",
