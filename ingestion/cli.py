@@ -458,11 +458,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     _print_validation(report.validation)
     tables = ", ".join(f"{name} ({rows:,} rows)" for name, rows in report.tables.items())
     print(f"published {report.path} up to event #{report.last_event_seq}: {tables}")
-    if report.changes is None:
-        print("built in full")
-    else:
-        removed, added = (sum(counts[i] for counts in report.changes.values()) for i in (0, 1))
-        print(f"updated the snapshot before: {removed:,} rows taken out, {added:,} put in")
+    print(report.how())
     print(f"Parquet exports: {report.parquet_dir}")
     return 0
 

@@ -171,7 +171,7 @@ def publish_snapshot(stage_reports: list[dict[str, Any]]) -> dict[str, Any]:
     from ingestion._quality.validate import ValidationReport
 
     report = publish(db_path(), validation=ValidationReport.merged(stage_reports))
-    print(f"published {report.path} up to event #{report.last_event_seq}")
+    print(f"published {report.path} up to event #{report.last_event_seq}; {report.how()}")
     return {"path": str(report.path), "last_event_seq": report.last_event_seq, "tables": report.tables}
 
 

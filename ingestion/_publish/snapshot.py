@@ -81,6 +81,13 @@ class PublishReport:
     #: Whether the explorer's mirror was the previous one with the changes applied.
     mirror_updated: bool = False
 
+    def how(self) -> str:
+        """How the snapshot was made, in a line for logs and the command's output."""
+        if self.changes is None:
+            return "built in full"
+        removed, added = (sum(counts[i] for counts in self.changes.values()) for i in (0, 1))
+        return f"updated the snapshot before: {removed:,} rows taken out, {added:,} put in"
+
 
 def publish(
     db_path: Path, validation: ValidationReport | None = None, *, full: bool = False
