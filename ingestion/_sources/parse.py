@@ -122,13 +122,11 @@ class ParsedResults:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
-    def prune(self, now: datetime) -> int:
+    def prune(self, now: datetime) -> None:
         """Remove the results too old to be used again (kept twice their lifetime, by
         the file's time, so one a fetch task is writing now is never touched): the
-        folder holds about two lifetimes of fetches, not every fetch ever made.
-        Returns how many were removed."""
+        folder holds about two lifetimes of fetches, not every fetch ever made."""
         cutoff = (now - 2 * KEPT_RESULT_LIFETIME).replace(tzinfo=UTC).timestamp()
-        removed = 0
         with contextlib.suppress(FileNotFoundError), os.scandir(self.root) as folders:
             for folder in folders:
                 if not folder.is_dir(follow_symlinks=False):
@@ -138,8 +136,6 @@ class ParsedResults:
                         if file.is_file(follow_symlinks=False) and file.stat().st_mtime < cutoff:
                             with contextlib.suppress(FileNotFoundError):
                                 os.unlink(file.path)
-                                removed += 1
-        return removed
 
     def get(self, path: Path, now: datetime, *, source_id: str, url: str) -> ParseResult | ParseError | None:
         """The kept result, or None when there is none that stands for a parse at ``now``."""
