@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ingestion._publish.sql import QueryLimits, error_line
-from ingestion.exceptions import ArchiveError, NewsroomError, StepFailed, ValidationFailed
+from ingestion.exceptions import ArchiveError, NewsroomError, StepFailed, StoreError, ValidationFailed
 
 #: The limits of `newsroom sql` unless its options say otherwise.
 QUERY_LIMITS = QueryLimits()
@@ -170,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
         "non-zero and names the first bad event when anything was altered.",
     )
     verify.set_defaults(func=_cmd_verify)
+
+    copy_log = commands.add_parser(
+        "copy-log",
+        parents=[db],
+        help="copy the event log and its raw bodies into another database (e.g. a DuckLake)",
+        description="Append to TARGET the events of the log (--db) it lacks, unchanged, and "
+        "copy the raw bodies kept beside it. TARGET is a DuckDB file or a .lake description "
+        "(see the README's DuckLake section); it must be new or an earlier copy. Run it again "
+        "to bring a copy up to date; the derived tables are rebuilt there by `newsroom transform`.",
+    )
+    copy_log.add_argument("target", type=Path, metavar="TARGET")
+    copy_log.set_defaults(func=_cmd_copy_log)
 
     transform = commands.add_parser(
         "transform",
@@ -383,6 +395,23 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"FAIL {problem}")
     return 1
+
+
+def _cmd_copy_log(args: argparse.Namespace) -> int:
+    from ingestion._log.record import blob_store_for
+    from ingestion._log.store import EventStore
+
+    source = _db_path(args)
+    if not source.exists():
+        raise StoreError(f"no database at {source}")
+    if args.target.resolve() == source.resolve():
+        raise StoreError("the target is the log itself")
+    with EventStore(args.target) as store:
+        events = store.copy_events_from(source)
+    bodies = blob_store_for(args.target).copy_missing_from(blob_store_for(source))
+    print(f"copied {events:,} events and {bodies:,} raw bodies into {args.target}")
+    print(f"next: newsroom transform --db {args.target}")
+    return 0
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from ingestion._derive.threads import state_path
 from ingestion._derive.transform import transform
+from ingestion._log.store import connect
 
 from .conftest import copy_data_dir
 
@@ -34,7 +35,7 @@ def built_round_by_round(work_db: Path) -> dict[str, list[tuple]]:
 
 
 def derived_tables(db_path: Path) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect(db_path, read_only=True) as con:
         tables = con.execute(
             "SELECT table_schema || '.' || table_name FROM information_schema.tables "
             "WHERE table_schema IN ? AND table_type = 'BASE TABLE' ORDER BY 1",

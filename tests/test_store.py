@@ -122,3 +122,25 @@ def test_two_writers_in_one_process_get_a_clear_error(db_path: Path) -> None:
             ("r3",),
         ]
     assert verify(db_path).ok
+
+
+def test_a_copied_log_is_the_same_log_and_only_a_prefix_is_topped_up(filled_db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy" / "newsroom.duckdb"
+    with EventStore(copy) as store:
+        assert store.copy_events_from(filled_db) > 0
+    with EventStore(copy) as store:
+        assert store.copy_events_from(filled_db) == 0
+    assert verify(copy).ok
+    with duckdb.connect(str(filled_db), read_only=True) as a, duckdb.connect(str(copy), read_only=True) as b:
+        sql = "SELECT * FROM raw.events ORDER BY event_seq"
+        assert a.execute(sql).fetchall() == b.execute(sql).fetchall()
+
+    other = tmp_path / "other" / "newsroom.duckdb"
+    with EventStore(other) as store, store.transaction():
+        store.append(
+            [PendingEvent("feed.failed", "feed:x", "x", {"error": "unreachable"})],
+            recorded_at=utcnow(),
+            run_id="another-log",
+        )
+    with EventStore(other) as store, pytest.raises(StoreError, match="not a copy"):
+        store.copy_events_from(filled_db)

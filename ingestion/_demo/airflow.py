@@ -36,7 +36,7 @@ def airflow_environment(data_dir: Path, db_path: Path, config_path: Path | None 
     return env
 
 
-def _airflow(args: list[str], env: dict[str, str], *, timeout: float = 900) -> subprocess.CompletedProcess:
+def run_airflow(args: list[str], env: dict[str, str], *, timeout: float = 900) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "airflow", *args]
     try:
         return subprocess.run(
@@ -50,11 +50,11 @@ def prepare_airflow(env: dict[str, str]) -> None:
     """Create or upgrade the metadata database and the one-slot DuckDB writer pool."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     for args in (["db", "migrate"], ["pools", "set", WRITER_POOL, "1", "The single DuckDB writer"]):
-        result = _airflow(args, env)
+        result = run_airflow(args, env)
         if result.returncode != 0:
             raise AirflowCommandError(f"`airflow {' '.join(args)}` failed:\n{result.stderr[-2000:]}")
 
 
 def run_dag_test(dag_id: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`airflow dags test DAG_ID`: one run of the DAG, every task in this machine's process."""
-    return _airflow(["dags", "test", dag_id], env)
+    return run_airflow(["dags", "test", dag_id], env)

@@ -52,6 +52,7 @@ from ingestion._derive.ner import (
 )
 from ingestion._derive.places import refresh_places
 from ingestion._derive.workers import Batch, WorkerPool
+from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
 from ingestion.exceptions import EntityExtractionError
 
@@ -195,7 +196,7 @@ def extract_entities(
     extractor = extractor_id()
     with EventStore(db_path) as store:
         con = store.con
-        con.execute(SCHEMA_SQL)
+        create_schema(con, SCHEMA_SQL)
         refresh_places(con)
         work = _collect(con, extractor, _extracted_through(con, extractor), None, 0, 1, report)
         if work is None:
@@ -436,7 +437,7 @@ def merge_partitions(db_path: Path, parts: int, through: int, out_dir: Path | No
     out_dir = out_dir or partitions_dir(db_path)
     with EventStore(db_path) as store:
         con = store.con
-        con.execute(SCHEMA_SQL)
+        create_schema(con, SCHEMA_SQL)
         refresh_places(con)
         since = _extracted_through(con, extractor)
         run = {"extractor": extractor, "since": since, "through": through, "parts": parts}

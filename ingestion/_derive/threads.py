@@ -53,6 +53,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ingestion._derive.ner import language_key
+from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
 
 ALGORITHM = "decayed-centroid-v4"
@@ -606,7 +607,7 @@ def assign_threads(db_path: Path) -> ThreadReport:
     started = time.monotonic()
     with EventStore(db_path) as store:
         con = store.con
-        con.execute(SCHEMA_SQL)
+        create_schema(con, SCHEMA_SQL)
         done = con.execute(
             "SELECT coalesce(max(event_seq), 0) FROM enrich.thread_assignments WHERE algorithm = ?",
             [ALGORITHM],

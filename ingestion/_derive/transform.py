@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingestion._log.lake import is_lake, read_lake
+from ingestion._log.store import connect
 from ingestion.exceptions import TransformError
 
 #: The dbt project beside this package (the repository layout).
@@ -32,20 +34,28 @@ class TransformReport:
         return f"dbt {self.command}: {'OK' if self.success else 'FAILED'} ({', '.join(parts)})"
 
 
-def dbt_environment(db_path: Path) -> None:
-    """Point dbt at the database and keep every run offline and quiet."""
+def dbt_environment(db_path: Path) -> list[str]:
+    """Point dbt at the database and keep every run offline and quiet; the arguments
+    that choose the profile's target for it."""
     os.environ["NEWSROOM_DB"] = str(Path(db_path).resolve())
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    if not is_lake(db_path):
+        return []
+    lake = read_lake(db_path)
+    os.environ["NEWSROOM_LAKE_URI"] = f"ducklake:postgres:{lake.catalog}"
+    os.environ["NEWSROOM_LAKE_DATA_PATH"] = f"{lake.data_path}/"
+    return ["--target", "lake"]
 
 
 def run_dbt(command: str, db_path: Path, *extra: str, project_dir: Path = DBT_PROJECT) -> TransformReport:
     """Run one dbt command (build, run, test, source freshness, docs generate)."""
     from dbt.cli.main import dbtRunner
 
-    dbt_environment(db_path)
+    target = dbt_environment(db_path)
     args = [
         *command.split(),
+        *target,
         "--project-dir", str(project_dir),
         "--profiles-dir", str(project_dir),
         "--quiet",
@@ -130,8 +140,6 @@ _RETIRED_MODELS = ("intermediate.int_article_events_unpacked",)
 
 
 def _drop_retired_models(db_path: Path) -> None:
-    from ingestion._log.store import connect
-
     with connect(Path(db_path)) as con:
         for table in _RETIRED_MODELS:
             con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -151,9 +159,7 @@ _WATERMARKS = {
 
 def _missing_watermarks(db_path: Path) -> str | None:
     """The first built model without its watermark column, if any."""
-    import duckdb
-
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect(Path(db_path), read_only=True) as con:
         built = con.execute(
             "SELECT table_schema || '.' || table_name, list(column_name) FROM information_schema.columns "
             "WHERE table_schema IN ('intermediate', 'marts') GROUP BY ALL"
@@ -172,7 +178,7 @@ def _entity_models_changed(db_path: Path) -> bool:
 
     from ingestion._derive.ner import extractor_id
 
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect(Path(db_path), read_only=True) as con:
         try:
             other = con.execute(
                 "SELECT 1 FROM intermediate.int_entity_mentions_cleaned WHERE extractor <> ? LIMIT 1",

@@ -89,6 +89,23 @@ class BlobStore:
         except (OSError, EOFError, zlib.error):
             return False
 
+    def copy_missing_from(self, other: BlobStore) -> int:
+        """Copy the bodies ``other`` holds and this store lacks (each file as it is,
+        written then renamed); returns how many were copied."""
+        copied = 0
+        for source in sorted(other.root.glob("??/*.gz")):
+            target = self.root / source.parent.name / source.name
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._writing(target.parent) as (tmp, raw), source.open("rb") as handle:
+                while block := handle.read(_FILE_BLOCK):
+                    raw.write(block)
+                raw.close()
+                os.replace(tmp, target)
+            copied += 1
+        return copied
+
     def get(self, sha256: str) -> bytes:
         return gzip.decompress(self.path_for(sha256).read_bytes())
 

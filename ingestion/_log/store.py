@@ -24,6 +24,7 @@ import orjson
 import pyarrow as pa
 
 from ingestion._extensions import forbid_downloads
+from ingestion._log.lake import WriterLock, attach_read_only, connect_lake, create_schema, is_lake
 from ingestion.exceptions import StoreError, StoreLockedError
 
 GENESIS_HASH = "0" * 64
@@ -231,7 +232,12 @@ def _open_failure(path: Path, exc: duckdb.Error) -> str:
 
 
 def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file, waiting up to ``lock_timeout`` s for another writer to finish."""
+    """Open the DuckDB file, waiting up to ``lock_timeout`` s for another writer to finish;
+    or the lake a ``.lake`` file describes (see ``lake``: its writers lock in :class:`EventStore`)."""
+    if is_lake(path):
+        if read_only and not path.exists():
+            raise StoreError(f"no lake description at {path}")
+        return connect_lake(path, read_only=read_only)
     deadline = time.monotonic() + lock_timeout
     delay = 0.1
     if not read_only:
@@ -270,17 +276,32 @@ class EventStore:
         self.path = Path(path)
         self.read_only = read_only
         self._appended_head: tuple[int, str] | None = None
-        self.con = connect(self.path, read_only=read_only, lock_timeout=lock_timeout)
+        # A lake has no file lock: its writer takes the catalog's lock before its first
+        # transaction, so that transaction sees every earlier writer's commits.
+        self._writer_lock = (
+            WriterLock(self.path, timeout=lock_timeout) if is_lake(self.path) and not read_only else None
+        )
+        try:
+            self.con = connect(self.path, read_only=read_only, lock_timeout=lock_timeout)
+        except BaseException:
+            self._release_writer_lock()
+            raise
         if not read_only:
-            self.con.execute(SCHEMA_SQL)
+            create_schema(self.con, SCHEMA_SQL)
         elif not self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema='raw' AND table_name='events'"
         ).fetchall()[0][0]:
-            self.con.close()
+            self.close()
             raise StoreError(f"{self.path} has no raw.events table; run `newsroom ingest` first")
 
     def close(self) -> None:
         self.con.close()
+        self._release_writer_lock()
+
+    def _release_writer_lock(self) -> None:
+        if self._writer_lock is not None:
+            self._writer_lock.release()
+            self._writer_lock = None
 
     def __enter__(self) -> EventStore:
         return self
@@ -449,10 +470,7 @@ class EventStore:
             return 0
         if self.read_only:
             raise StoreError("the store was opened read-only")
-        last = self.con.execute(
-            "SELECT event_seq, event_hash FROM raw.events ORDER BY event_seq DESC LIMIT 1"
-        ).fetchall()
-        seq, prev_hash = last[0] if last else (0, GENESIS_HASH)
+        seq, prev_hash = self._last_event() or (0, GENESIS_HASH)
         versions = self._next_versions({event.stream_id for event in pending})
         recorded_us = epoch_us(recorded_at)
         sha256 = hashlib.sha256
@@ -488,6 +506,45 @@ class EventStore:
                 ) from exc
         self._appended_head = (seq, prev_hash)
         return len(pending)
+
+    def copy_events_from(self, source: Path) -> int:
+        """Append the events of the log at ``source`` (a DuckDB file or a lake) that this
+        log lacks, as they are: same sequence numbers, times and hashes, so both verify
+        and everything derived from them comes out the same. This log must hold nothing
+        or the source's first events; anything else is refused. Returns the number copied."""
+        if self.read_only:
+            raise StoreError("the store was opened read-only")
+        attach_read_only(self.con, Path(source), "copied_log")
+        try:
+            with self.transaction():
+                last = self._last_event()
+                if last and self.con.execute(
+                    "SELECT count(*) FROM copied_log.raw.events WHERE event_seq = ? AND event_hash = ?",
+                    list(last),
+                ).fetchall() != [(1,)]:
+                    raise StoreError(
+                        f"{self.path} is not a copy of the first events of {source}: its event "
+                        f"#{last[0]} is not the same there; copy into a new, empty log"
+                    )
+                after = last[0] if last else 0
+                self.con.execute(
+                    "INSERT INTO raw.events SELECT * FROM copied_log.raw.events "
+                    "WHERE event_seq > ? ORDER BY event_seq",
+                    [after],
+                )
+                head = self._last_event()
+                if head and head[0] > after:
+                    self._appended_head = head
+        finally:
+            self.con.execute("DETACH copied_log")
+        return head[0] - after if head else 0
+
+    def _last_event(self) -> tuple[int, str] | None:
+        """(event_seq, event_hash) of the log's last event."""
+        rows = self.con.execute(
+            "SELECT event_seq, event_hash FROM raw.events ORDER BY event_seq DESC LIMIT 1"
+        ).fetchall()
+        return rows[0] if rows else None
 
     def _next_versions(self, stream_ids: set[str]) -> dict[str, int]:
         wanted = pa.table({"stream_id": pa.array(sorted(stream_ids), pa.string())})

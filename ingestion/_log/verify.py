@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,33 +80,47 @@ def verify(db_path: Path) -> VerifyReport:
 def _verify(store: EventStore) -> VerifyReport:
     report = VerifyReport()
     con = store.con
-    report.events, report.streams = con.execute(
-        "SELECT count(*), count(DISTINCT stream_id) FROM raw.events"
-    ).fetchall()[0]
-    for name, sql in _CHECKS.items():
-        rows = con.execute(f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT 1").fetchall()
-        if rows:
-            first = rows[0]
-            count = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
-            report.problems.append(
-                f"{name}: first bad event #{first[0]} ({first[1]}): {first[2]}"
-                + (f" [{count} events fail this check]" if count > 1 else "")
-            )
-    _check_anchor(store, report)
+    # The anchor is read before the log: a writer moves it only after its commit, so
+    # even with writers at work (a lake has no file lock to keep them out) the log read
+    # next holds the event it names. One transaction, so every check sees one state.
+    anchor = _read_anchor(store, report)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        report.events, report.streams = con.execute(
+            "SELECT count(*), count(DISTINCT stream_id) FROM raw.events"
+        ).fetchall()[0]
+        for name, sql in _CHECKS.items():
+            rows = con.execute(f"SELECT * FROM ({sql}) ORDER BY 1 LIMIT 1").fetchall()
+            if rows:
+                first = rows[0]
+                count = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+                report.problems.append(
+                    f"{name}: first bad event #{first[0]} ({first[1]}): {first[2]}"
+                    + (f" [{count} events fail this check]" if count > 1 else "")
+                )
+        if anchor is not None:
+            _check_anchor(store, anchor, report)
+    finally:
+        with suppress(duckdb.Error):  # after a failed read there is nothing to end
+            con.execute("ROLLBACK")
     return report
 
 
-def _check_anchor(store: EventStore, report: VerifyReport) -> None:
+def _read_anchor(store: EventStore, report: VerifyReport) -> tuple[int, str] | None:
     path = store.anchor_path
     if not path.exists():
         report.notes.append(f"no anchor file {path.name}: cannot check that no events were cut off the end")
-        return
+        return None
     try:
         anchor = json.loads(path.read_text())
-        seq, event_hash = int(anchor["event_seq"]), str(anchor["event_hash"])
+        return int(anchor["event_seq"]), str(anchor["event_hash"])
     except (ValueError, KeyError, TypeError):
         report.problems.append(f"anchor: {path.name} is not a valid anchor (edited or damaged)")
-        return
+        return None
+
+
+def _check_anchor(store: EventStore, anchor: tuple[int, str], report: VerifyReport) -> None:
+    seq, event_hash = anchor
     rows = store.con.execute("SELECT event_hash FROM raw.events WHERE event_seq = ?", [seq]).fetchall()
     if not rows:
         report.problems.append(

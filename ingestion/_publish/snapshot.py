@@ -28,6 +28,7 @@ import duckdb
 from ingestion._explore.docs import model_docs
 from ingestion._explore.mirror import update_mirror, write_mirror
 from ingestion._extensions import forbid_downloads
+from ingestion._log.lake import attach_read_only
 from ingestion._log.store import connect
 from ingestion._publish.changes import write_change_feeds
 from ingestion._publish.search import build_search_index, update_search_index
@@ -166,7 +167,7 @@ class _Snapshot:
                 forbid_downloads(out)
                 # Naive timestamps in the marts are UTC; published ones say so.
                 out.execute("SET TimeZone = 'UTC'")
-                out.execute(f"ATTACH '{self.db_path.resolve()}' AS work (READ_ONLY)")
+                attach_read_only(out, self.db_path, "work")
                 if update:
                     changes = _update_marts(out, self.marts)
                 else:

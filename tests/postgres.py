@@ -1,0 +1,73 @@
+"""A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages), for the tests of the
+DuckLake deployment: started in a new folder, stopped and removed at the end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed PostgreSQL's programs (``apt-get install postgresql``)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+class PostgresServer:
+    """``with PostgresServer() as pg:`` then ``pg.create_database(name)`` gives a libpq
+    connection string. PostgreSQL refuses to run as root, so as root the server runs as
+    the ``postgres`` user the package created."""
+
+    def __init__(self) -> None:
+        bin_dir = postgres_bin()
+        if bin_dir is None:
+            pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+        self.bin = bin_dir
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        # Not under pytest's tmp_path: as root that is private to root, out of the server's reach.
+        self.root = Path(tempfile.mkdtemp(prefix="newsroom-pg-"))
+        self.port = free_port()
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bin / program), *args], check=True, capture_output=True, timeout=120
+        )
+
+    def __enter__(self) -> PostgresServer:
+        if self.as_user:
+            shutil.chown(self.root, "postgres")
+        data = self.root / "data"
+        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "newsroom", "--no-sync", "-E", "UTF8")
+        settings = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(data), "-l", str(self.root / "log"), "-o", settings, "-w", "-t", "60", "start"
+        )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "-t", "60", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def conninfo(self, database: str = "postgres") -> str:
+        return f"dbname={database} host=127.0.0.1 port={self.port} user=newsroom"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.conninfo(), autocommit=True) as con:
+            con.execute(f'CREATE DATABASE "{name}"')
+        return self.conninfo(name)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

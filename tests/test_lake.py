@@ -1,0 +1,285 @@
+"""The working database in DuckLake: the catalog in a real PostgreSQL started here on
+127.0.0.1, the data files in a folder. Writers in several processes at once, readers
+meanwhile, a writer killed mid-run and run again; then the whole pipeline on the lake
+against the same events in the DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._demo.airflow import airflow_environment, prepare_airflow, run_airflow
+from ingestion._demo.run import DEMO_DIR, demo_rounds
+from ingestion._derive.transform import transform
+from ingestion._log.lake import LAKE_ALIAS
+from ingestion._log.store import EventStore, connect
+from ingestion._log.verify import verify
+from ingestion._publish.snapshot import publish, published_path
+from ingestion.exceptions import ConfigError, StoreError
+
+from .conftest import run_cli
+from .postgres import PostgresServer, free_port
+from .test_invariants_demo import derived_tables, differences
+
+#: A backfill in its own process, committing every CHUNK lines (the default, 25,000,
+#: would load these archives in one transaction: nothing to interrupt).
+_BACKFILL = """
+import sys
+from pathlib import Path
+import ingestion._log.backfill as backfill
+backfill.CHUNK_LINES = 200
+backfill.backfill(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), lock_timeout=120)
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+def new_lake(postgres: PostgresServer, folder: Path, name: str) -> Path:
+    """A new, empty lake: its own catalog database, its files under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lake = folder / "newsroom.lake"
+    lake.write_text(json.dumps({"catalog": postgres.create_database(name), "data_path": "lake-files"}))
+    return lake
+
+
+def archive(path: Path, source: str, lines: int) -> Path:
+    with path.open("w") as out:
+        for i in range(lines):
+            out.write(json.dumps({"guid": f"{source}-{i}", "title": f"{source} headline {i}"}) + "\n")
+    return path
+
+
+def start_backfill(archive_path: Path, source: str, lake: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", _BACKFILL, str(archive_path), source, str(lake)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def articles_by_source(lake: Path) -> dict[str, tuple[int, int]]:
+    """Per source: article events and distinct articles."""
+    with connect(lake, read_only=True) as con:
+        rows = con.execute(
+            "SELECT source_id, count(*), count(DISTINCT stream_id) FROM raw.events "
+            "WHERE starts_with(event_type, 'article.') GROUP BY 1"
+        ).fetchall()
+    return {source: (events, streams) for source, events, streams in rows}
+
+
+def test_two_writers_readers_meanwhile_and_a_writer_killed_mid_run(postgres, tmp_path: Path) -> None:
+    lake = new_lake(postgres, tmp_path / "shared", "writers")
+    archives = {name: archive(tmp_path / f"{name}.jsonl", name, 1_000) for name in ("left", "right")}
+    readings: list[str] = []
+    writing = threading.Event()
+    writing.set()
+
+    def read_while_writing() -> None:
+        # Each reading is one complete snapshot: verifiable, never half a commit.
+        deadline = time.monotonic() + 300
+        while writing.is_set() and time.monotonic() < deadline:
+            try:
+                report = verify(lake)
+            except StoreError as exc:  # the first writer may not have created the log yet
+                readings.append(f"unreadable: {exc}")
+            else:
+                readings.append("ok" if report.ok else f"problems: {report.problems}")
+
+    reader = threading.Thread(target=read_while_writing)
+    writers = [start_backfill(path, name, lake) for name, path in archives.items()]
+    reader.start()
+    try:
+        for writer in writers:
+            _, stderr = writer.communicate(timeout=300)
+            assert writer.returncode == 0, stderr[-2000:]
+
+        # A third writer is killed between two of its commits, then run again.
+        killed_path = archive(tmp_path / "killed.jsonl", "killed", 3_000)
+        killed = start_backfill(killed_path, "killed", lake)
+        deadline = time.monotonic() + 120
+        while articles_by_source(lake).get("killed", (0, 0))[0] == 0:
+            assert killed.poll() is None, "the writer finished before it could be killed"
+            assert time.monotonic() < deadline, "the writer committed nothing in two minutes"
+            time.sleep(0.05)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=60)
+        stored_when_killed = articles_by_source(lake)["killed"][0]
+        assert 0 < stored_when_killed < 3_000
+        retried = start_backfill(killed_path, "killed", lake)
+        _, stderr = retried.communicate(timeout=300)
+        assert retried.returncode == 0, stderr[-2000:]
+    finally:
+        writing.clear()
+        reader.join(timeout=330)
+
+    assert articles_by_source(lake) == {
+        name: (n, n) for name, n in (("left", 1_000), ("right", 1_000), ("killed", 3_000))
+    }
+    report = verify(lake)
+    assert report.ok, report.problems
+    assert readings.count("ok") >= 3, readings[:5]
+    assert [r for r in readings if r != "ok" and not r.startswith("unreadable")] == []
+
+
+def test_the_pipeline_on_a_lake_builds_what_the_duckdb_file_builds(
+    postgres, demo_data_dir: Path, tmp_path: Path
+) -> None:
+    """The demo's events copied into a lake in two steps (all but the last run, then the
+    rest with `newsroom copy-log`), transformed after each: the lake's marts and
+    enrichment tables equal those the demo built round by round in its DuckDB file; then
+    validated and published."""
+    demo_db = demo_data_dir / "newsroom.duckdb"
+    lake = new_lake(postgres, tmp_path / "shared", "pipeline")
+    with duckdb.connect(str(demo_db), read_only=True) as demo:
+        (last_run_starts,) = demo.execute(
+            "SELECT min(event_seq) FROM raw.events WHERE run_id = "
+            "(SELECT arg_max(run_id, event_seq) FROM raw.events)"
+        ).fetchone()
+    with EventStore(lake) as store, store.transaction():
+        store.con.execute(f"ATTACH '{demo_db}' AS demo (READ_ONLY)")
+        store.con.execute(
+            f"INSERT INTO {LAKE_ALIAS}.raw.events SELECT * FROM demo.raw.events "
+            f"WHERE event_seq < {last_run_starts} ORDER BY event_seq"
+        )
+    assert transform(lake).success
+    # The rest as an operator moves a log: `newsroom copy-log` takes what the lake lacks.
+    result = run_cli("copy-log", "--db", str(demo_db), str(lake))
+    assert result.returncode == 0, result.stderr
+    assert "raw bodies" in result.stdout
+    report = transform(lake)
+    assert report.success, report.failures
+
+    built_in_the_file = derived_tables(demo_db)
+    assert differences(built_in_the_file, derived_tables(lake)) == []
+    assert verify(lake).ok
+    report = publish(lake)
+    assert report.tables == {
+        name.removeprefix("marts."): len(rows)
+        for name, rows in built_in_the_file.items()
+        if name.startswith("marts.")
+    }
+    with duckdb.connect(str(published_path(lake)), read_only=True) as published:
+        assert published.execute("SELECT count(*) FROM articles").fetchall() == [
+            (len(built_in_the_file["marts.articles"]),)
+        ]
+
+
+def test_a_lake_description_is_checked_and_a_missing_lake_is_one_line(postgres, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.lake"
+    for text in (
+        "catalog: [1, 2]\ndata_path: x\n",
+        "just text",
+        "catalog: x\n",
+        "catalog: 'a\x01b'\ndata_path: x\n",
+    ):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=r"bad\.lake"):
+            verify(bad)
+    empty = new_lake(postgres, tmp_path / "empty", "never_written")
+    result = run_cli("verify", "--db", str(empty))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_airflow_on_postgresql_with_two_workers_runs_the_dags_on_the_lake(postgres, tmp_path: Path) -> None:
+    """The deployment as a whole: Airflow's scheduler, DAG processor and API server
+    (`airflow standalone`) with PostgreSQL metadata and a LocalExecutor of two worker
+    processes run ingest and then transform (triggered by the log's asset) on the lake,
+    while a reader verifies it; then the published snapshot has the demo's articles."""
+    data_dir = tmp_path / "shared"
+    lake = new_lake(postgres, data_dir, "airflow_lake")
+    feeds = data_dir / "feeds"
+    shutil.copytree(demo_rounds()[0], feeds)
+    config = data_dir / "feeds.yml"
+    config.write_text((DEMO_DIR / "feeds.yml").read_text().replace("{base}", str(feeds)))
+    postgres.create_database("airflow")
+    url = f"newsroom@127.0.0.1:{postgres.port}/airflow"
+    port = free_port()
+    env = {
+        **airflow_environment(data_dir, lake, config),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://{url}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": f"postgresql+psycopg://{url}",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "a-secret-for-this-test-only",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    }
+    prepare_airflow(env)
+    log = (tmp_path / "airflow.log").open("w")
+    airflow = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "standalone"],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    readings: list[str] = []
+    try:
+        import psycopg
+
+        def runs(dag_id: str) -> list[str]:
+            with psycopg.connect(postgres.conninfo("airflow")) as con:
+                rows = con.execute("SELECT state FROM dag_run WHERE dag_id = %s", [dag_id]).fetchall()
+            return [state for (state,) in rows]
+
+        deadline = time.monotonic() + 600
+        while "newsroom_transform" not in _dag_ids(postgres):
+            assert airflow.poll() is None and time.monotonic() < deadline, _tail(tmp_path / "airflow.log")
+            time.sleep(1)
+        for dag_id in ("newsroom_transform", "newsroom_ingest"):  # unpausing ingest starts its first run
+            result = run_airflow(["dags", "unpause", dag_id], env)
+            assert result.returncode == 0, result.stderr[-2000:]
+        while "success" not in runs("newsroom_transform"):
+            assert airflow.poll() is None and time.monotonic() < deadline, _tail(tmp_path / "airflow.log")
+            assert "failed" not in runs("newsroom_ingest") + runs("newsroom_transform"), _tail(
+                tmp_path / "airflow.log"
+            )
+            with suppress(StoreError):  # the log may not exist yet
+                report = verify(lake)
+                readings.append("ok" if report.ok else f"problems: {report.problems}")
+            time.sleep(1)
+    finally:
+        os.killpg(airflow.pid, signal.SIGTERM)
+        try:
+            airflow.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(airflow.pid, signal.SIGKILL)
+            airflow.wait(timeout=60)
+        log.close()
+
+    assert verify(lake).ok
+    assert readings and set(readings) == {"ok"}, readings[:5]
+    with duckdb.connect(str(published_path(lake)), read_only=True) as published:
+        assert published.execute("SELECT count(*) FROM articles").fetchall() == [(45,)]
+
+
+def _dag_ids(postgres: PostgresServer) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(postgres.conninfo("airflow")) as con:
+        return {dag_id for (dag_id,) in con.execute("SELECT dag_id FROM dag").fetchall()}
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-3000:]
