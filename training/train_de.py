@@ -7,11 +7,15 @@ Data (all in ``../shared/data/entities``):
 
 * GermEval 2014 (CC BY 4.0): only its dev and test splits are available. We train on
   ``NER-de-test.tsv`` (5,100 sentences, minus a seeded 10% slice that picks the checkpoint) and
-  report on ``NER-de-dev.tsv`` (2,200 sentences), which training never touches. Outer labels
+  report on ``NER-de-dev.tsv`` (2,200 sentences), which training never touches. ``--dev-share``
+  trains on a seeded share of the dev split too and reports on the rest: with 0.5, 0.583 on the
+  held-out half against 0.545 for the shipped model, but fewer of the demo's German names found
+  (28 of 37 against 30, "Selenskyj" among those lost), so the shipped model stays. Outer labels
   PER -> PERSON, ORG -> ORG, LOC -> PLACE; OTH and the ``*deriv`` ("deutsche") / ``*part``
   ("EU-weit") labels are not names of their own and become O.
 * Europeana Newspapers German (CC0), optional: historic OCR newspapers, PER/LOC/ORG, one token
-  stream per library, cut into pseudo-sentences at ".".
+  stream per library, cut into pseudo-sentences at ".". Measured: it costs 3 points on the
+  held-out half (0.553 against 0.583), so it is left out.
 * CoNLL-2003 English train, optional (``--english SHARE``): names such as "Obama" or "Reuters"
   look the same in both languages; a share of the English documents may teach the model names
   that five thousand German sentences cannot.
@@ -44,6 +48,7 @@ LABELS = {"PER": "PERSON", "ORG": "ORG", "LOC": "PLACE"}  # anything else (OTH, 
 
 LICENCES = {
     "germeval2014_test": "CC BY 4.0 (Benikova, Biemann, Reznicek 2014)",
+    "germeval2014_dev_share": "CC BY 4.0 (Benikova, Biemann, Reznicek 2014)",
     "europeana_de": "CC0 1.0 (Neudecker 2016)",
     "conll2003_en": "Reuters RCV1 text (team-internal use; the model may ship, the text may not)",
 }
@@ -112,6 +117,18 @@ def read_conll_documents(path: Path) -> list[list[Sentence]]:
     return [d for d in docs if d]
 
 
+def split_dev(sentences: list[Sentence], share: float, seed: int) -> tuple[list[Sentence], list[Sentence]]:
+    """GermEval dev cut in two by a seeded draw: the part held out for the reported scores
+    (never trained on, never used to choose a checkpoint) and ``share`` of it to train on."""
+    order = list(range(len(sentences)))
+    random.Random(f"germeval-dev-{seed}").shuffle(order)
+    trained = set(order[: round(len(order) * share)])
+    return (
+        [s for i, s in enumerate(sentences) if i not in trained],
+        [s for i, s in enumerate(sentences) if i in trained],
+    )
+
+
 def grouped(sentences: list[Sentence], size: int) -> Iterator[list[Sentence]]:
     for i in range(0, len(sentences), size):
         yield sentences[i : i + size]
@@ -166,7 +183,10 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--heldout", type=float, default=0.1, help="share of GermEval test sentences for checkpoint choice"
+        "--heldout",
+        type=float,
+        default=0.1,
+        help="share of the training sentences set aside to choose the checkpoint",
     )
     parser.add_argument("--europeana", action="store_true", help="add Europeana German newspapers")
     parser.add_argument(
@@ -175,21 +195,27 @@ def main() -> None:
     parser.add_argument(
         "--repeat-germeval", type=int, default=1, help="times GermEval train is repeated (upsampling)"
     )
+    parser.add_argument(
+        "--dev-share",
+        type=float,
+        default=0.0,
+        help="seeded share of GermEval dev sentences to train on too; the rest is the held-out part",
+    )
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--eval-only", action="store_true")
     args = parser.parse_args()
 
     germeval = args.data / "train" / "germeval2014"
-    heldout_part = read_germeval(germeval / "NER-de-dev.tsv")  # never trained on, never used to choose
+    heldout_part, dev_train = split_dev(read_germeval(germeval / "NER-de-dev.tsv"), args.dev_share, args.seed)
     model_dir = args.out / "model-best"
     args.out.mkdir(parents=True, exist_ok=True)
-    sources = ["germeval2014_test"]
+    sources = ["germeval2014_test"] + (["germeval2014_dev_share"] if dev_train else [])
     train_seconds = None
 
     if not args.eval_only:
         nlp = spacy.blank("de")
         notes: Counter = Counter()
-        train_sents = read_germeval(germeval / "NER-de-test.tsv")
+        train_sents = read_germeval(germeval / "NER-de-test.tsv") + dev_train
         rng = random.Random(args.seed)
         order = list(range(len(train_sents)))
         rng.shuffle(order)
@@ -246,7 +272,11 @@ def main() -> None:
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     nlp = spacy.load(model_dir)
     result = evaluate(nlp, heldout_part)
-    result["heldout_part"] = "GermEval 2014 NER-de-dev.tsv (not trained on, not used for checkpoint choice)"
+    result["heldout_part"] = (
+        f"GermEval 2014 NER-de-dev.tsv, {len(heldout_part)} sentences"
+        f"{f' (the {1 - args.dev_share:.0%} not trained on)' if args.dev_share else ''}"
+        ", never used for checkpoint choice"
+    )
     result["train_seconds"] = info.get("train_seconds", train_seconds)
     result["model_bytes"] = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
     meta = json.loads((model_dir / "meta.json").read_text())
@@ -265,7 +295,7 @@ def main() -> None:
                 "train_seconds": result["train_seconds"],
             },
             "dev_scores": {
-                "GermEval 2014 dev (held out)": {
+                result["heldout_part"]: {
                     k: result[k] for k in ("mention_level_exact_span", "doc_level_surface_type")
                 }
             },

@@ -105,7 +105,10 @@ def connect_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         con.execute(f"USE {LAKE_ALIAS}")
     except duckdb.Error as exc:
         con.close()
-        raise StoreError(f"cannot open the lake {path}: {' '.join(str(exc).split())}") from exc
+        message = " ".join(str(exc).split())
+        if read_only and "creating a new DuckLake is explicitly disabled" in message:
+            raise StoreError(f"the lake {path} holds no event log yet; run `newsroom ingest` first") from exc
+        raise StoreError(f"cannot open the lake {path}: {message}") from exc
     return con
 
 

@@ -1,5 +1,5 @@
-"""A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages), for the tests of the
-DuckLake deployment: started in a new folder, stopped and removed at the end."""
+"""Throwaway PostgreSQL and Redis servers on 127.0.0.1 (Debian's packages), for the tests
+of the DuckLake deployment: started in a new folder, stopped and removed at the end."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,51 @@ class PostgresServer:
         with psycopg.connect(self.conninfo(), autocommit=True) as con:
             con.execute(f'CREATE DATABASE "{name}"')
         return self.conninfo(name)
+
+
+class RedisServer:
+    """``with RedisServer() as redis:``, ``redis.url`` for Celery's broker; nothing kept on disk."""
+
+    def __init__(self) -> None:
+        self.program = shutil.which("redis-server")
+        if self.program is None:
+            pytest.skip("Redis is not installed (apt-get install redis-server)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def __enter__(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                self.program,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
 
 def free_port() -> int:
