@@ -18,6 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 
 from ingestion._demo.airflow import airflow_environment, prepare_airflow, run_airflow
@@ -298,11 +299,13 @@ def test_airflow_with_celery_workers_and_postgresql_runs_the_dags_on_the_lake(
             for output in outputs.values():
                 output.close()
 
-    # Which worker takes which task is Celery's choice (a run here had one worker take
-    # them all, another spread the two entity partitions over both): tasks went through them.
-    assert any(
-        "execute_workload" in logs[worker].read_text(errors="replace") for worker in ("worker-1", "worker-2")
-    )
+    # Every task went through Celery: each task instance carries its Celery task id.
+    with psycopg.connect(postgres.conninfo("airflow")) as con:
+        rows = con.execute("SELECT task_id, state, external_executor_id FROM task_instance").fetchall()
+    assert {state for _, state, _ in rows} <= {"success", "skipped"}, rows
+    ran = [(task, celery_id) for task, state, celery_id in rows if state == "success"]
+    assert "extract_entity_partition" in {task for task, _ in ran}, rows
+    assert all(celery_id for _, celery_id in ran), rows
     assert verify(lake).ok
     assert readings and set(readings) == {"ok"}, readings[:5]
     with duckdb.connect(str(published_path(lake)), read_only=True) as published:
@@ -310,16 +313,12 @@ def test_airflow_with_celery_workers_and_postgresql_runs_the_dags_on_the_lake(
 
 
 def _run_states(postgres: PostgresServer, dag_id: str) -> list[str]:
-    import psycopg
-
     with psycopg.connect(postgres.conninfo("airflow")) as con:
         rows = con.execute("SELECT state FROM dag_run WHERE dag_id = %s", [dag_id]).fetchall()
     return [state for (state,) in rows]
 
 
 def _dag_ids(postgres: PostgresServer) -> set[str]:
-    import psycopg
-
     with psycopg.connect(postgres.conninfo("airflow")) as con:
         return {dag_id for (dag_id,) in con.execute("SELECT dag_id FROM dag").fetchall()}
 
