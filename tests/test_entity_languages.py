@@ -190,3 +190,8 @@ def test_a_language_without_a_model_is_marked_never_read_by_another(tmp_path: Pa
         assert con.execute("SELECT DISTINCT language, status FROM enrich.texts").fetchall() == [
             ("es", "unsupported_language")
         ]
+
+
+def test_german_text_gets_well_known_places_the_model_missed_but_never_a_function_word() -> None:
+    text = "Dabei fiel in Düsseldorf der Strom aus."  # some city also goes by "Dabei"
+    assert ner.places_missed([], text) == [(14, 24, "PLACE")]
