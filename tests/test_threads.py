@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,8 @@ from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
 from ingestion._derive.transform import transform
 from ingestion._log.backfill import backfill
+from ingestion._log.events import article_id
+from ingestion._log.store import EventStore, PendingEvent
 
 from .conftest import shared_path
 
@@ -172,7 +175,7 @@ def test_closing_dormant_threads_frees_state_and_keeps_replay_identical(
     assert _assignments(replayed) == _assignments(full)
     with duckdb.connect(str(full), read_only=True) as con:
         done = con.execute("SELECT max(event_seq) FROM enrich.thread_assignments").fetchall()[0][0]
-    threader, _ = threads._load_state(full, done)
+    threader = threads._load_state(full, done)
     assert threader.last_event_seq == done
     closed = [th for th, state in enumerate(threader.state) if state == 0]
     assert closed and all(threader.centroid[th] is None and th not in threader.copies for th in closed)
@@ -251,3 +254,49 @@ def test_two_threads_one_article_shows_are_one_story_merge_as_an_event(
             ).fetchall()
         )
     assert rows == {survivor: ("active", None, 3), absorbed: ("merged", survivor, 0)}
+
+
+def _append(db: Path, events: list[tuple[str, str, str]], first_minute: int = 0) -> None:
+    """(event type, identity, headline) events of one wire ten minutes apart, through the real EventStore."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    pending = [
+        PendingEvent(
+            event_type,
+            article_id("wire", identity),
+            "wire",
+            {"identity": identity, "guid": identity, "title": title, "summary": "", "language": "en"},
+            occurred_at=datetime(2026, 3, 10, 6) + timedelta(minutes=first_minute + 10 * n),
+        )
+        for n, (event_type, identity, title) in enumerate(events)
+    ]
+    with EventStore(db) as store, store.transaction():
+        store.append(pending, recorded_at=datetime(2026, 3, 10, 12), run_id="threads-test")
+
+
+def test_revisions_and_withdrawals_in_a_later_run_find_their_thread_and_a_small_vocabulary_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The vocabulary is cut to half of six terms many times over.
+    monkeypatch.setattr(threads, "VOCABULARY_LIMIT", 6)
+    first = [
+        ("article.published", "a", "Port strike halts container traffic in Rotterdam"),
+        ("article.published", "b", "Storm Isolde cancels ferries across the Irish Sea"),
+        ("article.published", "c", "Rotterdam port strike: container traffic halted"),
+    ]
+    later = [
+        ("article.revised", "a", "Storm Isolde cancels ferries across the Irish Sea, port shut"),
+        ("article.withdrawn", "c", ""),
+        ("article.revised", "c", "Rotterdam port strike ends"),
+    ]
+    full, incremental = tmp_path / "full" / "newsroom.duckdb", tmp_path / "incremental" / "newsroom.duckdb"
+    _append(full, first + later)
+    assign_threads(full)
+    _append(incremental, first)
+    assign_threads(incremental)
+    _append(incremental, later, first_minute=10 * len(first))
+    assert assign_threads(incremental).replayed == 0  # the saved state, and the log for who sits where
+    assert _assignments(incremental) == _assignments(full)
+    # a moves to the storm; c leaves, and its revision after that is a new arrival
+    assert [r[2] for r in _assignments(full)] == ["open", "open", "join", "move", "leave", "join"]
+    vocabulary = threads._load_state(full, 6).df  # half of the limit, then the last article's terms
+    assert len(vocabulary) < 2 * 6 and "isolde" not in vocabulary

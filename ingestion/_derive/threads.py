@@ -29,9 +29,16 @@ word, a trimmed paragraph, a dateline or boilerplate) is flagged ``duplicate_of`
 the earliest such copy, with the overlap as ``copy_similarity``.
 
 Deterministic: the same events in the same order give the same threads. The state
-after the last run is kept beside the database (``threads/state.pkl``); without
+after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
 it (or when it does not match the log) everything is replayed from the first
 event, which gives the same result, so an incremental run equals a full rebuild.
+
+Bounded state: the saved state holds threads, not articles. Which thread an article
+sits in is read back from ``enrich.thread_assignments`` for the articles a run
+revises or withdraws; a thread quiet for ``DORMANT_DAYS`` is closed and its terms
+dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And a revival is
+looked for only through terms that few dormant threads hold (``DORMANT_PROBE_LIMIT``),
+so the cost of an article does not grow with the years of stories behind it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import hashlib
 import heapq
 import itertools
 import math
+import operator
 import pickle
 import re
 import time
@@ -56,7 +64,9 @@ from ingestion._derive.ner import language_key
 from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
 
-ALGORITHM = "decayed-centroid-v4"
+#: The rule's name: raise it whenever a decision could come out differently (a new rule
+#: threads every article again), not for a change that only makes it faster.
+ALGORITHM = "decayed-centroid-v5"
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -72,6 +82,9 @@ DORMANT_THRESHOLD = 0.3
 DORMANT_DAYS = 365.0
 #: Dormant threads are indexed by their strongest terms only.
 DORMANT_TERMS = 32
+#: A term held by more dormant threads than this finds none of them: a revival needs the
+#: story's own words, and a common term's list would be read for every article, growing with history.
+DORMANT_PROBE_LIMIT = 256
 #: Similarity an article needs with a thread in another language, on the terms both languages use.
 CROSS_THRESHOLD = 0.25
 #: Words of the body read (its lead), and the weight of each of its terms against title and summary.
@@ -91,6 +104,9 @@ COPY_MIN_SAMPLED = 8
 #: Two active threads an article clears at once are one story, merged into the older,
 #: when their centroids are at least this similar.
 MERGE_SIMILARITY = 0.5
+#: Terms whose document frequency is kept; past it the rarest are forgotten down to half
+#: (a term met again starts counting anew), so the vocabulary does not grow with history.
+VOCABULARY_LIMIT = 500_000
 #: Gazetteer places that unify names across languages: countries, and cities from this size.
 PLACE_MIN_POPULATION = 100_000
 
@@ -160,7 +176,14 @@ def _places() -> dict[str, str]:
     return {key: place for key, (_, place) in best.items() if key == place or key not in canonical}
 
 
-@lru_cache(maxsize=262_144)
+#: Each language's words already turned into terms (None: a stop word). A dict, not
+#: lru_cache: this lookup runs for every word of every article.
+_TERMS: dict[str, dict[str, str | None]] = defaultdict(dict)
+#: Words remembered per language; past it the memory starts again (bounded on hostile text).
+_TERMS_KEPT = 262_144
+_UNSEEN = object()
+
+
 def _term(word: str, language: str) -> str | None:
     folded = _fold(word)
     if folded in _STOPWORDS["en"] or folded in _STOPWORDS.get(language, ()):
@@ -174,7 +197,17 @@ def _term(word: str, language: str) -> str | None:
 
 def tokens(text: str, language: str = "en") -> list[str]:
     text = text.replace("'s ", " ").replace("\u2019s ", " ")
-    return [t for w in _TOKEN.findall(text) if (t := _term(w, language)) is not None]
+    known = _TERMS[language]
+    if len(known) > _TERMS_KEPT:
+        known.clear()
+    found = []
+    for word in _TOKEN.findall(text):
+        term = known.get(word, _UNSEEN)
+        if term is _UNSEEN:
+            term = known[word] = _term(word, language)
+        if term is not None:
+            found.append(term)
+    return found
 
 
 def copy_key(title: str, summary: str) -> str:
@@ -190,9 +223,17 @@ Signature = tuple[bool, frozenset[int], frozenset[int]]
 def copy_signature(text: str) -> Signature:
     """The article's word pairs (of its first ``COPY_WORDS`` words), hashed stably across processes;
     a long text keeps a fixed quarter of them (those whose hash is divisible by 4)."""
-    words = [zlib.crc32(w.encode()) for w in _WORD.findall(text[: COPY_WORDS * 16].lower())[:COPY_WORDS]]
-    pairs = {(a * 1_000_003 ^ b) & 0xFFFFFFFF for a, b in itertools.pairwise(words)}
-    quarter = frozenset(h for h in pairs if h % 4 == 0)
+    words = _WORD.findall(text[: COPY_WORDS * 16].lower())[:COPY_WORDS]
+    hashes = list(map(zlib.crc32, map(str.encode, words)))
+    # (a * 1_000_003 ^ b) & 0xFFFFFFFF for each pair a, b, computed by map in C: this runs on every article
+    pairs = set(
+        map(
+            operator.and_,
+            map(operator.xor, map(operator.mul, hashes, itertools.repeat(1_000_003)), hashes[1:]),
+            itertools.repeat(0xFFFFFFFF),
+        )
+    )
+    quarter = frozenset(h for h in pairs if not h & 3)
     if len(pairs) > COPY_SAMPLE_ABOVE:
         return True, quarter, quarter
     return False, frozenset(pairs), quarter
@@ -251,6 +292,8 @@ class Threader:
             for token in tokens(lead, language):
                 counts[token] = counts.get(token, 0.0) + LEAD_WEIGHT
         self.documents += 1
+        if len(self.df) + len(counts) > VOCABULARY_LIMIT:
+            self._forget_rare_terms()
         bit = self.bit(language)
         for token in counts:
             self.df[token] += 1
@@ -265,6 +308,13 @@ class Threader:
             weights = dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:VECTOR_TERMS])
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
+
+    def _forget_rare_terms(self) -> None:
+        """Keep the VOCABULARY_LIMIT // 2 terms met in most documents (ties by term). A
+        forgotten term stays in the centroids that hold it: only its count starts again."""
+        kept = sorted(self.df.items(), key=lambda kv: (-kv[1], kv[0]))[: VOCABULARY_LIMIT // 2]
+        self.df = defaultdict(int, kept)
+        self.term_languages = defaultdict(int, {t: self.term_languages[t] for t in self.df})
 
     def bit(self, language: str) -> int:
         if language not in self.language_bit:
@@ -323,8 +373,10 @@ class Threader:
                 dots[th] = dots.get(th, 0.0) + x * centroids[th][term]
         partial: dict[int, float] = {}
         for term, x in vector.items():
-            for th, w in self.dormant_postings.get(term, {}).items():
-                partial[th] = partial.get(th, 0.0) + x * w
+            dormant = self.dormant_postings.get(term)
+            if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
+                for th, w in dormant.items():
+                    partial[th] = partial.get(th, 0.0) + x * w
         for th, score in partial.items():  # exact cosine only for promising dormant threads
             if score >= 0.5 * DORMANT_THRESHOLD:
                 centroid = self.centroid[th]
@@ -368,8 +420,10 @@ class Threader:
         return th
 
     def centroid_cosine(self, a: int, b: int) -> float:
-        small, large = sorted((self.centroid[a], self.centroid[b]), key=len)
-        dot = sum(w * large.get(t, 0.0) for t, w in small.items())
+        first, second = self.centroid[a], self.centroid[b]
+        # The shared terms are found in C (key views): big threads share few of their hundreds.
+        # A set's order varies between processes; fsum's exact sum does not depend on it.
+        dot = math.fsum(first[t] * second[t] for t in first.keys() & second.keys())
         return dot / (math.sqrt(self.norm2[a] * self.norm2[b]) or 1.0)
 
     def merge(self, absorbed: int, survivor: int, now: float) -> None:
@@ -612,19 +666,21 @@ def assign_threads(db_path: Path) -> ThreadReport:
             "SELECT coalesce(max(event_seq), 0) FROM enrich.thread_assignments WHERE algorithm = ?",
             [ALGORITHM],
         ).fetchall()[0][0]
-        threader, current = _load_state(db_path, done)
+        threader = _load_state(db_path, done)
+        current: dict[str, str] = {}
         if threader.last_event_seq != done:  # no usable state: replay the log up to `done`
-            threader, current = Threader(), {}
-            for row in con.execute(_EVENTS_SQL + "", [0]).fetchall():
+            threader = Threader()
+            for row in con.execute(_EVENTS_SQL, [0]).fetchall():
                 if row[0] > done:
                     break
                 assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
                 report.replayed += 1
             threader.new_merges.clear()  # recorded by the run that made them
-        rows = [
-            assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
-            for row in con.execute(_EVENTS_SQL, [done]).fetchall()
-        ]
+        events = con.execute(_EVENTS_SQL, [done]).fetchall()
+        if not report.replayed:
+            # Only a later version of an article can have a thread now: its latest assignment says which.
+            current = _current_threads(con, {row[1] for row in events if row[2] > 1})
+        rows = [assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8]) for row in events]
         report.articles = len(rows)
         report.opened = sum(a.action == "open" for a in rows)
         if rows:
@@ -664,28 +720,46 @@ def assign_threads(db_path: Path) -> ThreadReport:
                 con.execute("INSERT INTO enrich.thread_assignments BY NAME SELECT * FROM _assignments")
                 con.execute("INSERT INTO enrich.thread_merges BY NAME SELECT * FROM _merges")
             merges.clear()
-            _save_state(db_path, threader, current)
+            _save_state(db_path, threader)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _load_state(db_path: Path, done: int) -> tuple[Threader, dict[str, str]]:
+def _current_threads(con, article_ids: set[str]) -> dict[str, str]:
+    """Each of these articles' thread, by its latest assignment (none once it left)."""
+    if not article_ids:
+        return {}
+    table = pa.table({"article_id": pa.array(sorted(article_ids), pa.string())})
+    with registered(con, "_seen_before", table):
+        rows = con.execute(
+            """
+            SELECT article_id, arg_max(thread_id, event_seq), arg_max(action, event_seq)
+            FROM enrich.thread_assignments
+            WHERE algorithm = ? AND article_id IN (SELECT article_id FROM _seen_before)
+            GROUP BY article_id
+            """,
+            [ALGORITHM],
+        ).fetchall()
+    return {article: thread for article, thread, action in rows if action != "leave"}
+
+
+def _load_state(db_path: Path, done: int) -> Threader:
     path = state_path(db_path)
     if done and path.exists():
         try:
-            threader, current = pickle.loads(path.read_bytes())
+            threader = pickle.loads(path.read_bytes())
             if isinstance(threader, Threader) and threader.last_event_seq == done:
-                return threader, current
+                return threader
         except Exception:  # unreadable or from another version: replay instead
             pass
-    return Threader(), {}
+    return Threader()
 
 
-def _save_state(db_path: Path, threader: Threader, current: dict[str, str]) -> None:
+def _save_state(db_path: Path, threader: Threader) -> None:
     path = state_path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps((threader, current), protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.write_bytes(pickle.dumps(threader, protocol=pickle.HIGHEST_PROTOCOL))
     tmp.replace(path)
     # The states of older rules are never read again (their rows were just replaced).
     older = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+\.pkl")
