@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from contextlib import suppress
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from ingestion._demo.airflow import airflow_environment, prepare_airflow, run_ai
 from ingestion._demo.run import DEMO_DIR, demo_rounds
 from ingestion._derive.transform import transform
 from ingestion._log.lake import LAKE_ALIAS
-from ingestion._log.store import EventStore, connect
+from ingestion._log.store import EventStore, PendingEvent, connect
 from ingestion._log.verify import verify
 from ingestion._publish.snapshot import publish, published_path
 from ingestion.exceptions import ConfigError, StoreError
@@ -200,6 +201,26 @@ def test_a_lake_description_is_checked_and_a_missing_lake_is_one_line(postgres, 
     assert result.stderr.strip().splitlines() == [
         f"newsroom verify: error: the lake {empty} holds no event log yet; run `newsroom ingest` first"
     ]
+
+
+def test_a_writer_that_lost_its_lock_session_stores_nothing(postgres, tmp_path: Path) -> None:
+    lake = new_lake(postgres, tmp_path, "lost_lock")
+    event = PendingEvent("article.published", "stream-1", "wire", {"identity": "1", "title": "Headline"})
+    with EventStore(lake) as store:
+        # The lock's session ends, as when the server restarts or an administrator ends it.
+        with psycopg.connect(json.loads(lake.read_text())["catalog"], autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert ended == 1
+        with pytest.raises(StoreError, match="lost the writer lock"), store.transaction():
+            store.append([event], recorded_at=datetime(2026, 3, 10, 12), run_id="lost-lock")
+    with connect(lake, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.events").fetchall() == [(0,)]
+    with EventStore(lake) as store, store.transaction():  # a new writer takes the lock and goes on
+        store.append([event], recorded_at=datetime(2026, 3, 10, 12), run_id="again")
+    assert verify(lake).ok
 
 
 def test_airflow_with_celery_workers_and_postgresql_runs_the_dags_on_the_lake(

@@ -131,11 +131,15 @@ class WriterLock:
         lake = read_lake(path)
         deadline = time.monotonic() + timeout
         delay = 0.1
+        self._path = path
         try:
             self._session = psycopg.connect(lake.catalog, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StoreError(f"cannot reach the catalog of {path}: {' '.join(str(exc).split())}") from exc
         try:
+            if self._session.info.server_version >= 140000:
+                # A server that ends idle sessions would take the lock from a writer between commits.
+                self._session.execute("SET idle_session_timeout = 0")
             while not self._try_lock():
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(
@@ -153,6 +157,21 @@ class WriterLock:
 
     def _try_lock(self) -> bool:
         return self._session.execute("SELECT pg_try_advisory_lock(%s)", [_WRITER_LOCK_KEY]).fetchone()[0]
+
+    def confirm(self) -> None:
+        """Raise unless the lock is still ours: its session alive (a session lock is let go
+        only when the session ends). Checked before each commit, so a writer whose session
+        was ended (a restarted server, an administrator) stores nothing a second writer could
+        be storing too."""
+        import psycopg
+
+        try:
+            self._session.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"lost the writer lock on {self._path} (its PostgreSQL session ended: "
+                f"{' '.join(str(exc).split())}); nothing of this transaction was stored, run again"
+            ) from exc
 
     def release(self) -> None:
         self._session.close()

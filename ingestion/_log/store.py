@@ -346,6 +346,8 @@ class EventStore:
         connection until it returns.
         """
         try:
+            if self._writer_lock is not None:
+                self._writer_lock.confirm()
             self.con.execute("COMMIT")
         except BaseException as exc:
             self._appended_head = None
