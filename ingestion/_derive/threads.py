@@ -82,6 +82,10 @@ DORMANT_THRESHOLD = 0.3
 DORMANT_DAYS = 365.0
 #: Dormant threads are indexed by their strongest terms only.
 DORMANT_TERMS = 32
+#: A term held by more active threads than this finds none of them (the threads its
+#: article's other terms find still count it): a word in that many stories at once names
+#: none of them, and reading its list for every article would cost more as the desk grows.
+ACTIVE_PROBE_LIMIT = 256
 #: A term held by more dormant threads than this finds none of them: a revival needs the
 #: story's own words, and a common term's list would be read for every article, growing with history.
 DORMANT_PROBE_LIMIT = 256
@@ -367,10 +371,20 @@ class Threader:
         also uses (names, places, numbers), at ``CROSS_THRESHOLD``."""
         self._expire(now)
         dots: dict[int, float] = {}
+        common: list[tuple[str, float]] = []
         centroids, postings = self.centroid, self.active_postings  # locals: this loop is the hot path
         for term, x in vector.items():
-            for th in postings.get(term, ()):
+            holders = postings.get(term, ())
+            if len(holders) > ACTIVE_PROBE_LIMIT:
+                common.append((term, x))
+                continue
+            for th in holders:
                 dots[th] = dots.get(th, 0.0) + x * centroids[th][term]
+        for term, x in common:  # still part of the similarity with the threads the other terms found
+            for th in dots:
+                weight = centroids[th].get(term)
+                if weight is not None:
+                    dots[th] += x * weight
         partial: dict[int, float] = {}
         for term, x in vector.items():
             dormant = self.dormant_postings.get(term)
