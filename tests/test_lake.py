@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from contextlib import suppress
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
