@@ -36,9 +36,10 @@ event, which gives the same result, so an incremental run equals a full rebuild.
 Bounded state: the saved state holds threads, not articles. Which thread an article
 sits in is read back from ``enrich.thread_assignments`` for the articles a run
 revises or withdraws; a thread quiet for ``DORMANT_DAYS`` is closed and its terms
-dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And a revival is
-looked for only through terms that few dormant threads hold (``DORMANT_PROBE_LIMIT``),
-so the cost of an article does not grow with the years of stories behind it.
+dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And threads are
+looked up only through terms that few of them hold (``ACTIVE_PROBE_LIMIT``,
+``DORMANT_PROBE_LIMIT``), so the cost of an article grows neither with the size of
+the desk nor with the years of stories behind it.
 """
 
 from __future__ import annotations
