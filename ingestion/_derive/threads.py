@@ -109,6 +109,11 @@ COPY_MIN_SAMPLED = 8
 #: Two active threads an article clears at once are one story, merged into the older,
 #: when their centroids are at least this similar.
 MERGE_SIMILARITY = 0.5
+#: Two threads found not alike enough are compared again only once the articles that
+#: joined them since could have turned them this much closer than the gap to
+#: MERGE_SIMILARITY (in radians, a margin for the terms pruned meanwhile): big threads
+#: share hundreds of terms, and one article after another clears both of them.
+MERGE_RECHECK_MARGIN = 0.01
 #: Terms whose document frequency is kept; past it the rarest are forgotten down to half
 #: (a term met again starts counting anew), so the vocabulary does not grow with history.
 VOCABULARY_LIMIT = 500_000
@@ -284,6 +289,11 @@ class Threader:
         #: Merged threads: absorbed -> the thread it went into; and merges not yet written.
         self.merged_into: dict[int, int] = {}
         self.new_merges: list[Merge] = []
+        #: How far each thread's centroid may have turned, in all (radians, a bound summed
+        #: over its articles); and for each younger active thread, the older ones it was
+        #: compared with for a merge: other -> the two threads' turn at which it is due again.
+        self.turned: list[float] = []
+        self.merge_checked: dict[int, dict[int, float]] = {}
         self.last_event_seq = 0
         #: The latest time seen: the rule's clock never runs backwards, so an article
         #: that arrives late with an old date is handled as arriving now.
@@ -344,6 +354,7 @@ class Threader:
                 self.active_postings[term].discard(th)
         self.state[th], self.centroid[th] = 0, None
         self.copies.pop(th, None)
+        self.merge_checked.pop(th, None)
 
     def _to_dormant(self, th: int) -> None:
         centroid = self.centroid[th]
@@ -356,6 +367,7 @@ class Threader:
         self.dormant_terms[th] = strongest
         self.state[th] = 2
         self.copies.pop(th, None)  # copies arrive within hours of the first
+        self.merge_checked.pop(th, None)
         heapq.heappush(self.dormant_heap, (self.last[th], th))
 
     def _wake(self, th: int) -> None:
@@ -434,6 +446,22 @@ class Threader:
             th = self.merged_into[th]
         return th
 
+    def alike_enough_to_merge(self, a: int, b: int) -> bool:
+        """Whether two active threads' centroids are MERGE_SIMILARITY alike. Not compared
+        again until their articles since could have turned them that close: the angle
+        between two centroids changes by no more than the sum of their turns."""
+        older, younger = sorted((a, b))
+        turned = self.turned[a] + self.turned[b]
+        checked = self.merge_checked.setdefault(younger, {})
+        if turned < checked.get(older, -1.0):
+            return False
+        cosine = self.centroid_cosine(a, b)
+        if cosine >= MERGE_SIMILARITY:
+            return True
+        gap = math.acos(max(cosine, -1.0)) - math.acos(MERGE_SIMILARITY) - MERGE_RECHECK_MARGIN
+        checked[older] = turned + max(gap, 0.0)
+        return False
+
     def centroid_cosine(self, a: int, b: int) -> float:
         first, second = self.centroid[a], self.centroid[b]
         # The shared terms are found in C (key views): big threads share few of their hundreds.
@@ -452,6 +480,7 @@ class Threader:
                 self.active_postings[term].add(survivor)
             target[term] += weight * scale
         self.norm2[survivor] = sum(w * w for w in target.values())
+        self.turned[survivor] += math.pi  # compared anew with every other thread
         decay = 0.5 ** ((now - self.last[absorbed]) / (HALF_LIFE_DAYS * DAY))
         self.recent_size[survivor] = (
             self.recent_size[survivor] * 0.5 ** ((now - self.last[survivor]) / (HALF_LIFE_DAYS * DAY))
@@ -474,6 +503,7 @@ class Threader:
         self.recent_size.append(0.0)
         self.state.append(1)
         self.pruned_at.append(0)
+        self.turned.append(0.0)
         self.thread_ids.append(article_id)
         self.index_of[article_id] = th
         return th
@@ -504,7 +534,9 @@ class Threader:
             else:
                 dot += x * weight
                 centroid[term] = weight + gain * x
+        before = self.norm2[th]
         self.norm2[th] += 2.0 * gain * dot + gain * gain
+        self.turned[th] += _angle(before + gain * dot, before, self.norm2[th])
         self.recent_size[th] = (
             self.recent_size[th] * 0.5 ** ((now - self.last[th]) / (HALF_LIFE_DAYS * DAY)) + 1
         )
@@ -515,7 +547,9 @@ class Threader:
             for term in [t for t, w in centroid.items() if w < cut]:
                 del centroid[term]
                 self.active_postings[term].discard(th)
+            before = self.norm2[th]
             self.norm2[th] = sum(w * w for w in centroid.values())
+            self.turned[th] += _angle(self.norm2[th], before, self.norm2[th])  # what is left is orthogonal
             self.pruned_at[th] = len(centroid)
 
     def copy_of(self, th: int, article_id: str, key: str, signature: Signature) -> tuple[str, float] | None:
@@ -533,6 +567,13 @@ class Threader:
         if found is None and len(candidates) < COPY_CANDIDATES and not known:
             candidates.append((article_id, key, signature))
         return found
+
+
+def _angle(dot: float, norm2_a: float, norm2_b: float) -> float:
+    """The angle between two vectors, from their dot product and squared lengths (pi if one is empty)."""
+    if norm2_a <= 0.0 or norm2_b <= 0.0:
+        return math.pi
+    return math.acos(max(-1.0, min(1.0, dot / math.sqrt(norm2_a * norm2_b))))
 
 
 @dataclass(slots=True)
@@ -596,9 +637,7 @@ def assign(
     else:
         th, similarity, also_cleared = found
         for other in also_cleared:  # one article that fits two similar stories makes them one
-            if threader.state[th] == threader.state[other] == 1 and (
-                threader.centroid_cosine(th, other) >= MERGE_SIMILARITY
-            ):
+            if threader.state[th] == threader.state[other] == 1 and threader.alike_enough_to_merge(th, other):
                 absorbed, th = max(th, other), min(th, other)  # the older thread survives
                 threader.merge(absorbed, th, now)
                 threader.new_merges.append(
