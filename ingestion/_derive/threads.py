@@ -56,12 +56,12 @@ import unicodedata
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
 
 from ingestion._derive.ner import language_key
+from ingestion._derive.places import gazetteer_id
 from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
 
@@ -165,9 +165,20 @@ def _stopwords(language: str) -> frozenset[str]:
 _STOPWORDS = {language: _stopwords(language) for language in ("en", "de")}
 
 
-@lru_cache(maxsize=1)
+#: The place map of this process: built from the gazetteer, or taken from the saved state.
+_PLACES: dict[str, str] | None = None
+
+
 def _places() -> dict[str, str]:
-    """Folded one-word place name -> folded canonical name, built once per process."""
+    """Folded one-word place name -> folded canonical name, once per process (building it
+    reads the gazetteer, ~1.5 s; the saved state keeps a copy, see ``_load_state``)."""
+    global _PLACES
+    if _PLACES is None:
+        _PLACES = _build_places()
+    return _PLACES
+
+
+def _build_places() -> dict[str, str]:
     from ingestion._derive.places import place_rows
 
     best: dict[str, tuple[int, str]] = {}
@@ -295,6 +306,8 @@ class Threader:
         self.turned: list[float] = []
         self.merge_checked: dict[int, dict[int, float]] = {}
         self.last_event_seq = 0
+        #: The place map the terms were made with, and the gazetteer it came from.
+        self.places: tuple[str, dict[str, str]] | None = None
         #: The latest time seen: the rule's clock never runs backwards, so an article
         #: that arrives late with an old date is handled as arriving now.
         self.clock = 0.0
@@ -798,11 +811,14 @@ def _current_threads(con, article_ids: set[str]) -> dict[str, str]:
 
 
 def _load_state(db_path: Path, done: int) -> Threader:
+    global _PLACES
     path = state_path(db_path)
     if done and path.exists():
         try:
             threader = pickle.loads(path.read_bytes())
             if isinstance(threader, Threader) and threader.last_event_seq == done:
+                if _PLACES is None and threader.places and threader.places[0] == gazetteer_id():
+                    _PLACES = threader.places[1]  # the same packages: the same map
                 return threader
         except Exception:  # unreadable or from another version: replay instead
             pass
@@ -813,6 +829,7 @@ def _save_state(db_path: Path, threader: Threader) -> None:
     path = state_path(db_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    threader.places = (gazetteer_id(), _places())
     tmp.write_bytes(pickle.dumps(threader, protocol=pickle.HIGHEST_PROTOCOL))
     tmp.replace(path)
     # The states of older rules are never read again (their rows were just replaced).
