@@ -73,7 +73,7 @@ def read_lake(path: str | Path) -> Lake:
     try:
         settings = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {_one_line(exc)}") from exc
     if not isinstance(settings, dict) or set(settings) != {"catalog", "data_path"}:
         raise ConfigError(f"{path} must hold exactly two keys, catalog and data_path")
     for key, value in settings.items():
@@ -105,7 +105,7 @@ def connect_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         con.execute(f"USE {LAKE_ALIAS}")
     except duckdb.Error as exc:
         con.close()
-        message = " ".join(str(exc).split())
+        message = _one_line(exc)
         if read_only and "creating a new DuckLake is explicitly disabled" in message:
             raise StoreError(f"the lake {path} holds no event log yet; run `newsroom ingest` first") from exc
         raise StoreError(f"cannot open the lake {path}: {message}") from exc
@@ -135,7 +135,7 @@ class WriterLock:
         try:
             self._session = psycopg.connect(lake.catalog, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot reach the catalog of {path}: {' '.join(str(exc).split())}") from exc
+            raise StoreError(f"cannot reach the catalog of {path}: {_one_line(exc)}") from exc
         try:
             if self._session.info.server_version >= 140000:
                 # A server that ends idle sessions would take the lock from a writer between commits.
@@ -150,7 +150,7 @@ class WriterLock:
                 delay = min(delay * 2, 2.0)
         except psycopg.Error as exc:
             self._session.close()
-            raise StoreError(f"cannot lock the catalog of {path}: {' '.join(str(exc).split())}") from exc
+            raise StoreError(f"cannot lock the catalog of {path}: {_one_line(exc)}") from exc
         except BaseException:
             self._session.close()
             raise
@@ -170,7 +170,7 @@ class WriterLock:
         except psycopg.Error as exc:
             raise StoreError(
                 f"lost the writer lock on {self._path} (its PostgreSQL session ended: "
-                f"{' '.join(str(exc).split())}); nothing of this transaction was stored, run again"
+                f"{_one_line(exc)}); nothing of this transaction was stored, run again"
             ) from exc
 
     def release(self) -> None:
@@ -184,6 +184,11 @@ def create_schema(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if kind.fetchall() == [("ducklake",)]:
         sql = re.sub(r",\s*UNIQUE \([^)]*\)", "", sql.replace(" PRIMARY KEY", ""))
     con.execute(sql)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error's message with its line breaks and runs of spaces made single spaces."""
+    return " ".join(str(exc).split())
 
 
 def _literal(text: str) -> str:
