@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._derive.ner import joined_over_particles
+from ingestion._derive.ner import joined_over_particles, storms_not_people
 from ingestion._derive.transform import transform
 
 from .test_hostile_entities import append_articles
@@ -63,6 +63,32 @@ def test_mentions_are_carried_across_name_particles(
     text: str, model_said: list[tuple[str, str]], expected: list[tuple[str, str]]
 ) -> None:
     assert surfaces(text, joined_over_particles(spans(text, *model_said), text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "model_said", "expected"),
+    [
+        (  # a storm's name is not a person, in quotes or not; the storm word alone is no name
+            "Sturm „Isolde“: 180.000 Haushalte in Irland ohne Strom",
+            [("Sturm", "PERSON"), ("Isolde", "PERSON"), ("Irland", "PLACE")],
+            [("Isolde", "EVENT"), ("Irland", "PLACE")],
+        ),
+        (
+            "Storm Isolde leaves 180,000 without power; Hurricane Katrina's anniversary",
+            [("Storm Isolde", "PERSON"), ("Hurricane Katrina", "PERSON")],
+            [("Storm Isolde", "EVENT"), ("Hurricane Katrina", "EVENT")],
+        ),
+        (  # people stay people, a surname that is a storm word too included
+            "Minister Andreas Sturm met Stormy Daniels",
+            [("Andreas Sturm", "PERSON"), ("Stormy Daniels", "PERSON")],
+            [("Andreas Sturm", "PERSON"), ("Stormy Daniels", "PERSON")],
+        ),
+    ],
+)
+def test_storms_named_like_people_are_not_people(
+    text: str, model_said: list[tuple[str, str]], expected: list[tuple[str, str]]
+) -> None:
+    assert surfaces(text, storms_not_people(spans(text, *model_said), text)) == expected
 
 
 ARTICLES = [
