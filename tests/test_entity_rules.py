@@ -9,7 +9,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._derive.ner import joined_over_particles, storms_not_people
+from ingestion._derive.ner import (
+    joined_over_particles,
+    load_model,
+    nouns_not_people,
+    storms_not_people,
+    word_kinds,
+)
 from ingestion._derive.transform import transform
 
 from .test_hostile_entities import append_articles
@@ -78,6 +84,11 @@ def test_mentions_are_carried_across_name_particles(
             [("Storm Isolde", "PERSON"), ("Hurricane Katrina", "PERSON")],
             [("Storm Isolde", "EVENT"), ("Hurricane Katrina", "EVENT")],
         ),
+        (
+            "Wegen des Sturms „Isolde“ fallen Flüge aus",
+            [("Isolde", "PERSON")],
+            [("Isolde", "EVENT")],
+        ),
         (  # people stay people, a surname that is a storm word too included
             "Minister Andreas Sturm met Stormy Daniels",
             [("Andreas Sturm", "PERSON"), ("Stormy Daniels", "PERSON")],
@@ -89,6 +100,25 @@ def test_storms_named_like_people_are_not_people(
     text: str, model_said: list[tuple[str, str]], expected: list[tuple[str, str]]
 ) -> None:
     assert surfaces(text, storms_not_people(spans(text, *model_said), text)) == expected
+
+
+def test_everyday_german_nouns_and_their_compounds_are_not_people() -> None:
+    """The German model's own lexicon table says which words are everyday nouns."""
+    text = "EZB vor Zinsentscheid: Stimme von Merz, Selenskyj und AKW Saporischschja"
+    model_said = [
+        ("Zinsentscheid", "PERSON"),  # unknown, but Zins + Entscheid (an everyday noun)
+        ("Stimme", "PERSON"),  # an everyday noun ("voice")
+        ("Merz", "PERSON"),  # a surname in the lexicon, and an everyday noun besides
+        ("Selenskyj", "PERSON"),  # unknown, no noun inside
+        ("AKW Saporischschja", "PERSON"),  # an abbreviation first: an organisation
+    ]
+    load_model("de")
+    kept = nouns_not_people(spans(text, *model_said), text, word_kinds("de"))
+    assert surfaces(text, kept) == [
+        ("Merz", "PERSON"),
+        ("Selenskyj", "PERSON"),
+        ("AKW Saporischschja", "ORG"),
+    ]
 
 
 ARTICLES = [

@@ -12,6 +12,7 @@ import importlib.metadata
 import importlib.util
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -79,7 +80,7 @@ STORM_WORDS = (
     "sturm", "sturmtief", "orkan", "orkantief", "tief", "tiefdruckgebiet", "hurrikan", "taifun", "zyklon",
     "wirbelsturm", "tropensturm", "tempête", "ouragan", "typhon",
 )  # fmt: skip
-_STORM = rf"(?:{'|'.join(STORM_WORDS)})"
+_STORM = rf"(?:{'|'.join(STORM_WORDS)})(?:e?s)?"  # German genitives: "des Sturms"
 _STORM_WORD = re.compile(_STORM, re.IGNORECASE)
 #: Quotation marks a storm's name may stand in: straight, German, English and French ones.
 _QUOTES = "\"'\u201e\u201c\u201d\u201a\u2018\u2019\u00ab\u00bb"
@@ -144,9 +145,9 @@ def model_meta(language: str) -> dict:
 
 
 #: The version of the rules applied to the models' output (``joined_over_particles``,
-#: ``places_missed``, ``storms_not_people``): part of ``extractor_id``, so raise it
+#: ``places_missed``, ``nouns_not_people``, ``storms_not_people``): part of ``extractor_id``, so raise it
 #: whenever those rules, their constants or the languages they apply to change.
-RULES_VERSION = 3
+RULES_VERSION = 4
 
 
 def extractor_id() -> str:
@@ -162,6 +163,8 @@ def extractor_id() -> str:
 
 
 _MODELS: dict[str, object] = {}
+#: Each loaded model's lexicon lookup (``word_kinds``), when it was trained with a lexicon table.
+_WORD_KINDS: dict[str, Callable[[str], frozenset[str] | None]] = {}
 
 
 def load_model(language: str):
@@ -184,6 +187,8 @@ def load_model(language: str):
             if "tok2vec" in nlp.pipe_names and "ner" not in nlp.get_pipe("tok2vec").listening_components:
                 nlp.remove_pipe("tok2vec")
             _MODELS[language] = nlp
+            if meta.get("lexicon_features"):
+                _WORD_KINDS[language] = _lexicon_lookup(nlp.vocab, tuple(meta["lexicon_features"]))
         except Exception as exc:  # any failure to load is the same to the user: a damaged model
             raise EntityExtractionError(
                 f"the {language} entity model {meta.get('name')} {meta.get('version')} cannot be "
@@ -215,6 +220,8 @@ def _mentions(doc, text: str) -> list[Mention]:
         spans = joined_over_particles(spans, text)
     if doc.lang_ in GAZETTEER_LANGUAGES:
         spans = sorted(spans + places_missed(spans, text))
+    if kinds := word_kinds(doc.lang_):
+        spans = nouns_not_people(spans, text, kinds)
     spans = storms_not_people(spans, text)
     return [(start, end, text[start:end], label) for start, end, label in spans]
 
@@ -258,6 +265,66 @@ def places_missed(spans: list[tuple[int, int, str]], text: str) -> list[tuple[in
         else:
             position += 1
     return found
+
+
+def word_kinds(language: str) -> Callable[[str], frozenset[str] | None] | None:
+    """What the loaded ``language`` model's lexicon table (``train_de.py --lexicon``) knows of a
+    word form, as a function: its features ("noun", "surname", ...), or None for a word the
+    table does not hold. None for a model without such a table."""
+    return _WORD_KINDS.get(language)
+
+
+def _lexicon_lookup(vocab, features: tuple[str, ...]) -> Callable[[str], frozenset[str] | None]:
+    vectors, strings = vocab.vectors, vocab.strings
+
+    def kinds(word: str) -> frozenset[str] | None:
+        row = vectors.find(key=strings[word])
+        if row < 0:
+            return None
+        return frozenset(feature for feature, value in zip(features, vectors.data[row], strict=True) if value)
+
+    return kinds
+
+
+#: Lexicon features that make a word a name, not (only) an everyday noun.
+_NAME_FEATURES = frozenset({"place_name", "first_name", "surname", "proper_name", "gazetteer", "big_place"})
+#: The shortest head and modifier a compound is split into ("Zins" + "Entscheid").
+_COMPOUND_PART = 3
+
+
+#: A capitalised abbreviation and another word: no person's name starts so.
+_ACRONYM_FIRST = re.compile(r"[A-ZÄÖÜ]{2,}\s+\S")
+
+
+def nouns_not_people(
+    spans: list[tuple[int, int, str]], text: str, kinds: Callable[[str], frozenset[str] | None]
+) -> list[tuple[int, int, str]]:
+    """A one-word "person" the lexicon knows only as an everyday noun, or does not know but
+    that ends in one ("Zinsentscheid": Zins + Entscheid), is no person: German capitalises
+    every noun, and a compound the model never saw looks like a name to it. A "person"
+    opening with an abbreviation ("AKW Saporischschja") is an organisation."""
+
+    def everyday_noun(word: str) -> bool:
+        known = kinds(word)
+        return known is not None and "noun" in known and not known & _NAME_FEATURES
+
+    kept = []
+    for start, end, label in spans:
+        word = text[start:end]
+        if label == "PERSON" and _ACRONYM_FIRST.match(word):  # "AKW Saporischschja", "BNP Paribas"
+            label = "ORG"
+        if label == "PERSON" and word.isalpha():
+            known = kinds(word)
+            if everyday_noun(word) or (
+                known is None
+                and any(
+                    everyday_noun(word[i].upper() + word[i + 1 :])
+                    for i in range(_COMPOUND_PART, len(word) - _COMPOUND_PART)
+                )
+            ):
+                continue
+        kept.append((start, end, label))
+    return kept
 
 
 def storms_not_people(spans: list[tuple[int, int, str]], text: str) -> list[tuple[int, int, str]]:

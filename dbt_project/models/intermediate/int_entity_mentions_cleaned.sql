@@ -21,6 +21,9 @@
 --   * a name of two words or more ending in a word of the name_head_words seed has
 --     that word's type ("Stena Line" an organisation, "Charles de Gaulle Airport"
 --     a place), whatever the model said;
+--   * a full name's last word found alone in another field of the same version, where
+--     the model found nothing, is a mention of that person (headlines name people by
+--     surname: "Selenskyj zu UN-Gesprächen" above "Wolodymyr Selenskyj ist ...");
 --   * a person named by a single everyday word, its plural or an agent noun made
 --     from it (common_words seed: "Terminal", "Daughter", "Campaigners") is dropped unless the article also names that person in full:
 --     capitals at the start of a sentence or in a title-case headline say nothing.
@@ -79,8 +82,55 @@ typed as (
         on kept.bare_name like '% %' and h.word = regexp_extract(kept.bare_name, '(\S+)$', 1)
 ),
 
-keyed as (
+keyed_by_model as (
     select *, {{ name_key('name') }} as name_key from typed
+),
+
+full_name_surnames as (
+    select distinct event_seq, field, regexp_extract(bare_name, '(\S+)$', 1) as surname
+    from keyed_by_model
+    where entity_type = 'person' and bare_name like '% %'
+),
+
+surnames_found as (
+    -- a full name's last word standing alone in another field of the same version, where
+    -- the model found nothing ("Selenskyj" in a headline, "Wolodymyr Selenskyj" in its
+    -- summary), is a mention of that person: its first whole-word occurrence there
+    select distinct
+        f.event_seq, f.article_id, f.version, f.field, t.extractor,
+        case f.field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank,
+        s.surname,
+        length(regexp_extract(
+            case f.field when 'title' then e.title when 'summary' then e.summary else e.body end,
+            '(?s)^(.*?(?:^|[^\pL\pN]))' || s.surname || '(?:[^\pL\pN]|$)', 1
+        ))::integer as start_char
+    from fields as f
+    inner join {{ ref('stg_enrich__texts') }} as t on t.text_hash = f.text_hash
+    inner join {{ ref('stg_newsroom__article_events') }} as e on e.event_seq = f.event_seq
+    inner join full_name_surnames as s on s.event_seq = f.event_seq and s.field <> f.field
+    -- a capitalised word of letters only, so it is safe inside a pattern
+    where regexp_full_match(s.surname, '\p{Lu}\p{Ll}{2,}')
+      and regexp_matches(
+          case f.field when 'title' then e.title when 'summary' then e.summary else e.body end,
+          '(?:^|[^\pL\pN])' || s.surname || '(?:[^\pL\pN]|$)'
+      )
+),
+
+keyed as (
+    select * from keyed_by_model
+    union all by name
+    select
+        event_seq, article_id, version, field, extractor, field_rank,
+        1000000 + start_char as mention_index,  -- apart from the model's own indexes
+        'PERSON' as label, start_char, (start_char + length(surname))::integer as end_char,
+        surname as bare_name, surname as surface, surname as name, 'person' as entity_type,
+        {{ name_key('surname') }} as name_key
+    from surnames_found as n
+    where not exists (
+        select 1 from keyed_by_model as m
+        where m.event_seq = n.event_seq and m.field = n.field
+          and m.start_char < n.start_char + length(n.surname) and n.start_char < m.end_char
+    )
 ),
 
 full_names as (
