@@ -1,6 +1,7 @@
 """The named-entity models and the language each text is read in.
 
-Our own spaCy pipelines (tok2vec + ner, CPU, no vectors) ship in ``ner_models/<language>/``;
+Our own spaCy pipelines (tok2vec + ner, CPU, no word embeddings; the German one carries a
+table of what a lexicon knows of each word form) ship in ``ner_models/<language>/``;
 ``training/`` rebuilds them. Each text is read by the model of its article's
 language: detected from the article's own words when the detector is sure,
 else the language its source declares.
@@ -290,8 +291,6 @@ def _lexicon_lookup(vocab, features: tuple[str, ...]) -> Callable[[str], frozens
 _NAME_FEATURES = frozenset({"place_name", "first_name", "surname", "proper_name", "gazetteer", "big_place"})
 #: The shortest head and modifier a compound is split into ("Zins" + "Entscheid").
 _COMPOUND_PART = 3
-
-
 #: A capitalised abbreviation and another word: no person's name starts so.
 _ACRONYM_FIRST = re.compile(r"[A-ZÄÖÜ]{2,}\s+\S")
 
@@ -304,24 +303,20 @@ def nouns_not_people(
     every noun, and a compound the model never saw looks like a name to it. A "person"
     opening with an abbreviation ("AKW Saporischschja") is an organisation."""
 
-    def everyday_noun(word: str) -> bool:
-        known = kinds(word)
+    def everyday_noun(known: frozenset[str] | None) -> bool:
         return known is not None and "noun" in known and not known & _NAME_FEATURES
 
     kept = []
     for start, end, label in spans:
         word = text[start:end]
-        if label == "PERSON" and _ACRONYM_FIRST.match(word):  # "AKW Saporischschja", "BNP Paribas"
+        if label == "PERSON" and _ACRONYM_FIRST.match(word):
             label = "ORG"
         if label == "PERSON" and word.isalpha():
             known = kinds(word)
-            if everyday_noun(word) or (
-                known is None
-                and any(
-                    everyday_noun(word[i].upper() + word[i + 1 :])
-                    for i in range(_COMPOUND_PART, len(word) - _COMPOUND_PART)
-                )
-            ):
+            heads = (
+                word[i].upper() + word[i + 1 :] for i in range(_COMPOUND_PART, len(word) - _COMPOUND_PART)
+            )
+            if everyday_noun(known) or (known is None and any(everyday_noun(kinds(head)) for head in heads)):
                 continue
         kept.append((start, end, label))
     return kept
