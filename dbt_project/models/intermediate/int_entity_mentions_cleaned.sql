@@ -28,7 +28,8 @@
 --     from it (common_words seed: "Terminal", "Daughter", "Campaigners") is dropped unless the article also names that person in full:
 --     capitals at the start of a sentence or in a title-case headline say nothing.
 with fields as (
-    select * from {{ ref('stg_enrich__field_texts') }}
+    select *, case field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank
+    from {{ ref('stg_enrich__field_texts') }}
     {% if is_incremental() %}
     where event_seq > (select coalesce(max(event_seq), 0) from {{ this }})
     {% endif %}
@@ -36,8 +37,7 @@ with fields as (
 
 mentions as (
     select
-        f.event_seq, f.article_id, f.version, f.field, t.extractor,
-        case f.field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank,
+        f.event_seq, f.article_id, f.version, f.field, t.extractor, f.field_rank,
         m.mention_index, m.label,
         -- the span without a leading "the" and a trailing possessive, offsets moved to match
         (m.start_char + length(m.surface) - length(regexp_replace(m.surface, '^(the|The|THE)\s+', '')))::integer
@@ -92,28 +92,29 @@ full_name_surnames as (
     where entity_type = 'person' and bare_name like '% %'
 ),
 
-surnames_found as (
+surname_occurrences as (
     -- a full name's last word standing alone in another field of the same version, where
     -- the model found nothing ("Selenskyj" in a headline, "Wolodymyr Selenskyj" in its
     -- summary), is a mention of that person: its first whole-word occurrence there
-    select distinct
-        f.event_seq, f.article_id, f.version, f.field, t.extractor,
-        case f.field when 'title' then 0 when 'summary' then 1 else 2 end as field_rank,
-        s.surname,
-        length(regexp_extract(
-            case f.field when 'title' then e.title when 'summary' then e.summary else e.body end,
-            '(?s)^(.*?(?:^|[^\pL\pN]))' || s.surname || '(?:[^\pL\pN]|$)', 1
-        ))::integer as start_char
+    select
+        f.event_seq, f.article_id, f.version, f.field, t.extractor, f.field_rank, s.surname,
+        case f.field when 'title' then e.title when 'summary' then e.summary else e.body end as text,
+        -- group 1: all that comes before the word
+        '(?s)^(.*?(?:^|[^\pL\pN]))' || s.surname || '(?:[^\pL\pN]|$)' as pattern
     from fields as f
     inner join {{ ref('stg_enrich__texts') }} as t on t.text_hash = f.text_hash
     inner join {{ ref('stg_newsroom__article_events') }} as e on e.event_seq = f.event_seq
     inner join full_name_surnames as s on s.event_seq = f.event_seq and s.field <> f.field
     -- a capitalised word of letters only, so it is safe inside a pattern
     where regexp_full_match(s.surname, '\p{Lu}\p{Ll}{2,}')
-      and regexp_matches(
-          case f.field when 'title' then e.title when 'summary' then e.summary else e.body end,
-          '(?:^|[^\pL\pN])' || s.surname || '(?:[^\pL\pN]|$)'
-      )
+),
+
+surnames_found as (
+    select distinct
+        event_seq, article_id, version, field, extractor, field_rank, surname,
+        length(regexp_extract(text, pattern, 1))::integer as start_char
+    from surname_occurrences
+    where regexp_matches(text, pattern)
 ),
 
 keyed as (
