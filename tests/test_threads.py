@@ -179,6 +179,10 @@ def test_closing_dormant_threads_frees_state_and_keeps_replay_identical(
     assert threader.last_event_seq == done
     closed = [th for th, state in enumerate(threader.state) if state == 0]
     assert closed and all(threader.centroid[th] is None and th not in threader.copies for th in closed)
+    # recent cores: the newest articles of active threads only
+    assert threader.core and all(
+        threader.state[th] == 1 and len(core) <= threads.CORE_ARTICLES for th, core in threader.core.items()
+    )
 
 
 def test_a_new_threading_rule_replaces_the_old_rules_rows(

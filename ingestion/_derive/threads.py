@@ -1,17 +1,20 @@
 """Story threads: each new article version joins a developing story or opens one.
 
 Online and in log order, like a desk watching the wire. An article is compared,
-by cosine similarity of TF-IDF vectors (title, summary and the lead of the body,
-the lead weighted lower so headline-only feeds score as before; IDF learnt from
-the stream so far), with the centroids of candidate threads found through an
-inverted index: active threads (an article in the last ``WINDOW_DAYS``) and
-dormant ones (older, kept for ``DORMANT_DAYS`` so a story can continue, at a
-stricter threshold that keeps topics from reviving them, then closed and
-forgotten). Centroids and thread sizes decay with a one-day half-life, and a big
-active thread accepts slightly weaker matches. The article joins the thread whose
-threshold it clears by the largest factor (a ratio, so big threads' lower
-thresholds do not give them every article), else opens a thread whose id is its
-own article_id.
+by cosine similarity of TF-IDF vectors (the words of title and summary and their
+neighbouring pairs, and the lead of the body weighted lower so headline-only feeds
+score as before; IDF learnt from the stream so far, on top of a prior from the
+language's word frequencies), with the centroids of
+candidate threads found through an inverted index: active threads (an article in
+the last ``WINDOW_DAYS``) and dormant ones (older, kept for ``DORMANT_DAYS`` so a
+story can continue, at a stricter threshold that keeps topics from reviving them,
+then closed and forgotten). Centroids and thread sizes decay with a half-life of
+hours, and a big active thread accepts weaker matches, but only from an article
+close to its recent core (one of its articles of the last ``CORE_DAYS``): a
+headline that only names the company of a big thread is not its story. The
+article joins the thread whose threshold it clears by the largest factor (a
+ratio, so big threads' lower thresholds do not give them every article; the
+recent core breaks near-ties), else opens a thread whose id is its own article_id.
 
 Terms are language-independent where they can be: accents folded, transliterated
 name endings unified ("Selenskyj", "Zelenskyy" -> "selensky"), and place names
@@ -19,9 +22,10 @@ mapped to one name through the gazetteer ("Genf" -> "geneva"), so an article in
 German can join the English coverage of the same event.
 
 Merges: when one article clears the thresholds of two active threads whose
-centroids are alike (``MERGE_SIMILARITY``), the two were one story: the younger is
-folded into the older and the merge recorded (``enrich.thread_merges``); the
-absorbed id keeps resolving to the thread that holds its articles.
+centroids are alike (``MERGE_SIMILARITY``) and is close to the recent core of each,
+the two were one story: the younger is folded into the older (centroid, recent
+core, copies) and the merge recorded (``enrich.thread_merges``); the absorbed id
+keeps resolving to the thread that holds its articles.
 
 Copies: an article whose text nearly contains, or is nearly contained in, an
 earlier article of its thread (a wire story republished with a changed headline
@@ -33,7 +37,8 @@ after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); wi
 it (or when it does not match the log) everything is replayed from the first
 event, which gives the same result, so an incremental run equals a full rebuild.
 
-Bounded state: the saved state holds threads, not articles. Which thread an article
+Bounded state: the saved state holds threads, not articles (a recent core is at
+most ``CORE_ARTICLES`` vectors of an active thread, dropped when it goes dormant). Which thread an article
 sits in is read back from ``enrich.thread_assignments`` for the articles a run
 revises or withdraws; a thread quiet for ``DORMANT_DAYS`` is closed and its terms
 dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And threads are
@@ -54,7 +59,7 @@ import re
 import time
 import unicodedata
 import zlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,19 +72,33 @@ from ingestion._log.store import EventStore, registered
 
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
-ALGORITHM = "decayed-centroid-v5"
+ALGORITHM = "decayed-centroid-v6"
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
 BASE_THRESHOLD = 0.15
 SIZE_BONUS = 0.02
 MIN_SIMILARITY = 0.04
-#: Half-life of centroid weights and of a thread's recent size.
-HALF_LIFE_DAYS = 1.0
+#: Half-life of centroid weights and of a thread's recent size: a few hours, so a thread
+#: is what its story is about today, not what its company was about last week.
+HALF_LIFE_DAYS = 0.35
+#: The recent core: a big thread's lower threshold holds only for an article at least this
+#: close (cosine) to one of the thread's articles of the last ``CORE_DAYS``; a headline that
+#: merely names the company of a big thread needs the base threshold.
+CORE_SIMILARITY = 0.2
+CORE_DAYS = 1.0
+#: Articles of a thread kept for the recent core (the newest), so its cost is bounded.
+CORE_ARTICLES = 64
+#: An article that clears several threads joins the one with the highest threshold ratio
+#: plus this many times its closeness to the thread's recent core.
+CORE_CHOICE_WEIGHT = 3.0
 #: A thread without a new article for this long becomes dormant...
 WINDOW_DAYS = 2.0
 #: ...and can be revived, at this stricter similarity, for this long; then it is closed.
 DORMANT_THRESHOLD = 0.3
+#: ...or this one for an article with a body: its lead carries the story's own names and
+#: numbers, where a headline shares a topic's words with stories long past.
+DORMANT_THRESHOLD_WITH_BODY = 0.2
 DORMANT_DAYS = 365.0
 #: Dormant threads are indexed by their strongest terms only.
 DORMANT_TERMS = 32
@@ -92,8 +111,11 @@ ACTIVE_PROBE_LIMIT = 256
 DORMANT_PROBE_LIMIT = 256
 #: Similarity an article needs with a thread in another language, on the terms both languages use.
 CROSS_THRESHOLD = 0.25
+#: Weight of each pair of neighbouring title and summary terms ("interest rate", "galaxy s5"),
+#: a term of its own: pairs tell one story of a company from its others.
+PAIR_WEIGHT = 0.5
 #: Words of the body read (its lead), and the weight of each of its terms against title and summary.
-LEAD_WORDS = 120
+LEAD_WORDS = 250
 LEAD_WEIGHT = 0.35
 #: An article's vector keeps its strongest terms only (a headline has far fewer).
 VECTOR_TERMS = 32
@@ -107,8 +129,10 @@ COPY_SAMPLE_ABOVE = 64
 #: Fewest sampled pairs a short text must have to be compared with a sampled long one.
 COPY_MIN_SAMPLED = 8
 #: Two active threads an article clears at once are one story, merged into the older,
-#: when their centroids are at least this similar.
-MERGE_SIMILARITY = 0.5
+#: when their centroids are at least this similar and the article is at least
+#: MERGE_CORE_SIMILARITY close to the recent core of each.
+MERGE_SIMILARITY = 0.25
+MERGE_CORE_SIMILARITY = 0.3
 #: Two threads found not alike enough are compared again only once the articles that
 #: joined them since could have turned them this much closer than the gap to
 #: MERGE_SIMILARITY (in radians, a margin for the terms pruned meanwhile): big threads
@@ -117,6 +141,13 @@ MERGE_RECHECK_MARGIN = 0.01
 #: Terms whose document frequency is kept; past it the rarest are forgotten down to half
 #: (a term met again starts counting anew), so the vocabulary does not grow with history.
 VOCABULARY_LIMIT = 500_000
+#: A language-wide prior for document frequencies, so that the IDF of a young stream (a few
+#: hundred articles) already knows common words from names: the stream is read as if
+#: PRIOR_DOCS documents had come before it, in which a term occurs in
+#: PRIOR_DOCS * min(1, WORDS_PER_DOC * its frequency in the language) of them (``wordfreq``).
+#: Word pairs and words the language's list lacks have no prior.
+PRIOR_DOCS = 30_000
+WORDS_PER_DOC = 100.0
 #: Gazetteer places that unify names across languages: countries, and cities from this size.
 PLACE_MIN_POPULATION = 100_000
 
@@ -216,6 +247,38 @@ def _term(word: str, language: str) -> str | None:
     return place if place is not None else _stem(folded)
 
 
+#: Each language's prior document frequencies by term, built once per process when the
+#: language is first met (~0.7 s for English, ~1.8 s for German).
+_PRIORS: dict[str, dict[str, float]] = {}
+
+
+def _prior(language: str) -> dict[str, float]:
+    prior = _PRIORS.get(language)
+    if prior is None:
+        prior = _PRIORS[language] = _build_prior(language)
+    return prior
+
+
+def _build_prior(language: str) -> dict[str, float]:
+    """Term -> pseudo-documents holding it: the language's word frequencies (``wordfreq``),
+    each word made a term as the text's words are, summed over the words of one term."""
+    from wordfreq import get_frequency_dict
+
+    try:
+        frequencies = get_frequency_dict(language)
+    except LookupError:  # a language wordfreq has no list for: IDF from the stream alone
+        return {}
+    finally:
+        get_frequency_dict.cache_clear()  # our terms are all we keep of it
+    summed: dict[str, float] = {}
+    for word, frequency in frequencies.items():  # the list's own order: deterministic sums
+        for token in _TOKEN.findall(word):
+            term = _term(token, language)
+            if term is not None:
+                summed[term] = summed.get(term, 0.0) + frequency
+    return {term: PRIOR_DOCS * min(1.0, WORDS_PER_DOC * f) for term, f in summed.items()}
+
+
 def tokens(text: str, language: str = "en") -> list[str]:
     text = text.replace("'s ", " ").replace("\u2019s ", " ")
     known = _TERMS[language]
@@ -300,6 +363,8 @@ class Threader:
         #: Merged threads: absorbed -> the thread it went into; and merges not yet written.
         self.merged_into: dict[int, int] = {}
         self.new_merges: list[Merge] = []
+        #: Active threads: their newest articles' (time, vector), the recent core.
+        self.core: dict[int, deque[tuple[float, dict[str, float]]]] = {}
         #: How far each thread's centroid may have turned, in all (radians, a bound summed
         #: over its articles); and for each younger active thread, the older ones it was
         #: compared with for a merge: other -> the two threads' turn at which it is due again.
@@ -314,8 +379,12 @@ class Threader:
 
     def vector(self, text: str, lead: str = "", language: str = "en") -> dict[str, float]:
         counts: dict[str, float] = {}
-        for token in tokens(text, language):
+        found = tokens(text, language)
+        for token in found:
             counts[token] = counts.get(token, 0.0) + 1.0
+        for first, second in itertools.pairwise(found):
+            pair = f"{first} {second}"
+            counts[pair] = counts.get(pair, 0.0) + PAIR_WEIGHT
         if lead:
             for token in tokens(lead, language):
                 counts[token] = counts.get(token, 0.0) + LEAD_WEIGHT
@@ -326,12 +395,13 @@ class Threader:
         for token in counts:
             self.df[token] += 1
             self.term_languages[token] |= bit
-        log_n = math.log(1 + self.documents)
+        df, prior = self.df, _prior(language)
+        log_n = math.log(1 + self.documents + PRIOR_DOCS)
         # A term met once in title or summary weighs 1 (as before bodies were read); lead-only terms less.
-        weights = {
-            t: (1.0 + math.log(c) if c >= 1.0 else c) * (log_n - math.log(1 + self.df[t]) + 1.0)
-            for t, c in counts.items()
-        }
+        weights: dict[str, float] = {}
+        for t, c in counts.items():
+            idf = log_n - math.log(1 + df[t] + prior.get(t, 0.0)) + 1.0
+            weights[t] = (1.0 + math.log(c) if c >= 1.0 else c) * idf
         if len(weights) > VECTOR_TERMS:  # a body's long tail costs posting lookups and says little
             weights = dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:VECTOR_TERMS])
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
@@ -368,6 +438,7 @@ class Threader:
         self.state[th], self.centroid[th] = 0, None
         self.copies.pop(th, None)
         self.merge_checked.pop(th, None)
+        self.core.pop(th, None)
 
     def _to_dormant(self, th: int) -> None:
         centroid = self.centroid[th]
@@ -381,6 +452,7 @@ class Threader:
         self.state[th] = 2
         self.copies.pop(th, None)  # copies arrive within hours of the first
         self.merge_checked.pop(th, None)
+        self.core.pop(th, None)  # older than CORE_DAYS: it no longer counts
         heapq.heappush(self.dormant_heap, (self.last[th], th))
 
     def _wake(self, th: int) -> None:
@@ -388,15 +460,24 @@ class Threader:
             del self.dormant_postings[term][th]
 
     def best(
-        self, vector: dict[str, float], now: float, language: int = 1
+        self,
+        vector: dict[str, float],
+        now: float,
+        language: int = 1,
+        closeness: Closeness | None = None,
+        with_body: bool = False,
     ) -> tuple[int, float, list[int]] | None:
         """The thread this vector clears by the widest margin, with its similarity, and
         every other active thread it clears.
 
         A thread opened in another language is compared on the article's terms that language
-        also uses (names, places, numbers), at ``CROSS_THRESHOLD``."""
+        also uses (names, places, numbers), at ``CROSS_THRESHOLD``. ``closeness`` (the
+        vector's closeness to threads' recent cores, computed once each) is made if not given."""
+        if closeness is None:
+            closeness = Closeness(self, vector, now)
+        dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
-        dots: dict[int, float] = {}
+        dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
         common: list[tuple[str, float]] = []
         centroids, postings = self.centroid, self.active_postings  # locals: this loop is the hot path
         for term, x in vector.items():
@@ -405,24 +486,23 @@ class Threader:
                 common.append((term, x))
                 continue
             for th in holders:
-                dots[th] = dots.get(th, 0.0) + x * centroids[th][term]
+                dots[th] += x * centroids[th][term]
         for term, x in common:  # still part of the similarity with the threads the other terms found
             for th in dots:
                 weight = centroids[th].get(term)
                 if weight is not None:
                     dots[th] += x * weight
-        partial: dict[int, float] = {}
+        partial: defaultdict[int, float] = defaultdict(float)
         for term, x in vector.items():
             dormant = self.dormant_postings.get(term)
             if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
                 for th, w in dormant.items():
-                    partial[th] = partial.get(th, 0.0) + x * w
+                    partial[th] += x * w
         for th, score in partial.items():  # exact cosine only for promising dormant threads
-            if score >= 0.5 * DORMANT_THRESHOLD:
+            if score >= 0.5 * dormant_need:
                 centroid = self.centroid[th]
                 dots[th] = sum(x * centroid.get(t, 0.0) for t, x in vector.items())
-        chosen, margin, similarity = None, -1e9, 0.0
-        cleared: list[int] = []
+        cleared: list[tuple[int, float, float]] = []  # thread, cosine, cosine over its threshold
         shared_norm: dict[int, float] = {}
         for th in sorted(dots):
             cosine = dots[th] / math.sqrt(self.norm2[th])
@@ -442,16 +522,20 @@ class Threader:
                     if size > 1
                     else BASE_THRESHOLD
                 )
+                # The size bonus is for the story the thread is telling now, not its company.
+                if need <= cosine < BASE_THRESHOLD and closeness(th) < CORE_SIMILARITY:
+                    need = BASE_THRESHOLD
             else:
-                need = DORMANT_THRESHOLD
-            if cosine >= need and self.state[th] == 1:
-                cleared.append(th)
-            # Relative margin: an absolute one favours big threads, whose need is lowest.
-            if cosine >= need and cosine / need > margin:
-                chosen, margin, similarity = th, cosine / need, cosine
-        if chosen is None:
+                need = dormant_need
+            if cosine >= need:
+                # A ratio: an absolute margin favours big threads, whose need is lowest.
+                cleared.append((th, cosine, cosine / need))
+        if not cleared:
             return None
-        return chosen, similarity, [th for th in cleared if th != chosen]
+        chosen, similarity, _ = cleared[0]
+        if len(cleared) > 1:  # the nearest recent articles break near-ties between stories
+            chosen, similarity, _ = max(cleared, key=lambda c: c[2] + CORE_CHOICE_WEIGHT * closeness(c[0]))
+        return chosen, similarity, [th for th, _, _ in cleared if th != chosen and self.state[th] == 1]
 
     def resolve(self, th: int) -> int:
         """The thread ``th`` is now part of (itself unless merged)."""
@@ -503,6 +587,10 @@ class Threader:
         heapq.heappush(self.active_heap, (now, survivor))
         candidates = self.copies.setdefault(survivor, [])
         candidates.extend(self.copies.get(absorbed, [])[: max(0, COPY_CANDIDATES - len(candidates))])
+        self.core[survivor] = deque(
+            heapq.merge(self.core.get(survivor, ()), self.core.get(absorbed, ()), key=operator.itemgetter(0)),
+            maxlen=CORE_ARTICLES,
+        )
         self.close(absorbed)
         self.merged_into[absorbed] = survivor
 
@@ -555,6 +643,12 @@ class Threader:
         )
         self.last[th] = now
         heapq.heappush(self.active_heap, (now, th))
+        core = self.core.get(th)
+        if core is None:
+            core = self.core[th] = deque(maxlen=CORE_ARTICLES)
+        while core and core[0][0] < now - CORE_DAYS * DAY:
+            core.popleft()
+        core.append((now, vector))
         if len(centroid) > 256 and len(centroid) > 2 * self.pruned_at[th]:  # drop decayed terms
             cut = 1e-4 * math.sqrt(self.norm2[th])
             for term in [t for t, w in centroid.items() if w < cut]:
@@ -587,6 +681,38 @@ def _angle(dot: float, norm2_a: float, norm2_b: float) -> float:
     if norm2_a <= 0.0 or norm2_b <= 0.0:
         return math.pi
     return math.acos(max(-1.0, min(1.0, dot / math.sqrt(norm2_a * norm2_b))))
+
+
+class Closeness:
+    """An article's closeness to threads' recent cores: its highest cosine with one of a
+    thread's articles of the last ``CORE_DAYS``, computed once per thread and only when asked."""
+
+    __slots__ = ("known", "now", "threader", "vector")
+
+    def __init__(self, threader: Threader, vector: dict[str, float], now: float) -> None:
+        self.threader, self.vector, self.now = threader, vector, now
+        self.known: dict[int, float] = {}
+
+    def __call__(self, th: int) -> float:
+        found = self.known.get(th)
+        if found is None:
+            found, since, vector = 0.0, self.now - CORE_DAYS * DAY, self.vector
+            terms = vector.keys()
+            for when, member in reversed(self.threader.core.get(th, ())):
+                if when < since:
+                    break
+                shared = member.keys() & terms  # found in C: two headlines share few terms
+                if len(shared) == 1:
+                    (term,) = shared
+                    dot = member[term] * vector[term]
+                elif shared:  # fsum is exact, so the set's order (which varies by process) does not matter
+                    dot = math.fsum([member[t] * vector[t] for t in shared])
+                else:
+                    continue
+                if dot > found:
+                    found = dot
+            self.known[th] = found
+        return found
 
 
 @dataclass(slots=True)
@@ -636,7 +762,8 @@ def assign(
     lead = " ".join(body.split(None, LEAD_WORDS)[:LEAD_WORDS]) if body else ""
     vector = threader.vector(f"{title} \n {summary}", lead, language)
     bit = threader.bit(language)
-    found = threader.best(vector, now, bit)
+    closeness = Closeness(threader, vector, now)
+    found = threader.best(vector, now, bit, closeness, bool(lead))
     previous = current.get(article_id)
     if previous is not None:  # its thread may have been merged since
         previous = threader.thread_ids[threader.resolve(threader.index_of[previous])]
@@ -649,7 +776,9 @@ def assign(
         action = "open" if previous is None else "move"
     else:
         th, similarity, also_cleared = found
-        for other in also_cleared:  # one article that fits two similar stories makes them one
+        for other in also_cleared:  # one article close to two similar stories makes them one
+            if min(closeness(th), closeness(other)) < MERGE_CORE_SIMILARITY:
+                continue
             if threader.state[th] == threader.state[other] == 1 and threader.alike_enough_to_merge(th, other):
                 absorbed, th = max(th, other), min(th, other)  # the older thread survives
                 threader.merge(absorbed, th, now)
