@@ -4,9 +4,9 @@ Online and in log order, like a desk watching the wire. An article is compared,
 by cosine similarity of TF-IDF vectors (the words of title and summary and their
 neighbouring pairs, and the lead of the body weighted lower so headline-only feeds
 score as before; IDF learnt from the stream so far, on top of a prior from the
-language's word frequencies), with the centroids of
-candidate threads found through an inverted index: active threads (an article in
-the last ``WINDOW_DAYS``) and dormant ones (older, kept for ``DORMANT_DAYS`` so a
+language's word frequencies), with the centroids of candidate threads found
+through an inverted index: active threads (an article in the last ``WINDOW_DAYS``)
+and dormant ones (older, kept for ``DORMANT_DAYS`` so a
 story can continue, at a stricter threshold that keeps topics from reviving them,
 then closed and forgotten). Centroids and thread sizes decay with a half-life of
 hours, and a big active thread accepts weaker matches, but only from an article
@@ -37,14 +37,14 @@ after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); wi
 it (or when it does not match the log) everything is replayed from the first
 event, which gives the same result, so an incremental run equals a full rebuild.
 
-Bounded state: the saved state holds threads, not articles (a recent core is at
-most ``CORE_ARTICLES`` vectors of an active thread, dropped when it goes dormant). Which thread an article
-sits in is read back from ``enrich.thread_assignments`` for the articles a run
-revises or withdraws; a thread quiet for ``DORMANT_DAYS`` is closed and its terms
-dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And threads are
-looked up only through terms that few of them hold (``ACTIVE_PROBE_LIMIT``,
-``DORMANT_PROBE_LIMIT``), so the cost of an article grows neither with the size of
-the desk nor with the years of stories behind it.
+Bounded state: the saved state holds threads, not articles (a recent core is at most
+``CORE_ARTICLES`` vectors of an active thread, dropped when it goes dormant). Which
+thread an article sits in is read back from ``enrich.thread_assignments`` for the
+articles a run revises or withdraws; a thread quiet for ``DORMANT_DAYS`` is closed
+and its terms dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And
+threads are looked up only through terms that few of them hold
+(``ACTIVE_PROBE_LIMIT``, ``DORMANT_PROBE_LIMIT``), so the cost of an article grows
+neither with the size of the desk nor with the years of stories behind it.
 """
 
 from __future__ import annotations
@@ -463,18 +463,17 @@ class Threader:
         self,
         vector: dict[str, float],
         now: float,
-        language: int = 1,
-        closeness: Closeness | None = None,
-        with_body: bool = False,
+        language: int,
+        closeness: Closeness,
+        with_body: bool,
     ) -> tuple[int, float, list[int]] | None:
         """The thread this vector clears by the widest margin, with its similarity, and
         every other active thread it clears.
 
         A thread opened in another language is compared on the article's terms that language
-        also uses (names, places, numbers), at ``CROSS_THRESHOLD``. ``closeness`` (the
-        vector's closeness to threads' recent cores, computed once each) is made if not given."""
-        if closeness is None:
-            closeness = Closeness(self, vector, now)
+        also uses (names, places, numbers), at ``CROSS_THRESHOLD``. ``closeness`` is the
+        vector's, kept for the merges the caller then checks; an article ``with_body`` revives
+        a dormant thread at ``DORMANT_THRESHOLD_WITH_BODY``."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
         dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
