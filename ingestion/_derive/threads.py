@@ -72,7 +72,7 @@ from ingestion._log.store import EventStore, registered
 
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
-ALGORITHM = "decayed-centroid-v6"
+ALGORITHM = "decayed-centroid-v7"
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
