@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -304,3 +305,35 @@ def test_revisions_and_withdrawals_in_a_later_run_find_their_thread_and_a_small_
     assert [r[2] for r in _assignments(full)] == ["open", "open", "join", "move", "leave", "join"]
     vocabulary = threads._load_state(full, 6).df  # half of the limit, then the last article's terms
     assert len(vocabulary) < 2 * 6 and "isolde" not in vocabulary
+
+
+def test_the_prior_is_kept_beside_the_state_and_a_state_of_another_layout_is_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    monkeypatch.setattr(threads, "_PRIORS", {})  # as in a new process
+    _append(db, [("article.published", "a", "Port strike halts container traffic in Rotterdam")])
+    assign_threads(db)
+    [prior] = state_path(db).parent.glob("prior.en.*.pkl")
+    stale = prior.with_name("prior.en.0123456789abcdef.pkl")  # made for another rule or other packages
+    stale.write_bytes(prior.read_bytes())
+
+    def not_again(language: str) -> dict[str, float]:
+        raise AssertionError(f"the {language} prior was built again")
+
+    monkeypatch.setattr(threads, "_PRIORS", {})
+    monkeypatch.setattr(threads, "_build_prior", not_again)
+    state = threads._load_state(db, 1)
+    assert state.documents == 1
+    state.layout = threads.STATE_LAYOUT - 1
+    state_path(db).write_bytes(pickle.dumps(state))
+    _append(db, [("article.published", "b", "Rotterdam port strike: container traffic halted")], 10)
+    report = assign_threads(db)
+    assert (report.articles, report.replayed) == (1, 1)  # the older layout was not read
+    assert prior.exists() and not stale.exists()
+    assert [r[2] for r in _assignments(db)] == ["open", "join"]
+
+
+def test_a_lead_that_repeats_a_word_past_its_word_limit_is_read() -> None:
+    vector = threads.Threader().vector("Port strike in Rotterdam", "strike-" * 2000)
+    assert set(vector) >= {"port", "strike", "rotterdam"} and vector["strike"] == max(vector.values())

@@ -59,7 +59,8 @@ import re
 import time
 import unicodedata
 import zlib
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,8 @@ from ingestion._log.store import EventStore, registered
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
 ALGORITHM = "decayed-centroid-v7"
+#: The saved state's layout: raise it when the state's structures change but not the rule.
+STATE_LAYOUT = 2
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -234,6 +237,43 @@ _TERMS: dict[str, dict[str, str | None]] = defaultdict(dict)
 #: Words remembered per language; past it the memory starts again (bounded on hostile text).
 _TERMS_KEPT = 262_144
 _UNSEEN = object()
+_UNSEEN_WORDS = itertools.repeat(_UNSEEN)
+#: Constants mapped over a vector's terms (the default of ``dict.get``, and the ones of a formula).
+_ZEROS = itertools.repeat(0.0)
+_ONES = itertools.repeat(1)
+_FLOAT_ONES = itertools.repeat(1.0)
+
+
+class _TermWeights(dict[float, float]):
+    """A term's count -> its weight before IDF: 1 for a term met once in title or summary (as
+    before bodies were read), less for one met only in the lead. Counts repeat: each is
+    computed once (up to a bound, for hostile text of endless distinct counts)."""
+
+    def __missing__(self, count: float) -> float:
+        if len(self) > 65_536:
+            self.clear()
+        weight = self[count] = 1.0 + math.log(count) if count >= 1.0 else count
+        return weight
+
+
+_TERM_WEIGHTS = _TermWeights()
+
+
+class _LeadSums(dict[int, float]):
+    """The times a term occurs in the lead -> its count from the lead: LEAD_WEIGHT added one
+    by one, as floats add up (the rule's figures depend on the exact sum)."""
+
+    def __missing__(self, times: int) -> float:
+        if len(self) > 65_536:
+            self.clear()
+        total = 0.0
+        for _ in range(times):
+            total += LEAD_WEIGHT
+        self[times] = total
+        return total
+
+
+_LEAD_SUMS = _LeadSums()
 
 
 def _term(word: str, language: str) -> str | None:
@@ -247,16 +287,42 @@ def _term(word: str, language: str) -> str | None:
     return place if place is not None else _stem(folded)
 
 
-#: Each language's prior document frequencies by term, built once per process when the
-#: language is first met (~0.7 s for English, ~1.8 s for German).
+#: Each language's prior document frequencies by term, once per process when the language
+#: is first met: read from the state's folder, or built (~0.7 s for English, ~1.8 s for German)
+#: and written there for the next run.
 _PRIORS: dict[str, dict[str, float]] = {}
+#: Where priors are kept between runs (the folder of the saved state); None: nowhere.
+_PRIOR_FOLDER: Path | None = None
 
 
 def _prior(language: str) -> dict[str, float]:
     prior = _PRIORS.get(language)
     if prior is None:
-        prior = _PRIORS[language] = _build_prior(language)
+        path = _prior_path(language)
+        prior = _read_prior(path) if path else None
+        if prior is None:
+            prior = _build_prior(language)
+            if path:
+                _write_atomically(path, pickle.dumps(prior, protocol=pickle.HIGHEST_PROTOCOL))
+        _PRIORS[language] = prior
     return prior
+
+
+def _prior_path(language: str) -> Path | None:
+    """The prior's file, named for everything it is made from: the rule (its terms), the
+    gazetteer and word lists (their versions), and the language."""
+    if _PRIOR_FOLDER is None or not re.fullmatch(r"[a-z]{2,3}", language):
+        return None
+    made_from = f"{ALGORITHM};{gazetteer_id()};{PRIOR_DOCS};{WORDS_PER_DOC};{language}"
+    return _PRIOR_FOLDER / f"prior.{language}.{hashlib.sha1(made_from.encode()).hexdigest()[:16]}.pkl"
+
+
+def _read_prior(path: Path) -> dict[str, float] | None:
+    try:
+        prior = pickle.loads(path.read_bytes())
+    except Exception:  # missing, or cut short by a crash: built again
+        return None
+    return prior if isinstance(prior, dict) else None
 
 
 def _build_prior(language: str) -> dict[str, float]:
@@ -284,14 +350,14 @@ def tokens(text: str, language: str = "en") -> list[str]:
     known = _TERMS[language]
     if len(known) > _TERMS_KEPT:
         known.clear()
-    found = []
-    for word in _TOKEN.findall(text):
-        term = known.get(word, _UNSEEN)
-        if term is _UNSEEN:
-            term = known[word] = _term(word, language)
-        if term is not None:
-            found.append(term)
-    return found
+    words = _TOKEN.findall(text)
+    found = list(map(known.get, words, _UNSEEN_WORDS))  # looked up in C: most words were seen before
+    if _UNSEEN in found:
+        for at, term in enumerate(found):
+            if term is _UNSEEN:
+                word = words[at]
+                found[at] = known[word] = known[word] if word in known else _term(word, language)
+    return [term for term in found if term is not None]
 
 
 def copy_key(title: str, summary: str) -> str:
@@ -307,7 +373,12 @@ Signature = tuple[bool, frozenset[int], frozenset[int]]
 def copy_signature(text: str) -> Signature:
     """The article's word pairs (of its first ``COPY_WORDS`` words), hashed stably across processes;
     a long text keeps a fixed quarter of them (those whose hash is divisible by 4)."""
-    words = _WORD.findall(text[: COPY_WORDS * 16].lower())[:COPY_WORDS]
+    # Most texts have their first COPY_WORDS words well inside the first half of the slice read:
+    # more than that many there means the same first ones (only the last could be cut short).
+    words = _WORD.findall(text[: COPY_WORDS * 8].lower())
+    if len(words) <= COPY_WORDS and len(text) > COPY_WORDS * 8:
+        words = _WORD.findall(text[: COPY_WORDS * 16].lower())
+    words = words[:COPY_WORDS]
     hashes = list(map(zlib.crc32, map(str.encode, words)))
     # (a * 1_000_003 ^ b) & 0xFFFFFFFF for each pair a, b, computed by map in C: this runs on every article
     pairs = set(
@@ -339,7 +410,7 @@ class Threader:
 
     def __init__(self) -> None:
         self.documents = 0
-        self.df: dict[str, int] = defaultdict(int)
+        self.df: Counter[str] = Counter()
         self.centroid: list[dict[str, float] | None] = []
         self.norm2: list[float] = []
         self.ref: list[float] = []  # time the centroid's weights are scaled to
@@ -349,16 +420,17 @@ class Threader:
         self.pruned_at: list[int] = []
         self.thread_ids: list[str] = []  # index -> article_id that opened it
         self.index_of: dict[str, int] = {}
-        self.active_postings: dict[str, set[int]] = defaultdict(set)
+        #: term -> {active thread: the term's weight in its centroid}, kept equal to the centroids.
+        self.active_postings: dict[str, dict[int, float]] = defaultdict(dict)
         self.dormant_postings: dict[str, dict[int, float]] = defaultdict(dict)
         self.dormant_terms: dict[int, list[str]] = {}
         self.active_heap: list[tuple[float, int]] = []
         self.dormant_heap: list[tuple[float, int]] = []
         #: Active threads: their first distinct copies, (article_id, exact key, signature).
         self.copies: dict[int, list[tuple[str, str, Signature]]] = {}
-        #: Languages as bits, each term's languages, and each thread's (its opener's) language.
+        #: Languages as bits, each language's terms, and each thread's (its opener's) language.
         self.language_bit: dict[str, int] = {}
-        self.term_languages: dict[str, int] = defaultdict(int)
+        self.language_terms: dict[int, set[str]] = {}
         self.thread_language: list[int] = []
         #: Merged threads: absorbed -> the thread it went into; and merges not yet written.
         self.merged_into: dict[int, int] = {}
@@ -376,6 +448,8 @@ class Threader:
         #: The latest time seen: the rule's clock never runs backwards, so an article
         #: that arrives late with an old date is handled as arriving now.
         self.clock = 0.0
+        #: How the state is laid out: a saved state of another layout is replayed, not read.
+        self.layout = STATE_LAYOUT
 
     def vector(self, text: str, lead: str = "", language: str = "en") -> dict[str, float]:
         counts: dict[str, float] = {}
@@ -386,24 +460,40 @@ class Threader:
             pair = f"{first} {second}"
             counts[pair] = counts.get(pair, 0.0) + PAIR_WEIGHT
         if lead:
-            for token in tokens(lead, language):
-                counts[token] = counts.get(token, 0.0) + LEAD_WEIGHT
+            in_lead = Counter(tokens(lead, language))
+            in_both = {token: counts[token] for token in in_lead.keys() & counts.keys()}
+            counts.update(zip(in_lead, map(_LEAD_SUMS.__getitem__, in_lead.values()), strict=True))
+            for token, count in in_both.items():
+                total = count
+                for _ in range(in_lead[token]):  # one by one, as the sum is defined
+                    total += LEAD_WEIGHT
+                counts[token] = total
         self.documents += 1
         if len(self.df) + len(counts) > VOCABULARY_LIMIT:
             self._forget_rare_terms()
+        self.df.update(counts.keys())  # counted in C
         bit = self.bit(language)
-        for token in counts:
-            self.df[token] += 1
-            self.term_languages[token] |= bit
-        df, prior = self.df, _prior(language)
+        self.language_terms.setdefault(bit, set()).update(counts)
+        prior = _prior(language)
         log_n = math.log(1 + self.documents + PRIOR_DOCS)
+        # idf = log_n - log(1 + df + prior) + 1, term by term in C
+        pseudo_documents = map(
+            operator.add,
+            map(operator.add, _ONES, map(self.df.__getitem__, counts)),
+            map(prior.get, counts, _ZEROS),
+        )
+        idfs = map(
+            operator.add,
+            map(operator.sub, itertools.repeat(log_n), map(math.log, pseudo_documents)),
+            _FLOAT_ONES,
+        )
         # A term met once in title or summary weighs 1 (as before bodies were read); lead-only terms less.
-        weights: dict[str, float] = {}
-        for t, c in counts.items():
-            idf = log_n - math.log(1 + df[t] + prior.get(t, 0.0)) + 1.0
-            weights[t] = (1.0 + math.log(c) if c >= 1.0 else c) * idf
+        term_weights = map(_TERM_WEIGHTS.__getitem__, counts.values())
+        weights = dict(zip(counts, map(operator.mul, term_weights, idfs), strict=True))
         if len(weights) > VECTOR_TERMS:  # a body's long tail costs posting lookups and says little
-            weights = dict(sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:VECTOR_TERMS])
+            # the heaviest first, ties by term: sorted on (-weight, term) pairs, compared in C
+            heaviest = sorted(zip(map(operator.neg, weights.values()), weights, strict=True))[:VECTOR_TERMS]
+            weights = {t: -negative for negative, t in heaviest}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
 
@@ -411,8 +501,8 @@ class Threader:
         """Keep the VOCABULARY_LIMIT // 2 terms met in most documents (ties by term). A
         forgotten term stays in the centroids that hold it: only its count starts again."""
         kept = sorted(self.df.items(), key=lambda kv: (-kv[1], kv[0]))[: VOCABULARY_LIMIT // 2]
-        self.df = defaultdict(int, kept)
-        self.term_languages = defaultdict(int, {t: self.term_languages[t] for t in self.df})
+        self.df = Counter(dict(kept))
+        self.language_terms = {bit: terms.intersection(self.df) for bit, terms in self.language_terms.items()}
 
     def bit(self, language: str) -> int:
         if language not in self.language_bit:
@@ -433,8 +523,7 @@ class Threader:
     def close(self, th: int) -> None:
         """Forget a thread's terms for good: it takes no more articles."""
         if self.state[th] == 1:
-            for term in self.centroid[th]:
-                self.active_postings[term].discard(th)
+            self._unpost(th, self.centroid[th])
         self.state[th], self.centroid[th] = 0, None
         self.copies.pop(th, None)
         self.merge_checked.pop(th, None)
@@ -442,8 +531,7 @@ class Threader:
 
     def _to_dormant(self, th: int) -> None:
         centroid = self.centroid[th]
-        for term in centroid:
-            self.active_postings[term].discard(th)
+        self._unpost(th, centroid)
         strongest = sorted(centroid, key=lambda t: (-centroid[t], t))[:DORMANT_TERMS]
         norm = math.sqrt(self.norm2[th]) or 1.0
         for term in strongest:
@@ -454,6 +542,14 @@ class Threader:
         self.merge_checked.pop(th, None)
         self.core.pop(th, None)  # older than CORE_DAYS: it no longer counts
         heapq.heappush(self.dormant_heap, (self.last[th], th))
+
+    def _unpost(self, th: int, terms: Iterable[str]) -> None:
+        postings = self.active_postings
+        for term in terms:
+            holders = postings[term]
+            del holders[th]
+            if not holders:  # the vocabulary of active threads, not of all time
+                del postings[term]
 
     def _wake(self, th: int) -> None:
         for term in self.dormant_terms.pop(th, ()):
@@ -477,43 +573,50 @@ class Threader:
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
         dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
-        common: list[tuple[str, float]] = []
-        centroids, postings = self.centroid, self.active_postings  # locals: this loop is the hot path
+        common: list[tuple[dict[int, float], float]] = []
+        postings = self.active_postings  # a local: this loop is the hot path
         for term, x in vector.items():
-            holders = postings.get(term, ())
-            if len(holders) > ACTIVE_PROBE_LIMIT:
-                common.append((term, x))
+            holders = postings.get(term)
+            if holders is None:
                 continue
-            for th in holders:
-                dots[th] += x * centroids[th][term]
-        for term, x in common:  # still part of the similarity with the threads the other terms found
+            if len(holders) > ACTIVE_PROBE_LIMIT:
+                common.append((holders, x))
+                continue
+            for th, weight in holders.items():
+                dots[th] += x * weight
+        for holders, x in common:  # still part of the similarity with the threads the other terms found
             for th in dots:
-                weight = centroids[th].get(term)
+                weight = holders.get(th)
                 if weight is not None:
                     dots[th] += x * weight
         partial: defaultdict[int, float] = defaultdict(float)
         for term, x in vector.items():
             dormant = self.dormant_postings.get(term)
             if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
-                for th, w in dormant.items():
-                    partial[th] += x * w
-        for th, score in partial.items():  # exact cosine only for promising dormant threads
-            if score >= 0.5 * dormant_need:
-                centroid = self.centroid[th]
-                dots[th] = sum(x * centroid.get(t, 0.0) for t, x in vector.items())
+                for th, weight in dormant.items():
+                    partial[th] += x * weight
+        half = 0.5 * dormant_need
+        for th in [th for th, score in partial.items() if score >= half]:  # exact cosine: promising ones only
+            dots[th] = sum(map(operator.mul, vector.values(), map(self.centroid[th].get, vector, _ZEROS)))
+        # Most threads found share a word or two: one pass in C drops them (cross-language ones are kept).
+        cosines = map(operator.truediv, dots.values(), map(math.sqrt, map(self.norm2.__getitem__, dots)))
+        if len(self.language_bit) == 1:
+            near = sorted((th, c) for th, c in zip(dots, cosines, strict=True) if c >= MIN_SIMILARITY)
+        else:
+            languages = self.thread_language
+            found = zip(dots, cosines, strict=True)
+            near = sorted((th, c) for th, c in found if c >= MIN_SIMILARITY or languages[th] != language)
         cleared: list[tuple[int, float, float]] = []  # thread, cosine, cosine over its threshold
         shared_norm: dict[int, float] = {}
-        for th in sorted(dots):
-            cosine = dots[th] / math.sqrt(self.norm2[th])
+        for th, cosine in near:
             other = self.thread_language[th]
             if other != language:
                 if other not in shared_norm:
-                    shared = [x for t, x in vector.items() if self.term_languages[t] & other]
+                    terms = self.language_terms.get(other, set())
+                    shared = [x for t, x in vector.items() if t in terms]
                     shared_norm[other] = math.sqrt(sum(x * x for x in shared))
                 cosine = cosine / shared_norm[other] if shared_norm[other] else 0.0
                 need = CROSS_THRESHOLD
-            elif cosine < MIN_SIMILARITY:
-                continue
             elif self.state[th] == 1:
                 size = self.recent_size[th] * 0.5 ** ((now - self.last[th]) / (HALF_LIFE_DAYS * DAY))
                 need = (
@@ -569,12 +672,9 @@ class Threader:
         """Fold one active thread into another: its centroid (rescaled to the survivor's
         reference time), recent size and copy candidates; the absorbed thread closes."""
         scale = 2.0 ** ((self.ref[absorbed] - self.ref[survivor]) / (HALF_LIFE_DAYS * DAY))
-        target = self.centroid[survivor]
+        target, postings = self.centroid[survivor], self.active_postings
         for term, weight in self.centroid[absorbed].items():
-            if term not in target:
-                target[term] = 0.0
-                self.active_postings[term].add(survivor)
-            target[term] += weight * scale
+            target[term] = postings[term][survivor] = target.get(term, 0.0) + weight * scale
         self.norm2[survivor] = sum(w * w for w in target.values())
         self.turned[survivor] += math.pi  # compared anew with every other thread
         decay = 0.5 ** ((now - self.last[absorbed]) / (HALF_LIFE_DAYS * DAY))
@@ -609,17 +709,17 @@ class Threader:
         return th
 
     def join(self, th: int, vector: dict[str, float], now: float) -> None:
+        centroid, postings = self.centroid[th], self.active_postings
         if self.state[th] == 2:
             self._wake(th)
-            for term in self.centroid[th]:
-                self.active_postings[term].add(th)
+            for term, weight in centroid.items():
+                postings[term][th] = weight
             self.state[th] = 1
-        centroid = self.centroid[th]
         exponent = (now - self.ref[th]) / (HALF_LIFE_DAYS * DAY)
         if exponent > 20.0:  # rescale so weights stay bounded
             scale = 2.0 ** -min(exponent, 60.0) / (math.sqrt(self.norm2[th]) or 1.0)
-            for term in centroid:
-                centroid[term] *= scale
+            for term, weight in centroid.items():
+                centroid[term] = postings[term][th] = weight * scale
             self.norm2[th] *= scale * scale
             self.ref[th] = now
             gain = 1.0
@@ -629,11 +729,10 @@ class Threader:
         for term, x in vector.items():
             weight = centroid.get(term)
             if weight is None:
-                centroid[term] = gain * x
-                self.active_postings[term].add(th)
+                centroid[term] = postings[term][th] = gain * x
             else:
                 dot += x * weight
-                centroid[term] = weight + gain * x
+                centroid[term] = postings[term][th] = weight + gain * x
         before = self.norm2[th]
         self.norm2[th] += 2.0 * gain * dot + gain * gain
         self.turned[th] += _angle(before + gain * dot, before, self.norm2[th])
@@ -650,9 +749,10 @@ class Threader:
         core.append((now, vector))
         if len(centroid) > 256 and len(centroid) > 2 * self.pruned_at[th]:  # drop decayed terms
             cut = 1e-4 * math.sqrt(self.norm2[th])
-            for term in [t for t, w in centroid.items() if w < cut]:
+            decayed = [t for t, w in centroid.items() if w < cut]
+            self._unpost(th, decayed)
+            for term in decayed:
                 del centroid[term]
-                self.active_postings[term].discard(th)
             before = self.norm2[th]
             self.norm2[th] = sum(w * w for w in centroid.values())
             self.turned[th] += _angle(self.norm2[th], before, self.norm2[th])  # what is left is orthogonal
@@ -852,6 +952,8 @@ def state_path(db_path: Path) -> Path:
 
 def assign_threads(db_path: Path) -> ThreadReport:
     """Assign every article version recorded since the last run."""
+    global _PRIOR_FOLDER
+    _PRIOR_FOLDER = state_path(db_path).parent
     report = ThreadReport()
     started = time.monotonic()
     with EventStore(db_path) as store:
@@ -944,7 +1046,8 @@ def _load_state(db_path: Path, done: int) -> Threader:
     if done and path.exists():
         try:
             threader = pickle.loads(path.read_bytes())
-            if isinstance(threader, Threader) and threader.last_event_seq == done:
+            usable = getattr(threader, "layout", None) == STATE_LAYOUT and threader.last_event_seq == done
+            if isinstance(threader, Threader) and usable:
                 if _PLACES is None and threader.places and threader.places[0] == gazetteer_id():
                     _PLACES = threader.places[1]  # the same packages: the same map
                 return threader
@@ -955,13 +1058,20 @@ def _load_state(db_path: Path, done: int) -> Threader:
 
 def _save_state(db_path: Path, threader: Threader) -> None:
     path = state_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     threader.places = (gazetteer_id(), _places())
-    tmp.write_bytes(pickle.dumps(threader, protocol=pickle.HIGHEST_PROTOCOL))
-    tmp.replace(path)
-    # The states of older rules are never read again (their rows were just replaced).
+    _write_atomically(path, pickle.dumps(threader, protocol=pickle.HIGHEST_PROTOCOL))
+    # The states of older rules are never read again (their rows were just replaced), nor
+    # are priors made for another rule or other packages.
     older = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+\.pkl")
     for other in path.parent.iterdir():
-        if other != path and older.fullmatch(other.name):
+        prior = re.fullmatch(r"prior\.([a-z]{2,3})\.[0-9a-f]{16}\.pkl", other.name)
+        stale_prior = prior is not None and other != _prior_path(prior[1])
+        if other != path and (older.fullmatch(other.name) or stale_prior):
             other.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
