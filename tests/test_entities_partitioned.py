@@ -8,7 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from threadpoolctl import threadpool_info
 
+from ingestion._derive import entities
 from ingestion._derive.entities import (
     extract_entities,
     extract_partition,
@@ -70,6 +72,22 @@ def test_partitions_merged_equal_a_single_process_run_on_the_demo(demo_pair) -> 
 
     assert enrich_rows(partitioned) == enrich_rows(single)
     assert not any(partitions_dir(partitioned).iterdir())  # merged files are removed
+
+
+def test_a_partition_reads_on_one_blas_thread_leaving_the_other_cores_to_the_others(
+    demo_pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, partitioned = demo_pair
+    blas_threads: set[int] = set()
+    read_texts = entities.read_texts
+
+    def read_noting_threads(model, texts):
+        blas_threads.update(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return read_texts(model, texts)
+
+    monkeypatch.setattr(entities, "read_texts", read_noting_threads)
+    assert extract_partition(partitioned, 0, 2, through=plan_partitions(partitioned)).texts_new > 0
+    assert blas_threads == {1}
 
 
 def test_a_retried_partition_or_merge_adds_nothing_twice(demo_pair) -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
 
 from ingestion._derive.ner import (
     MODEL_LANGUAGES,
@@ -173,10 +174,14 @@ def extract(
                 if on_progress:
                     on_progress(len(batch_readings))
         return readings
-    for language, batch in batches:
-        readings.extend(read_texts(load_model(language), batch))
-        if on_progress:
-            on_progress(len(batch))
+    # One BLAS thread, as in each worker: a second one saves ~3% of the time for ~75% more CPU
+    # (measured on CoNLL text), and a mapped partition task must leave the other cores to the
+    # partitions running beside it.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for language, batch in batches:
+            readings.extend(read_texts(load_model(language), batch))
+            if on_progress:
+                on_progress(len(batch))
     return readings
 
 
