@@ -4,9 +4,11 @@ nothing twice, and a missing partition is refused by name."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from threadpoolctl import threadpool_info
 
@@ -146,6 +148,41 @@ def test_a_partition_of_another_split_is_refused(demo_pair) -> None:
         merge_partitions(db, 2, through)
     with pytest.raises(EntityExtractionError, match="partition 2 does not exist"):
         extract_partition(db, 2, 2)
+
+
+def test_a_partition_file_split_another_way_is_refused(demo_pair) -> None:
+    _, db = demo_pair
+    through = plan_partitions(db)
+    for part in range(2):
+        extract_partition(db, part, 2, through=through)
+    path = next(partitions_dir(db).iterdir()) / "part-0000-of-0002.parquet"
+    table = pq.read_table(path)
+    written = json.loads(table.schema.metadata[b"newsroom"])
+    del written["split"]  # as a version that split texts another way wrote it
+    pq.write_table(table.replace_schema_metadata({"newsroom": json.dumps(written)}), path)
+    with pytest.raises(EntityExtractionError, match="belongs to another run"):
+        merge_partitions(db, 2, through)
+
+
+def test_each_partition_detects_the_language_of_its_own_articles_only(
+    demo_pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, db = demo_pair
+    detected: list[str] = []
+    article_language = entities.article_language
+
+    def detect_noting(text: str, declared: str | None) -> str:
+        detected.append(text)
+        return article_language(text, declared)
+
+    monkeypatch.setattr(entities, "article_language", detect_noting)
+    through = plan_partitions(db)
+    extract_partition(db, 0, 1, through=through)
+    everyone = len(detected)
+    detected.clear()
+    for part in range(4):
+        extract_partition(db, part, 4, through=through)
+    assert everyone > 50 and len(detected) < 3 * everyone  # not 4 times: ~2.2 for the demo
 
 
 def test_partitions_read_a_database_no_extraction_has_touched(tmp_path: Path) -> None:

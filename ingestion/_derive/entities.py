@@ -240,9 +240,16 @@ class _Work:
     supported: list[tuple[str, str, str, str]]
 
 
-def partition_of(digest: str, parts: int) -> int:
-    """The partition a text belongs to: the same for every run, whoever counts."""
-    return int(digest[:16], 16) % parts
+#: How texts are split into partitions, written into each partition file: a merge refuses
+#: files split another way (a text could be in none of them, or in two).
+PARTITION_SPLIT = "text-sha256"
+
+
+def partition_of(text: str, parts: int) -> int:
+    """The partition a text belongs to: the same for every run, whoever counts. By the text
+    alone, not its language: a partition detects the language only of the articles that
+    have a text in it, rather than every partition that of every article."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:16], 16) % parts
 
 
 def _collect(
@@ -275,13 +282,16 @@ def _collect(
     pending: dict[str, tuple[str, str]] = {}  # text_hash -> (text, language)
     for event_seq, article_id, version, title, summary, body, declared in rows:
         texts = [(field, text) for field, text in zip(FIELDS, (title, summary, body), strict=True) if text]
-        if not texts:
+        ours = (
+            [(field, text) for field, text in texts if partition_of(text, parts) == part]
+            if parts > 1
+            else texts
+        )
+        if not ours:
             continue
-        language = article_language("\n".join(text for _, text in texts), declared)
-        for field, text in texts:
+        language = article_language("\n".join(text for _, text in texts), declared)  # of the whole article
+        for field, text in ours:
             digest = text_hash(text, language, extractor)
-            if parts > 1 and partition_of(digest, parts) != part:
-                continue
             field_rows.append((event_seq, article_id, version, field, digest))
             pending.setdefault(digest, (text, language))
     known = _known_hashes(con, list(pending)) if enrich_exists else set()
@@ -419,7 +429,14 @@ def extract_partition(
             through = _last_article_event(con)
         work = _collect(con, extractor, since, through, part, parts, report, enrich_exists=not fresh)
     text_rows, mention_rows = _read(work, extractor, report, n_process=n_process) if work else ([], [])
-    run = {"extractor": extractor, "since": since, "through": through, "part": part, "parts": parts}
+    run = {
+        "extractor": extractor,
+        "since": since,
+        "through": through,
+        "part": part,
+        "parts": parts,
+        "split": PARTITION_SPLIT,
+    }
     _write_partition(
         _partition_file(out_dir or partitions_dir(db_path), run),
         {**run, "events": report.events},
@@ -445,7 +462,13 @@ def merge_partitions(db_path: Path, parts: int, through: int, out_dir: Path | No
         create_schema(con, SCHEMA_SQL)
         refresh_places(con)
         since = _extracted_through(con, extractor)
-        run = {"extractor": extractor, "since": since, "through": through, "parts": parts}
+        run = {
+            "extractor": extractor,
+            "since": since,
+            "through": through,
+            "parts": parts,
+            "split": PARTITION_SPLIT,
+        }
         folder = _partition_file(out_dir, {**run, "part": 0}).parent
         if since >= through:  # merged before, or nothing was new
             _remove_covered_runs(out_dir, since)
