@@ -451,6 +451,19 @@ class Threader:
         #: How the state is laid out: a saved state of another layout is replayed, not read.
         self.layout = STATE_LAYOUT
 
+    def __getstate__(self) -> dict:
+        # The postings repeat the active centroids' weights (a third of the state): rebuilt on load.
+        return {**self.__dict__, "active_postings": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        postings: defaultdict[str, dict[int, float]] = defaultdict(dict)
+        for th, centroid in enumerate(self.centroid):
+            if self.state[th] == 1:
+                for term, weight in centroid.items():
+                    postings[term][th] = weight
+        self.active_postings = postings
+
     def vector(self, text: str, lead: str = "", language: str = "en") -> dict[str, float]:
         counts: dict[str, float] = {}
         found = tokens(text, language)
