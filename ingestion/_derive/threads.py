@@ -34,8 +34,9 @@ the earliest such copy, with the overlap as ``copy_similarity``.
 
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
-it (or when it does not match the log) everything is replayed from the first
-event, which gives the same result, so an incremental run equals a full rebuild.
+it (or when it does not match the log, or is of another ``STATE_LAYOUT``) everything
+is replayed from the first event, which gives the same result, so an incremental run
+equals a full rebuild. The word-frequency priors are kept there too, each built once.
 
 Bounded state: the saved state holds threads, not articles (a recent core is at most
 ``CORE_ARTICLES`` vectors of an active thread, dropped when it goes dormant). Which
