@@ -1,5 +1,5 @@
 {#- The working database keeps no index for a key: DuckLake keeps none, and in the DuckDB
-    file the marts' key indexes took a sixth of the file (100,000 articles) for a check
+    file the marts' key indexes took a tenth of the file (100,000 headlines) for a check
     that the unique tests beside each key make anyway, on every build, before anything is
     published. A contract's columns are created with their types and NOT NULL only; the
     keys stay declared in the models' YAML for the docs and the explorer's mirror. -#}
