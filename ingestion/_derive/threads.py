@@ -260,17 +260,21 @@ class _TermWeights(dict[float, float]):
 _TERM_WEIGHTS = _TermWeights()
 
 
+def _plus_lead(count: float, times: int) -> float:
+    """A term's count with the times it occurs in the lead: LEAD_WEIGHT added one by one,
+    as floats add up (the rule's figures depend on the exact sum)."""
+    for _ in range(times):
+        count += LEAD_WEIGHT
+    return count
+
+
 class _LeadSums(dict[int, float]):
-    """The times a term occurs in the lead -> its count from the lead: LEAD_WEIGHT added one
-    by one, as floats add up (the rule's figures depend on the exact sum)."""
+    """The times a lead-only term occurs -> its count, each worked out once."""
 
     def __missing__(self, times: int) -> float:
         if len(self) > 65_536:
             self.clear()
-        total = 0.0
-        for _ in range(times):
-            total += LEAD_WEIGHT
-        self[times] = total
+        total = self[times] = _plus_lead(0.0, times)
         return total
 
 
@@ -458,12 +462,10 @@ class Threader:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        postings: defaultdict[str, dict[int, float]] = defaultdict(dict)
-        for th, centroid in enumerate(self.centroid):
-            if self.state[th] == 1:
-                for term, weight in centroid.items():
-                    postings[term][th] = weight
-        self.active_postings = postings
+        self.active_postings = defaultdict(dict)
+        for th, thread_state in enumerate(self.state):
+            if thread_state == 1:
+                self._post(th)
 
     def vector(self, text: str, lead: str = "", language: str = "en") -> dict[str, float]:
         counts: dict[str, float] = {}
@@ -478,10 +480,7 @@ class Threader:
             in_both = {token: counts[token] for token in in_lead.keys() & counts.keys()}
             counts.update(zip(in_lead, map(_LEAD_SUMS.__getitem__, in_lead.values()), strict=True))
             for token, count in in_both.items():
-                total = count
-                for _ in range(in_lead[token]):  # one by one, as the sum is defined
-                    total += LEAD_WEIGHT
-                counts[token] = total
+                counts[token] = _plus_lead(count, in_lead[token])
         self.documents += 1
         if len(self.df) + len(counts) > VOCABULARY_LIMIT:
             self._forget_rare_terms()
@@ -556,6 +555,11 @@ class Threader:
         self.merge_checked.pop(th, None)
         self.core.pop(th, None)  # older than CORE_DAYS: it no longer counts
         heapq.heappush(self.dormant_heap, (self.last[th], th))
+
+    def _post(self, th: int) -> None:
+        postings = self.active_postings
+        for term, weight in self.centroid[th].items():
+            postings[term][th] = weight
 
     def _unpost(self, th: int, terms: Iterable[str]) -> None:
         postings = self.active_postings
@@ -726,8 +730,7 @@ class Threader:
         centroid, postings = self.centroid[th], self.active_postings
         if self.state[th] == 2:
             self._wake(th)
-            for term, weight in centroid.items():
-                postings[term][th] = weight
+            self._post(th)
             self.state[th] = 1
         exponent = (now - self.ref[th]) / (HALF_LIFE_DAYS * DAY)
         if exponent > 20.0:  # rescale so weights stay bounded
