@@ -261,21 +261,26 @@ def test_two_threads_one_article_shows_are_one_story_merge_as_an_event(
     assert rows == {survivor: ("active", None, 3), absorbed: ("merged", survivor, 0)}
 
 
-def _append(db: Path, events: list[tuple[str, str, str]], first_minute: int = 0) -> None:
-    """(event type, identity, headline) events of one wire ten minutes apart, through the real EventStore."""
+def _append(
+    db: Path, events: list[tuple[str, str, str]], first_minute: int = 0, minutes: list[int] | None = None
+) -> None:
+    """(event type, identity, headline) events of one wire ten minutes apart (or at ``minutes``
+    past 06:00), through the real EventStore."""
     db.parent.mkdir(parents=True, exist_ok=True)
+    minutes = minutes or [first_minute + 10 * n for n in range(len(events))]
     pending = [
         PendingEvent(
             event_type,
             article_id("wire", identity),
             "wire",
             {"identity": identity, "guid": identity, "title": title, "summary": "", "language": "en"},
-            occurred_at=datetime(2026, 3, 10, 6) + timedelta(minutes=first_minute + 10 * n),
+            occurred_at=datetime(2026, 3, 10, 6) + timedelta(minutes=minute),
         )
-        for n, (event_type, identity, title) in enumerate(events)
+        for minute, (event_type, identity, title) in zip(minutes, events, strict=True)
     ]
     with EventStore(db) as store, store.transaction():
-        store.append(pending, recorded_at=datetime(2026, 3, 10, 12), run_id="threads-test")
+        recorded_at = max(datetime(2026, 3, 10, 12), *(event.occurred_at for event in pending))
+        store.append(pending, recorded_at=recorded_at, run_id="threads-test")
 
 
 def test_revisions_and_withdrawals_in_a_later_run_find_their_thread_and_a_small_vocabulary_replays(
@@ -337,3 +342,55 @@ def test_the_prior_is_kept_beside_the_state_and_a_state_of_another_layout_is_rep
 def test_a_lead_that_repeats_a_word_past_its_word_limit_is_read() -> None:
     vector = threads.Threader().vector("Port strike in Rotterdam", "strike-" * 2000)
     assert set(vector) >= {"port", "strike", "rotterdam"} and vector["strike"] == max(vector.values())
+
+
+#: One phone's launch, then (over the next day) the leaks about the next one, then a pause.
+LAUNCH_TO_LEAKS = [
+    (0, "Samsung launches Galaxy S5 at Barcelona event"),
+    (20, "Galaxy S5 launch: Samsung shows fingerprint sensor in Barcelona"),
+    (40, "Samsung Galaxy S5 unveiled in Barcelona with heart rate monitor"),
+    (60, "Hands on with the Galaxy S5 Samsung launched in Barcelona"),
+    (80, "Barcelona launch: Galaxy S5 is water resistant, Samsung says"),
+    (100, "Samsung Galaxy S5 launch in Barcelona draws crowds"),
+    (120, "Galaxy S5 price not given at Samsung Barcelona launch"),
+    (140, "Samsung's Galaxy S5 launched at Barcelona trade fair"),
+    (400, "Samsung Galaxy S5 sales start in April, Note 4 rumoured"),
+    (500, "Galaxy Note 4 rumours: Samsung to use curved screen"),
+    (600, "Samsung Galaxy Note 4 leak shows curved screen"),
+    (700, "Galaxy Note 4 leak: curved screen and stylus"),
+    (800, "Note 4 leak: Samsung curved screen confirmed by supplier"),
+    (900, "Galaxy Note 4 leak: curved screen pictured"),
+    (1000, "Curved screen on Note 4, leak says"),
+    (1100, "Note 4 leak points to curved screen and stylus"),
+    (1200, "Samsung Note 4: leaked photos show curved screen"),
+    (1300, "Leaked Note 4 photos: curved screen, bigger stylus"),
+    (1400, "Note 4 curved screen leak spreads"),
+    (1500, "Supplier leak: Note 4 gets curved screen"),
+    (1960, "Galaxy Note 4 leak: the curved screen in new photos"),  # after a pause of 7 hours
+    (1970, "New photos of the Note 4's curved screen leak"),
+]
+
+
+def test_a_thread_that_moved_on_from_its_origin_closes_and_the_next_story_opens_its_own(
+    tmp_path: Path,
+) -> None:
+    events = [("article.published", f"p{n}", title) for n, (_, title) in enumerate(LAUNCH_TO_LEAKS)]
+    minutes = [minute for minute, _ in LAUNCH_TO_LEAKS]
+    full, incremental = tmp_path / "full" / "newsroom.duckdb", tmp_path / "incremental" / "newsroom.duckdb"
+    _append(full, events, minutes=minutes)
+    assign_threads(full)
+    actions = [(action, thread) for _, _, action, thread, *_ in _assignments(full)]
+    launch, leaks = article_id("wire", "p0"), article_id("wire", "p20")
+    # the launch thread took the first leaks (one story drifting); after the pause it is closed
+    assert actions[:20] == [("open", launch)] + [("join", launch)] * 19
+    assert actions[20:] == [("open", leaks), ("join", leaks)]
+    assert threads._load_state(full, len(events)).state[0] == 0
+    # the same with the run cut at the pause, with the state kept and with it lost
+    lost = tmp_path / "lost" / "newsroom.duckdb"
+    for db in (incremental, lost):
+        _append(db, events[:20], minutes=minutes[:20])
+        assign_threads(db)
+        _append(db, events[20:], minutes=minutes[20:])
+    state_path(lost).unlink()
+    assert assign_threads(incremental).replayed == 0 and assign_threads(lost).replayed == 20
+    assert _assignments(incremental) == _assignments(lost) == _assignments(full)

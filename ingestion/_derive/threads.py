@@ -16,6 +16,12 @@ article joins the thread whose threshold it clears by the largest factor (a
 ratio, so big threads' lower thresholds do not give them every article; the
 recent core breaks near-ties), else opens a thread whose id is its own article_id.
 
+A story is not a topic: a thread remembers its origin (the strongest terms of its first
+articles). When, after a pause of hours, both its centroid and the next article it would
+take have moved away from that origin, the thread has drifted into another story (the
+launch of one phone into every rumour about the next): it is closed and the article opens
+a new thread.
+
 Terms are language-independent where they can be: accents folded, transliterated
 name endings unified ("Selenskyj", "Zelenskyy" -> "selensky"), and place names
 mapped to one name through the gazetteer ("Genf" -> "geneva"), so an article in
@@ -74,7 +80,7 @@ from ingestion._log.store import EventStore, registered
 
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
-ALGORITHM = "decayed-centroid-v7"
+ALGORITHM = "decayed-centroid-v8"
 #: The saved state's layout: raise it when the state's structures change but not the rule.
 STATE_LAYOUT = 2
 DAY = 86400.0
@@ -142,6 +148,16 @@ MERGE_CORE_SIMILARITY = 0.3
 #: MERGE_SIMILARITY (in radians, a margin for the terms pruned meanwhile): big threads
 #: share hundreds of terms, and one article after another clears both of them.
 MERGE_RECHECK_MARGIN = 0.01
+#: A thread's origin: the strongest terms of its first articles, what the story was about.
+ORIGIN_ARTICLES = 8
+ORIGIN_TERMS = 32
+#: Stories, not topics: a thread at least ``DRIFT_DAYS`` old, quiet for ``DRIFT_PAUSE``,
+#: whose centroid (its last hours) and next article are both below ``DRIFT_SIMILARITY``
+#: to its origin has moved on to another story: it is closed and the article opens the
+#: next thread. Checked at a pause only, so a day's coverage is not cut in two.
+DRIFT_DAYS = 1.0
+DRIFT_PAUSE = 0.25
+DRIFT_SIMILARITY = 0.3
 #: Terms whose document frequency is kept; past it the rarest are forgotten down to half
 #: (a term met again starts counting anew), so the vocabulary does not grow with history.
 VOCABULARY_LIMIT = 500_000
@@ -446,6 +462,10 @@ class Threader:
         #: over its articles); and for each younger active thread, the older ones it was
         #: compared with for a merge: other -> the two threads' turn at which it is due again.
         self.turned: list[float] = []
+        #: Each thread's opening time, and its origin: the first articles' summed vector while
+        #: it has fewer than ORIGIN_ARTICLES (with their count), then its strongest terms, unit length.
+        self.opened: list[float] = []
+        self.origin: dict[int, tuple[int, dict[str, float]]] = {}
         self.merge_checked: dict[int, dict[int, float]] = {}
         self.last_event_seq = 0
         #: The place map the terms were made with, and the gazetteer it came from.
@@ -541,10 +561,14 @@ class Threader:
         self.copies.pop(th, None)
         self.merge_checked.pop(th, None)
         self.core.pop(th, None)
+        self.origin.pop(th, None)
 
     def _to_dormant(self, th: int) -> None:
         centroid = self.centroid[th]
         self._unpost(th, centroid)
+        if self.origin.get(th, (ORIGIN_ARTICLES,))[0] < 2:
+            # A thread of one article, most dormant ones: its origin is counted anew if it wakes.
+            del self.origin[th]
         strongest = sorted(centroid, key=lambda t: (-centroid[t], t))[:DORMANT_TERMS]
         norm = math.sqrt(self.norm2[th]) or 1.0
         for term in strongest:
@@ -722,6 +746,7 @@ class Threader:
         self.state.append(1)
         self.pruned_at.append(0)
         self.turned.append(0.0)
+        self.opened.append(now)
         self.thread_ids.append(article_id)
         self.index_of[article_id] = th
         return th
@@ -764,6 +789,7 @@ class Threader:
         while core and core[0][0] < now - CORE_DAYS * DAY:
             core.popleft()
         core.append((now, vector))
+        self._count_into_origin(th, vector)
         if len(centroid) > 256 and len(centroid) > 2 * self.pruned_at[th]:  # drop decayed terms
             cut = 1e-4 * math.sqrt(self.norm2[th])
             decayed = [t for t, w in centroid.items() if w < cut]
@@ -774,6 +800,34 @@ class Threader:
             self.norm2[th] = sum(w * w for w in centroid.values())
             self.turned[th] += _angle(self.norm2[th], before, self.norm2[th])  # what is left is orthogonal
             self.pruned_at[th] = len(centroid)
+
+    def _count_into_origin(self, th: int, vector: dict[str, float]) -> None:
+        """Sum the thread's first articles; at ORIGIN_ARTICLES keep their strongest terms."""
+        count, origin = self.origin.get(th, (0, {}))
+        if count >= ORIGIN_ARTICLES:
+            return
+        for term, x in vector.items():
+            origin[term] = origin.get(term, 0.0) + x
+        count += 1
+        if count == ORIGIN_ARTICLES:
+            strongest = sorted(origin.items(), key=lambda kv: (-kv[1], kv[0]))[:ORIGIN_TERMS]
+            norm = math.sqrt(sum(w * w for _, w in strongest)) or 1.0
+            origin = {t: w / norm for t, w in strongest}
+        self.origin[th] = (count, origin)
+
+    def moved_on(self, th: int, vector: dict[str, float], now: float) -> bool:
+        """Whether a thread, quiet since DRIFT_PAUSE, now tells another story than its origin,
+        and so does the article that would join it."""
+        if now - self.last[th] < DRIFT_PAUSE * DAY or now - self.opened[th] < DRIFT_DAYS * DAY:
+            return False
+        count, origin = self.origin.get(th, (0, {}))
+        if count < ORIGIN_ARTICLES:
+            return False
+        centroid = self.centroid[th]
+        dot = sum(map(operator.mul, origin.values(), map(centroid.get, origin, _ZEROS)))
+        if dot >= DRIFT_SIMILARITY * (math.sqrt(self.norm2[th]) or 1.0):
+            return False
+        return sum(map(operator.mul, origin.values(), map(vector.get, origin, _ZEROS))) < DRIFT_SIMILARITY
 
     def copy_of(self, th: int, article_id: str, key: str, signature: Signature) -> tuple[str, float] | None:
         """The earliest article of the thread this one copies, with the overlap; remembered if new."""
@@ -880,6 +934,9 @@ def assign(
     bit = threader.bit(language)
     closeness = Closeness(threader, vector, now)
     found = threader.best(vector, now, bit, closeness, bool(lead))
+    if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
+        threader.close(found[0])  # its story is over: this article opens the next one
+        found = None
     previous = current.get(article_id)
     if previous is not None:  # its thread may have been merged since
         previous = threader.thread_ids[threader.resolve(threader.index_of[previous])]
