@@ -1,7 +1,7 @@
 """The product path at scale: load N articles, build everything, then add 10k more.
 
     uv run python benchmarks/scale.py [--articles 100000 1000000 ...] [--increment 10000]
-                                      [--body-share 0.05] [--revised-share 0.05] [--sources 4]
+                                      [--body-share 0.05] [--revised-share 0.05] [--sources 1]
                                       [--keep DIR]
 
 For each N, in a fresh directory and a fresh process (so peak memory is that N's):
@@ -14,7 +14,10 @@ For each N, in a fresh directory and a fresh process (so peak memory is that N's
    so every text is new to extraction and threading. ``--body-share`` of the articles
    carry a body from giveme5w1h (383 bodies, ~590 words, reused in turn: extraction reads
    each once, threading and search every time); ``--revised-share`` come again at the
-   end of their source's archive with a changed headline.
+   end of their source's archive with a changed headline. One source by default, so the
+   articles are loaded in time order as feeds deliver them: with several, each source's
+   archive spans the whole timeline and is loaded after the one before, and story
+   threading (whose clock never runs backwards) sees all but the first arrive at once.
 2. The full build, stage by stage: backfill, entities (NER), threads, `dbt build
    --full-refresh`; then a first validate + publish.
 3. An increment of ``--increment`` new articles (the next ones in time) plus revisions
@@ -409,7 +412,7 @@ def main() -> None:
     parser.add_argument("--increment", type=int, default=10_000, help="new articles on top of N")
     parser.add_argument("--body-share", type=float, default=0.05, help="share of articles with a body")
     parser.add_argument("--revised-share", type=float, default=0.05, help="share with a second version")
-    parser.add_argument("--sources", type=int, default=4, help="sources the outlets are split over")
+    parser.add_argument("--sources", type=int, default=1, help="sources the outlets are split over")
     parser.add_argument(
         "--keep",
         metavar="DIR",

@@ -394,3 +394,44 @@ def test_a_thread_that_moved_on_from_its_origin_closes_and_the_next_story_opens_
     state_path(lost).unlink()
     assert assign_threads(incremental).replayed == 0 and assign_threads(lost).replayed == 20
     assert _assignments(incremental) == _assignments(lost) == _assignments(full)
+
+
+def test_a_dateless_revision_in_an_old_archive_does_not_move_the_clock_to_the_day_of_the_load(
+    tmp_path: Path,
+) -> None:
+    # An archive of 2014 whose second line revises the first without a date of its own:
+    # that version is recorded today, and must not make the later 2014 articles "late".
+    lines = [
+        {"guid": "a", "title": "Port strike halts container traffic in Rotterdam", "published_at": "2014-03-10T06:00:00Z"},
+        {"guid": "a", "title": "Port strike halts all container traffic in Rotterdam", "published_at": "2014-03-10T06:00:00Z"},
+        {"guid": "b", "title": "Storm closes schools across northern Scotland", "published_at": "2014-03-14T09:00:00Z"},
+        {"guid": "c", "title": "Rotterdam dock workers end their strike", "published_at": "2014-03-20T12:00:00Z"},
+    ]  # fmt: skip
+    full, incremental = tmp_path / "full" / "newsroom.duckdb", tmp_path / "incremental" / "newsroom.duckdb"
+    archive = tmp_path / "2014.jsonl"
+    archive.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    backfill(archive, "wire", full)
+    assign_threads(full)
+    grown = tmp_path / "grown.jsonl"
+    for count in (1, len(lines)):  # the archive grew: the revision comes in a later run
+        grown.write_text("".join(json.dumps(line) + "\n" for line in lines[:count]))
+        backfill(grown, "wire", incremental)
+        assign_threads(incremental)
+    last_article = datetime.fromisoformat("2014-03-20T12:00:00+00:00").timestamp()
+    for db in (full, incremental):
+        with duckdb.connect(str(db), read_only=True) as con:
+            [(revised_at,)] = con.execute(
+                "SELECT recorded_at FROM raw.events WHERE event_type = 'article.revised'"
+            ).fetchall()
+            [(done,)] = con.execute("SELECT max(event_seq) FROM enrich.thread_assignments").fetchall()
+        assert revised_at.year > 2014  # dated when it was recorded
+        assert threads._load_state(db, done).clock == last_article
+    # the same decisions; only the revision's recorded time differs between the two loads
+    assert [row[:6] for row in _assignments(incremental)] == [row[:6] for row in _assignments(full)]
+    # the strike's end, ten days on, finds the strike's story again (dormant by then)
+    assert [row[2:4] for row in _assignments(full)] == [
+        ("open", article_id("wire", "a")),
+        ("stay", article_id("wire", "a")),
+        ("open", article_id("wire", "b")),
+        ("join", article_id("wire", "a")),
+    ]

@@ -80,7 +80,7 @@ from ingestion._log.store import EventStore, registered
 
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
-ALGORITHM = "decayed-centroid-v8"
+ALGORITHM = "decayed-centroid-v9"
 #: The saved state's layout: raise it when the state's structures change but not the rule.
 STATE_LAYOUT = 2
 DAY = 86400.0
@@ -918,11 +918,13 @@ def assign(
     now: float,
     body: str = "",
     language: str = "en",
+    clock_time: float | None = None,
 ) -> Assignment:
-    """One article version through the rule; ``current`` maps article -> its thread."""
+    """One article version through the rule; ``current`` maps article -> its thread.
+    ``clock_time`` is the time the rule's clock takes from it, when not ``now``."""
     threader.last_event_seq = event_seq
     event_time = now
-    now = threader.clock = max(threader.clock, now)
+    now = threader.clock = max(threader.clock, now if clock_time is None else clock_time)
     if event_type == "article.withdrawn":
         thread = current.pop(article_id, article_id)
         if thread in threader.index_of:
@@ -1010,13 +1012,26 @@ CREATE TABLE IF NOT EXISTS enrich.thread_merges (
 );
 """
 
+#: Each article version as ``assign`` takes it, and the time the rule's clock takes
+#: from it: a revision or withdrawal without a date of its own is dated by its
+#: article's latest dated version, not by when it was recorded. Loading an old archive
+#: with a dateless revision in it would otherwise move the clock to the day of the
+#: load, and every older article after it would be threaded as arriving then.
 _EVENTS_SQL = """
-SELECT event_seq, stream_id, stream_version, event_type,
-       epoch(coalesce(least(occurred_at, recorded_at), recorded_at)) AS event_time,
-       coalesce(title, ''), coalesce(summary, ''), coalesce(body, ''), coalesce(language, '')
-FROM raw.article_events
-WHERE event_seq > ?
-ORDER BY event_seq
+SELECT e.event_seq, e.stream_id, e.stream_version, e.event_type, coalesce(e.title, ''),
+       coalesce(e.summary, ''), epoch(coalesce(least(e.occurred_at, e.recorded_at), e.recorded_at)),
+       coalesce(e.body, ''), coalesce(e.language, ''),
+       epoch(CASE
+           WHEN e.occurred_at IS NOT NULL OR e.stream_version = 1 THEN least(e.occurred_at, e.recorded_at)
+           ELSE coalesce(
+               (SELECT max(least(p.occurred_at, p.recorded_at)) FROM raw.events AS p
+                WHERE p.stream_id = e.stream_id AND p.stream_version < e.stream_version
+                  AND p.occurred_at IS NOT NULL),
+               e.recorded_at)
+       END) AS clock_time
+FROM raw.article_events AS e
+WHERE e.event_seq > ?
+ORDER BY e.event_seq
 """
 
 
@@ -1044,14 +1059,14 @@ def assign_threads(db_path: Path) -> ThreadReport:
             for row in con.execute(_EVENTS_SQL, [0]).fetchall():
                 if row[0] > done:
                     break
-                assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8])
+                assign(threader, current, *row)
                 report.replayed += 1
             threader.new_merges.clear()  # recorded by the run that made them
         events = con.execute(_EVENTS_SQL, [done]).fetchall()
         if not report.replayed:
             # Only a later version of an article can have a thread now: its latest assignment says which.
             current = _current_threads(con, {row[1] for row in events if row[2] > 1})
-        rows = [assign(threader, current, *row[:4], row[5], row[6], row[4], row[7], row[8]) for row in events]
+        rows = [assign(threader, current, *row) for row in events]
         report.articles = len(rows)
         report.opened = sum(a.action == "open" for a in rows)
         if rows:
