@@ -915,16 +915,15 @@ def assign(
     event_type: str,
     title: str,
     summary: str,
-    now: float,
-    body: str = "",
-    language: str = "en",
-    clock_time: float | None = None,
+    event_time: float,
+    body: str,
+    language: str,
+    clock_time: float,
 ) -> Assignment:
-    """One article version through the rule; ``current`` maps article -> its thread.
-    ``clock_time`` is the time the rule's clock takes from it, when not ``now``."""
+    """One article version (a row of ``_EVENTS_SQL``) through the rule; ``current`` maps
+    article -> its thread. The rule runs at ``clock_time`` or later, never backwards."""
     threader.last_event_seq = event_seq
-    event_time = now
-    now = threader.clock = max(threader.clock, now if clock_time is None else clock_time)
+    now = threader.clock = max(threader.clock, clock_time)
     if event_type == "article.withdrawn":
         thread = current.pop(article_id, article_id)
         if thread in threader.index_of:
