@@ -16,8 +16,8 @@ For each N, in a fresh directory and a fresh process (so peak memory is that N's
    each once, threading and search every time); ``--revised-share`` come again at the
    end of their source's archive with a changed headline. One source by default, so the
    articles are loaded in time order as feeds deliver them: with several, each source's
-   archive spans the whole timeline and is loaded after the one before, and story
-   threading (whose clock never runs backwards) sees all but the first arrive at once.
+   archive spans the whole timeline and is loaded after the one before, so story
+   threading meets all but the first as late archives (threaded in their own time).
 2. The full build, stage by stage: backfill, entities (NER), threads, `dbt build
    --full-refresh`; then a first validate + publish.
 3. An increment of ``--increment`` new articles (the next ones in time) plus revisions

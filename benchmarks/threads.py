@@ -7,7 +7,9 @@ archive by published_at (a desk sees a story in time order), load it with
 `newsroom backfill`, assign threads, and score the assignments with
 ../shared/eval/score_threads.py (B-cubed and pairwise P/R/F1 within each day).
 On uci_long_dev (two months), whether threads stay stories: the share of articles
-in threads spanning more than 14 days, and the ten biggest threads. Then the cost
+in threads spanning more than 14 days, and the ten biggest threads; and the same
+two months as two archives (its publishers split in two halves) loaded one after
+the other, as a second source's archive is loaded after the first's. Then the cost
 of assigning 10,000 new headlines on top of ~400,000 already threaded (uci_dev
 replicated with shifted dates), and peak memory.
 """
@@ -22,12 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
-from ingestion._derive.threads import assign_threads
+from ingestion._derive.threads import ThreadReport, assign_threads
 from ingestion._log.backfill import backfill
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -89,7 +92,28 @@ def score(name: str, workdir: Path) -> None:
     archive = workdir / f"{name}.jsonl"
     sorted_archive(data / "articles.jsonl", archive)
     backfill(archive, name, db)
-    report = assign_threads(db)
+    score_threads(name, data, db, workdir, assign_threads(db))
+
+
+def score_two_archives(name: str, workdir: Path) -> None:
+    """The set's publishers split in two halves, each half's archive in time order, the
+    second loaded after the first: its articles arrive dated before the threads' clock."""
+    data = SHARED / "data" / "threads" / name
+    db = workdir / f"{name}-two-archives" / "newsroom.duckdb"
+    archive = workdir / f"{name}.jsonl"
+    sorted_archive(data / "articles.jsonl", archive)
+    halves: tuple[list[str], list[str]] = ([], [])
+    for line in archive.read_text().splitlines(keepends=True):
+        halves[zlib.crc32(json.loads(line)["source"].encode()) % 2].append(line)
+    for number, lines in enumerate(halves):
+        half = workdir / f"{name}.half{number}.jsonl"
+        half.write_text("".join(lines))
+        backfill(half, f"half{number}", db)
+    score_threads(f"{name}, two archives loaded one after the other", data, db, workdir, assign_threads(db))
+
+
+def score_threads(name: str, data: Path, db: Path, workdir: Path, report: ThreadReport) -> None:
+    """Score the threads in the database against the set's labels (within days)."""
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(
             f"""
@@ -98,12 +122,12 @@ def score(name: str, workdir: Path) -> None:
             """
         ).fetchall()
         merges = con.execute("SELECT count(*) FROM enrich.thread_merges").fetchall()[0][0]
-        if name == "uci_long_dev":
+        if name.startswith("uci_long_dev"):
             thread_spans(con)
     print(f"   {merges:,} threads merged into another")
-    gold = workdir / f"{name}.gold.csv"
+    gold = workdir / "gold.csv"
     gold.write_text(read_text(data / "gold.csv"))
-    predictions = workdir / f"{name}.pred.csv"
+    predictions = workdir / "pred.csv"
     with predictions.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["id", "thread"])
@@ -179,6 +203,7 @@ def main() -> None:
         workdir = Path(tmp)
         for name in SETS:
             score(name, workdir)
+        score_two_archives("uci_long_dev", workdir)
         throughput(workdir)
     print(f"peak memory (RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
 

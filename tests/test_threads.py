@@ -90,12 +90,14 @@ def test_republished_copies_are_flagged_and_withdrawals_leave(tmp_path: Path) ->
     assert {r[3] for r in rows} == {opener}
     assert [r[5] for r in rows] == [None, opener, opener]
 
-    # An item that arrives late with a date years back is handled as arriving now.
+    # A copy that arrives a day late is handled as arriving now; one dated years back is
+    # decided in its own time, when this story was not yet told.
     late = tmp_path / "late.jsonl"
-    late.write_text(json.dumps({**story, "guid": "late", "published_at": "2001-01-01T00:00:00Z"}) + "\n")
-    backfill(late, "wires", db)
-    assert assign_threads(db).articles == 1
-    assert _assignments(db)[-1][3] == opener
+    for guid, published_at in (("late", "2026-03-09T06:00:00Z"), ("old", "2001-01-01T00:00:00Z")):
+        late.write_text(json.dumps({**story, "guid": guid, "published_at": published_at}) + "\n")
+        backfill(late, "wires", db)
+        assert assign_threads(db).articles == 1
+    assert [r[2:4] for r in _assignments(db)[-2:]] == [("join", opener), ("open", article_id("wires", "old"))]
 
 
 def _thread_of(con: duckdb.DuckDBPyConnection, title: str) -> str:
@@ -435,3 +437,54 @@ def test_a_dateless_revision_in_an_old_archive_does_not_move_the_clock_to_the_da
         ("open", article_id("wire", "b")),
         ("join", article_id("wire", "a")),
     ]
+
+
+def test_a_second_sources_archive_of_the_same_days_joins_the_stories_of_its_days(tmp_path: Path) -> None:
+    first = [  # a desk's own archive, loaded first: it sets the clock to April 18
+        ("s1", "2014-03-10T06:00:00Z", "Port strike halts container traffic in Rotterdam"),
+        ("s2", "2014-03-10T09:00:00Z", "Rotterdam port strike leaves ships waiting at sea"),
+        ("w1", "2014-03-14T09:00:00Z", "Storm closes schools across northern Scotland"),
+        ("f1", "2014-04-18T08:00:00Z", "Ferry operator cancels crossings to Belfast as strike spreads"),
+    ]
+    second = [  # a wire's archive of the same weeks, loaded after
+        ("s3", "2014-03-10T07:00:00Z", "Rotterdam container traffic halted by port strike"),
+        ("f2", "2014-03-12T08:00:00Z", "Ferry operator cancels crossings to Belfast in gales"),
+        ("f3", "2014-03-12T11:00:00Z", "Belfast ferry crossings cancelled in gales for a second day"),
+        ("f4", "2014-03-12T12:00:00Z", "Belfast ferry crossings cancelled in gales for a second day"),
+        ("w2", "2014-03-14T10:00:00Z", "Storm shuts schools in northern Scotland"),
+    ]
+    archives = {}
+    for source, lines in (("harbour", first), ("wire", second)):
+        archives[source] = tmp_path / f"{source}.jsonl"
+        archives[source].write_text(
+            "".join(
+                json.dumps({"guid": g, "published_at": at, "title": title}) + "\n" for g, at, title in lines
+            )
+        )
+    full, incremental, lost = (
+        tmp_path / name / "newsroom.duckdb" for name in ("full", "incremental", "lost")
+    )
+    for db in (full, incremental, lost):
+        backfill(archives["harbour"], "harbour", db)
+    for db in (incremental, lost):
+        assign_threads(db)
+    state_path(lost).unlink()
+    for db in (full, incremental, lost):
+        backfill(archives["wire"], "wire", db)
+    assign_threads(full)
+    assert assign_threads(incremental).replayed == 0 and assign_threads(lost).replayed == len(first)
+    assert _assignments(incremental) == _assignments(lost) == _assignments(full)
+    harbour, wire = (lambda guid: article_id("harbour", guid)), (lambda guid: article_id("wire", guid))
+    assert [row[:4] + row[5:6] for row in _assignments(full)[len(first) :]] == [
+        (wire("s3"), 1, "join", harbour("s1"), None),  # the strike of its day, not April's
+        (wire("f2"), 1, "open", wire("f2"), None),  # not April's ferry story: that was not yet told
+        (wire("f3"), 1, "join", wire("f2"), None),
+        (wire("f4"), 1, "join", wire("f2"), wire("f3")),  # a copy, found though the story slept between
+        (wire("w2"), 1, "join", harbour("w1"), None),
+    ]
+    with duckdb.connect(str(full), read_only=True) as con:
+        [(done,)] = con.execute("SELECT max(event_seq) FROM enrich.thread_assignments").fetchall()
+    state = threads._load_state(full, done)
+    # the old stories went back to sleep: only April's is active, at the clock of the first archive
+    assert [state.thread_ids[th] for th, s in enumerate(state.state) if s == 1] == [harbour("f1")]
+    assert state.clock == datetime.fromisoformat("2014-04-18T08:00:00+00:00").timestamp()

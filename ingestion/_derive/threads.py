@@ -16,6 +16,11 @@ article joins the thread whose threshold it clears by the largest factor (a
 ratio, so big threads' lower thresholds do not give them every article; the
 recent core breaks near-ties), else opens a thread whose id is its own article_id.
 
+Late archives: an article dated more than ``WINDOW_DAYS`` before the newest one threaded
+(a second source's archive of the same months, loaded after the first) is decided in its
+own time, against the threads that were open then, active or dormant, and its thread goes
+back to sleep at once: today's threads neither take it nor stay open for it.
+
 A story is not a topic: a thread remembers its origin (the strongest terms of its first
 articles). When, after a pause of hours, both its centroid and the next article it would
 take have moved away from that origin, the thread has drifted into another story (the
@@ -80,9 +85,9 @@ from ingestion._log.store import EventStore, registered
 
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
-ALGORITHM = "decayed-centroid-v9"
+ALGORITHM = "decayed-centroid-v10"
 #: The saved state's layout: raise it when the state's structures change but not the rule.
-STATE_LAYOUT = 2
+STATE_LAYOUT = 3
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -134,6 +139,8 @@ COPY_OVERLAP = 0.7
 #: Words of an article compared for copies, and articles of a thread kept to compare with.
 COPY_WORDS = 200
 COPY_CANDIDATES = 16
+#: Threads of a late archive whose copies are kept while they sleep between its articles.
+LATE_COPY_THREADS = 1024
 #: Texts longer than this many word pairs are compared on a fixed quarter of their pairs.
 COPY_SAMPLE_ABOVE = 64
 #: Fewest sampled pairs a short text must have to be compared with a sampled long one.
@@ -436,6 +443,9 @@ class Threader:
         self.norm2: list[float] = []
         self.ref: list[float] = []  # time the centroid's weights are scaled to
         self.last: list[float] = []
+        #: The clock when the thread last took an article: a dormant thread closes DORMANT_DAYS
+        #: after it. The same as ``last`` but for a thread of an archive loaded late.
+        self.touched: list[float] = []
         self.recent_size: list[float] = []
         self.state: list[int] = []  # 1 active, 2 dormant, 0 closed
         self.pruned_at: list[int] = []
@@ -449,6 +459,9 @@ class Threader:
         self.dormant_heap: list[tuple[float, int]] = []
         #: Active threads: their first distinct copies, (article_id, exact key, signature).
         self.copies: dict[int, list[tuple[str, str, Signature]]] = {}
+        #: The same for the threads a late archive's articles last joined, which sleep between
+        #: its articles: the LATE_COPY_THREADS most recently put to sleep, oldest first.
+        self.late_copies: dict[int, list[tuple[str, str, Signature]]] = {}
         #: Languages as bits, each language's terms, and each thread's (its opener's) language.
         self.language_bit: dict[str, int] = {}
         self.language_terms: dict[int, set[str]] = {}
@@ -470,8 +483,9 @@ class Threader:
         self.last_event_seq = 0
         #: The place map the terms were made with, and the gazetteer it came from.
         self.places: tuple[str, dict[str, str]] | None = None
-        #: The latest time seen: the rule's clock never runs backwards, so an article
-        #: that arrives late with an old date is handled as arriving now.
+        #: The latest time seen: the rule's clock never runs backwards. An article that arrives
+        #: late by less than WINDOW_DAYS is handled as arriving now; one older than that (an
+        #: archive loaded after newer articles) in its own time, see ``best_late``.
         self.clock = 0.0
         #: How the state is laid out: a saved state of another layout is replayed, not read.
         self.layout = STATE_LAYOUT
@@ -548,8 +562,8 @@ class Threader:
             if self.state[th] == 1 and self.last[th] == last:
                 self._to_dormant(th)
         while self.dormant_heap and self.dormant_heap[0][0] < now - DORMANT_DAYS * DAY:
-            last, th = heapq.heappop(self.dormant_heap)
-            if self.state[th] == 2 and self.last[th] == last:
+            touched, th = heapq.heappop(self.dormant_heap)
+            if self.state[th] == 2 and self.touched[th] == touched:
                 self._wake(th)
                 self.close(th)
 
@@ -559,6 +573,7 @@ class Threader:
             self._unpost(th, self.centroid[th])
         self.state[th], self.centroid[th] = 0, None
         self.copies.pop(th, None)
+        self.late_copies.pop(th, None)
         self.merge_checked.pop(th, None)
         self.core.pop(th, None)
         self.origin.pop(th, None)
@@ -575,10 +590,14 @@ class Threader:
             self.dormant_postings[term][th] = centroid[term] / norm
         self.dormant_terms[th] = strongest
         self.state[th] = 2
-        self.copies.pop(th, None)  # copies arrive within hours of the first
+        copies = self.copies.pop(th, None)  # copies arrive within hours of the first...
+        if copies and self.touched[th] != self.last[th]:  # ...of a late archive's article, too
+            self.late_copies[th] = copies
+            if len(self.late_copies) > LATE_COPY_THREADS:
+                del self.late_copies[next(iter(self.late_copies))]
         self.merge_checked.pop(th, None)
         self.core.pop(th, None)  # older than CORE_DAYS: it no longer counts
-        heapq.heappush(self.dormant_heap, (self.last[th], th))
+        heapq.heappush(self.dormant_heap, (self.touched[th], th))
 
     def _post(self, th: int) -> None:
         postings = self.active_postings
@@ -614,32 +633,7 @@ class Threader:
         a dormant thread at ``DORMANT_THRESHOLD_WITH_BODY``."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
-        dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
-        common: list[tuple[dict[int, float], float]] = []
-        postings = self.active_postings  # a local: this loop is the hot path
-        for term, x in vector.items():
-            holders = postings.get(term)
-            if holders is None:
-                continue
-            if len(holders) > ACTIVE_PROBE_LIMIT:
-                common.append((holders, x))
-                continue
-            for th, weight in holders.items():
-                dots[th] += x * weight
-        for holders, x in common:  # still part of the similarity with the threads the other terms found
-            for th in dots:
-                weight = holders.get(th)
-                if weight is not None:
-                    dots[th] += x * weight
-        partial: defaultdict[int, float] = defaultdict(float)
-        for term, x in vector.items():
-            dormant = self.dormant_postings.get(term)
-            if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
-                for th, weight in dormant.items():
-                    partial[th] += x * weight
-        half = 0.5 * dormant_need
-        for th in [th for th, score in partial.items() if score >= half]:  # exact cosine: promising ones only
-            dots[th] = sum(map(operator.mul, vector.values(), map(self.centroid[th].get, vector, _ZEROS)))
+        dots = self._dots(vector, 0.5 * dormant_need)
         # Most threads found share a word or two: one pass in C drops them (cross-language ones are kept).
         cosines = map(operator.truediv, dots.values(), map(math.sqrt, map(self.norm2.__getitem__, dots)))
         if len(self.language_bit) == 1:
@@ -654,9 +648,7 @@ class Threader:
             other = self.thread_language[th]
             if other != language:
                 if other not in shared_norm:
-                    terms = self.language_terms.get(other, set())
-                    shared = [x for t, x in vector.items() if t in terms]
-                    shared_norm[other] = math.sqrt(sum(x * x for x in shared))
+                    shared_norm[other] = self._norm_in(vector, other)
                 cosine = cosine / shared_norm[other] if shared_norm[other] else 0.0
                 need = CROSS_THRESHOLD
             elif self.state[th] == 1:
@@ -680,6 +672,87 @@ class Threader:
         if len(cleared) > 1:  # the nearest recent articles break near-ties between stories
             chosen, similarity, _ = max(cleared, key=lambda c: c[2] + CORE_CHOICE_WEIGHT * closeness(c[0]))
         return chosen, similarity, [th for th, _, _ in cleared if th != chosen and self.state[th] == 1]
+
+    def best_late(
+        self, vector: dict[str, float], when: float, language: int, with_body: bool
+    ) -> tuple[int, float] | None:
+        """For an article dated before the active threads' window (an archive loaded after
+        newer articles), decided in its own time: of the threads open by then, the one it
+        clears by the widest margin, with its similarity. So a second source's archive of
+        the same months joins the stories of its days, not today's.
+
+        A thread is compared by its centroid (its latest coverage) or its origin (its first
+        articles), whichever is nearer: the article may date from any day of the story. One
+        with an article within ``WINDOW_DAYS`` of the date was active then (its size lowers
+        the bar as on the day, with no recent core to check: that is gone), one quiet longer
+        dormant; one in another language needs ``CROSS_THRESHOLD``."""
+        dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
+        self._expire(self.clock)
+        dots = self._dots(vector, 0.5 * min(BASE_THRESHOLD, dormant_need))
+        window = WINDOW_DAYS * DAY
+        found: tuple[int, float] | None = None
+        widest = 0.0
+        shared_norm: dict[int, float] = {}
+        for th in sorted(dots):
+            if self.opened[th] > when + window or self.last[th] < when - DORMANT_DAYS * DAY:
+                continue  # opened after its time, or closed by then
+            cosine = dots[th] / (math.sqrt(self.norm2[th]) or 1.0)
+            count, origin = self.origin.get(th, (0, None))
+            if count >= ORIGIN_ARTICLES:
+                cosine = max(cosine, sum(map(operator.mul, origin.values(), map(vector.get, origin, _ZEROS))))
+            other = self.thread_language[th]
+            if other != language:
+                if other not in shared_norm:
+                    shared_norm[other] = self._norm_in(vector, other)
+                cosine = cosine / shared_norm[other] if shared_norm[other] else 0.0
+                need = CROSS_THRESHOLD
+            elif self.last[th] >= when - window:
+                size = self.recent_size[th] * 0.5 ** (max(0.0, when - self.last[th]) / (HALF_LIFE_DAYS * DAY))
+                need = (
+                    max(MIN_SIMILARITY, BASE_THRESHOLD - SIZE_BONUS * math.log(size))
+                    if size > 1
+                    else BASE_THRESHOLD
+                )
+            else:
+                need = dormant_need
+            if cosine >= need and cosine / need > widest:
+                found, widest = (th, cosine), cosine / need
+        return found
+
+    def _norm_in(self, vector: dict[str, float], language: int) -> float:
+        """The length of the vector's part in terms the language also uses (names, places, numbers)."""
+        terms = self.language_terms.get(language, set())
+        return math.sqrt(sum(x * x for t, x in vector.items() if t in terms))
+
+    def _dots(self, vector: dict[str, float], dormant_half: float) -> defaultdict[int, float]:
+        """The vector's dot products with the active threads its terms find (centroids as they
+        are), and with the dormant threads whose strongest terms give at least ``dormant_half``."""
+        dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
+        common: list[tuple[dict[int, float], float]] = []
+        postings = self.active_postings  # a local: this loop is the hot path
+        for term, x in vector.items():
+            holders = postings.get(term)
+            if holders is None:
+                continue
+            if len(holders) > ACTIVE_PROBE_LIMIT:
+                common.append((holders, x))
+                continue
+            for th, weight in holders.items():
+                dots[th] += x * weight
+        for holders, x in common:  # still part of the similarity with the threads the other terms found
+            for th in dots:
+                weight = holders.get(th)
+                if weight is not None:
+                    dots[th] += x * weight
+        partial: defaultdict[int, float] = defaultdict(float)
+        for term, x in vector.items():
+            dormant = self.dormant_postings.get(term)
+            if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
+                for th, weight in dormant.items():
+                    partial[th] += x * weight
+        for th in [th for th, score in partial.items() if score >= dormant_half]:  # exact ones
+            dots[th] = sum(map(operator.mul, vector.values(), map(self.centroid[th].get, vector, _ZEROS)))
+        return dots
 
     def resolve(self, th: int) -> int:
         """The thread ``th`` is now part of (itself unless merged)."""
@@ -724,7 +797,7 @@ class Threader:
             self.recent_size[survivor] * 0.5 ** ((now - self.last[survivor]) / (HALF_LIFE_DAYS * DAY))
             + self.recent_size[absorbed] * decay
         )
-        self.last[survivor] = now
+        self.last[survivor], self.touched[survivor] = now, self.clock
         heapq.heappush(self.active_heap, (now, survivor))
         candidates = self.copies.setdefault(survivor, [])
         candidates.extend(self.copies.get(absorbed, [])[: max(0, COPY_CANDIDATES - len(candidates))])
@@ -742,6 +815,7 @@ class Threader:
         self.norm2.append(0.0)
         self.ref.append(now)
         self.last.append(now)
+        self.touched.append(self.clock)
         self.recent_size.append(0.0)
         self.state.append(1)
         self.pruned_at.append(0)
@@ -752,11 +826,17 @@ class Threader:
         return th
 
     def join(self, th: int, vector: dict[str, float], now: float) -> None:
+        """Add the vector to the thread's centroid at time ``now``: the clock, or a late
+        article's own date (then the thread's recent size and core, which are about its
+        latest coverage, take it only if it is the thread's newest)."""
         centroid, postings = self.centroid[th], self.active_postings
         if self.state[th] == 2:
             self._wake(th)
             self._post(th)
             self.state[th] = 1
+            copies = self.late_copies.pop(th, None)
+            if copies:
+                self.copies[th] = copies
         exponent = (now - self.ref[th]) / (HALF_LIFE_DAYS * DAY)
         if exponent > 20.0:  # rescale so weights stay bounded
             scale = 2.0 ** -min(exponent, 60.0) / (math.sqrt(self.norm2[th]) or 1.0)
@@ -778,17 +858,20 @@ class Threader:
         before = self.norm2[th]
         self.norm2[th] += 2.0 * gain * dot + gain * gain
         self.turned[th] += _angle(before + gain * dot, before, self.norm2[th])
-        self.recent_size[th] = (
-            self.recent_size[th] * 0.5 ** ((now - self.last[th]) / (HALF_LIFE_DAYS * DAY)) + 1
-        )
-        self.last[th] = now
-        heapq.heappush(self.active_heap, (now, th))
-        core = self.core.get(th)
-        if core is None:
-            core = self.core[th] = deque(maxlen=CORE_ARTICLES)
-        while core and core[0][0] < now - CORE_DAYS * DAY:
-            core.popleft()
-        core.append((now, vector))
+        self.touched[th] = self.clock
+        if now >= self.last[th]:
+            self.recent_size[th] = (
+                self.recent_size[th] * 0.5 ** ((now - self.last[th]) / (HALF_LIFE_DAYS * DAY)) + 1
+            )
+            self.last[th] = now
+            core = self.core.get(th)
+            if core is None:
+                core = self.core[th] = deque(maxlen=CORE_ARTICLES)
+            while core and core[0][0] < now - CORE_DAYS * DAY:
+                core.popleft()
+            core.append((now, vector))
+        # An article of long ago leaves a thread it woke as old as it was: it is dormant again next time.
+        heapq.heappush(self.active_heap, (self.last[th], th))
         self._count_into_origin(th, vector)
         if len(centroid) > 256 and len(centroid) > 2 * self.pruned_at[th]:  # drop decayed terms
             cut = 1e-4 * math.sqrt(self.norm2[th])
@@ -921,9 +1004,12 @@ def assign(
     clock_time: float,
 ) -> Assignment:
     """One article version (a row of ``_EVENTS_SQL``) through the rule; ``current`` maps
-    article -> its thread. The rule runs at ``clock_time`` or later, never backwards."""
+    article -> its thread. The rule runs at ``clock_time`` or later, never backwards; an
+    article dated before the active threads' window is decided in its own time."""
     threader.last_event_seq = event_seq
-    now = threader.clock = max(threader.clock, clock_time)
+    threader.clock = max(threader.clock, clock_time)
+    late = clock_time < threader.clock - WINDOW_DAYS * DAY
+    now = clock_time if late else threader.clock
     if event_type == "article.withdrawn":
         thread = current.pop(article_id, article_id)
         if thread in threader.index_of:
@@ -934,10 +1020,14 @@ def assign(
     vector = threader.vector(f"{title} \n {summary}", lead, language)
     bit = threader.bit(language)
     closeness = Closeness(threader, vector, now)
-    found = threader.best(vector, now, bit, closeness, bool(lead))
-    if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
-        threader.close(found[0])  # its story is over: this article opens the next one
-        found = None
+    if late:  # no merges nor drift: those are decided on the stream as it arrives
+        found_late = threader.best_late(vector, now, bit, bool(lead))
+        found = None if found_late is None else (*found_late, [])
+    else:
+        found = threader.best(vector, now, bit, closeness, bool(lead))
+        if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
+            threader.close(found[0])  # its story is over: this article opens the next one
+            found = None
     previous = current.get(article_id)
     if previous is not None:  # its thread may have been merged since
         previous = threader.thread_ids[threader.resolve(threader.index_of[previous])]
@@ -968,6 +1058,8 @@ def assign(
     copy = threader.copy_of(
         th, article_id, copy_key(title, summary), copy_signature(f"{title}\n{summary}\n{body}")
     )
+    if late:
+        threader._expire(threader.clock)  # the story of long ago goes back to sleep at once
     return Assignment(
         event_seq,
         article_id,
