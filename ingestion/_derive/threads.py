@@ -688,18 +688,19 @@ class Threader:
         dormant; one in another language needs ``CROSS_THRESHOLD``."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(self.clock)
-        dots = self._dots(vector, 0.5 * min(BASE_THRESHOLD, dormant_need))
+        dots = self._dots(vector, 0.5 * min(BASE_THRESHOLD, dormant_need), when)
         window = WINDOW_DAYS * DAY
         found: tuple[int, float] | None = None
         widest = 0.0
         shared_norm: dict[int, float] = {}
         for th in sorted(dots):
-            if self.opened[th] > when + window or self.last[th] < when - DORMANT_DAYS * DAY:
-                continue  # opened after its time, or closed by then
+            if not self._open_at(th, when):
+                continue
             cosine = dots[th] / (math.sqrt(self.norm2[th]) or 1.0)
             count, origin = self.origin.get(th, (0, None))
             if count >= ORIGIN_ARTICLES:
-                cosine = max(cosine, sum(map(operator.mul, origin.values(), map(vector.get, origin, _ZEROS))))
+                # over the vector's terms: a headline has fewer than the origin's ORIGIN_TERMS
+                cosine = max(cosine, sum(map(operator.mul, vector.values(), map(origin.get, vector, _ZEROS))))
             other = self.thread_language[th]
             if other != language:
                 if other not in shared_norm:
@@ -724,9 +725,16 @@ class Threader:
         terms = self.language_terms.get(language, set())
         return math.sqrt(sum(x * x for t, x in vector.items() if t in terms))
 
-    def _dots(self, vector: dict[str, float], dormant_half: float) -> defaultdict[int, float]:
+    def _open_at(self, th: int, when: float) -> bool:
+        """Whether the thread was open at that time: opened by then (give or take a window), not closed."""
+        return self.opened[th] <= when + WINDOW_DAYS * DAY and self.last[th] >= when - DORMANT_DAYS * DAY
+
+    def _dots(
+        self, vector: dict[str, float], dormant_half: float, when: float | None = None
+    ) -> defaultdict[int, float]:
         """The vector's dot products with the active threads its terms find (centroids as they
-        are), and with the dormant threads whose strongest terms give at least ``dormant_half``."""
+        are), and with the dormant threads whose strongest terms give at least ``dormant_half``
+        (those open at ``when``, if given)."""
         dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
         common: list[tuple[dict[int, float], float]] = []
         postings = self.active_postings  # a local: this loop is the hot path
@@ -750,7 +758,10 @@ class Threader:
             if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
                 for th, weight in dormant.items():
                     partial[th] += x * weight
-        for th in [th for th, score in partial.items() if score >= dormant_half]:  # exact ones
+        promising = [th for th, score in partial.items() if score >= dormant_half]
+        if when is not None:
+            promising = [th for th in promising if self._open_at(th, when)]
+        for th in promising:  # the exact dot product
             dots[th] = sum(map(operator.mul, vector.values(), map(self.centroid[th].get, vector, _ZEROS)))
         return dots
 
