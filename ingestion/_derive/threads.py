@@ -647,17 +647,10 @@ class Threader:
         for th, cosine in near:
             other = self.thread_language[th]
             if other != language:
-                if other not in shared_norm:
-                    shared_norm[other] = self._norm_in(vector, other)
-                cosine = cosine / shared_norm[other] if shared_norm[other] else 0.0
+                cosine = self._cross_cosine(cosine, vector, other, shared_norm)
                 need = CROSS_THRESHOLD
             elif self.state[th] == 1:
-                size = self.recent_size[th] * 0.5 ** ((now - self.last[th]) / (HALF_LIFE_DAYS * DAY))
-                need = (
-                    max(MIN_SIMILARITY, BASE_THRESHOLD - SIZE_BONUS * math.log(size))
-                    if size > 1
-                    else BASE_THRESHOLD
-                )
+                need = self._size_need(th, now)
                 # The size bonus is for the story the thread is telling now, not its company.
                 if need <= cosine < BASE_THRESHOLD and closeness(th) < CORE_SIMILARITY:
                     need = BASE_THRESHOLD
@@ -689,7 +682,6 @@ class Threader:
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(self.clock)
         dots = self._dots(vector, 0.5 * min(BASE_THRESHOLD, dormant_need), when)
-        window = WINDOW_DAYS * DAY
         found: tuple[int, float] | None = None
         widest = 0.0
         shared_norm: dict[int, float] = {}
@@ -703,27 +695,32 @@ class Threader:
                 cosine = max(cosine, sum(map(operator.mul, vector.values(), map(origin.get, vector, _ZEROS))))
             other = self.thread_language[th]
             if other != language:
-                if other not in shared_norm:
-                    shared_norm[other] = self._norm_in(vector, other)
-                cosine = cosine / shared_norm[other] if shared_norm[other] else 0.0
+                cosine = self._cross_cosine(cosine, vector, other, shared_norm)
                 need = CROSS_THRESHOLD
-            elif self.last[th] >= when - window:
-                size = self.recent_size[th] * 0.5 ** (max(0.0, when - self.last[th]) / (HALF_LIFE_DAYS * DAY))
-                need = (
-                    max(MIN_SIMILARITY, BASE_THRESHOLD - SIZE_BONUS * math.log(size))
-                    if size > 1
-                    else BASE_THRESHOLD
-                )
+            elif self.last[th] >= when - WINDOW_DAYS * DAY:
+                need = self._size_need(th, when)
             else:
                 need = dormant_need
             if cosine >= need and cosine / need > widest:
                 found, widest = (th, cosine), cosine / need
         return found
 
-    def _norm_in(self, vector: dict[str, float], language: int) -> float:
-        """The length of the vector's part in terms the language also uses (names, places, numbers)."""
-        terms = self.language_terms.get(language, set())
-        return math.sqrt(sum(x * x for t, x in vector.items() if t in terms))
+    def _size_need(self, th: int, when: float) -> float:
+        """The similarity an active thread needs at ``when``: less the more articles it took lately."""
+        size = self.recent_size[th] * 0.5 ** (max(0.0, when - self.last[th]) / (HALF_LIFE_DAYS * DAY))
+        if size <= 1:
+            return BASE_THRESHOLD
+        return max(MIN_SIMILARITY, BASE_THRESHOLD - SIZE_BONUS * math.log(size))
+
+    def _cross_cosine(
+        self, cosine: float, vector: dict[str, float], language: int, norms: dict[int, float]
+    ) -> float:
+        """A cosine with a thread opened in another language, counted on the vector's terms that
+        language also uses (names, places, numbers): their length is kept in ``norms``."""
+        if language not in norms:
+            terms = self.language_terms.get(language, set())
+            norms[language] = math.sqrt(sum(x * x for t, x in vector.items() if t in terms))
+        return cosine / norms[language] if norms[language] else 0.0
 
     def _open_at(self, th: int, when: float) -> bool:
         """Whether the thread was open at that time: opened by then (give or take a window), not closed."""
