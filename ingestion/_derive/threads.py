@@ -668,10 +668,11 @@ class Threader:
 
     def best_late(
         self, vector: dict[str, float], when: float, language: int, with_body: bool
-    ) -> tuple[int, float] | None:
+    ) -> tuple[int, float, list[int]] | None:
         """For an article dated before the active threads' window (an archive loaded after
         newer articles), decided in its own time: of the threads open by then, the one it
-        clears by the widest margin, with its similarity. So a second source's archive of
+        clears by the widest margin, with its similarity (and, like ``best``, the others to
+        merge it with: none, merges are decided on the stream). So a second source's archive of
         the same months joins the stories of its days, not today's.
 
         A thread is compared by its centroid (its latest coverage) or its origin (its first
@@ -682,7 +683,7 @@ class Threader:
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(self.clock)
         dots = self._dots(vector, 0.5 * min(BASE_THRESHOLD, dormant_need), when)
-        found: tuple[int, float] | None = None
+        found: tuple[int, float, list[int]] | None = None
         widest = 0.0
         shared_norm: dict[int, float] = {}
         for th in sorted(dots):
@@ -702,7 +703,7 @@ class Threader:
             else:
                 need = dormant_need
             if cosine >= need and cosine / need > widest:
-                found, widest = (th, cosine), cosine / need
+                found, widest = (th, cosine, []), cosine / need
         return found
 
     def _size_need(self, th: int, when: float) -> float:
@@ -1029,8 +1030,7 @@ def assign(
     bit = threader.bit(language)
     closeness = Closeness(threader, vector, now)
     if late:  # no merges nor drift: those are decided on the stream as it arrives
-        found_late = threader.best_late(vector, now, bit, bool(lead))
-        found = None if found_late is None else (*found_late, [])
+        found = threader.best_late(vector, now, bit, bool(lead))
     else:
         found = threader.best(vector, now, bit, closeness, bool(lead))
         if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
