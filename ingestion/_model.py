@@ -60,7 +60,7 @@ class ParseResult:
     feed_title: str | None = None
     #: Items past the per-document cap, counted but not read.
     items_cut: int = 0
-    #: Item identity -> the fields cut to their cap (see ``_events.FIELD_CAPS``).
+    #: Item identity -> the fields cut to their cap (see ``_sources.parse.FIELD_CAPS``).
     fields_cut: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

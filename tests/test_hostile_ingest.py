@@ -17,7 +17,6 @@ import duckdb
 
 from ingestion._demo.localserver import RequestInfo, Route
 from ingestion._log.backfill import backfill
-from ingestion._log.events import FIELD_CAPS
 from ingestion._log.feed_states import current_states_file, feed_states_path, read_feed_states, states_of
 from ingestion._log.record import blob_store_for, ingest, record
 from ingestion._log.store import EventStore
@@ -25,7 +24,7 @@ from ingestion._log.verify import verify
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
 from ingestion._sources.fetch import FetchLimits
-from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT
+from ingestion._sources.parse import FIELD_CAPS, MAX_ITEMS_PER_DOCUMENT
 from ingestion._sources.plan import fetch_all, is_due, plan
 
 from .conftest import run_cli
@@ -335,3 +334,57 @@ def test_a_retried_record_reports_what_its_first_attempt_recorded(server, db_pat
     assert first.events_appended == 3 and again.events_appended == 0
     assert again.sources[0].status == "already recorded"
     assert again.totals()["new"] == first.totals()["new"] == 2
+
+
+# -- parsing in worker processes ------------------------------------------------------
+
+
+def _recorded(db_path: Path) -> list[tuple]:
+    """What a run recorded, without what differs between two runs: times and what holds them."""
+    rows = query(
+        db_path,
+        "SELECT event_type, source_id, stream_id, stream_version, content_hash, payload "
+        "FROM raw.events ORDER BY stream_id, stream_version",
+    )
+    timeless = []
+    for *fields, payload in rows:
+        data = json.loads(payload)
+        for key in ("fetched_at", "elapsed_ms", "raw", "decided_at"):
+            data.pop(key, None)
+        timeless.append((*fields, data))
+    return timeless
+
+
+def test_bodies_parsed_by_worker_processes_record_what_the_writer_would(
+    server, tmp_path: Path, monkeypatch
+) -> None:
+    import ingestion._log.record as recording
+    from ingestion._sources.parse_pool import PARALLEL_PARSE_MIN_BYTES, ParsePool
+
+    words = "Ministers met at the harbour to talk about the strike. " * 50
+    per_feed = [item(feed * 100 + n, description=words) for feed in range(12) for n in range(60)]
+    sources = [serve(server, f"/busy{feed}", rss(per_feed[feed * 60 : feed * 60 + 60])) for feed in range(12)]
+    # Bodies that fail to parse, or that a worker gives up on, are the writer's again.
+    sources.append(serve(server, "/garbage", b"\x00\x01 not a feed at all " * 1000))
+    assert sum(len(server.routes[f"/busy{feed}"].body) for feed in range(12)) > PARALLEL_PARSE_MIN_BYTES
+
+    parsed_by_workers = []
+    results = ParsePool.results
+
+    def counted(pool: ParsePool) -> dict:
+        found = results(pool)
+        parsed_by_workers.append(len(found))
+        return found
+
+    monkeypatch.setattr(ParsePool, "results", counted)
+    in_workers = tmp_path / "workers" / "newsroom.duckdb"
+    report = ingest([replace(s, politeness_delay_seconds=0.0) for s in sources], in_workers, limits=FAST)
+    assert parsed_by_workers == [12]
+    assert report.totals()["new"] == 720
+
+    monkeypatch.setattr(recording, "parse_workers", lambda: 0)
+    in_writer = tmp_path / "writer" / "newsroom.duckdb"
+    ingest([replace(s, politeness_delay_seconds=0.0) for s in sources], in_writer, limits=FAST)
+    assert parsed_by_workers == [12, 0]
+    assert _recorded(in_workers) == _recorded(in_writer)
+    assert [row[0] for row in _recorded(in_workers) if row[1] == "garbage"] == ["feed.failed"]

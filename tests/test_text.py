@@ -14,6 +14,13 @@ from .conftest import shared_path
         ("http://example.com:80/a?utm_source=rss&UTM_Medium=x&b=2", "http://example.com/a?b=2"),
         ("https://example.com/a;jsessionid=ABC123?PHPSESSID=1&fbclid=z", "https://example.com/a"),
         ("https://example.com:8443/a?Sid=9&q=ukraine", "https://example.com:8443/a?q=ukraine"),
+        ("https://news.example/story/1?utm_source=rss&utm_medium=feed", "https://news.example/story/1"),
+        ("https://news.example?fbclid=x", "https://news.example/"),
+        ("https://news.example/a?utm_source=rss&&utm_medium=x", "https://news.example/a"),
+        ("https://news.example/a?utm_source=rss&id=1", "https://news.example/a?id=1"),
+        ("https://news.example/a?utm%5Fsource=rss", "https://news.example/a"),
+        ("https://news.example/a?utm_source=a+b&x=%20", "https://news.example/a?x=+"),
+        ("https://news.example/a?", "https://news.example/a"),
     ],
 )
 def test_canonical_url_strips_tracking_and_case_only_where_safe(url: str, expected: str) -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 import orjson
 
 from ingestion._log.blobs import file_sha256
-from ingestion._log.events import article_id, cap_fields, decide, item_content_hash
+from ingestion._log.events import article_id, decide, item_content_hash
 from ingestion._log.record import blob_store_for, new_run_id
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._model import ParsedItem, Rejection
 from ingestion._sources.dates import checked, iso, parse_datetime, utcnow
+from ingestion._sources.parse import cap_fields
 from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
 from ingestion.exceptions import ArchiveError
 

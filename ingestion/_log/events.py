@@ -27,30 +27,6 @@ def article_id(source_id: str, identity: str) -> str:
     return hashlib.sha256(f"{source_id}\x1f{identity}".encode()).hexdigest()[:20]
 
 
-#: The longest text each field keeps, in characters. Far above any real article
-#: (the longest news features run to ~100k characters), far below what breaks
-#: the steps after ingest (spaCy refuses texts over 1,000,000 characters).
-FIELD_CAPS = {"title": 2_000, "byline": 1_000, "summary": 20_000, "body": 300_000}
-
-
-def cap_fields(item: ParsedItem) -> list[str]:
-    """Cut over-long fields at a word boundary; the names of the fields cut.
-
-    The cut is noted in ``item.issues`` (so in the article's payload); the raw
-    body keeps the full text, so nothing is lost for good.
-    """
-    cut = []
-    for name, cap in FIELD_CAPS.items():
-        text = getattr(item, name)
-        if len(text) <= cap:
-            continue
-        space = text.rfind(" ", cap - 200, cap)
-        setattr(item, name, text[: space if space > 0 else cap].rstrip())
-        item.issues.append(f"{name} of {len(text):,} characters cut to the first {cap:,}")
-        cut.append(name)
-    return cut
-
-
 def item_content_hash(item: ParsedItem) -> str:
     return content_hash(item.title, item.summary, item.body, item.byline, item.url)
 

@@ -36,6 +36,7 @@ from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
 from ingestion._sources.fetch import FetchLimits
 from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT, ParsedResults, parse_body
+from ingestion._sources.parse_pool import ParsePool, parse_workers
 from ingestion._sources.plan import fetch_all, plan
 from ingestion.exceptions import BlobError, ParseError, SourceError
 
@@ -138,14 +139,16 @@ def record(
     *,
     run_id: str | None = None,
     lock_timeout: float = RECORD_LOCK_TIMEOUT,
+    parsed_by_source: dict[str, ParseResult] | None = None,
 ) -> IngestReport:
     """Parse fetched bodies, then append all resulting events in one transaction.
 
     Bodies are parsed before the writer lock is taken, each judged against the
-    last body its source delivered; a body ``parse_fetched`` parsed (by this
-    parser version, within the hour) is read from its kept result instead. With a
-    ``run_id`` that already has events (a retried scheduler task whose first
-    attempt committed), nothing is appended again.
+    last body its source delivered; a body already parsed is not parsed again:
+    by ``ingest``'s workers (``parsed_by_source``, the parse of each source's
+    fetched body) or by ``parse_fetched`` (its kept result, by this parser
+    version, within the hour). With a ``run_id`` that already has events (a
+    retried scheduler task whose first attempt committed), nothing is appended again.
     """
     db_path = Path(db_path)
     blobs = blobs or blob_store_for(db_path)
@@ -153,7 +156,12 @@ def record(
     recorded_at = utcnow()
     summaries = [SourceSummary(outcome.source_id) for outcome in outcomes]
     assumed = read_feed_states(db_path, lock_timeout=lock_timeout)
-    parsed = [_parse_outcome(o, blobs, recorded_at, assumed.get(o.source_id)) for o in outcomes]
+    parsed_by_source = parsed_by_source or {}
+
+    def parse(outcome: FetchOutcome, state: FeedState | None) -> ParseResult | SourceError | None:
+        return _parse_outcome(outcome, blobs, recorded_at, state, parsed_by_source.get(outcome.source_id))
+
+    parsed = [parse(o, assumed.get(o.source_id)) for o in outcomes]
     with EventStore(db_path, lock_timeout=lock_timeout) as store:
         with store.transaction():
             if store.has_run(run_id):
@@ -168,7 +176,7 @@ def record(
                 source = outcome.source_id
                 if _latest_body(states, source) != _latest_body(assumed, source):
                     # Another run recorded this source meanwhile: judge against what it left.
-                    parsed[position] = _parse_outcome(outcome, blobs, recorded_at, states.get(source))
+                    parsed[position] = parse(outcome, states.get(source))
             heads = store.heads(
                 article_id(outcome.source_id, item.identity)
                 for outcome, result in zip(outcomes, parsed, strict=True)
@@ -215,7 +223,11 @@ def _latest_body(states: dict[str, FeedState], source_id: str) -> str | None:
 
 
 def _parse_outcome(
-    outcome: FetchOutcome, blobs: BlobStore, now: datetime, state: FeedState | None
+    outcome: FetchOutcome,
+    blobs: BlobStore,
+    now: datetime,
+    state: FeedState | None,
+    already_parsed: ParseResult | None,
 ) -> ParseResult | SourceError | None:
     """The parse result, why there is none, or None when there is nothing new to
     parse: no body, or the very body the source delivered last time."""
@@ -223,7 +235,7 @@ def _parse_outcome(
         return None
     if state is not None and outcome.body_sha256 == state.latest_body:
         return None
-    return _parsed(outcome, outcome.body_sha256, blobs, now)
+    return already_parsed or _parsed(outcome, outcome.body_sha256, blobs, now)
 
 
 def _kept_path(kept: ParsedResults, outcome: FetchOutcome, body_sha256: str) -> Path:
@@ -433,18 +445,32 @@ def ingest(
 ) -> IngestReport:
     """Fetch every source once and record what changed. Failures are recorded, not raised.
 
-    No database lock is held while planning, fetching or parsing.
+    No database lock is held while planning, fetching or parsing; bodies are
+    parsed in worker processes as they arrive when there are many (see ``ParsePool``).
     """
     blobs = blob_store_for(db_path)
-    planned = plan(read_feed_states(db_path, lock_timeout=lock_timeout), sources, due_only=due_only)
+    states = read_feed_states(db_path, lock_timeout=lock_timeout)
+    planned = plan(states, sources, due_only=due_only)
+    parsing = ParsePool(
+        blobs,
+        utcnow(),
+        skip={source_id: state.latest_body for source_id, state in states.items()},
+        workers=parse_workers(),
+    )
+
+    def fetched(outcome: FetchOutcome) -> None:
+        parsing.fetched(outcome)
+        if on_fetched:
+            on_fetched(outcome)
+
     outcomes = fetch_all(
         planned.requests,
         blobs,
         limits=limits,
         politeness={s.id: s.politeness_delay_seconds for s in sources},
-        on_done=on_fetched,
+        on_done=fetched,
     )
-    report = record(db_path, outcomes, blobs, lock_timeout=lock_timeout)
+    report = record(db_path, outcomes, blobs, lock_timeout=lock_timeout, parsed_by_source=parsing.results())
     for source_id, until in planned.deferred.items():
         report.sources.append(
             SourceSummary(

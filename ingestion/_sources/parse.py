@@ -16,8 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from ingestion._log.events import cap_fields
-from ingestion._model import ParseResult
+from ingestion._model import ParsedItem, ParseResult
 from ingestion._sources.newsml import parse_newsml
 from ingestion._sources.ninjs import parse_ninjs
 from ingestion._sources.rss import parse_rss
@@ -33,6 +32,28 @@ PARSER_VERSION = "2"
 #: time of parsing (a date more than a day ahead is dropped).
 KEPT_RESULT_LIFETIME = timedelta(hours=1)
 _ITEM_START = re.compile(rb"<(?:[A-Za-z][\w.-]*:)?(?:item|entry)[\s>/]")
+#: The longest text each field keeps, in characters. Far above any real article
+#: (the longest news features run to ~100k characters), far below what breaks
+#: the steps after ingest (spaCy refuses texts over 1,000,000 characters).
+FIELD_CAPS = {"title": 2_000, "byline": 1_000, "summary": 20_000, "body": 300_000}
+
+
+def cap_fields(item: ParsedItem) -> list[str]:
+    """Cut over-long fields at a word boundary; the names of the fields cut.
+
+    The cut is noted in ``item.issues`` (so in the article's payload); the raw
+    body keeps the full text, so nothing is lost for good.
+    """
+    cut = []
+    for name, cap in FIELD_CAPS.items():
+        text = getattr(item, name)
+        if len(text) <= cap:
+            continue
+        space = text.rfind(" ", cap - 200, cap)
+        setattr(item, name, text[: space if space > 0 else cap].rstrip())
+        item.issues.append(f"{name} of {len(text):,} characters cut to the first {cap:,}")
+        cut.append(name)
+    return cut
 
 
 def parse_body(

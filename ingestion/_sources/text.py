@@ -249,6 +249,10 @@ _TRACKING_PARAMS = frozenset(
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_")
 # http(s)://host/path with no port, user, query, fragment or ;params.
 _SIMPLE_URL = re.compile(r"^https?://[a-z0-9.-]+(/[^?#;]*)?$")
+# The same with a query: the common feed link that only carries tracking parameters.
+_SIMPLE_URL_WITH_QUERY = re.compile(r"^(https?://[a-z0-9.-]+(/[^?#;]*)?)\?([^#;]*)$")
+# A query parameter name that reads as itself (nothing to unquote).
+_PLAIN_PARAM = re.compile(r"[A-Za-z0-9_.-]+")
 _PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid)=[^/?#]*", re.I)
 
 
@@ -264,6 +268,10 @@ def canonical_url(url: str | None) -> str | None:
     simple = _SIMPLE_URL.match(url)
     if simple:  # already lower-case, nothing to strip
         return url if simple.group(1) else url + "/"
+    tracked = _SIMPLE_URL_WITH_QUERY.match(url)
+    if tracked and all(_plain_tracking_param(part) for part in tracked.group(3).split("&")):
+        # Every parameter goes: what the general path below gives, without taking it apart.
+        return tracked.group(1) if tracked.group(2) else tracked.group(1) + "/"
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -282,10 +290,21 @@ def canonical_url(url: str | None) -> str | None:
     kept = [
         (key, value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if key.lower() not in _TRACKING_PARAMS and not key.lower().startswith(_TRACKING_PREFIXES)
+        if not _tracking_param(key)
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+
+
+def _tracking_param(name: str) -> bool:
+    name = name.lower()
+    return name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES)
+
+
+def _plain_tracking_param(part: str) -> bool:
+    """Whether one ``name=value`` of a query is a tracking parameter whose name needs no unquoting."""
+    name = part.split("=", 1)[0]
+    return _PLAIN_PARAM.fullmatch(name) is not None and _tracking_param(name)
 
 
 def web_url(link: str | None) -> str | None:
