@@ -451,26 +451,23 @@ def ingest(
     blobs = blob_store_for(db_path)
     states = read_feed_states(db_path, lock_timeout=lock_timeout)
     planned = plan(states, sources, due_only=due_only)
-    parsing = ParsePool(
-        blobs,
-        utcnow(),
-        skip={source_id: state.latest_body for source_id, state in states.items()},
-        workers=parse_workers(),
-    )
+    last_bodies = {source_id: state.latest_body for source_id, state in states.items()}
+    with ParsePool(blobs, skip=last_bodies, workers=parse_workers()) as parsing:
 
-    def fetched(outcome: FetchOutcome) -> None:
-        parsing.fetched(outcome)
-        if on_fetched:
-            on_fetched(outcome)
+        def fetched(outcome: FetchOutcome) -> None:
+            parsing.fetched(outcome)
+            if on_fetched:
+                on_fetched(outcome)
 
-    outcomes = fetch_all(
-        planned.requests,
-        blobs,
-        limits=limits,
-        politeness={s.id: s.politeness_delay_seconds for s in sources},
-        on_done=fetched,
-    )
-    report = record(db_path, outcomes, blobs, lock_timeout=lock_timeout, parsed_by_source=parsing.results())
+        outcomes = fetch_all(
+            planned.requests,
+            blobs,
+            limits=limits,
+            politeness={s.id: s.politeness_delay_seconds for s in sources},
+            on_done=fetched,
+        )
+        parsed = parsing.results()
+    report = record(db_path, outcomes, blobs, lock_timeout=lock_timeout, parsed_by_source=parsed)
     for source_id, until in planned.deferred.items():
         report.sources.append(
             SourceSummary(

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from ingestion._log.blobs import BlobStore
 from ingestion._model import FetchOutcome, ParseResult
+from ingestion._sources.dates import utcnow
 from ingestion._sources.parse import parse_body
 
 #: Bytes of fetched bodies (about 3,000 RSS items) from which starting worker
@@ -43,12 +44,12 @@ class ParsePool:
 
     ``fetched`` is called from the fetch threads; ``results`` once fetching is done.
     ``skip`` maps a source to the body it delivered last time: that body is not
-    parsed again (``record`` finds nothing new in it).
+    parsed again (``record`` finds nothing new in it). Used as a context manager,
+    so that the workers end with the block whatever happens in it.
     """
 
-    def __init__(self, blobs: BlobStore, now: datetime, skip: dict[str, str | None], workers: int) -> None:
+    def __init__(self, blobs: BlobStore, skip: dict[str, str | None], workers: int) -> None:
         self._blobs_root = str(blobs.root)
-        self._now = now
         self._skip = skip
         self._workers = workers
         self._waiting: list[FetchOutcome] = []
@@ -56,6 +57,13 @@ class ParsePool:
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[str, Future[ParseResult | None]] = {}
         self._lock = threading.Lock()
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
 
     def fetched(self, outcome: FetchOutcome) -> None:
         if self._workers < 2 or not outcome.ok or outcome.body_sha256 is None:
@@ -87,7 +95,7 @@ class ParsePool:
                 outcome.kind,
                 source_id=outcome.source_id,
                 url=outcome.url,
-                now=self._now,
+                now=utcnow(),  # as record would parse it: dates are judged against the time of parsing
                 content_type=outcome.content_type,
                 language=outcome.language,
             )
@@ -97,16 +105,13 @@ class ParsePool:
         if self._pool is None:
             return {}
         parsed = {}
-        try:
-            for source_id, future in self._futures.items():
-                try:
-                    result = future.result()
-                except Exception:  # a worker that died, or a result that would not unpickle
-                    continue
-                if result is not None:
-                    parsed[source_id] = result
-        finally:
-            self._pool.shutdown(cancel_futures=True)
+        for source_id, future in self._futures.items():
+            try:
+                result = future.result()
+            except Exception:  # a worker that died, or a result that would not unpickle
+                continue
+            if result is not None:
+                parsed[source_id] = result
         return parsed
 
 
