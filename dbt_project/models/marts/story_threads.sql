@@ -4,8 +4,8 @@
 -- The label is the thread's most representative headline: among the titles in
 -- the thread's most common language, the one sharing most words with the others
 -- (a medoid by word overlap; words of four letters or more, so "the" and "to"
--- do not count), compared within the first {{ label_candidates }} members so a
--- big thread costs no more than a small one. The first report is the member with
+-- do not count; between equals, the earliest), compared within the first
+-- {{ label_candidates }} members so a big thread costs no more than a small one. The first report is the member with
 -- the earliest publisher time (its recorded time when the feed gives none).
 --
 -- Incremental runs rebuild the threads whose members or merges changed
@@ -91,20 +91,39 @@ label_candidates as (
         <= {{ label_candidates }}
 ),
 
+candidate_words as (
+    select thread_id, article_id, unnest(words) as word from label_candidates
+),
+
+shared_words as (
+    -- pairs of candidates that share a word, found through the words: comparing every
+    -- pair's lists cost 40 x 39 list operations a thread
+    select a.thread_id, a.article_id, b.article_id as other_id, count(*) as shared
+    from candidate_words as a
+    inner join candidate_words as b
+        on b.thread_id = a.thread_id and b.word = a.word and b.article_id <> a.article_id
+    group by all
+),
+
+candidate_overlaps as (
+    -- each candidate's summed Jaccard similarity with the others (a pair sharing no word adds 0)
+    select s.thread_id, s.article_id,
+        sum(s.shared::double / (length(a.words) + length(b.words) - s.shared)) as overlap
+    from shared_words as s
+    inner join label_candidates as a on a.thread_id = s.thread_id and a.article_id = s.article_id
+    inner join label_candidates as b on b.thread_id = s.thread_id and b.article_id = s.other_id
+    group by all
+),
+
 medoids as (
     select
         a.thread_id,
-        arg_min(a.title, (-overlap, a.joined_at, a.article_id)) as label
-    from (
-        select a.thread_id, a.article_id, a.title, a.joined_at,
-            sum(coalesce(
-                length(list_intersect(a.words, b.words))::double
-                / nullif(length(list_distinct(a.words || b.words)), 0), 0)) as overlap
-        from label_candidates as a
-        inner join label_candidates as b on b.thread_id = a.thread_id and b.article_id <> a.article_id
-        group by all
-    ) as a
+        -- rounded: equal word sets tie exactly, whatever order the sum added them in
+        arg_min(a.title, (-round(coalesce(o.overlap, 0), 9), a.joined_at, a.article_id)) as label
+    from label_candidates as a
+    left join candidate_overlaps as o using (thread_id, article_id)
     group by a.thread_id
+    having count(*) > 1  -- one candidate is compared with none: the label falls back (below)
 ),
 
 first_reports as (
