@@ -7,11 +7,12 @@ the same bodies: bare ``feedparser.parse`` items/s; our parse (``parse_body``:
 the fast RSS path, text cleaning, caps) and our feedparser path (``parse_rss``);
 the full ``ingest`` items/s with the feeds served from 127.0.0.1 (fetch, store
 raw body, parse and clean in worker processes, decide, append to DuckDB; the
-workers' start included) and its ratio to bare feedparser; the scheduler's split (fetch tasks parse and keep results, then the
-writer's ``record`` alone); backfill rows/s for a JSON Lines archive; and the
-seconds to parse a 20 MB body built against the parser (the worst case a source
-can send). The load average is printed beside the figures: they are only
-comparable on a machine nobody else is using.
+workers' start included) and its ratio to bare feedparser; the scheduler's split
+(fetch tasks parse and keep results, then the writer's ``record`` alone);
+backfill rows/s for a JSON Lines archive; and the seconds to parse a 20 MB body
+built against the parser (the worst case a source can send). The load average
+is printed beside the figures: they are only comparable on a machine nobody else
+is using.
 """
 
 from __future__ import annotations
