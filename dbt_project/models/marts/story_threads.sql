@@ -92,27 +92,25 @@ label_candidates as (
 ),
 
 candidate_words as (
-    select thread_id, article_id, unnest(words) as word from label_candidates
+    select thread_id, article_id, length(words) as word_count, unnest(words) as word from label_candidates
 ),
 
 shared_words as (
     -- pairs of candidates that share a word, found through the words: comparing every
     -- pair's lists cost 40 x 39 list operations a thread
-    select a.thread_id, a.article_id, b.article_id as other_id, count(*) as shared
+    select a.thread_id, a.article_id, a.word_count, b.word_count as other_word_count, count(*) as shared
     from candidate_words as a
     inner join candidate_words as b
         on b.thread_id = a.thread_id and b.word = a.word and b.article_id <> a.article_id
-    group by all
+    group by a.thread_id, a.article_id, a.word_count, b.article_id, b.word_count
 ),
 
 candidate_overlaps as (
     -- each candidate's summed Jaccard similarity with the others (a pair sharing no word adds 0)
-    select s.thread_id, s.article_id,
-        sum(s.shared::double / (length(a.words) + length(b.words) - s.shared)) as overlap
-    from shared_words as s
-    inner join label_candidates as a on a.thread_id = s.thread_id and a.article_id = s.article_id
-    inner join label_candidates as b on b.thread_id = s.thread_id and b.article_id = s.other_id
-    group by all
+    select thread_id, article_id,
+        sum(shared::double / (word_count + other_word_count - shared)) as overlap
+    from shared_words
+    group by thread_id, article_id
 ),
 
 medoids as (
