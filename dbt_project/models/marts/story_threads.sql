@@ -5,8 +5,9 @@
 -- the thread's most common language, the one sharing most words with the others
 -- (a medoid by word overlap; words of four letters or more, so "the" and "to"
 -- do not count; between equals, the earliest), compared within the first
--- {{ label_candidates }} members so a big thread costs no more than a small one. The first report is the member with
--- the earliest publisher time (its recorded time when the feed gives none).
+-- {{ label_candidates }} members so a big thread costs no more than a small one.
+-- The first report is the member with the earliest publisher time (its recorded
+-- time when the feed gives none).
 --
 -- Incremental runs rebuild the threads whose members or merges changed
 -- (threads_touched), whose members' mentions were resolved anew or name an entity
