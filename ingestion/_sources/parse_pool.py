@@ -116,12 +116,13 @@ class ParsePool:
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a fork server that has imported the parsers and nothing else.
+    """Workers forked from a fork server that has imported the parsers, so that none
+    imports them again; not forked from this process, which runs fetch threads (a
+    fork copies whatever lock one of them holds).
 
-    Not forked from this process, which runs fetch threads (a fork copies whatever
-    lock one of them holds); not spawned, which runs the caller's main script again
-    in every worker (a script that calls ``ingest`` at its top level would recurse).
-    The fork server imports only the modules named here, not that script.
+    As with any start method but a plain fork, each worker imports the caller's
+    main module again: a script that calls ``ingest`` keeps its work under
+    ``if __name__ == "__main__":`` (the ``newsroom`` command does).
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
