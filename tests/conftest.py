@@ -18,6 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 #: (a missing folder there shows what a fresh clone runs).
 SHARED = Path(os.environ.get("NEWSROOM_SHARED_DIR") or REPO.parent / "shared")
 
+# The tests run in several processes (pytest-xdist). dbt rewrites its manifest and
+# partial-parse file in the project's target/ on every run, so each process keeps its
+# own (inherited by the Airflow and CLI processes it starts).
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["DBT_TARGET_PATH"] = str(REPO / "dbt_project" / "target" / _worker)
+    os.environ["DBT_LOG_PATH"] = str(REPO / "dbt_project" / "logs" / _worker)
+
 
 #: Whether the test being run carries ``@pytest.mark.shared``: set before its fixtures are built.
 _running_a_shared_test = False
