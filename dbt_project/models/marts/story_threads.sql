@@ -11,9 +11,10 @@
 --
 -- Incremental runs rebuild the threads whose members or merges changed
 -- (threads_touched), whose members' mentions were resolved anew or name an entity
--- that was renamed or retyped, and every active thread (it may have gone dormant).
--- A thread left with no article and no merge is deleted after.
-{% set active_days = 2 %}
+-- that was renamed or retyped, and those whose status the threads' new clock
+-- changes (thread_status: active ones gone quiet; the only column of an untouched
+-- thread that time alone changes). A thread left with no article and no
+-- merge is deleted after.
 {% set label_candidates = 40 %}
 {{
     config(
@@ -32,6 +33,10 @@
 -- depends_on: {{ ref('stg_enrich__thread_assignments') }}, {{ ref('stg_enrich__thread_merges') }}
 -- depends_on: {{ ref('int_entity_mentions_cleaned') }}, {{ ref('int_entity_names_resolved') }}, {{ ref('int_entity_labels') }}
 with
+as_of as (
+    select max(event_time) as as_of from {{ ref('stg_enrich__thread_assignments') }}
+),
+
 {% if is_incremental() %}
 {% set built_through %}(select coalesce(max(last_event_seq), 0) from {{ this }}){% endset %}
 relinked_articles as (
@@ -49,7 +54,8 @@ touched as (
     select thread_id from {{ ref('thread_articles') }}
     where article_id in (select article_id from relinked_articles)
     union
-    select thread_id from {{ this }} where status = 'active'
+    select thread_id from {{ this }} cross join as_of
+    where status <> 'merged' and status <> {{ thread_status('last_seen_at', 'as_of') }}
 ),
 {% endif %}
 
@@ -135,10 +141,6 @@ first_reports as (
     group by thread_id
 ),
 
-as_of as (
-    select max(event_time) as as_of from {{ ref('stg_enrich__thread_assignments') }}
-),
-
 entity_counts as (
     select m.thread_id, e.canonical_name, count(distinct m.article_id) as articles
     from members as m
@@ -171,8 +173,7 @@ threads as (
         count(distinct m.source_id) filter (where m.is_member) as source_count,
         count(*) filter (where m.is_member and m.duplicate_of is not null) as copy_count,
         coalesce(any_value(te.top_entities), []::varchar[]) as top_entities,
-        case when max(m.joined_at) >= any_value(as_of.as_of) - interval {{ active_days }} day
-            then 'active' else 'dormant' end as status,
+        {{ thread_status('max(m.joined_at)', 'any_value(as_of.as_of)') }} as status,
         max(m.last_event_seq) as last_event_seq
     from members as m
     cross join as_of
