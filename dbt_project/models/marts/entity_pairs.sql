@@ -8,14 +8,33 @@
 }}
 -- Entities named together in the current version of the same live article.
 --
--- Incremental runs recount every pair with a touched entity (entities_touched),
--- over the articles naming that entity. A pair no longer named together is written
--- with a zero count, replacing the old row, and the zero row is then deleted.
+-- Incremental runs recount the pairs that can have changed: those named together
+-- in any version of an article with a newer version (a pair's articles change
+-- only through such an article, which then names both), and every pair of an
+-- entity relinked by resolution (entities_relinked: its articles may now count for
+-- another). A busy entity's other pairs are left alone. A pair no longer named
+-- together is written with a zero count, replacing the old row, and the zero row
+-- is then deleted.
 -- depends_on: {{ ref('article_versions') }}, {{ ref('int_entity_names_resolved') }}, {{ ref('entity_mentions') }}
 with
 {% if is_incremental() %}
-touched as (
-    {{ entities_touched('(select coalesce(max(last_event_seq), 0) from ' ~ this ~ ')') }}
+{% set built_through %}(select coalesce(max(last_event_seq), 0) from {{ this }}){% endset %}
+changed_article_entities as (
+    select distinct m.article_id, m.entity_id
+    from {{ ref('entity_mentions') }} as m
+    semi join (
+        select article_id from {{ ref('article_versions') }} where event_seq > {{ built_through }}
+    ) as v on v.article_id = m.article_id
+),
+
+touched_pairs as (
+    select distinct a.entity_id as entity_a, b.entity_id as entity_b
+    from changed_article_entities as a
+    inner join changed_article_entities as b on a.article_id = b.article_id and a.entity_id < b.entity_id
+),
+
+relinked as (
+    {{ entities_relinked(built_through) }}
 ),
 {% endif %}
 
@@ -25,9 +44,12 @@ article_entities as (
     inner join {{ ref('articles') }} as a using (article_id)
     where m.is_current and a.status = 'live'
     {% if is_incremental() %}
-      and m.article_id in (
-          select article_id from {{ ref('entity_mentions') }}
-          where is_current and entity_id in (select entity_id from touched)
+      and (
+          m.entity_id in (select entity_id from changed_article_entities)
+          or m.article_id in (
+              select article_id from {{ ref('entity_mentions') }}
+              where is_current and entity_id in (select entity_id from relinked)
+          )
       )
     {% endif %}
 ),
@@ -43,7 +65,9 @@ counted as (
     from article_entities as a
     inner join article_entities as b on a.article_id = b.article_id and a.entity_id < b.entity_id
     {% if is_incremental() %}
-    where a.entity_id in (select entity_id from touched) or b.entity_id in (select entity_id from touched)
+    where (a.entity_id, b.entity_id) in (select (entity_a, entity_b) from touched_pairs)
+       or a.entity_id in (select entity_id from relinked)
+       or b.entity_id in (select entity_id from relinked)
     {% endif %}
     group by all
 )
@@ -60,7 +84,9 @@ from (
     select entity_a, entity_b from counted
     union
     select entity_a, entity_b from {{ this }}
-    where entity_a in (select entity_id from touched) or entity_b in (select entity_id from touched)
+    where (entity_a, entity_b) in (select (entity_a, entity_b) from touched_pairs)
+       or entity_a in (select entity_id from relinked)
+       or entity_b in (select entity_id from relinked)
 ) as k
 left join counted as c using (entity_a, entity_b)
 {% else %}
