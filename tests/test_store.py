@@ -144,3 +144,39 @@ def test_a_copied_log_is_the_same_log_and_only_a_prefix_is_topped_up(filled_db: 
         )
     with EventStore(other) as store, pytest.raises(StoreError, match="not a copy"):
         store.copy_events_from(filled_db)
+
+
+def _payload_storage(db_path: Path) -> set[str]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('raw.events') "
+            "WHERE column_name = 'payload' AND compression <> 'Constant'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def _append_pages(db_path: Path, pages: int) -> None:
+    text = "A long paragraph of wire copy about the harbour strike. " * 40
+    with EventStore(db_path) as store, store.transaction():
+        store.append(
+            [PendingEvent("feed.fetched", f"feed:s{n}", f"s{n}", {"body": f"{n} {text}"}) for n in range(pages)],
+            recorded_at=utcnow(),
+            run_id="r1",
+        )
+
+
+def test_a_new_log_keeps_its_payloads_compressed(db_path: Path) -> None:
+    _append_pages(db_path, 3_000)
+    assert _payload_storage(db_path) == {"ZSTD"}
+    assert verify(db_path).ok
+
+
+def test_a_log_made_in_the_older_format_keeps_working(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    duckdb.connect(str(db_path), config={"storage_compatibility_version": "v1.0.0"}).close()
+    _append_pages(db_path, 3_000)
+    _append_pages(db_path, 10)
+    assert "ZSTD" not in _payload_storage(db_path)  # that format cannot hold it
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.events").fetchall() == [(3_010,)]
+    assert verify(db_path).ok

@@ -28,6 +28,10 @@ from ingestion._log.lake import WriterLock, attach_read_only, connect_lake, crea
 from ingestion.exceptions import StoreError, StoreLockedError
 
 GENESIS_HASH = "0" * 64
+#: The storage format of a new working database: the oldest that can hold zstd-compressed
+#: columns. Only this package's DuckDB opens the working file (readers get the published
+#: snapshot, written for older releases); an existing file keeps the format it was made in.
+WORKING_STORAGE_VERSION = "v1.2.0"
 _EVENT_NAMESPACE = uuid.UUID("6f1c1f2e-3a51-5b7e-9d0a-6e65777372f0").bytes
 
 EVENT_TYPES = (
@@ -55,7 +59,10 @@ CREATE TABLE IF NOT EXISTS raw.events (
     recorded_at     TIMESTAMP NOT NULL,
     run_id          VARCHAR   NOT NULL,
     content_hash    VARCHAR,
-    payload         JSON      NOT NULL,
+    -- Most of the log's bytes: DuckDB keeps long text uncompressed unless told;
+    -- zstd keeps payloads at an eighth (files made before WORKING_STORAGE_VERSION
+    -- cannot hold zstd, and keep them as they were).
+    payload         JSON      NOT NULL USING COMPRESSION zstd,
     payload_hash    VARCHAR   NOT NULL,
     prev_hash       VARCHAR   NOT NULL,
     event_hash      VARCHAR   NOT NULL,
@@ -246,7 +253,12 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
         raise StoreError(f"no database at {path}; run `newsroom ingest` first")
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            if read_only:
+                con = duckdb.connect(str(path), read_only=True)
+            else:
+                con = duckdb.connect(
+                    str(path), config={"storage_compatibility_version": WORKING_STORAGE_VERSION}
+                )
         except duckdb.Error as exc:
             # Anything but a lock: not a DuckDB file, truncated, damaged. One line, never a retry.
             # ("lock" alone would also match a damaged "block" and wait for nobody.)
