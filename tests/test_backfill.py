@@ -136,3 +136,19 @@ def test_an_archive_that_changes_while_loading_records_nothing(
     with pytest.raises(NewsroomError, match="changed while it was being loaded"):
         backfill(archive, "s", db_path)
     assert _article_events(db_path) == []
+
+
+def test_a_big_backfill_leaves_no_freed_blocks_behind(tmp_path: Path, db_path: Path) -> None:
+    # At DuckDB's default checkpoint threshold this load checkpoints halfway and
+    # rewrites the row group it is filling: about 115 blocks in the file, 61 in use.
+    body = "Dockworkers walked out at dawn as talks over pay broke down again. " * 2
+    archive = _write(
+        tmp_path / "big.jsonl",
+        [{"guid": f"g{n}", "title": f"Strike, day {n}", "body": f"{n} {body}"} for n in range(60_000)],
+    )
+    assert backfill(archive, "archive", db_path).counts["new"] == 60_000
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        [(used, total)] = con.execute(
+            "SELECT used_blocks, total_blocks FROM pragma_database_size()"
+        ).fetchall()
+    assert used == total

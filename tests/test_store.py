@@ -159,7 +159,10 @@ def _append_pages(db_path: Path, pages: int) -> None:
     text = "A long paragraph of wire copy about the harbour strike. " * 40
     with EventStore(db_path) as store, store.transaction():
         store.append(
-            [PendingEvent("feed.fetched", f"feed:s{n}", f"s{n}", {"body": f"{n} {text}"}) for n in range(pages)],
+            [
+                PendingEvent("feed.fetched", f"feed:s{n}", f"s{n}", {"body": f"{n} {text}"})
+                for n in range(pages)
+            ],
             recorded_at=utcnow(),
             run_id="r1",
         )

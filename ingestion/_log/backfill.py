@@ -128,7 +128,7 @@ def backfill(
         report.loaded_before, report.resumed_after_line = _earlier_loads(store, source_id, archive_sha)
         if report.loaded_before is not None:
             return report
-        with ThreadPoolExecutor(1) as background, _gc_paused():
+        with store.bulk_load(), ThreadPoolExecutor(1) as background, _gc_paused():
             # Beside the main thread's parsing, deciding and inserting run two slow
             # writes that release the GIL: keeping the raw archive (zlib), then each
             # chunk's commit (DuckDB). The insert stays here: DuckDB's Arrow scan
