@@ -80,6 +80,7 @@ import pyarrow as pa
 
 from ingestion._derive.ner import language_key
 from ingestion._derive.places import gazetteer_id
+from ingestion._gc import gc_paused
 from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
 
@@ -1233,7 +1234,8 @@ def _load_state(db_path: Path, done: int) -> Threader:
     path = state_path(db_path)
     if done and path.exists():
         try:
-            threader = pickle.loads(path.read_bytes())
+            with gc_paused():
+                threader = pickle.loads(path.read_bytes())
             usable = getattr(threader, "layout", None) == STATE_LAYOUT and threader.last_event_seq == done
             if isinstance(threader, Threader) and usable:
                 if _PLACES is None and threader.places and threader.places[0] == gazetteer_id():

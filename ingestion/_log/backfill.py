@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 
+from ingestion._gc import gc_paused
 from ingestion._log.blobs import file_sha256
 from ingestion._log.events import article_id, decide, item_content_hash
 from ingestion._log.record import blob_store_for, new_run_id
@@ -128,7 +127,7 @@ def backfill(
         report.loaded_before, report.resumed_after_line = _earlier_loads(store, source_id, archive_sha)
         if report.loaded_before is not None:
             return report
-        with store.bulk_load(), ThreadPoolExecutor(1) as background, _gc_paused():
+        with store.bulk_load(), ThreadPoolExecutor(1) as background, gc_paused():
             # Beside the main thread's parsing, deciding and inserting run two slow
             # writes that release the GIL: keeping the raw archive (zlib), then each
             # chunk's commit (DuckDB). The insert stays here: DuckDB's Arrow scan
@@ -207,23 +206,6 @@ def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple
         [source_id, archive_sha],
     ).fetchall()[0][0]
     return None, last_line or 0
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a load.
-
-    A load allocates millions of small, acyclic objects (freed by reference
-    counting), and each full collection walks all live ones: about a tenth of the
-    run time. Nothing here makes cycles, so pausing loses no memory.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _chunks(items: Iterator[ParsedItem], size: int) -> Iterator[list[ParsedItem]]:
