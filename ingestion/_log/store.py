@@ -253,12 +253,9 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
         raise StoreError(f"no database at {path}; run `newsroom ingest` first")
     while True:
         try:
-            if read_only:
-                con = duckdb.connect(str(path), read_only=True)
-            else:
-                con = duckdb.connect(
-                    str(path), config={"storage_compatibility_version": WORKING_STORAGE_VERSION}
-                )
+            # The format only matters to a file this call creates (never read-only).
+            config = {"storage_compatibility_version": WORKING_STORAGE_VERSION} if not read_only else {}
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.Error as exc:
             # Anything but a lock: not a DuckDB file, truncated, damaged. One line, never a retry.
             # ("lock" alone would also match a damaged "block" and wait for nobody.)
