@@ -106,8 +106,11 @@ def test_the_updated_mirror_equals_the_full_build(two_builds: tuple[Path, Path],
 
 def test_the_updated_parquet_equals_the_full_build(two_builds: tuple[Path, Path]) -> None:
     updated, full = two_builds
-    files = sorted(path.name for path in (full / "parquet").glob("*.parquet"))
-    assert files == sorted(path.name for path in (updated / "parquet").glob("*.parquet"))
+    files = sorted(str(path.relative_to(full / "parquet")) for path in (full / "parquet").rglob("*.parquet"))
+    assert files == sorted(
+        str(path.relative_to(updated / "parquet")) for path in (updated / "parquet").rglob("*.parquet")
+    )
+    assert "articles/all.parquet" not in files and "sources/all.parquet" in files
     for name in files:
         tables = [pq.read_table(folder / "parquet" / name) for folder in two_builds]
         assert tables[0].schema == tables[1].schema, name
@@ -119,14 +122,20 @@ def test_nothing_new_changes_nothing_and_rewrites_no_parquet(demo_data_dir: Path
     db_path = copy_data_dir(demo_data_dir, tmp_path)
     first = publish(db_path)
     assert first.changes is None  # nothing published before: built in full
-    before = {path.name: path.stat().st_ino for path in first.parquet_dir.resolve().glob("*.parquet")}
+    before = _parquet_inodes(first.parquet_dir)
     again = publish(db_path)
     assert again.changes is not None and not any(
         removed or added for removed, added in again.changes.values()
     )
-    after = {path.name: path.stat().st_ino for path in again.parquet_dir.resolve().glob("*.parquet")}
-    assert after == before  # the same files, linked into the new snapshot's folder
+    after = _parquet_inodes(again.parquet_dir)
+    assert after == before and len(before) >= 12  # the same files, linked into the new snapshot's folder
     assert again.tables == first.tables
+
+
+def _parquet_inodes(folder: Path) -> dict[str, int]:
+    """The Parquet files of a snapshot's folder, named relative to it: their inodes."""
+    folder = folder.resolve()
+    return {str(path.relative_to(folder)): path.stat().st_ino for path in folder.rglob("*.parquet")}
 
 
 @pytest.mark.parametrize("damage", ["older format", "not a database"])

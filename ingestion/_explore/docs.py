@@ -1,4 +1,5 @@
-"""What the dbt project says about each model: descriptions, keys and references.
+"""What the dbt project says about each model: descriptions, keys, references and
+how its Parquet files are split.
 
 The model files (``dbt_project/models/**/_*__models.yml``) are the one place the
 marts are documented and constrained; the mirror takes its keys from them and
@@ -28,6 +29,8 @@ class ModelDocs:
     unique: tuple[str, ...] = ()
     #: column -> model, from ``relationships`` tests.
     references: dict[str, str] = field(default_factory=dict)
+    #: The time column whose month splits the mart's Parquet files (``meta``), if any.
+    published_by_month: str = ""
 
 
 @cache
@@ -42,7 +45,11 @@ def model_docs(project_dir: Path = DBT_PROJECT) -> dict[str, ModelDocs]:
 
 
 def _read_model(model: dict[str, Any]) -> ModelDocs:
-    docs = ModelDocs(description=_one_line(model.get("description")))
+    meta = (model.get("config") or {}).get("meta") or {}
+    docs = ModelDocs(
+        description=_one_line(model.get("description")),
+        published_by_month=str(meta.get("published_by_month") or ""),
+    )
     combination: tuple[str, ...] = ()
     for test in model.get("data_tests") or []:
         if isinstance(test, dict) and "unique_combination" in test:

@@ -31,6 +31,7 @@ from ingestion._extensions import forbid_downloads
 from ingestion._log.lake import attach_read_only
 from ingestion._log.store import connect
 from ingestion._publish.changes import write_change_feeds
+from ingestion._publish.parquet import write_mart_parquet
 from ingestion._publish.search import build_search_index, update_search_index
 from ingestion._publish.update import MartChange, SnapshotOutOfStep, update_mart
 from ingestion._quality.expectations import STAGES
@@ -176,11 +177,13 @@ class _Snapshot:
                         copy_mart(out, mart)
                 for mart in self.marts:
                     tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
-                    parquet_file = snapshot_dir / "parquet" / f"{mart}.parquet"
-                    if changes is None or changes[mart] or not _link(previous_dir / "parquet", parquet_file):
-                        out.execute(
-                            f"COPY main.{mart} TO '{parquet_file}' (FORMAT parquet, COMPRESSION zstd)"
-                        )
+                    write_mart_parquet(
+                        out,
+                        mart,
+                        snapshot_dir / "parquet" / mart,
+                        previous_dir / "parquet" / mart,
+                        None if changes is None else changes[mart],
+                    )
                 out.execute("DETACH work")
                 if changes is None:
                     build_search_index(out)
@@ -255,16 +258,6 @@ class _Snapshot:
                 SNAPSHOT_FORMAT,
             ],
         )
-
-
-def _link(folder: Path, target: Path) -> bool:
-    """Give ``target`` the file of the same name in ``folder`` (the snapshot before):
-    same rows, same file, no rewrite. False when there is none to link."""
-    try:
-        os.link(folder / target.name, target)
-    except OSError:  # none there (a folder removed meanwhile), or links not supported
-        return False
-    return True
 
 
 def _update_marts(out: duckdb.DuckDBPyConnection, marts: list[str]) -> dict[str, MartChange]:
