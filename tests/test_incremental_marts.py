@@ -2,7 +2,8 @@
 back into history: a lone surname that becomes ambiguous when a second person with
 it appears (its old mentions move to another entity), an editor ignoring a name
 (an article left with no entity at all), a revision dropping a name, a withdrawal,
-a thread merged into another, an article moving threads."""
+a thread merged into another, an article moving threads; and revisions that keep
+their publication time, whose pairs of entities are added to, not recounted."""
 
 from __future__ import annotations
 
@@ -33,17 +34,24 @@ FIRST_RUN = [
     ("a6", 1, "article.published", 3, "Acme Group results", [("Acme Group", "ORG")], ("open", "a6")),
     # never touched again: only the new Jane Smith changes what its "Smith" means
     ("a8", 1, "article.published", 3, "Smith again", [("Smith", "PERSON")], ("open", "a8")),
+    ("a9", 1, "article.published", 2, "Rome and Madrid talks", [("Rome", "GPE"), ("Madrid", "GPE")], ("open", "a9")),
+    ("a10", 1, "article.published", 2, "Rome, Madrid and Lisbon", [("Rome", "GPE"), ("Madrid", "GPE"), ("Lisbon", "GPE")], ("open", "a10")),
 ]
 SECOND_RUN = [
     ("a7", 1, "article.published", 4, "Jane Smith in Berlin", [("Jane Smith", "PERSON"), ("Berlin", "GPE")], ("join", "a5")),
     ("a3", 2, "article.revised", 4, "Acme Group expands", [("Acme Group", "ORG")], ("stay", "a3")),
     ("a4", 2, "article.withdrawn", 4, "", [], ("leave", "a3")),
     ("a2", 2, "article.revised", 4, "Smith speaks in Berlin", [("Smith", "PERSON"), ("Berlin", "GPE")], ("move", "a5")),
+    # revised with their publication time kept: a9 names Lisbon too, a10 no longer Madrid
+    ("a9", 2, "article.revised", 4, "Rome, Madrid and Lisbon talks", [("Rome", "GPE"), ("Madrid", "GPE"), ("Lisbon", "GPE")], ("stay", "a9")),
+    ("a10", 2, "article.revised", 4, "Rome and Lisbon", [("Rome", "GPE"), ("Lisbon", "GPE")], ("stay", "a10")),
 ]
 # fmt: on
 # The threader found that a5's story is a1's.
 SECOND_RUN_MERGES = [("a5", "a1")]
 IGNORED = "Acme Group"
+#: Articles whose every version says when it was published (day of March).
+PUBLISHED = {"a9": 2, "a10": 2}
 
 
 def append_run(con: duckdb.DuckDBPyConnection, events: list, merges: list) -> None:
@@ -51,7 +59,10 @@ def append_run(con: duckdb.DuckDBPyConnection, events: list, merges: list) -> No
     for article, version, event_type, day, title, mentions, (action, thread) in events:
         seq += 1
         at = f"2026-03-{day:02d} 12:00:00"
-        payload = orjson.dumps({"identity": article, "title": title, "language": "en"}).decode()
+        fields = {"identity": article, "title": title, "language": "en"}
+        if article in PUBLISHED:
+            fields["published_at"] = f"2026-03-{PUBLISHED[article]:02d} 09:00:00"
+        payload = orjson.dumps(fields).decode()
         con.execute(
             "INSERT INTO raw.events VALUES (?, ?, ?, ?, ?, 'src', ?, ?, 'test', ?, ?, ?, '', '')",
             [seq, f"{article}#{version}", event_type, article, version, at, at, title, payload, title],
@@ -133,11 +144,19 @@ def test_the_second_run_reaches_back_into_history(incremental_and_full: tuple[Pa
             "SELECT e.canonical_name FROM marts.entity_mentions m JOIN marts.entities e USING (entity_id) "
             "WHERE m.article_id = 'a8'"
         ).fetchall()
+        pairs = con.execute(
+            "SELECT least(a.canonical_name, b.canonical_name), greatest(a.canonical_name, b.canonical_name), "
+            "p.article_count FROM marts.entity_pairs AS p "
+            "JOIN marts.entities AS a ON a.entity_id = p.entity_a JOIN marts.entities AS b ON b.entity_id = p.entity_b "
+            "WHERE a.canonical_name IN ('Rome', 'Madrid', 'Lisbon') AND b.canonical_name IN ('Rome', 'Madrid', 'Lisbon') "
+            "ORDER BY 1, 2"
+        ).fetchall()
     # John Smith, Jane Smith, and the lone "Smith" that no longer names one person
     assert smith_entities == 3
     assert a8 == [("Smith",)]
     assert ignored == [(0,)]
     assert a5 == [("merged", "a1")]
+    assert pairs == [("Lisbon", "Madrid", 1), ("Lisbon", "Rome", 2), ("Madrid", "Rome", 1)]
 
 
 def test_incremental_equals_full_refresh(incremental_and_full: tuple[Path, Path]) -> None:
