@@ -151,6 +151,7 @@ _WATERMARKS = {
     "intermediate.int_entity_names_resolved": "resolved_at_seq",
     "marts.entities": "last_event_seq",
     "marts.entity_daily": "last_event_seq",
+    "marts.entity_extraction_status": "event_seq",
     "marts.entity_pairs": "last_event_seq",
     "marts.story_threads": "last_event_seq",
     "marts.threads_daily": "last_event_seq",
