@@ -84,6 +84,20 @@ voted as (
 
 known_places as (
     select distinct name_key from {{ ref('stg_enrich__places') }}
+),
+
+-- grouped by entity alone, before the joins: fewer keys to group a busy entity's mentions by
+numbers as (
+    select
+        entity_id,
+        list_sort(list_distinct(list(name))) as aliases,
+        min(valid_from) as first_seen_at,
+        max(valid_from) as last_seen_at,
+        count(distinct article_id) filter (where is_current and status = 'live') as article_count,
+        count(*) filter (where is_current and status = 'live') as mention_count,
+        max(event_seq) as last_event_seq
+    from mentions
+    group by entity_id
 )
 
 select
@@ -103,13 +117,12 @@ select
     ) as entity_type,
     (select map(list(t.entity_type order by t.entity_type), list(t.votes order by t.entity_type))
      from types t where t.entity_id = c.entity_id) as type_votes,
-    list_sort(list_distinct(list(m.name))) as aliases,
-    min(m.valid_from) as first_seen_at,
-    max(m.valid_from) as last_seen_at,
-    count(distinct m.article_id) filter (where m.is_current and m.status = 'live') as article_count,
-    count(*) filter (where m.is_current and m.status = 'live') as mention_count,
-    max(m.event_seq) as last_event_seq
+    n.aliases,
+    n.first_seen_at,
+    n.last_seen_at,
+    n.article_count,
+    n.mention_count,
+    n.last_event_seq
 from canonical as c
 inner join voted as v using (entity_id)
-inner join mentions as m using (entity_id)
-group by c.entity_id, c.canonical_name, c.curated_type, v.entity_type, v.person_votes, v.all_votes
+inner join numbers as n using (entity_id)
