@@ -10,7 +10,7 @@ import pytest
 
 from ingestion._explore.docs import model_docs
 from ingestion._publish.parquet import write_mart_parquet
-from ingestion._publish.update import CHANGES_DATABASE, MartChange
+from ingestion._publish.update import MartChange
 
 
 @pytest.fixture
@@ -53,18 +53,16 @@ def test_the_months_whose_rows_changed_are_written_and_the_others_linked(
     assert _rows(con, first) == con.execute("FROM main.articles ORDER BY article_id").fetchall()
 
     # The update a publish makes: a2 revised, a5 new in April; the rows out and in kept.
-    change = MartChange("articles", removed=1, added=2)
-    con.execute(f"ATTACH ':memory:' AS {CHANGES_DATABASE}")
-    con.execute(f"CREATE TABLE {change.removed_table} AS FROM main.articles WHERE article_id = 'a2'")
+    con.execute("CREATE TEMP TABLE \"removed__articles\" AS FROM main.articles WHERE article_id = 'a2'")
     con.execute(
-        f"""CREATE TABLE {change.added_table} AS
+        """CREATE TEMP TABLE "added__articles" AS
            SELECT 'a2' AS article_id, TIMESTAMPTZ '2026-02-10 10:00:00+00' AS published_at, 'February, revised' AS title
            UNION ALL SELECT 'a5', TIMESTAMPTZ '2026-04-02 09:00:00+00', 'April'"""
     )
     con.execute("DELETE FROM main.articles WHERE article_id = 'a2'")
-    con.execute(f"INSERT INTO main.articles FROM {change.added_table}")
+    con.execute('INSERT INTO main.articles FROM "added__articles"')
     second = tmp_path / "two" / "articles"
-    write_mart_parquet(con, "articles", second, first, change)
+    write_mart_parquet(con, "articles", second, first, MartChange("articles", removed=1, added=2))
 
     before, after = _files(first), _files(second)
     assert sorted(after) == sorted([*before, "2026-04.parquet"])

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -178,42 +177,31 @@ class _Snapshot:
                         copy_mart(out, mart)
                 for mart in self.marts:
                     tables[mart] = out.execute(f"SELECT count(*) FROM main.{mart}").fetchall()[0][0]
+                    write_mart_parquet(
+                        out,
+                        mart,
+                        snapshot_dir / "parquet" / mart,
+                        previous_dir / "parquet" / mart,
+                        None if changes is None else changes[mart],
+                    )
                 out.execute("DETACH work")
+                if changes is None:
+                    build_search_index(out)
+                else:
+                    update_search_index(
+                        out,
+                        " UNION ".join(
+                            f"SELECT article_id FROM {table}"
+                            for change in (changes["articles"], changes["article_versions"])
+                            for table in (change.removed_table, change.added_table)
+                        ),
+                    )
+                write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
                 self._record(out, built_at, tables)
-                # The mirror is SQLite's work, mostly in one thread: it is written beside
-                # DuckDB's (Parquet, search index, feeds), through a cursor of its own.
-                with out.cursor() as mirror_source, ThreadPoolExecutor(1, "mirror") as beside:
-                    mirror = None
-                    if changes is not None:
-                        mirror = beside.submit(
-                            update_mirror,
-                            mirror_source,
-                            previous_dir / MIRROR_NAME,
-                            snapshot_dir / MIRROR_NAME,
-                            changes,
-                        )
-                    for mart in self.marts:
-                        write_mart_parquet(
-                            out,
-                            mart,
-                            snapshot_dir / "parquet" / mart,
-                            previous_dir / "parquet" / mart,
-                            None if changes is None else changes[mart],
-                        )
-                    if changes is None:
-                        build_search_index(out)
-                    else:
-                        update_search_index(
-                            out,
-                            " UNION ".join(
-                                f"SELECT article_id FROM {table}"
-                                for change in (changes["articles"], changes["article_versions"])
-                                for table in (change.removed_table, change.added_table)
-                            ),
-                        )
-                    write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
-                    mirrored = mirror is not None and mirror.result()
                 out.execute("CHECKPOINT")
+                mirrored = changes is not None and update_mirror(
+                    out, previous_dir / MIRROR_NAME, snapshot_dir / MIRROR_NAME, changes
+                )
             if not mirrored:
                 write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
         except BaseException:

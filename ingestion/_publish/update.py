@@ -9,10 +9,8 @@ by entity resolution, a thread gone dormant, a full refresh, all look the same.
 Comparing hashes reads each mart once on each side, which is a few columns' worth
 of work per row; the writes follow the change.
 
-The rows taken out and put in stay in tables of an in-memory database attached
-to the snapshot's connection (``CHANGES_DATABASE``, see ``MartChange``) for the
-search index and the explorer's mirror, which apply the same change; every
-cursor of that connection sees them, so the mirror can be written beside the rest. A mart whose
+The rows taken out and put in stay in temporary tables (``MartChange``) for the
+search index and the explorer's mirror, which apply the same change. A mart whose
 row count comes out different from the working database's (identical rows twice,
 or a hash collision) raises ``SnapshotOutOfStep``: the caller then publishes in full.
 """
@@ -24,9 +22,6 @@ from dataclasses import dataclass
 import duckdb
 
 from ingestion.exceptions import NewsroomError
-
-#: The in-memory database that holds the rows a publish took out and put in.
-CHANGES_DATABASE = "publish_changes"
 
 
 class SnapshotOutOfStep(NewsroomError):
@@ -44,11 +39,11 @@ class MartChange:
 
     @property
     def removed_table(self) -> str:
-        return _changes_table("removed", self.mart)
+        return f"temp.main.{_temporary('removed', self.mart)}"
 
     @property
     def added_table(self) -> str:
-        return _changes_table("added", self.mart)
+        return f"temp.main.{_temporary('added', self.mart)}"
 
     def __bool__(self) -> bool:
         return bool(self.removed or self.added)
@@ -72,11 +67,10 @@ def update_mart(out: duckdb.DuckDBPyConnection, mart: str, select_list: str, has
     )
     gone = "SELECT row_id FROM published_hashes ANTI JOIN work_hashes USING (h)"
     new = "SELECT row_id FROM work_hashes ANTI JOIN published_hashes USING (h)"
-    out.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {CHANGES_DATABASE}")
-    removed_table, added_table = _changes_table("removed", mart), _changes_table("added", mart)
-    out.execute(f"CREATE OR REPLACE TABLE {removed_table} AS FROM main.{mart} WHERE rowid IN ({gone})")
+    removed_table, added_table = _temporary("removed", mart), _temporary("added", mart)
+    out.execute(f"CREATE OR REPLACE TEMP TABLE {removed_table} AS FROM main.{mart} WHERE rowid IN ({gone})")
     out.execute(
-        f"CREATE OR REPLACE TABLE {added_table} AS SELECT * EXCLUDE (rowid) FROM {working} "
+        f"CREATE OR REPLACE TEMP TABLE {added_table} AS SELECT * EXCLUDE (rowid) FROM {working} "
         f"WHERE rowid IN ({new})"
     )
     out.execute(f"DELETE FROM main.{mart} WHERE rowid IN ({gone})")
@@ -94,6 +88,6 @@ def update_mart(out: duckdb.DuckDBPyConnection, mart: str, select_list: str, has
     return MartChange(mart, removed, added)
 
 
-def _changes_table(kind: str, mart: str) -> str:
-    """The table holding the rows of ``mart`` a publish took out or put in."""
-    return f'{CHANGES_DATABASE}.main."{kind}__{mart}"'
+def _temporary(kind: str, mart: str) -> str:
+    """The temporary table holding the rows of ``mart`` a publish took out or put in."""
+    return f'"{kind}__{mart}"'
