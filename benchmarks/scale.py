@@ -82,8 +82,6 @@ PUBLISH_STEPS = (
     "update_mirror",
     "write_mart_parquet",
 )
-#: Publish runs this one in a thread beside the steps after it: not part of the sum.
-PUBLISH_STEP_BESIDE = "update_mirror"
 
 TOP_PEOPLE_LAST_WEEK = """
     SELECT e.canonical_name, sum(d.articles) AS articles
@@ -243,17 +241,10 @@ def validate_and_publish(db_path: Path, stages: Stages, prefix: str) -> dict[str
     finally:
         for name, step in originals.items():
             setattr(snapshot, name, step)
-    in_line = sum(seconds for name, seconds in steps.items() if name != PUBLISH_STEP_BESIDE)
-    steps["rest (counts, the wait for the mirror, CHECKPOINT, switch)"] = (
-        stages.seconds[f"{prefix} publish"] - in_line
-    )
+    steps["rest (counts, CHECKPOINT, switch)"] = stages.seconds[f"{prefix} publish"] - sum(steps.values())
     print(
         "    publish steps: "
-        + ", ".join(
-            f"{name}{' (beside the steps after it)' if name == PUBLISH_STEP_BESIDE else ''} {seconds:.1f} s"
-            for name, seconds in steps.items()
-            if seconds
-        )
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items() if seconds)
     )
     print(f"    published up to event #{published.last_event_seq}: {published.tables}")
     if published.changes is not None:
