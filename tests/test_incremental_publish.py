@@ -67,6 +67,8 @@ def test_every_table_of_the_updated_file_equals_the_full_build(two_builds: tuple
     for table in [*tables, "snapshots"]:
         query = _NUMBERED.get(table, f"SELECT * FROM main.{table}")
         assert _rows(updated, query) == _rows(full, query), table
+    indexes = "SELECT index_name, sql FROM duckdb_indexes() ORDER BY ALL"
+    assert updated.execute(indexes).fetchall() == full.execute(indexes).fetchall() != []
     for con in (updated, full):
         load_extension(con, "fts")
     for query in QUERIES:
