@@ -40,7 +40,7 @@ def write_mart_parquet(
         whole = folder / f"{WHOLE}.parquet"
         _write_file(out, f"FROM main.{mart}", whole, previous, change is None or bool(change))
         return
-    quoted = _quote(column)
+    quoted = '"' + column.replace('"', '""') + '"'
     month = f"date_trunc('month', {quoted})"
     months = [row[0] for row in out.execute(f"SELECT DISTINCT {month} FROM main.{mart}").fetchall()]
     changed = set(months)
@@ -86,7 +86,3 @@ def _link(source: Path, target: Path) -> bool:
     except OSError:
         return False
     return True
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
