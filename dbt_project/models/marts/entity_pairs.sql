@@ -14,8 +14,8 @@
 -- and after, counts for the pairs it names now and did not name then. Its log
 -- position and days join the row's. Only the pairs that may have lost an article
 -- are recounted from all their articles: those a revised article named before and
--- no longer does, every pair of any other article with a newer version (named
--- again, withdrawn, redated, or revised twice), and every pair of an entity
+-- no longer does, every pair of any other article with a newer version
+-- (withdrawn, redated, or revised twice since), and every pair of an entity
 -- relinked by resolution (entities_relinked: its articles may now count for
 -- another). A recounted pair no longer named together is written with a zero
 -- count, replacing the old row, and the zero row is then deleted.
