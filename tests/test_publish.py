@@ -42,8 +42,8 @@ def test_a_clean_run_publishes_a_snapshot_with_meta_and_parquet(work_db: Path) -
         files = list((report.parquet_dir / mart).glob("*.parquet"))
         assert files and all(path.stat().st_size > 0 for path in files), mart
     assert [path.name for path in (report.parquet_dir / "sources").iterdir()] == ["all.parquet"]
-    months = duckdb.sql(f"FROM '{report.parquet_dir}/articles/*.parquet'").fetchall()
-    assert len(months) == 68, "the monthly files hold every article once"
+    rows = duckdb.sql(f"FROM '{report.parquet_dir}/articles/*.parquet'").fetchall()
+    assert len(rows) == 68, "the monthly files hold every article once"
     assert (work_db.parent / "docs" / "gx" / "index.html").exists()
     assert last_published_seq(work_db) == report.last_event_seq
 
