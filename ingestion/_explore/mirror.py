@@ -133,13 +133,13 @@ def update_mirror(
     if not previous.is_file():
         return False
     source.execute("SET TimeZone = 'UTC'")
-    tables = _plan_tables(source)
     target = Path(target)
     building = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
     shutil.copyfile(previous, building)
     out = sqlite3.connect(building, isolation_level=None)
     try:
         try:
+            tables = _plan_tables(source, _MirrorBefore(_references(out), changes))
             usable = _declares(out, tables)
         except sqlite3.DatabaseError:  # not a SQLite file, or a damaged one
             usable = False
@@ -184,6 +184,25 @@ def update_mirror(
             return False
         raise
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class _MirrorBefore:
+    """The mirror an update starts from, and the change since: a reference it declares
+    held for every row of it, so only the rows of the change can break it."""
+
+    #: (table, column, parent table) of each foreign key the mirror declared.
+    references: frozenset[tuple[str, str, str]]
+    changes: dict[str, MartChange]
+
+
+def _references(out: sqlite3.Connection) -> frozenset[tuple[str, str, str]]:
+    """The foreign keys the mirror ``out`` declares: (table, column, parent table)."""
+    return frozenset(
+        (table, column, parent)
+        for (table,) in out.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        for _, _, parent, column, *_ in out.execute(f"PRAGMA foreign_key_list({_quote(table)})").fetchall()
+    )
 
 
 def _declares(out: sqlite3.Connection, tables: list[_Table]) -> bool:
@@ -260,7 +279,9 @@ def _cheapest_lookup(source: duckdb.DuckDBPyConnection, table: _Table, removed: 
     return (min(costs)[1],) if costs else ()
 
 
-def _plan_tables(source: duckdb.DuckDBPyConnection) -> list[_Table]:
+def _plan_tables(source: duckdb.DuckDBPyConnection, before: _MirrorBefore | None = None) -> list[_Table]:
+    """What the mirror of ``source`` holds: tables, keys, references. ``before``, when
+    the mirror is an update, lets a reference that held there be checked on the change alone."""
     marts = [
         row[0]
         for row in source.execute(
@@ -276,7 +297,7 @@ def _plan_tables(source: duckdb.DuckDBPyConnection) -> list[_Table]:
     ).fetchall()[0][0]
     if has_snapshots:
         tables.append(_plan_table(source, "meta", "snapshots", ModelDocs()))
-    _add_references(source, tables, docs)
+    _add_references(source, tables, docs, before)
     return tables
 
 
@@ -352,7 +373,10 @@ def _is_key(source: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str
 
 
 def _add_references(
-    source: duckdb.DuckDBPyConnection, tables: list[_Table], docs: dict[str, ModelDocs]
+    source: duckdb.DuckDBPyConnection,
+    tables: list[_Table],
+    docs: dict[str, ModelDocs],
+    before: _MirrorBefore | None = None,
 ) -> None:
     """Foreign keys: dbt's relationships, columns named like another mart's key and the
     few named otherwise, each kept only when every value in it has its row."""
@@ -377,14 +401,44 @@ def _add_references(
             if parent is None or len(parent.primary_key) != 1:
                 continue
             parent_key = parent.primary_key[0]
-            child_value = f"child.{_quote(column)}"
-            dangling = source.execute(
-                f"SELECT EXISTS (SELECT 1 FROM {table.relation} AS child WHERE {child_value} IS NOT NULL "
-                f"AND NOT EXISTS (SELECT 1 FROM {parent.relation} AS parent "
-                f"WHERE parent.{_quote(parent_key)} = {child_value}))"
-            ).fetchall()[0][0]
+            if before is not None and (table.name, column, parent.name) in before.references:
+                dangling = _dangles_after(source, table, column, parent, before.changes)
+            else:
+                dangling = _dangles(source, table.relation, column, parent)
             if not dangling:
                 table.references[column] = (parent.name, parent_key)
+
+
+def _dangles(source: duckdb.DuckDBPyConnection, children: str, column: str, parent: _Table) -> bool:
+    """Whether a value of ``column`` in the rows of ``children`` has no row in ``parent``."""
+    child_value = f"child.{_quote(column)}"
+    return source.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {children} AS child WHERE {child_value} IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {parent.relation} AS parent "
+        f"WHERE parent.{_quote(parent.primary_key[0])} = {child_value}))"
+    ).fetchall()[0][0]
+
+
+def _dangles_after(
+    source: duckdb.DuckDBPyConnection,
+    table: _Table,
+    column: str,
+    parent: _Table,
+    changes: dict[str, MartChange],
+) -> bool:
+    """``_dangles`` for a reference that held before ``changes``: only a row put into
+    ``table``, or a child of a key taken out of ``parent`` for good, can dangle now.
+    Reads the change and two columns, not every child against every parent."""
+    if _dangles(source, changes[table.name].added_table, column, parent):
+        return True
+    key = _quote(parent.primary_key[0])
+    taken_out = changes[parent.name].removed_table
+    gone = f"SELECT {key} FROM {taken_out} EXCEPT SELECT {key} FROM {parent.relation}"
+    if not source.execute(f"SELECT EXISTS ({gone})").fetchall()[0][0]:
+        return False
+    return source.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {table.relation} WHERE {_quote(column)} IN ({gone}))"
+    ).fetchall()[0][0]
 
 
 def _create_table_sql(table: _Table) -> str:

@@ -1,0 +1,92 @@
+"""An updated mirror declares a foreign key exactly when a mirror written anew would:
+the update checks a reference the mirror before declared on the changed rows alone,
+so a change that breaks it must still be caught."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion._explore.mirror import update_mirror, write_mirror
+from ingestion._publish.update import update_mart
+
+COLUMNS = {"sources": ("source_id",), "articles": ("article_id", "source_id")}
+BEFORE = {
+    "sources": [("wire",), ("paper",)],
+    "articles": [("a1", "wire"), ("a2", "paper")],
+}
+#: Each case's marts after the change, and whether articles.source_id still refers to sources.
+AFTER = {
+    "a new article of a known source": (
+        {"sources": BEFORE["sources"], "articles": [*BEFORE["articles"], ("a3", "wire")]},
+        True,
+    ),
+    "a new article of a source without its row": (
+        {"sources": BEFORE["sources"], "articles": [*BEFORE["articles"], ("a3", "nowhere")]},
+        False,
+    ),
+    "a source gone whose article stays": ({"sources": [("wire",)], "articles": BEFORE["articles"]}, False),
+    "a source gone with its article": ({"sources": [("wire",)], "articles": [("a1", "wire")]}, True),
+}
+
+
+def _write_marts(
+    con: duckdb.DuckDBPyConnection, marts: dict[str, list[tuple[str, ...]]], schema: str
+) -> None:
+    """The two marts as tables in ``schema`` (the working database's layout)."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for mart, rows in marts.items():
+        con.execute(f"CREATE TABLE {schema}.{mart} ({', '.join(f'{c} VARCHAR' for c in COLUMNS[mart])})")
+        con.executemany(f"INSERT INTO {schema}.{mart} VALUES ({', '.join('?' for _ in rows[0])})", rows)
+
+
+def _snapshot(path: Path, marts: dict[str, list[tuple[str, ...]]]) -> None:
+    """A snapshot's layout: the marts as tables in main, read through views in marts."""
+    with duckdb.connect(str(path)) as con:
+        _write_marts(con, marts, "main")
+        con.execute("CREATE SCHEMA marts")
+        for mart in marts:
+            con.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
+
+
+def _foreign_keys(mirror: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(f"file:{mirror}?mode=ro", uri=True) as con:
+        return [
+            (table, row[3], row[2])
+            for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            for row in con.execute(f'PRAGMA foreign_key_list("{table}")')
+        ]
+
+
+@pytest.mark.parametrize("case", list(AFTER))
+def test_an_updated_mirror_keeps_a_reference_only_while_it_holds(tmp_path: Path, case: str) -> None:
+    after, holds = AFTER[case]
+    _snapshot(tmp_path / "before.duckdb", BEFORE)
+    write_mirror(tmp_path / "before.duckdb", tmp_path / "before.sqlite")
+    assert _foreign_keys(tmp_path / "before.sqlite") == [("articles", "source_id", "sources")]
+
+    with duckdb.connect(str(tmp_path / "work.duckdb")) as work:
+        _write_marts(work, after, "marts")
+    _snapshot(tmp_path / "full.duckdb", after)
+    write_mirror(tmp_path / "full.duckdb", tmp_path / "full.sqlite")
+
+    _snapshot(tmp_path / "updated.duckdb", BEFORE)
+    with duckdb.connect(str(tmp_path / "updated.duckdb")) as out:
+        out.execute(f"ATTACH '{tmp_path / 'work.duckdb'}' AS work (READ_ONLY)")
+        changes = {
+            mart: update_mart(out, mart, "*", [f'"{column}"' for column in COLUMNS[mart]]) for mart in BEFORE
+        }
+        out.execute("DETACH work")  # as publish does: the mirror reads the snapshot alone
+        updated = update_mirror(out, tmp_path / "before.sqlite", tmp_path / "updated.sqlite", changes)
+
+    # A mirror whose references differ from the one before is not an update: publish
+    # writes it anew. An update that kept a broken reference would return True here.
+    assert updated == holds
+    assert _foreign_keys(tmp_path / "full.sqlite") == (
+        [("articles", "source_id", "sources")] if holds else []
+    )
+    if holds:
+        assert _foreign_keys(tmp_path / "updated.sqlite") == _foreign_keys(tmp_path / "full.sqlite")
