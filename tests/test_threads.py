@@ -188,6 +188,24 @@ def test_closing_dormant_threads_frees_state_and_keeps_replay_identical(
     )
 
 
+def test_a_dormant_thread_read_back_from_the_saved_state_takes_its_next_article_as_before() -> None:
+    threader = threads.Threader()
+    th = threader.open("a", now=0.0)
+    threader.join(th, threader.vector("Port strike halts container traffic in Rotterdam"), 0.0)
+    threader._expire(threads.WINDOW_DAYS * threads.DAY + 1.0)
+    assert threader.state[th] == 2
+    saved = pickle.loads(pickle.dumps(threader))
+    assert isinstance(saved.centroid[th], tuple)  # saved packed, and left so until needed
+    vector = threader.vector("Rotterdam port strike: container traffic halted")
+    assert saved._dots(vector, 0.0) == threader._dots(vector, 0.0)
+    for state in (threader, saved):
+        state.join(th, vector, 2 * threads.DAY)
+    assert list(saved.centroid[th].items()) == list(threader.centroid[th].items())  # order and weights
+    assert saved.active_postings == threader.active_postings
+    # A term that could not be told apart in the packed form is saved as it is.
+    assert threads._packed({"a\0b": 1.0, "c": 0.5}) == {"a\0b": 1.0, "c": 0.5}
+
+
 def test_a_new_threading_rule_replaces_the_old_rules_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -332,7 +350,7 @@ def test_the_prior_is_kept_beside_the_state_and_a_state_of_another_layout_is_rep
     monkeypatch.setattr(threads, "_build_prior", not_again)
     state = threads._load_state(db, 1)
     assert state.documents == 1
-    state.layout = threads.STATE_LAYOUT - 1
+    state.layout = min(threads._READABLE_LAYOUTS) - 1
     state_path(db).write_bytes(pickle.dumps(state))
     _append(db, [("article.published", "b", "Rotterdam port strike: container traffic halted")], 10)
     report = assign_threads(db)
