@@ -58,15 +58,16 @@ def update_mart(out: duckdb.DuckDBPyConnection, mart: str, select_list: str, has
     """
     row_hash = f"hash({', '.join(hashed)})"
     working = f"(SELECT rowid, {select_list} FROM work.marts.{mart})"
+    # One join of the two sides' row hashes finds both the rows gone and the rows new.
     out.execute(
-        f"CREATE OR REPLACE TEMP TABLE work_hashes AS SELECT rowid AS row_id, {row_hash} AS h FROM {working}"
+        "CREATE OR REPLACE TEMP TABLE row_changes AS "
+        "SELECT published.row_id AS gone, working.row_id AS new "
+        f"FROM (SELECT rowid AS row_id, {row_hash} AS h FROM main.{mart}) AS published "
+        f"FULL JOIN (SELECT rowid AS row_id, {row_hash} AS h FROM {working}) AS working USING (h) "
+        "WHERE published.row_id IS NULL OR working.row_id IS NULL"
     )
-    out.execute(
-        "CREATE OR REPLACE TEMP TABLE published_hashes AS "
-        f"SELECT rowid AS row_id, {row_hash} AS h FROM main.{mart}"
-    )
-    gone = "SELECT row_id FROM published_hashes ANTI JOIN work_hashes USING (h)"
-    new = "SELECT row_id FROM work_hashes ANTI JOIN published_hashes USING (h)"
+    gone = "SELECT gone FROM row_changes WHERE gone IS NOT NULL"
+    new = "SELECT new FROM row_changes WHERE new IS NOT NULL"
     removed_table, added_table = _temporary("removed", mart), _temporary("added", mart)
     out.execute(f"CREATE OR REPLACE TEMP TABLE {removed_table} AS FROM main.{mart} WHERE rowid IN ({gone})")
     out.execute(
@@ -79,8 +80,7 @@ def update_mart(out: duckdb.DuckDBPyConnection, mart: str, select_list: str, has
         f"SELECT (SELECT count(*) FROM {removed_table}), (SELECT count(*) FROM {added_table}), "
         f"(SELECT count(*) FROM main.{mart}), (SELECT count(*) FROM work.marts.{mart})"
     ).fetchall()
-    out.execute("DROP TABLE work_hashes")
-    out.execute("DROP TABLE published_hashes")
+    out.execute("DROP TABLE row_changes")
     if published != in_work:
         raise SnapshotOutOfStep(
             f"{mart}: {published:,} rows after the update, {in_work:,} in the working database"
