@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from ingestion._derive.threads import state_path
-from ingestion._derive.transform import transform
+from ingestion._derive.transform import run_dbt, transform
 from ingestion._log.store import connect
 
 from .conftest import copy_data_dir
@@ -117,3 +117,10 @@ def test_replay_from_the_event_log_gives_identical_tables(
     state_path(work_db).unlink(missing_ok=True)
     build(work_db)
     assert differences(built_round_by_round, derived_tables(work_db)) == []
+
+
+def test_the_dbt_unit_tests_pass(work_db: Path) -> None:
+    """The builds above leave the unit tests out (they check SQL, not data): here they run."""
+    report = run_dbt("test", work_db, "--select", "test_type:unit")
+    assert report.success, report.failures
+    assert report.counts[("unit_test", "pass")] >= 3
