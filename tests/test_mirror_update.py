@@ -1,6 +1,6 @@
-"""An updated mirror declares a foreign key exactly when a mirror written anew would:
-the update checks a reference the mirror before declared on the changed rows alone,
-so a change that breaks it must still be caught."""
+"""An updated mirror declares a key or a foreign key exactly when a mirror written anew
+would: the update checks what the mirror before declared on the changed rows alone
+(and lets SQLite refuse a key value twice), so a change that breaks it must still be caught."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ BEFORE = {
     "sources": [("wire",), ("paper",)],
     "articles": [("a1", "wire"), ("a2", "paper")],
 }
-#: Each case's marts after the change, and whether articles.source_id still refers to sources.
+#: Each case's marts after the change, and whether the keys and references the mirror
+#: declares (articles keyed by article_id, its source_id referring to sources) still hold.
 AFTER = {
     "a new article of a known source": (
         {"sources": BEFORE["sources"], "articles": [*BEFORE["articles"], ("a3", "wire")]},
@@ -30,6 +31,18 @@ AFTER = {
     ),
     "a source gone whose article stays": ({"sources": [("wire",)], "articles": BEFORE["articles"]}, False),
     "a source gone with its article": ({"sources": [("wire",)], "articles": [("a1", "wire")]}, True),
+    "an article moved to the other source": (
+        {"sources": BEFORE["sources"], "articles": [("a1", "paper"), ("a2", "paper")]},
+        True,
+    ),
+    "a new article with an id already taken": (
+        {"sources": BEFORE["sources"], "articles": [*BEFORE["articles"], ("a1", "paper")]},
+        False,
+    ),
+    "a new article without an id": (
+        {"sources": BEFORE["sources"], "articles": [*BEFORE["articles"], (None, "wire")]},
+        False,
+    ),
 }
 
 
@@ -52,21 +65,24 @@ def _snapshot(path: Path, marts: dict[str, list[tuple[str, ...]]]) -> None:
             con.execute(f"CREATE VIEW marts.{mart} AS SELECT * FROM main.{mart}")
 
 
-def _foreign_keys(mirror: Path) -> list[tuple[str, str, str]]:
+def _declared(mirror: Path) -> list[str]:
+    """The mirror's tables as declared: columns, primary keys, foreign keys."""
     with sqlite3.connect(f"file:{mirror}?mode=ro", uri=True) as con:
         return [
-            (table, row[3], row[2])
-            for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            for row in con.execute(f'PRAGMA foreign_key_list("{table}")')
+            row[0]
+            for row in con.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name"
+            )
         ]
 
 
 @pytest.mark.parametrize("case", list(AFTER))
-def test_an_updated_mirror_keeps_a_reference_only_while_it_holds(tmp_path: Path, case: str) -> None:
+def test_an_updated_mirror_keeps_a_key_or_reference_only_while_it_holds(tmp_path: Path, case: str) -> None:
     after, holds = AFTER[case]
     _snapshot(tmp_path / "before.duckdb", BEFORE)
     write_mirror(tmp_path / "before.duckdb", tmp_path / "before.sqlite")
-    assert _foreign_keys(tmp_path / "before.sqlite") == [("articles", "source_id", "sources")]
+    declared_before = _declared(tmp_path / "before.sqlite")
+    assert "PRIMARY KEY" in declared_before[0] and "FOREIGN KEY" in declared_before[0]  # articles
 
     with duckdb.connect(str(tmp_path / "work.duckdb")) as work:
         _write_marts(work, after, "marts")
@@ -82,11 +98,9 @@ def test_an_updated_mirror_keeps_a_reference_only_while_it_holds(tmp_path: Path,
         out.execute("DETACH work")  # as publish does: the mirror reads the snapshot alone
         updated = update_mirror(out, tmp_path / "before.sqlite", tmp_path / "updated.sqlite", changes)
 
-    # A mirror whose references differ from the one before is not an update: publish
-    # writes it anew. An update that kept a broken reference would return True here.
+    # A mirror that declares other keys or references than the one before is not an
+    # update: publish writes it anew. An update that kept a broken one would return True.
+    assert (_declared(tmp_path / "full.sqlite") == declared_before) == holds
     assert updated == holds
-    assert _foreign_keys(tmp_path / "full.sqlite") == (
-        [("articles", "source_id", "sources")] if holds else []
-    )
     if holds:
-        assert _foreign_keys(tmp_path / "updated.sqlite") == _foreign_keys(tmp_path / "full.sqlite")
+        assert _declared(tmp_path / "updated.sqlite") == declared_before

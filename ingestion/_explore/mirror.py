@@ -139,7 +139,7 @@ def update_mirror(
     out = sqlite3.connect(building, isolation_level=None)
     try:
         try:
-            tables = _plan_tables(source, _MirrorBefore(_references(out), changes))
+            tables = _plan_tables(source, _MirrorBefore(_keys(out), _references(out), changes))
             usable = _declares(out, tables)
         except sqlite3.DatabaseError:  # not a SQLite file, or a damaged one
             usable = False
@@ -180,7 +180,8 @@ def update_mirror(
     except BaseException as error:
         out.close()
         building.unlink(missing_ok=True)
-        if isinstance(error, MirrorOutOfStep):
+        # Rows the mirror cannot match one for one, or a key the change broke.
+        if isinstance(error, MirrorOutOfStep | sqlite3.IntegrityError):
             return False
         raise
     return True
@@ -188,12 +189,29 @@ def update_mirror(
 
 @dataclass(frozen=True, slots=True)
 class _MirrorBefore:
-    """The mirror an update starts from, and the change since: a reference it declares
-    held for every row of it, so only the rows of the change can break it."""
+    """The mirror an update starts from, and the change since: a key or a reference it
+    declares held for every row of it, so only the rows of the change can break it."""
 
+    #: (table, columns) of each primary key and unique column the mirror declared.
+    keys: frozenset[tuple[str, tuple[str, ...]]]
     #: (table, column, parent table) of each foreign key the mirror declared.
     references: frozenset[tuple[str, str, str]]
     changes: dict[str, MartChange]
+
+
+def _keys(out: sqlite3.Connection) -> frozenset[tuple[str, tuple[str, ...]]]:
+    """The primary keys and unique indexes the mirror ``out`` declares: (table, columns)."""
+    keys = set()
+    for (table,) in out.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        described = out.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
+        primary_key = tuple(row[1] for row in sorted(described, key=lambda row: row[5]) if row[5])
+        if primary_key:
+            keys.add((table, primary_key))
+        for _, index, unique, origin, _ in out.execute(f"PRAGMA index_list({_quote(table)})").fetchall():
+            if unique and origin == "c":
+                columns = out.execute(f"PRAGMA index_info({_quote(index)})").fetchall()
+                keys.add((table, tuple(row[2] for row in columns)))
+    return frozenset(keys)
 
 
 def _references(out: sqlite3.Connection) -> frozenset[tuple[str, str, str]]:
@@ -281,7 +299,8 @@ def _cheapest_lookup(source: duckdb.DuckDBPyConnection, table: _Table, removed: 
 
 def _plan_tables(source: duckdb.DuckDBPyConnection, before: _MirrorBefore | None = None) -> list[_Table]:
     """What the mirror of ``source`` holds: tables, keys, references. ``before``, when
-    the mirror is an update, lets a reference that held there be checked on the change alone."""
+    the mirror is an update, lets a key or a reference that held there be checked on
+    the change alone."""
     marts = [
         row[0]
         for row in source.execute(
@@ -290,7 +309,7 @@ def _plan_tables(source: duckdb.DuckDBPyConnection, before: _MirrorBefore | None
         ).fetchall()
     ]
     docs = model_docs()
-    tables = [_plan_table(source, "marts", mart, docs.get(mart, ModelDocs())) for mart in marts]
+    tables = [_plan_table(source, "marts", mart, docs.get(mart, ModelDocs()), before) for mart in marts]
     has_snapshots = source.execute(
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'meta' AND table_name = 'snapshots'"
@@ -301,7 +320,13 @@ def _plan_tables(source: duckdb.DuckDBPyConnection, before: _MirrorBefore | None
     return tables
 
 
-def _plan_table(source: duckdb.DuckDBPyConnection, schema: str, name: str, docs: ModelDocs) -> _Table:
+def _plan_table(
+    source: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    docs: ModelDocs,
+    before: _MirrorBefore | None = None,
+) -> _Table:
     described = source.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
@@ -316,12 +341,28 @@ def _plan_table(source: duckdb.DuckDBPyConnection, schema: str, name: str, docs:
     relation = f"{schema}.{_quote(name)}"
     table = _Table(name=SNAPSHOTS_TABLE if schema == "meta" else name, relation=relation, columns=columns)
     names = {c.name for c in columns}
-    if docs.primary_key and set(docs.primary_key) <= names and _is_key(source, relation, docs.primary_key):
-        table.primary_key = docs.primary_key
+    key = docs.primary_key
+    if key and set(key) <= names and _holds_key(source, table, key, before):
+        table.primary_key = key
     table.unique = tuple(
-        column for column in docs.unique if column in names and _is_key(source, table.relation, (column,))
+        column for column in docs.unique if column in names and _holds_key(source, table, (column,), before)
     )
     return table
+
+
+def _holds_key(
+    source: duckdb.DuckDBPyConnection, table: _Table, columns: tuple[str, ...], before: _MirrorBefore | None
+) -> bool:
+    """Whether ``columns`` can be a key of ``table`` in the mirror (``_is_key``). A key the
+    mirror before declared is checked on the rows put in alone, for NULLs (which SQLite
+    would take into a key); a value twice SQLite refuses as the update inserts it, and
+    the mirror is then written anew."""
+    if before is None or (table.name, columns) not in before.keys or table.name not in before.changes:
+        return _is_key(source, table.relation, columns)
+    no_nulls = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
+    added = before.changes[table.name].added_table
+    [(has_null,)] = source.execute(f"SELECT EXISTS (SELECT 1 FROM {added} WHERE NOT ({no_nulls}))").fetchall()
+    return not has_null
 
 
 def _is_json_companion(column: str, types: dict[str, str]) -> bool:
