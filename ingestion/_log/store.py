@@ -28,10 +28,11 @@ from ingestion._log.lake import WriterLock, attach_read_only, connect_lake, crea
 from ingestion.exceptions import StoreError, StoreLockedError
 
 GENESIS_HASH = "0" * 64
-#: The storage format of a new working database: the oldest that can hold zstd-compressed
-#: columns. Only this package's DuckDB opens the working file (readers get the published
-#: snapshot, written for older releases); an existing file keeps the format it was made in.
-WORKING_STORAGE_VERSION = "v1.2.0"
+#: The storage format of a new working database: DuckDB 1.3's, the oldest with zstd-compressed
+#: columns (1.2) and strings compressed by dictionary and FSST together (a few percent smaller).
+#: Only this package's DuckDB opens the working file (readers get the published snapshot,
+#: written for older releases); an existing file keeps the format it was made in.
+WORKING_STORAGE_VERSION = "v1.3.0"
 _EVENT_NAMESPACE = uuid.UUID("6f1c1f2e-3a51-5b7e-9d0a-6e65777372f0").bytes
 
 EVENT_TYPES = (
