@@ -956,8 +956,9 @@ class Threader:
 
 def _packed(centroid: dict[str, float]) -> tuple[str, bytes] | dict[str, float]:
     """A dormant thread's centroid as it is saved: its terms in one string and its weights
-    in one array, in the dict's order. Most of the saved state is dormant centroids, and
-    two objects a thread pickle and unpickle many times faster than a dict of dozens."""
+    in one array, in the dict's order. Dormant centroids are most of the saved state, and
+    two objects a thread pickle faster than a dict of dozens of terms (at a million
+    articles, the state is written in 1.2 s instead of 2.2 and read in 1.2 s instead of 2.7)."""
     terms = "\0".join(centroid)
     if not centroid or terms.count("\0") != len(centroid) - 1:  # a term holding a NUL: kept as is
         return centroid
