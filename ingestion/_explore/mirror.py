@@ -357,11 +357,12 @@ def _holds_key(
     mirror before declared is checked on the rows put in alone, for NULLs (which SQLite
     would take into a key); a value twice SQLite refuses as the update inserts it, and
     the mirror is then written anew."""
-    if before is None or (table.name, columns) not in before.keys or table.name not in before.changes:
+    if before is None or (table.name, columns) not in before.keys:
         return _is_key(source, table.relation, columns)
-    no_nulls = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
     added = before.changes[table.name].added_table
-    [(has_null,)] = source.execute(f"SELECT EXISTS (SELECT 1 FROM {added} WHERE NOT ({no_nulls}))").fetchall()
+    [(has_null,)] = source.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {added} WHERE NOT ({_no_nulls(columns)}))"
+    ).fetchall()
     return not has_null
 
 
@@ -397,11 +398,11 @@ def _mirrored_column(name: str, data_type: str) -> _Column:
 def _is_key(source: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...]) -> bool:
     """Whether the columns hold no NULL and no value twice, as a SQLite key must."""
     quoted = ", ".join(_quote(c) for c in columns)
-    no_nulls = " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
     # One 64-bit hash a row is quicker to count than the key's strings: as many distinct
     # hashes as rows proves the key unique; fewer (a duplicate, or a collision) asks again.
     [(has_null, rows, hashes)] = source.execute(
-        f"SELECT bool_or(NOT ({no_nulls})), count(*), count(DISTINCT hash({quoted})) FROM {relation}"
+        f"SELECT bool_or(NOT ({_no_nulls(columns)})), count(*), count(DISTINCT hash({quoted})) "
+        f"FROM {relation}"
     ).fetchall()
     if has_null:
         return False
@@ -411,6 +412,11 @@ def _is_key(source: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str
         f"SELECT EXISTS (SELECT 1 FROM {relation} GROUP BY {quoted} HAVING count(*) > 1)"
     ).fetchall()[0][0]
     return not duplicate
+
+
+def _no_nulls(columns: tuple[str, ...]) -> str:
+    """The condition that none of ``columns`` is NULL."""
+    return " AND ".join(f"{_quote(c)} IS NOT NULL" for c in columns)
 
 
 def _add_references(
