@@ -179,12 +179,11 @@ class WriterLock:
 
 def create_schema(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Run ``CREATE`` statements written for the DuckDB file; on a lake without the
-    primary keys and unique constraints DuckLake cannot keep (``verify`` checks them),
-    and without column compression (its Parquet files are compressed anyway)."""
+    primary keys DuckLake cannot keep (``verify`` checks them), and without column
+    compression (its Parquet files are compressed anyway)."""
     kind = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()")
     if kind.fetchall() == [("ducklake",)]:
-        sql = re.sub(r",\s*UNIQUE \([^)]*\)", "", sql.replace(" PRIMARY KEY", ""))
-        sql = re.sub(r" USING COMPRESSION \w+", "", sql)
+        sql = re.sub(r" USING COMPRESSION \w+", "", sql.replace(" PRIMARY KEY", ""))
     con.execute(sql)
 
 
