@@ -50,8 +50,9 @@ CREATE SCHEMA IF NOT EXISTS raw;
 -- same numbers). (stream_id, stream_version) and event_id are unique without an index:
 -- the one writer numbers each stream's versions on from the log inside its transaction
 -- (`_next_versions`), event_id_for derives the id from them, and `verify` checks all
--- three. An index over these strings held 130 bytes an event and half a second of every
--- checkpoint at a million events, a cost each run paid again as the log grew.
+-- three. An index over these strings held 50-130 bytes an event, and every checkpoint
+-- after an append wrote it out again: at a million events, one backfill of 10,500 grew
+-- the file by 84 MB with it and by 27 MB without.
 CREATE TABLE IF NOT EXISTS raw.events (
     event_seq       BIGINT    NOT NULL PRIMARY KEY,
     event_id        VARCHAR   NOT NULL,
