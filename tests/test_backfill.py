@@ -9,8 +9,12 @@ import pytest
 import ingestion._log.backfill
 from ingestion._log.backfill import backfill
 from ingestion._log.blobs import BlobStore
+from ingestion._log.record import ingest
 from ingestion._log.verify import verify
+from ingestion._sources.config import Source
 from ingestion.exceptions import NewsroomError
+
+from .feeds import item, rss
 
 
 def _write(path: Path, rows: list[object]) -> Path:
@@ -100,6 +104,14 @@ def test_an_interrupted_load_resumes_where_it_stopped(
 ) -> None:
     archive = _versions_archive(tmp_path)
     reference = tmp_path / "reference" / "newsroom.duckdb"
+    # The source also has a feed's run and a finished load of another archive: neither
+    # is an unfinished load of this one.
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([item(9, "From the feed")]))
+    other = _write(tmp_path / "other.jsonl", [{"guid": "o1", "title": "Elsewhere"}])
+    for db in (reference, db_path):
+        ingest([Source("s", str(feed))], db)
+        backfill(other, "s", db)
     backfill(archive, "s", reference)
 
     monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", 2)

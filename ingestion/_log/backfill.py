@@ -198,12 +198,31 @@ def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple
     ).fetchall()[0][0]
     if loaded is not None:
         return loaded, 0
+    # Only a load that stopped before its summary left lines behind: a run with articles of
+    # this source but neither a summary nor a fetch (as a feed's run has). Finding those runs
+    # reads a few small columns; the lines' payloads are then read for them alone, not for
+    # every article the source ever had.
+    unfinished = [
+        row[0]
+        for row in store.con.execute(
+            """
+            SELECT run_id FROM raw.events WHERE source_id = $source AND starts_with(event_type, 'article.')
+            EXCEPT
+            SELECT run_id FROM raw.events
+            WHERE source_id = $source
+              AND (stream_id = 'archive:' || $source OR starts_with(event_type, 'feed.'))
+            """,
+            {"source": source_id},
+        ).fetchall()
+    ]
+    if not unfinished:
+        return None, 0
     last_line = store.con.execute(
         """
         SELECT max(raw_ref.line) FROM raw.article_events
-        WHERE source_id = ? AND raw_ref.archive_sha256 = ?
+        WHERE source_id = ? AND list_contains(?, run_id) AND raw_ref.archive_sha256 = ?
         """,
-        [source_id, archive_sha],
+        [source_id, unfinished, archive_sha],
     ).fetchall()[0][0]
     return None, last_line or 0
 
