@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -185,3 +186,25 @@ def test_a_log_made_in_the_older_format_keeps_working(db_path: Path) -> None:
     with duckdb.connect(str(db_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.events").fetchall() == [(3_010,)]
     assert verify(db_path).ok
+
+
+def test_a_wire_version_older_than_the_logged_one_records_nothing(tmp_path: Path, db_path: Path) -> None:
+    # The logged version is read from the payload of the stream's latest event, and only for
+    # items that bring a version of their own (heads' wire_versions_of).
+    feed = tmp_path / "wire.json"
+    source = Source("wire", str(feed), kind="ninjs")
+
+    def deliver(version: str, headline: str) -> dict[str, int]:
+        doc = {"uri": "urn:wire:1", "version": version, "pubstatus": "usable", "headline": headline}
+        feed.write_text(json.dumps(doc))
+        return ingest([source], db_path).totals()
+
+    assert deliver("3", "Talks begin")["new"] == 1
+    assert deliver("2", "Talks to begin")["stale"] == 1  # an older version arriving late
+    assert deliver("4", "Talks begin in Geneva")["revised"] == 1
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        titles = con.execute(
+            "SELECT payload ->> '$.title' FROM raw.events "
+            "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
+        ).fetchall()
+    assert titles == [("Talks begin",), ("Talks begin in Geneva",)]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -177,11 +177,14 @@ def record(
                 if _latest_body(states, source) != _latest_body(assumed, source):
                     # Another run recorded this source meanwhile: judge against what it left.
                     parsed[position] = parse(outcome, states.get(source))
-            heads = store.heads(
-                article_id(outcome.source_id, item.identity)
-                for outcome, result in zip(outcomes, parsed, strict=True)
-                if isinstance(result, ParseResult)
-                for item in result.items
+            heads = _heads(
+                store,
+                (
+                    (outcome.source_id, item)
+                    for outcome, result in zip(outcomes, parsed, strict=True)
+                    if isinstance(result, ParseResult)
+                    for item in result.items
+                ),
             )
             pending: list[PendingEvent] = []
             for outcome, result, summary in zip(outcomes, parsed, summaries, strict=True):
@@ -200,6 +203,19 @@ def record(
     with suppress(OSError):  # housekeeping: a result left behind is only disk space
         parsed_results_for(blobs).prune(recorded_at)
     return IngestReport(run_id, summaries, appended)
+
+
+def _heads(store: EventStore, arriving: Iterable[tuple[str, ParsedItem]]) -> dict[str, StreamHead]:
+    """The heads of the streams these (source, item) pairs arrive for, with the wire version
+    where the item brings one to compare it with (see ``EventStore.heads``)."""
+    stream_ids: list[str] = []
+    versioned: set[str] = set()
+    for source_id, item in arriving:
+        stream_id = article_id(source_id, item.identity)
+        stream_ids.append(stream_id)
+        if item.wire.get("version") is not None:
+            versioned.add(stream_id)
+    return store.heads(stream_ids, wire_versions_of=versioned)
 
 
 def _already_recorded(store: EventStore, run_id: str, summaries: list[SourceSummary]) -> None:
@@ -312,7 +328,7 @@ def _identify(
         seen[item.identity] = index
         kept.append(item)
     result.items = kept
-    heads.update(store.heads(article_id(outcome.source_id, item.identity) for item in kept))
+    heads.update(_heads(store, ((outcome.source_id, item) for item in kept)))
     return taken_now
 
 

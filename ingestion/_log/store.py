@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -398,8 +398,13 @@ class EventStore:
 
     # -- reads -------------------------------------------------------------------------
 
-    def heads(self, stream_ids: Iterable[str]) -> dict[str, StreamHead]:
-        """Latest state of each given stream (those never seen are absent)."""
+    def heads(
+        self, stream_ids: Iterable[str], *, wire_versions_of: Collection[str] = ()
+    ) -> dict[str, StreamHead]:
+        """Latest state of each given stream (those never seen are absent). Its wire version
+        sits in its payload and is read only for the streams in ``wire_versions_of``, those
+        an item with a wire version of its own arrives for: no other decision compares it,
+        and reading the payloads of the streams' events costs more than all the rest."""
         wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
         if not wanted.num_rows:
             return {}
@@ -411,13 +416,27 @@ class EventStore:
                        arg_max(e.event_type, e.stream_version),
                        arg_max(e.content_hash, e.stream_version),
                        max(e.occurred_at),
-                       arg_max(e.payload ->> '$.wire.version', e.stream_version)
+                       arg_max(e.event_seq, e.stream_version)
                 FROM raw.events AS e
                 SEMI JOIN _wanted_streams AS w ON e.stream_id = w.stream_id
                 GROUP BY e.stream_id
                 """
             ).fetchall()
-        return {row[0]: StreamHead(*row[1:]) for row in rows}
+        latest = [row[5] for row in rows if row[0] in wire_versions_of]
+        wire_versions: dict[str, str | None] = {}
+        if latest:
+            with registered(
+                self.con, "_latest_events", pa.table({"event_seq": pa.array(latest, pa.int64())})
+            ):
+                wire_versions = dict(
+                    self.con.execute(
+                        """
+                        SELECT e.stream_id, e.payload ->> '$.wire.version'
+                        FROM raw.events AS e SEMI JOIN _latest_events AS l ON e.event_seq = l.event_seq
+                        """
+                    ).fetchall()
+                )
+        return {row[0]: StreamHead(*row[1:5], wire_versions.get(row[0])) for row in rows}
 
     def content_histories(self, stream_ids: Iterable[str]) -> dict[str, list[str]]:
         """Each given stream's content hashes in version order (streams never seen are absent)."""
