@@ -4,6 +4,7 @@ would: the update checks what the mirror before declared on the changed rows alo
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -96,7 +97,9 @@ def test_an_updated_mirror_keeps_a_key_or_reference_only_while_it_holds(tmp_path
             mart: update_mart(out, mart, "*", [f'"{column}"' for column in COLUMNS[mart]]) for mart in BEFORE
         }
         out.execute("DETACH work")  # as publish does: the mirror reads the snapshot alone
-        updated = update_mirror(out, tmp_path / "before.sqlite", tmp_path / "updated.sqlite", changes)
+        shutil.copyfile(tmp_path / "before.sqlite", tmp_path / "building.sqlite")
+        updated = update_mirror(out, tmp_path / "building.sqlite", tmp_path / "updated.sqlite", changes)
+    assert not (tmp_path / "building.sqlite").exists()  # renamed into place, or removed
 
     # A mirror that declares other keys or references than the one before is not an
     # update: publish writes it anew. An update that kept a broken one would return True.

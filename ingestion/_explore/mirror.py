@@ -15,7 +15,6 @@ left out because the column itself becomes that JSON.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -122,20 +121,17 @@ def write_mirror(snapshot: Path, target: Path) -> None:
 
 
 def update_mirror(
-    source: duckdb.DuckDBPyConnection, previous: Path, target: Path, changes: dict[str, MartChange]
+    source: duckdb.DuckDBPyConnection, building: Path, target: Path, changes: dict[str, MartChange]
 ) -> bool:
-    """Write the mirror of the snapshot ``source`` at ``target`` as a copy of the
-    ``previous`` mirror with ``changes`` applied (the rows each mart lost and gained).
+    """Write the mirror of the snapshot ``source`` at ``target``: ``building``, a copy of
+    the previous mirror the caller made for this, with ``changes`` applied (the rows each
+    mart lost and gained), renamed onto ``target``.
 
-    Returns False, writing nothing, when that cannot give what ``write_mirror`` would:
-    no previous mirror, or tables, keys or references that differ from it.
+    Returns False, removing ``building``, when that cannot give what ``write_mirror``
+    would: tables, keys or references that differ from the previous mirror's.
     """
-    if not previous.is_file():
-        return False
     source.execute("SET TimeZone = 'UTC'")
     target = Path(target)
-    building = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    shutil.copyfile(previous, building)
     out = sqlite3.connect(building, isolation_level=None)
     try:
         try:

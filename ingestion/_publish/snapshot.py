@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -155,12 +156,19 @@ class _Snapshot:
         built_at = utcnow()
         snapshot_dir = out_dir / "snapshots" / f"{built_at:%Y%m%dT%H%M%S%f}-{token}"
         previous_dir = (out_dir / "current").resolve()
+        previous_mirror = previous_dir / MIRROR_NAME
         tables: dict[str, int] = {}
         changes: dict[str, MartChange] | None = None
+        mirror_copy: Future[Path] | None = None
+        # Copying the previous mirror is mostly waiting for the disk: it goes on in a thread
+        # while DuckDB compares the marts and writes Parquet.
+        copier = ThreadPoolExecutor(1, thread_name_prefix="mirror-copy")
         try:
             (snapshot_dir / "parquet").mkdir(parents=True)
             if update:
                 shutil.copyfile(published_path(self.db_path), tmp_db)
+                if previous_mirror.is_file():
+                    mirror_copy = copier.submit(_copy, previous_mirror, snapshot_dir / f".{MIRROR_NAME}.tmp")
             # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
             with duckdb.connect(
                 str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}
@@ -199,17 +207,23 @@ class _Snapshot:
                 write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
                 self._record(out, built_at, tables)
                 out.execute("CHECKPOINT")
-                mirrored = changes is not None and update_mirror(
-                    out, previous_dir / MIRROR_NAME, snapshot_dir / MIRROR_NAME, changes
+                mirrored = (
+                    changes is not None
+                    and mirror_copy is not None
+                    and update_mirror(out, mirror_copy.result(), snapshot_dir / MIRROR_NAME, changes)
                 )
             if not mirrored:
                 write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
         except BaseException:
-            # Nothing was switched in: readers still see the snapshot before. Leave no debris.
+            # Nothing was switched in: readers still see the snapshot before. Leave no debris
+            # (once the copy, if one is going on, has stopped writing into the folder).
+            copier.shutdown(cancel_futures=True)
             for debris in (tmp_db, tmp_db.with_name(tmp_db.name + ".wal")):
                 debris.unlink(missing_ok=True)
             shutil.rmtree(snapshot_dir, ignore_errors=True)
             raise
+        finally:
+            copier.shutdown()
         os.replace(tmp_db, published_path(self.db_path))
         _switch_current(out_dir, snapshot_dir)
         return PublishReport(
@@ -258,6 +272,11 @@ class _Snapshot:
                 SNAPSHOT_FORMAT,
             ],
         )
+
+
+def _copy(source: Path, target: Path) -> Path:
+    shutil.copyfile(source, target)
+    return target
 
 
 def _update_marts(out: duckdb.DuckDBPyConnection, marts: list[str]) -> dict[str, MartChange]:
