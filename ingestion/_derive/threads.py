@@ -494,16 +494,23 @@ class Threader:
         self.clock = 0.0
         #: How the state is laid out: a saved state of another layout is replayed, not read.
         self.layout = STATE_LAYOUT
+        #: Dormant threads whose centroid was unpacked since the state was read: the packed form,
+        #: saved again as it is (a dormant centroid does not change until the thread wakes).
+        self.packed_before: dict[int, tuple[str, bytes]] = {}
 
     def __getstate__(self) -> dict:
         # The postings repeat the active centroids' weights (a third of the state): rebuilt on load.
+        packed_before = self.packed_before
         centroids = [
-            _packed(centroid) if self.state[th] == 2 and isinstance(centroid, dict) else centroid
+            (packed_before.get(th) or _packed(centroid))
+            if self.state[th] == 2 and isinstance(centroid, dict)
+            else centroid
             for th, centroid in enumerate(self.centroid)
         ]
-        return {**self.__dict__, "active_postings": None, "centroid": centroids}
+        return {**self.__dict__, "active_postings": None, "centroid": centroids, "packed_before": {}}
 
     def __setstate__(self, state: dict) -> None:
+        self.packed_before = {}  # not in the states saved before it was kept
         self.__dict__.update(state)
         self.active_postings = defaultdict(dict)
         for th, thread_state in enumerate(self.state):
@@ -622,6 +629,7 @@ class Threader:
                 del postings[term]
 
     def _wake(self, th: int) -> None:
+        self.packed_before.pop(th, None)  # its centroid changes from now on
         for term in self.dormant_terms.pop(th, ()):
             del self.dormant_postings[term][th]
 
@@ -629,6 +637,7 @@ class Threader:
         """The thread's centroid; a dormant one's as saved is unpacked the first time."""
         centroid = self.centroid[th]
         if isinstance(centroid, tuple):
+            self.packed_before[th] = centroid
             centroid = self.centroid[th] = _unpacked(centroid)
         return centroid
 
@@ -651,9 +660,11 @@ class Threader:
         self._expire(now)
         dots = self._dots(vector, 0.5 * dormant_need)
         # Most threads found share a word or two: one pass in C drops them (cross-language ones are kept).
-        cosines = map(operator.truediv, dots.values(), map(math.sqrt, map(self.norm2.__getitem__, dots)))
+        lengths = map(math.sqrt, map(self.norm2.__getitem__, dots))
+        cosines = list(map(operator.truediv, dots.values(), lengths))
         if len(self.language_bit) == 1:
-            near = sorted((th, c) for th, c in zip(dots, cosines, strict=True) if c >= MIN_SIMILARITY)
+            found = zip(dots, cosines, strict=True)
+            near = sorted(itertools.compress(found, map(MIN_SIMILARITY.__le__, cosines)))
         else:
             languages = self.thread_language
             found = zip(dots, cosines, strict=True)
@@ -772,7 +783,7 @@ class Threader:
             if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
                 for th, weight in dormant.items():
                     partial[th] += x * weight
-        promising = [th for th, score in partial.items() if score >= dormant_half]
+        promising = list(itertools.compress(partial, map(dormant_half.__le__, partial.values())))
         if when is not None:
             promising = [th for th in promising if self._open_at(th, when)]
         for th in promising:  # the exact dot product
