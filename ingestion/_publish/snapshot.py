@@ -9,8 +9,9 @@ The new file starts as a copy of the previous one, brought up to date with the
 rows that changed (``update``); the search index and the explorer's mirror take
 the same change, and a mart that did not change keeps its Parquet file. Copying
 a file costs little next to rebuilding what is in it, so a publish costs what
-changed plus one copy. A snapshot made by another version (``SNAPSHOT_FORMAT``),
-or none at all, is built in full, as is one asked for with ``full``.
+changed plus the copies (the mirror's made in a thread while the marts are
+compared). A snapshot made by another version (``SNAPSHOT_FORMAT``), or none at
+all, is built in full, as is one asked for with ``full``.
 """
 
 from __future__ import annotations
