@@ -158,6 +158,8 @@ def test_a_snapshot_that_cannot_be_updated_is_built_in_full(
     assert report.changes is None and not report.mirror_updated
     with duckdb.connect(str(published_path(db_path)), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM articles").fetchall()[0][0] == report.tables["articles"]
+    # The update given up left nothing behind, the mirror's copy made beside it included.
+    assert not list(published_dir(db_path).rglob(".*"))
 
 
 def test_a_damaged_mirror_alone_is_written_anew(demo_data_dir: Path, tmp_path: Path) -> None:
@@ -170,3 +172,4 @@ def test_a_damaged_mirror_alone_is_written_anew(demo_data_dir: Path, tmp_path: P
     assert report.changes is not None and not report.mirror_updated
     with sqlite3.connect(f"file:{published_dir(db_path) / MIRROR_NAME}?mode=ro", uri=True) as con:
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == report.tables["articles"]
+    assert not list(published_dir(db_path).rglob(".*"))  # the copy it could not use is gone
