@@ -169,7 +169,8 @@ class _Snapshot:
             if update:
                 shutil.copyfile(published_path(self.db_path), tmp_db)
                 if previous_mirror.is_file():
-                    mirror_copy = copier.submit(_copy, previous_mirror, snapshot_dir / f".{MIRROR_NAME}.tmp")
+                    building = snapshot_dir / f".{MIRROR_NAME}.tmp"
+                    mirror_copy = copier.submit(shutil.copyfile, previous_mirror, building)
             # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
             with duckdb.connect(
                 str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}
@@ -273,11 +274,6 @@ class _Snapshot:
                 SNAPSHOT_FORMAT,
             ],
         )
-
-
-def _copy(source: Path, target: Path) -> Path:
-    shutil.copyfile(source, target)
-    return target
 
 
 def _update_marts(out: duckdb.DuckDBPyConnection, marts: list[str]) -> dict[str, MartChange]:
