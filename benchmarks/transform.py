@@ -175,8 +175,7 @@ def timed_history_tests(db_path: Path, checked_since: int) -> float:
         db_path,
         "--select",
         "test_name:history_in_order articles_status_follows_last_version",
-        "--vars",
-        json.dumps({"checked_since": checked_since}),
+        checked_since=checked_since,
     )
     assert report.success, report.failures
     return time.perf_counter() - started

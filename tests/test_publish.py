@@ -132,6 +132,25 @@ def test_an_impossible_mart_row_fails_the_dbt_tests_by_name(
     assert any(failure.startswith(failing_test) for failure in report.failures), report.failures
 
 
+def test_the_history_tests_check_what_changed_after_the_bound_of_each_run(work_db: Path) -> None:
+    """The bound reaches dbt as an environment variable, which dbt's partial parsing
+    follows: each run checks from its own bound, never from the one parsed before."""
+    with duckdb.connect(str(work_db)) as con:
+        con.execute(
+            "UPDATE marts.entity_mentions SET entity_id = NULL "
+            "WHERE event_seq = (SELECT min(event_seq) FROM marts.entity_mentions)"
+        )
+        last = con.execute("SELECT max(event_seq) FROM marts.entity_mentions").fetchall()[0][0]
+
+    def failures(checked_since: int) -> list[str]:
+        report = run_dbt("test", work_db, "--select", "entity_mentions", checked_since=checked_since)
+        return [failure.split(":")[0] for failure in report.failures]
+
+    assert failures(last) == []
+    assert "not_null_entity_mentions_entity_id" in failures(0)
+    assert failures(last) == []
+
+
 def test_a_mention_off_its_surface_blocks_publishing_and_keeps_the_old_snapshot(work_db: Path) -> None:
     first = publish(work_db)
     before = published_path(work_db).read_bytes()

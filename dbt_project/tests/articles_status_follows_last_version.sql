@@ -1,10 +1,10 @@
 -- An article is withdrawn exactly when its last version is a withdrawal, has a
 -- withdrawn_at exactly then, and has at least one version. Checks the articles
--- changed after var('checked_since') (see tests/generic/test_history_in_order.sql).
+-- changed after NEWSROOM_CHECKED_SINCE (see tests/generic/test_history_in_order.sql).
 with changed as (
     select article_id, status, withdrawn_at
     from {{ ref('articles') }}
-    where last_event_seq > {{ var('checked_since', 0) }}
+    where last_event_seq > {{ env_var('NEWSROOM_CHECKED_SINCE', '0') | int }}
 ),
 
 last_versions as (

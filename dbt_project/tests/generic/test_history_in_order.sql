@@ -3,15 +3,16 @@
   without gaps, each validity interval ends where the next begins and never
   before it starts, and exactly the latest version is current.
 
-  Only keys with a row after var('checked_since') are checked: `newsroom
-  transform` passes the last published event, so a build checks what changed
-  since readers last saw the table; a plain `dbt build` checks every key.
+  Only keys with a row after the event in NEWSROOM_CHECKED_SINCE are checked:
+  `newsroom transform` sets it to the last published event, so a build checks
+  what changed since readers last saw the table; a plain `dbt build` (variable
+  unset) checks every key.
 -#}
 {% test history_in_order(model, key, version, valid_from, valid_to, is_current, event_seq) %}
 with checked as (
     select distinct {{ key }} as checked_key
     from {{ model }}
-    where {{ event_seq }} > {{ var('checked_since', 0) }}
+    where {{ event_seq }} > {{ env_var('NEWSROOM_CHECKED_SINCE', '0') | int }}
 ),
 
 versions as (
