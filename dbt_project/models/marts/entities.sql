@@ -90,7 +90,8 @@ known_places as (
 numbers as (
     select
         entity_id,
-        list_sort(list_distinct(list(name))) as aliases,
+        -- distinct while aggregating: no list of a busy entity's every mention first
+        list_sort(list(distinct name)) as aliases,
         min(valid_from) as first_seen_at,
         max(valid_from) as last_seen_at,
         count(distinct article_id) filter (where is_current and status = 'live') as article_count,
