@@ -152,11 +152,16 @@ def update_mirror(
                 _copy_rows(source, out, table, table.relation)
                 continue
             change = changes[table.name]
+            removed, added, rewritten = change.removed_table, change.added_table, ""
+            if table.primary_key and table.name != SEARCHED_TABLE and change.removed and change.added:
+                removed, added, rewritten = _split_by_key(table, removed, added)
             if change.removed:
-                _delete_rows(source, out, table, change.removed_table)
+                _delete_rows(source, out, table, removed)
+            if rewritten:
+                _update_rows(source, out, table, rewritten)
             if change.added:
                 [(last_row,)] = out.execute(f"SELECT coalesce(max(rowid), 0) FROM {_quote(table.name)}")
-                _copy_rows(source, out, table, change.added_table)
+                _copy_rows(source, out, table, added)
                 if table.name == SEARCHED_TABLE:
                     columns = ", ".join(SEARCHED_COLUMNS)
                     out.execute(
@@ -232,6 +237,38 @@ def _declares(out: sqlite3.Connection, tables: list[_Table]) -> bool:
 
 class MirrorOutOfStep(Exception):
     """Rows of the mirror could not be matched one for one (identical rows twice)."""
+
+
+def _split_by_key(table: _Table, removed: str, added: str) -> tuple[str, str, str]:
+    """The rows of ``removed`` and of ``added`` whose key is not in the other, and the rows
+    of ``added`` whose key is: those rewrite a row in place (a pair whose count changed,
+    an article moved to another thread). An update leaves the key's index, and those of
+    columns whose value it keeps, as they were; a delete and an insert rewrite them."""
+    same_key = " AND ".join(f"a.{_quote(c)} = r.{_quote(c)}" for c in table.primary_key)
+    return (
+        f"(SELECT r.* FROM {removed} AS r ANTI JOIN {added} AS a ON {same_key})",
+        f"(SELECT a.* FROM {added} AS a ANTI JOIN {removed} AS r ON {same_key})",
+        f"(SELECT a.* FROM {added} AS a SEMI JOIN {removed} AS r ON {same_key})",
+    )
+
+
+def _update_rows(
+    source: duckdb.DuckDBPyConnection, out: sqlite3.Connection, table: _Table, rows: str
+) -> None:
+    """Give each row of ``table`` the values of the row of ``rows`` with its key."""
+    columns = {c.name: c for c in table.columns}
+    values = [c for c in table.columns if c.name not in table.primary_key]
+    if not values:  # the key is the whole row: nothing to rewrite
+        return
+    assignments = ", ".join(f"{_quote(c.name)} = ?" for c in values)
+    where = " AND ".join(f"{_quote(c)} = ?" for c in table.primary_key)
+    _write_rows(
+        source,
+        out,
+        f"UPDATE {_quote(table.name)} SET {assignments} WHERE {where}",
+        [*values, *(columns[c] for c in table.primary_key)],
+        rows,
+    )
 
 
 def _delete_rows(
@@ -498,11 +535,23 @@ def _copy_rows(
 ) -> None:
     """The rows of ``relation`` (shaped like ``table`` in the snapshot) into the mirror's
     table, or the table ``into``."""
-    select = ", ".join(f"{c.select} AS {_quote(c.name)}" for c in table.columns)
     insert = f"INSERT INTO {into or _quote(table.name)} VALUES ({', '.join('?' for _ in table.columns)})"
+    _write_rows(source, out, insert, table.columns, relation)
+
+
+def _write_rows(
+    source: duckdb.DuckDBPyConnection,
+    out: sqlite3.Connection,
+    statement: str,
+    columns: list[_Column],
+    relation: str,
+) -> None:
+    """Run ``statement`` in the mirror once per row of ``relation`` (in the snapshot), its
+    parameters the row's ``columns`` in their mirrored form."""
+    select = ", ".join(f"{c.select} AS {_quote(c.name)}" for c in columns)
     rows = source.execute(f"SELECT {select} FROM {relation}")
     for batch in rows.to_arrow_reader(_ROWS_PER_BATCH):
-        out.executemany(insert, zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        out.executemany(statement, zip(*(column.to_pylist() for column in batch.columns), strict=True))
 
 
 def _index_sql(tables: list[_Table]) -> list[str]:
