@@ -13,8 +13,10 @@
 -- (threads_touched), whose members' mentions were resolved anew or name an entity
 -- that was renamed or retyped, and those whose status the threads' new clock
 -- changes (thread_status: active ones gone quiet; the only column of an untouched
--- thread that time alone changes). A thread left with no article and no
--- merge is deleted after.
+-- thread that time alone changes). Only the first kind is read anew for its label
+-- and first report (the costly part); the others keep theirs (kept), as the same
+-- members give the same ones. A thread left with no article and no merge is
+-- deleted after.
 {% set label_candidates = 40 %}
 {{
     config(
@@ -48,14 +50,25 @@ relinked_articles as (
     )
 ),
 
-touched as (
+rebuilt as (
     {{ threads_touched(built_through) }}
+),
+
+touched as (
+    select thread_id from rebuilt
     union
     select thread_id from {{ ref('thread_articles') }}
     where article_id in (select article_id from relinked_articles)
     union
     select thread_id from {{ this }} cross join as_of
     where status <> 'merged' and status <> {{ thread_status('last_seen_at', 'as_of') }}
+),
+
+kept as (
+    -- touched threads whose members did not change: their label and first report stand
+    select thread_id, label, first_published_at, first_source_id, languages
+    from {{ this }}
+    where thread_id in (select thread_id from touched) and thread_id not in (select thread_id from rebuilt)
 ),
 {% endif %}
 
@@ -75,11 +88,19 @@ current_members as (
     select * from members where is_member
 ),
 
+reread_members as (
+    -- the members the label and the first report are read from anew
+    select * from current_members
+    {% if is_incremental() %}
+    where thread_id in (select thread_id from rebuilt)
+    {% endif %}
+),
+
 dominant_language as (
     select thread_id, arg_max(language, n) as language
     from (
         select thread_id, coalesce(language, '') as language, count(*) as n
-        from current_members group by all
+        from reread_members group by all
     )
     group by thread_id
 ),
@@ -90,7 +111,7 @@ label_candidates as (
             string_split(regexp_replace(lower(m.title), '[^\p{L}\p{N}]+', ' ', 'g'), ' '),
             lambda w: length(w) >= 4
         )) as words
-    from current_members as m
+    from reread_members as m
     inner join dominant_language as d
         on d.thread_id = m.thread_id and d.language = coalesce(m.language, '')
     where m.title is not null
@@ -129,6 +150,10 @@ medoids as (
     left join candidate_overlaps as o using (thread_id, article_id)
     group by a.thread_id
     having count(*) > 1  -- one candidate is compared with none: the label falls back (below)
+    {% if is_incremental() %}
+    union all
+    select thread_id, label from kept
+    {% endif %}
 ),
 
 first_reports as (
@@ -137,8 +162,12 @@ first_reports as (
         min(reported_at) as first_published_at,
         arg_min(source_id, (reported_at, article_id)) as first_source_id,
         list(distinct language order by language) filter (where language is not null) as languages
-    from current_members
+    from reread_members
     group by thread_id
+    {% if is_incremental() %}
+    union all
+    select thread_id, first_published_at, first_source_id, languages from kept
+    {% endif %}
 ),
 
 entity_counts as (
