@@ -39,7 +39,7 @@ def dbt_environment(db_path: Path, *, checked_since: int = 0) -> list[str]:
 
     ``checked_since`` (0: everything) is the event after which the history tests
     check rows. It goes to dbt as an environment variable, not a ``--vars`` value:
-    dbt parses the whole project again whenever its vars change (about 3 s), but
+    dbt parses the whole project again whenever its vars change (2-3 s a build), but
     only the files that read an environment variable when that variable changes."""
     os.environ["NEWSROOM_DB"] = str(Path(db_path).resolve())
     os.environ["NEWSROOM_CHECKED_SINCE"] = str(checked_since)
