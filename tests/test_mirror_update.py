@@ -86,6 +86,25 @@ def _rows(mirror: Path, table: str) -> list[tuple]:
         return sorted(con.execute(f"SELECT * FROM {table}").fetchall())
 
 
+def _update(tmp_path: Path, damage: str = "") -> bool:
+    """The snapshot ``before.duckdb`` brought up to the marts of ``work.duckdb`` as publish
+    does it, its mirror ``before.sqlite`` (after the SQL ``damage``) with it."""
+    _snapshot(tmp_path / "updated.duckdb", BEFORE)
+    with duckdb.connect(str(tmp_path / "updated.duckdb")) as out:
+        out.execute(f"ATTACH '{tmp_path / 'work.duckdb'}' AS work (READ_ONLY)")
+        changes = {
+            mart: update_mart(out, mart, "*", [f'"{column}"' for column in COLUMNS[mart]]) for mart in BEFORE
+        }
+        out.execute("DETACH work")  # as publish does: the mirror reads the snapshot alone
+        shutil.copyfile(tmp_path / "before.sqlite", tmp_path / "building.sqlite")
+        if damage:
+            with sqlite3.connect(tmp_path / "building.sqlite") as con:
+                con.executescript(damage)
+        updated = update_mirror(out, tmp_path / "building.sqlite", tmp_path / "updated.sqlite", changes)
+    assert not (tmp_path / "building.sqlite").exists()  # renamed into place, or removed
+    return updated
+
+
 @pytest.mark.parametrize("case", list(AFTER))
 def test_an_updated_mirror_keeps_a_key_or_reference_only_while_it_holds(tmp_path: Path, case: str) -> None:
     after, holds = AFTER[case]
@@ -99,16 +118,7 @@ def test_an_updated_mirror_keeps_a_key_or_reference_only_while_it_holds(tmp_path
     _snapshot(tmp_path / "full.duckdb", after)
     write_mirror(tmp_path / "full.duckdb", tmp_path / "full.sqlite")
 
-    _snapshot(tmp_path / "updated.duckdb", BEFORE)
-    with duckdb.connect(str(tmp_path / "updated.duckdb")) as out:
-        out.execute(f"ATTACH '{tmp_path / 'work.duckdb'}' AS work (READ_ONLY)")
-        changes = {
-            mart: update_mart(out, mart, "*", [f'"{column}"' for column in COLUMNS[mart]]) for mart in BEFORE
-        }
-        out.execute("DETACH work")  # as publish does: the mirror reads the snapshot alone
-        shutil.copyfile(tmp_path / "before.sqlite", tmp_path / "building.sqlite")
-        updated = update_mirror(out, tmp_path / "building.sqlite", tmp_path / "updated.sqlite", changes)
-    assert not (tmp_path / "building.sqlite").exists()  # renamed into place, or removed
+    updated = _update(tmp_path)
 
     # A mirror that declares other keys or references than the one before is not an
     # update: publish writes it anew. An update that kept a broken one would return True.
@@ -118,3 +128,16 @@ def test_an_updated_mirror_keeps_a_key_or_reference_only_while_it_holds(tmp_path
         assert _declared(tmp_path / "updated.sqlite") == declared_before
         for mart in BEFORE:  # a row rewritten in place, deleted or inserted: the same rows
             assert _rows(tmp_path / "updated.sqlite", mart) == _rows(tmp_path / "full.sqlite", mart)
+
+
+def test_a_mirror_without_the_row_a_change_updates_is_not_updated(tmp_path: Path) -> None:
+    """The row a1 (moved to another source) is missing from the mirror before, and as
+    many rows are there as should be: the update finds no row to rewrite and gives up,
+    so publish writes the mirror anew."""
+    _snapshot(tmp_path / "before.duckdb", BEFORE)
+    write_mirror(tmp_path / "before.duckdb", tmp_path / "before.sqlite")
+    with duckdb.connect(str(tmp_path / "work.duckdb")) as work:
+        _write_marts(work, AFTER["an article moved to the other source"][0], "marts")
+    damage = "DELETE FROM articles WHERE article_id = 'a1'; INSERT INTO articles VALUES ('a9', 'wire');"
+    assert not _update(tmp_path, damage)
+    assert not (tmp_path / "updated.sqlite").exists()

@@ -236,7 +236,8 @@ def _declares(out: sqlite3.Connection, tables: list[_Table]) -> bool:
 
 
 class MirrorOutOfStep(Exception):
-    """Rows of the mirror could not be matched one for one (identical rows twice)."""
+    """Rows of the mirror could not be matched one for one (identical rows twice, or a
+    row to update that the mirror does not hold)."""
 
 
 def _split_by_key(table: _Table, removed: str, added: str) -> tuple[str, str, str]:
@@ -255,20 +256,23 @@ def _split_by_key(table: _Table, removed: str, added: str) -> tuple[str, str, st
 def _update_rows(
     source: duckdb.DuckDBPyConnection, out: sqlite3.Connection, table: _Table, rows: str
 ) -> None:
-    """Give each row of ``table`` the values of the row of ``rows`` with its key."""
+    """Give each row of ``table`` the values of the row of ``rows`` with its key; each
+    must find its row (a mirror out of step with the snapshot before may not)."""
     columns = {c.name: c for c in table.columns}
     values = [c for c in table.columns if c.name not in table.primary_key]
     if not values:  # the key is the whole row: nothing to rewrite
         return
     assignments = ", ".join(f"{_quote(c.name)} = ?" for c in values)
     where = " AND ".join(f"{_quote(c)} = ?" for c in table.primary_key)
-    _write_rows(
+    sent, updated = _write_rows(
         source,
         out,
         f"UPDATE {_quote(table.name)} SET {assignments} WHERE {where}",
         [*values, *(columns[c] for c in table.primary_key)],
         rows,
     )
+    if updated != sent:
+        raise MirrorOutOfStep(f"{table.name}: {sent - updated} rows to update are not in the mirror")
 
 
 def _delete_rows(
@@ -545,13 +549,18 @@ def _write_rows(
     statement: str,
     columns: list[_Column],
     relation: str,
-) -> None:
+) -> tuple[int, int]:
     """Run ``statement`` in the mirror once per row of ``relation`` (in the snapshot), its
-    parameters the row's ``columns`` in their mirrored form."""
+    parameters the row's ``columns`` in their mirrored form; returns how many rows it
+    was run for and how many rows of the mirror it changed."""
     select = ", ".join(f"{c.select} AS {_quote(c.name)}" for c in columns)
     rows = source.execute(f"SELECT {select} FROM {relation}")
+    sent = changed = 0
     for batch in rows.to_arrow_reader(_ROWS_PER_BATCH):
-        out.executemany(statement, zip(*(column.to_pylist() for column in batch.columns), strict=True))
+        parameters = zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        changed += out.executemany(statement, parameters).rowcount
+        sent += batch.num_rows
+    return sent, changed
 
 
 def _index_sql(tables: list[_Table]) -> list[str]:
