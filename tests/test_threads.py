@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import pickle
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +38,10 @@ def archive(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("threads") / "uci.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows[:3000]))
     return path
+
+
+def _vector(threader: threads.Threader, text: str, lead: str = "") -> dict[str, float]:
+    return threader.weigh(threads.term_counts(text, lead, "en"), "en")
 
 
 def _assignments(db_path: Path) -> list[tuple]:
@@ -184,19 +192,20 @@ def test_closing_dormant_threads_frees_state_and_keeps_replay_identical(
     assert closed and all(threader.centroid[th] is None and th not in threader.copies for th in closed)
     # recent cores: the newest articles of active threads only
     assert threader.core and all(
-        threader.state[th] == 1 and len(core) <= threads.CORE_ARTICLES for th, core in threader.core.items()
+        threader.state[th] == 1 and len(core.articles) <= threads.CORE_ARTICLES
+        for th, core in threader.core.items()
     )
 
 
 def test_a_dormant_thread_read_back_from_the_saved_state_takes_its_next_article_as_before() -> None:
     threader = threads.Threader()
     th = threader.open("a", now=0.0)
-    threader.join(th, threader.vector("Port strike halts container traffic in Rotterdam"), 0.0)
+    threader.join(th, _vector(threader, "Port strike halts container traffic in Rotterdam"), 0.0)
     threader._expire(threads.WINDOW_DAYS * threads.DAY + 1.0)
     assert threader.state[th] == 2
     saved = pickle.loads(pickle.dumps(threader))
     assert isinstance(saved.centroid[th], tuple)  # saved packed, and left so until needed
-    vector = threader.vector("Rotterdam port strike: container traffic halted")
+    vector = _vector(threader, "Rotterdam port strike: container traffic halted")
     assert saved._dots(vector, 0.0) == threader._dots(vector, 0.0)
     for state in (threader, saved):
         state.join(th, vector, 2 * threads.DAY)
@@ -360,7 +369,7 @@ def test_the_prior_is_kept_beside_the_state_and_a_state_of_another_layout_is_rep
 
 
 def test_a_lead_that_repeats_a_word_past_its_word_limit_is_read() -> None:
-    vector = threads.Threader().vector("Port strike in Rotterdam", "strike-" * 2000)
+    vector = _vector(threads.Threader(), "Port strike in Rotterdam", "strike-" * 2000)
     assert set(vector) >= {"port", "strike", "rotterdam"} and vector["strike"] == max(vector.values())
 
 
@@ -506,3 +515,80 @@ def test_a_second_sources_archive_of_the_same_days_joins_the_stories_of_its_days
     # the old stories went back to sleep: only April's is active, at the clock of the first archive
     assert [state.thread_ids[th] for th, s in enumerate(state.state) if s == 1] == [harbour("f1")]
     assert state.clock == datetime.fromisoformat("2014-04-18T08:00:00+00:00").timestamp()
+
+
+#: Article texts as the log holds them (title, summary, body, language): bodies, German, places, none.
+TEXTS = [
+    ("Selenskyj reist zu UN-Gesprächen nach Genf", "", "Der Präsident traf am Morgen in Genf ein.", "de"),
+    ("Zelensky arrives in Geneva for UN talks", "Talks open on Monday", "GENEVA (Wire) - " * 40, "en-GB"),
+    ("Port strike halts container traffic in Rotterdam", "", "", ""),
+    ("Rotterdamer Hafen: Streik legt Containerverkehr lahm", "Die Gewerkschaft", "", "de"),
+]
+
+
+def test_texts_read_by_a_worker_process_are_the_texts_read_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [(n, f"a{n}", *TEXTS[n % len(TEXTS)]) for n in range(30)]
+    here = [threads.article_text(*row[-4:]) for row in rows]
+    # in a worker process as the rule's run starts it (the fork server, this process's place map)
+    context = threads._text_worker_context(start=True)
+    assert context is not None
+    with ProcessPoolExecutor(
+        1, mp_context=context, initializer=threads._use_places, initargs=(threads._places(),)
+    ) as pool:
+        assert pool.submit(threads._read_texts, [row[-4:] for row in rows]).result(timeout=60) == here
+    # in chunks handed to the worker ahead of the rule, in order, whichever process reads each
+    monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
+    monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
+    assert list(threads._article_texts(rows)) == here
+    # a worker that fails as it starts: every chunk is read here
+    monkeypatch.setattr(threads, "_use_places", sys.exit)
+    assert list(threads._article_texts(rows)) == here
+
+
+def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: float) -> float:
+    """The recent core's closeness, compared with each of its articles in turn."""
+    found = 0.0
+    for when, article in reversed(core.articles):
+        if when < since:
+            break
+        shared = article.keys() & vector.keys()
+        if shared:
+            found = max(found, math.fsum(article[t] * vector[t] for t in shared))
+    return found
+
+
+def test_a_recent_core_looked_up_by_term_gives_the_closeness_of_comparing_each_article() -> None:
+    words = [
+        "port",
+        "strike",
+        "rotterdam",
+        "container",
+        "traffic",
+        "union",
+        "ferry",
+        "storm",
+        "isolde",
+        "irish",
+        "sea",
+        "talks",
+        "geneva",
+    ]
+    threader = threads.Threader()
+    big, small = threader.open("big", now=0.0), threader.open("small", now=0.0)
+    # 300 articles over four days: the core rolls past its 64 articles and its day, and is merged
+    for n in range(300):
+        now = n * 0.0125 * threads.DAY
+        title = " ".join(words[(n * 7 + k * 3) % len(words)] for k in range(4))
+        vector = _vector(threader, title)
+        for th, asked_at in itertools.product((big, small), (now, now + 0.6 * threads.DAY)):
+            core = threader.core.get(th)
+            since = asked_at - threads.CORE_DAYS * threads.DAY  # later: part of the core is too old
+            if core is not None:
+                closeness = threads.Closeness(threader, vector, asked_at)(th)
+                assert closeness == _closeness_one_by_one(core, vector, since)
+        threader.join(big if n % 5 else small, vector, now)
+        if n == 200:
+            threader.merge(small, big, now)
+            small = threader.open(f"small{n}", now=now)
+        if n == 250:  # read back from the saved state: the index is built anew
+            threader = pickle.loads(pickle.dumps(threader))

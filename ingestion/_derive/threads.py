@@ -43,6 +43,11 @@ earlier article of its thread (a wire story republished with a changed headline
 word, a trimmed paragraph, a dateline or boilerplate) is flagged ``duplicate_of``
 the earliest such copy, with the overlap as ``copy_similarity``.
 
+Reading and deciding: what the rule reads of an article's text (its terms counted, its copy
+signature: ``article_text``) depends on the text alone, so with many articles to thread a
+worker process reads ahead while the rule decides here, one article after another
+(``_article_texts``); the same texts, read in either process.
+
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
 it (or when it does not match the log, or is of another ``STATE_LAYOUT``) everything
@@ -65,6 +70,8 @@ import hashlib
 import heapq
 import itertools
 import math
+import multiprocessing
+import multiprocessing.forkserver
 import operator
 import pickle
 import re
@@ -73,9 +80,12 @@ import unicodedata
 import zlib
 from array import array
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -392,6 +402,25 @@ def tokens(text: str, language: str = "en") -> list[str]:
     return [term for term in found if term is not None]
 
 
+def term_counts(text: str, lead: str, language: str) -> dict[str, float]:
+    """Each term of title and summary (``text``), and each pair of neighbours, counted;
+    the lead's terms added at ``LEAD_WEIGHT`` each. Depends on the text alone."""
+    counts: dict[str, float] = {}
+    found = tokens(text, language)
+    for token in found:
+        counts[token] = counts.get(token, 0.0) + 1.0
+    for first, second in itertools.pairwise(found):
+        pair = f"{first} {second}"
+        counts[pair] = counts.get(pair, 0.0) + PAIR_WEIGHT
+    if lead:
+        in_lead = Counter(tokens(lead, language))
+        in_both = {token: counts[token] for token in in_lead.keys() & counts.keys()}
+        counts.update(zip(in_lead, map(_LEAD_SUMS.__getitem__, in_lead.values()), strict=True))
+        for token, count in in_both.items():
+            counts[token] = _plus_lead(count, in_lead[token])
+    return counts
+
+
 def copy_key(title: str, summary: str) -> str:
     """Same key = the same copy (a wire story republished verbatim)."""
     normalised = " ".join(_TOKEN.findall(f"{title} {summary}".lower()))
@@ -474,8 +503,8 @@ class Threader:
         #: Merged threads: absorbed -> the thread it went into; and merges not yet written.
         self.merged_into: dict[int, int] = {}
         self.new_merges: list[Merge] = []
-        #: Active threads: their newest articles' (time, vector), the recent core.
-        self.core: dict[int, deque[tuple[float, dict[str, float]]]] = {}
+        #: Active threads: their newest articles, the recent core.
+        self.core: dict[int, _Core] = {}
         #: How far each thread's centroid may have turned, in all (radians, a bound summed
         #: over its articles); and for each younger active thread, the older ones it was
         #: compared with for a merge: other -> the two threads' turn at which it is due again.
@@ -507,30 +536,28 @@ class Threader:
             else centroid
             for th, centroid in enumerate(self.centroid)
         ]
-        return {**self.__dict__, "active_postings": None, "centroid": centroids, "packed_before": {}}
+        # A recent core is saved as its articles, without the terms' index.
+        core = {th: members.articles for th, members in self.core.items()}
+        return {
+            **self.__dict__,
+            "active_postings": None,
+            "centroid": centroids,
+            "packed_before": {},
+            "core": core,
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.packed_before = {}  # not in the states saved before it was kept
         self.__dict__.update(state)
         self.active_postings = defaultdict(dict)
+        self.core = {th: _Core(articles) for th, articles in self.core.items()}
         for th, thread_state in enumerate(self.state):
             if thread_state == 1:
                 self._post(th)
 
-    def vector(self, text: str, lead: str = "", language: str = "en") -> dict[str, float]:
-        counts: dict[str, float] = {}
-        found = tokens(text, language)
-        for token in found:
-            counts[token] = counts.get(token, 0.0) + 1.0
-        for first, second in itertools.pairwise(found):
-            pair = f"{first} {second}"
-            counts[pair] = counts.get(pair, 0.0) + PAIR_WEIGHT
-        if lead:
-            in_lead = Counter(tokens(lead, language))
-            in_both = {token: counts[token] for token in in_lead.keys() & counts.keys()}
-            counts.update(zip(in_lead, map(_LEAD_SUMS.__getitem__, in_lead.values()), strict=True))
-            for token, count in in_both.items():
-                counts[token] = _plus_lead(count, in_lead[token])
+    def weigh(self, counts: dict[str, float], language: str) -> dict[str, float]:
+        """The article's vector from its ``term_counts``, by the document frequencies so far
+        (which it then joins): its strongest terms, TF-IDF weighted, unit length."""
         self.documents += 1
         if len(self.df) + len(counts) > VOCABULARY_LIMIT:
             self._forget_rare_terms()
@@ -837,9 +864,13 @@ class Threader:
         heapq.heappush(self.active_heap, (now, survivor))
         candidates = self.copies.setdefault(survivor, [])
         candidates.extend(self.copies.get(absorbed, [])[: max(0, COPY_CANDIDATES - len(candidates))])
-        self.core[survivor] = deque(
-            heapq.merge(self.core.get(survivor, ()), self.core.get(absorbed, ()), key=operator.itemgetter(0)),
-            maxlen=CORE_ARTICLES,
+        survivor_core, absorbed_core = self.core.get(survivor), self.core.get(absorbed)
+        self.core[survivor] = _Core(
+            heapq.merge(
+                survivor_core.articles if survivor_core else (),
+                absorbed_core.articles if absorbed_core else (),
+                key=operator.itemgetter(0),
+            )
         )
         self.close(absorbed)
         self.merged_into[absorbed] = survivor
@@ -902,10 +933,9 @@ class Threader:
             self.last[th] = now
             core = self.core.get(th)
             if core is None:
-                core = self.core[th] = deque(maxlen=CORE_ARTICLES)
-            while core and core[0][0] < now - CORE_DAYS * DAY:
-                core.popleft()
-            core.append((now, vector))
+                core = self.core[th] = _Core()
+            core.drop_before(now - CORE_DAYS * DAY)
+            core.append(now, vector)
         # An article of long ago leaves a thread it woke as old as it was: it is dormant again next time.
         heapq.heappush(self.active_heap, (self.last[th], th))
         self._count_into_origin(th, vector)
@@ -1002,23 +1032,85 @@ class Closeness:
     def __call__(self, th: int) -> float:
         found = self.known.get(th)
         if found is None:
-            found, since, vector = 0.0, self.now - CORE_DAYS * DAY, self.vector
-            terms = vector.keys()
-            for when, member in reversed(self.threader.core.get(th, ())):
-                if when < since:
-                    break
-                shared = member.keys() & terms  # found in C: two headlines share few terms
-                if len(shared) == 1:
-                    (term,) = shared
-                    dot = member[term] * vector[term]
-                elif shared:  # fsum is exact, so the set's order (which varies by process) does not matter
-                    dot = math.fsum([member[t] * vector[t] for t in shared])
-                else:
-                    continue
-                if dot > found:
-                    found = dot
-            self.known[th] = found
+            core = self.threader.core.get(th)
+            found = self.known[th] = core.closeness(self.vector, self.now - CORE_DAYS * DAY) if core else 0.0
         return found
+
+
+class _Core:
+    """A thread's recent core: its newest articles' (time, vector), oldest first, at most
+    ``CORE_ARTICLES``. Once asked for an article's closeness, also indexed by term (kept in
+    step from then on): the article's terms find the few articles that share them, where
+    comparing it with each of a big thread's 64 took most of the time of a closeness."""
+
+    __slots__ = ("articles", "by_term", "first")
+
+    def __init__(self, articles: Iterable[tuple[float, dict[str, float]]] = ()) -> None:
+        self.articles: deque[tuple[float, dict[str, float]]] = deque(articles, maxlen=CORE_ARTICLES)
+        #: term -> {article number: its weight}, an article numbered by its arrival (None: not built).
+        self.by_term: dict[str, dict[int, float]] | None = None
+        self.first = 0  # the number of articles[0]
+
+    def append(self, when: float, vector: dict[str, float]) -> None:
+        if len(self.articles) == CORE_ARTICLES:
+            self._drop_oldest()
+        self.articles.append((when, vector))
+        if self.by_term is not None:
+            self._index(self.first + len(self.articles) - 1, vector)
+
+    def drop_before(self, when: float) -> None:
+        while self.articles and self.articles[0][0] < when:
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        _, vector = self.articles.popleft()
+        if self.by_term is not None:
+            for term in vector:
+                holders = self.by_term[term]
+                del holders[self.first]
+                if not holders:
+                    del self.by_term[term]
+        self.first += 1
+
+    def _index(self, number: int, vector: dict[str, float]) -> None:
+        by_term = self.by_term
+        assert by_term is not None
+        for term, weight in vector.items():
+            holders = by_term.get(term)
+            if holders is None:
+                by_term[term] = {number: weight}
+            else:
+                holders[number] = weight
+
+    def closeness(self, vector: dict[str, float], since: float) -> float:
+        """The highest cosine (dot product: unit vectors) of ``vector`` with one of the
+        articles from the newest back to the first older than ``since``; 0.0 if none."""
+        recent = 0
+        for when, _ in reversed(self.articles):
+            if when < since:
+                break
+            recent += 1
+        if not recent:
+            return 0.0
+        if self.by_term is None:
+            self.by_term = {}
+            for at, (_, article) in enumerate(self.articles):
+                self._index(self.first + at, article)
+        lowest, by_term = self.first + len(self.articles) - recent, self.by_term
+        products: dict[int, list[float]] = {}
+        for term, x in vector.items():
+            holders = by_term.get(term)
+            if holders is not None:
+                for number, weight in holders.items():
+                    if number >= lowest:
+                        found = products.get(number)
+                        if found is None:
+                            products[number] = [weight * x]
+                        else:
+                            found.append(weight * x)
+        # fsum is exact: the same dot product in any order of terms
+        dots = (found[0] if len(found) == 1 else math.fsum(found) for found in products.values())
+        return max(dots, default=0.0)
 
 
 @dataclass(slots=True)
@@ -1045,20 +1137,17 @@ class Assignment:
 def assign(
     threader: Threader,
     current: dict[str, str],
+    text: ArticleText,
     event_seq: int,
     article_id: str,
     version: int,
     event_type: str,
-    title: str,
-    summary: str,
     event_time: float,
-    body: str,
-    language: str,
     clock_time: float,
 ) -> Assignment:
-    """One article version (a row of ``_EVENTS_SQL``) through the rule; ``current`` maps
-    article -> its thread. The rule runs at ``clock_time`` or later, never backwards; an
-    article dated before the active threads' window is decided in its own time."""
+    """One article version (a row of ``_EVENTS_SQL`` and its text read) through the rule;
+    ``current`` maps article -> its thread. The rule runs at ``clock_time`` or later, never
+    backwards; an article dated before the active threads' window is decided in its own time."""
     threader.last_event_seq = event_seq
     threader.clock = max(threader.clock, clock_time)
     late = clock_time < threader.clock - WINDOW_DAYS * DAY
@@ -1068,15 +1157,13 @@ def assign(
         if thread in threader.index_of:
             thread = threader.thread_ids[threader.resolve(threader.index_of[thread])]
         return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
-    language = language_key(language) or "en"  # "en-GB" is "en"
-    lead = " ".join(body.split(None, LEAD_WORDS)[:LEAD_WORDS]) if body else ""
-    vector = threader.vector(f"{title} \n {summary}", lead, language)
-    bit = threader.bit(language)
+    vector = threader.weigh(text.counts, text.language)
+    bit = threader.bit(text.language)
     closeness = Closeness(threader, vector, now)
     if late:  # no merges nor drift: those are decided on the stream as it arrives
-        found = threader.best_late(vector, now, bit, bool(lead))
+        found = threader.best_late(vector, now, bit, text.with_body)
     else:
-        found = threader.best(vector, now, bit, closeness, bool(lead))
+        found = threader.best(vector, now, bit, closeness, text.with_body)
         if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
             threader.close(found[0])  # its story is over: this article opens the next one
             found = None
@@ -1107,9 +1194,7 @@ def assign(
     threader.join(th, vector, now)
     thread_id = threader.thread_ids[th]
     current[article_id] = thread_id
-    copy = threader.copy_of(
-        th, article_id, copy_key(title, summary), copy_signature(f"{title}\n{summary}\n{body}")
-    )
+    copy = threader.copy_of(th, article_id, text.copy_key, text.signature)
     if late:
         threader._expire(threader.clock)  # the story of long ago goes back to sleep at once
     return Assignment(
@@ -1123,6 +1208,116 @@ def assign(
         event_time,
         None if copy is None else round(copy[1], 6),
     )
+
+
+class ArticleText(NamedTuple):
+    """What the rule reads of an article version's text: worked out from the text alone,
+    so it can be read ahead, in another process (``_article_texts``)."""
+
+    language: str  # the language's key, "en" when none is known
+    counts: dict[str, float]  # term_counts of title, summary and the body's lead
+    with_body: bool
+    copy_key: str
+    signature: Signature
+
+
+def article_text(title: str, summary: str, body: str, language: str) -> ArticleText:
+    language = language_key(language) or "en"  # "en-GB" is "en"
+    lead = " ".join(body.split(None, LEAD_WORDS)[:LEAD_WORDS]) if body else ""
+    return ArticleText(
+        language,
+        term_counts(f"{title} \n {summary}", lead, language),
+        bool(lead),
+        copy_key(title, summary),
+        copy_signature(f"{title}\n{summary}\n{body}"),
+    )
+
+
+#: Article versions from which a run reads their texts in a worker process while the
+#: rule runs here (reading is a quarter to a third of the work, the rule the rest); below
+#: it, starting the worker (a fork server importing this module) costs more than it saves.
+PARALLEL_TEXT_MIN_EVENTS = 2_000
+#: Article versions the worker reads per task, and tasks handed to it ahead of the rule.
+TEXT_CHUNK = 256
+TEXT_CHUNKS_AHEAD = 16
+#: How long the rule waits for a chunk the worker has begun (it takes a tenth of a second
+#: or so): past it, the chunk is read here.
+TEXT_CHUNK_SECONDS = 30.0
+
+
+def _article_texts(rows: list[tuple]) -> Iterator[ArticleText]:
+    """Each row's ``ArticleText`` (its last four fields: title, summary, body, language), in
+    order. With many rows, read ahead by a worker process; a chunk the worker has not begun
+    when the rule reaches it (it is starting) is read here, and so is everything once the
+    worker fails. Either way the same texts: ``article_text`` depends on its arguments alone."""
+    pool = None
+    if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := _text_worker_context()) is not None:
+        with suppress(Exception):  # no worker (no memory, a daemonic caller): read here
+            pool = ProcessPoolExecutor(1, mp_context=context, initializer=_use_places, initargs=(_places(),))
+    chunks = len(range(0, len(rows), TEXT_CHUNK))
+    ahead: deque[tuple[int, Future[list[ArticleText]]]] = deque()
+    try:
+        for at in range(chunks):
+            while pool is not None and len(ahead) < TEXT_CHUNKS_AHEAD and at + len(ahead) < chunks:
+                try:
+                    ahead.append((at + len(ahead), pool.submit(_read_texts, _chunk(rows, at + len(ahead)))))
+                except Exception:  # a broken pool
+                    _stop(pool)
+                    pool = None
+            texts = None
+            if pool is not None and ahead and ahead[0][0] == at:
+                future = ahead.popleft()[1]
+                if future.running() or future.done():
+                    try:
+                        texts = future.result(timeout=TEXT_CHUNK_SECONDS)
+                    except Exception:  # a worker that died, hung, or sent what would not unpickle
+                        _stop(pool)
+                        pool = None
+                else:
+                    future.cancel()
+            yield from _read_texts(_chunk(rows, at)) if texts is None else texts
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)  # the worker is idle, or ends the chunk it reads
+
+
+def _chunk(rows: list[tuple], at: int) -> list[tuple[str, str, str, str]]:
+    return [row[-4:] for row in rows[at * TEXT_CHUNK : (at + 1) * TEXT_CHUNK]]
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End a failed worker now, even one stuck in a chunk (shutting the executor down
+    waits for it, and it has no public way to end its processes before Python 3.14)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        with suppress(Exception):
+            worker.terminate()
+
+
+def _text_worker_context(start: bool = False) -> multiprocessing.context.BaseContext | None:
+    """Workers forked from a fork server that has imported this module (not from this
+    process, whose database threads a fork would copy mid-lock); None where there are no
+    fork servers (Windows). ``start``: start the server now, so that it imports while the
+    caller reads the saved state."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    if start:
+        with suppress(Exception):  # the pool will say what is wrong, or the texts are read here
+            multiprocessing.forkserver.ensure_running()
+    return context
+
+
+def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
+    return [article_text(*text) for text in fields]
+
+
+def _use_places(places: dict[str, str]) -> None:
+    """A worker's place map: the caller's, the same as building it, without the gazetteer's ~1.5 s."""
+    global _PLACES
+    _PLACES = places
 
 
 @dataclass(slots=True)
@@ -1161,9 +1356,8 @@ CREATE TABLE IF NOT EXISTS enrich.thread_merges (
 #: with a dateless revision in it would otherwise move the clock to the day of the
 #: load, and every older article after it would be threaded as arriving then.
 _EVENTS_SQL = """
-SELECT e.event_seq, e.stream_id, e.stream_version, e.event_type, coalesce(e.title, ''),
-       coalesce(e.summary, ''), epoch(coalesce(least(e.occurred_at, e.recorded_at), e.recorded_at)),
-       coalesce(e.body, ''), coalesce(e.language, ''),
+SELECT e.event_seq, e.stream_id, e.stream_version, e.event_type,
+       epoch(coalesce(least(e.occurred_at, e.recorded_at), e.recorded_at)),
        epoch(CASE
            WHEN e.occurred_at IS NOT NULL OR e.stream_version = 1 THEN least(e.occurred_at, e.recorded_at)
            ELSE coalesce(
@@ -1171,7 +1365,8 @@ SELECT e.event_seq, e.stream_id, e.stream_version, e.event_type, coalesce(e.titl
                 WHERE p.stream_id = e.stream_id AND p.stream_version < e.stream_version
                   AND p.occurred_at IS NOT NULL),
                e.recorded_at)
-       END) AS clock_time
+       END) AS clock_time,
+       coalesce(e.title, ''), coalesce(e.summary, ''), coalesce(e.body, ''), coalesce(e.language, '')
 FROM raw.article_events AS e
 WHERE e.event_seq > ?
 ORDER BY e.event_seq
@@ -1195,21 +1390,25 @@ def assign_threads(db_path: Path) -> ThreadReport:
             "SELECT coalesce(max(event_seq), 0) FROM enrich.thread_assignments WHERE algorithm = ?",
             [ALGORITHM],
         ).fetchall()[0][0]
+        pending = con.execute("SELECT count(*) FROM raw.article_events WHERE event_seq > ?", [done])
+        if pending.fetchall()[0][0] >= PARALLEL_TEXT_MIN_EVENTS:
+            _text_worker_context(start=True)
         threader = _load_state(db_path, done)
         current: dict[str, str] = {}
         if threader.last_event_seq != done:  # no usable state: replay the log up to `done`
             threader = Threader()
-            for row in con.execute(_EVENTS_SQL, [0]).fetchall():
-                if row[0] > done:
-                    break
-                assign(threader, current, *row)
-                report.replayed += 1
+            replayed = [row for row in con.execute(_EVENTS_SQL, [0]).fetchall() if row[0] <= done]
+            for row, text in zip(replayed, _article_texts(replayed), strict=True):
+                assign(threader, current, text, *row[:6])
+            report.replayed = len(replayed)
+            del replayed
             threader.new_merges.clear()  # recorded by the run that made them
         events = con.execute(_EVENTS_SQL, [done]).fetchall()
         if not report.replayed:
             # Only a later version of an article can have a thread now: its latest assignment says which.
             current = _current_threads(con, {row[1] for row in events if row[2] > 1})
-        rows = [assign(threader, current, *row) for row in events]
+        texts = _article_texts(events)
+        rows = [assign(threader, current, text, *row[:6]) for row, text in zip(events, texts, strict=True)]
         report.articles = len(rows)
         report.opened = sum(a.action == "open" for a in rows)
         if rows:
