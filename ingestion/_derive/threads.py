@@ -1304,7 +1304,11 @@ def _text_worker_context(start: bool = False) -> multiprocessing.context.BaseCon
     """Workers forked from a fork server that has imported this module (not from this
     process, whose database threads a fork would copy mid-lock); None where there are no
     fork servers (Windows). ``start``: start the server now, so that it imports while the
-    caller reads the saved state."""
+    caller reads the saved state.
+
+    As with the ingest's parse workers, a worker imports the caller's main module again:
+    a script that threads many articles keeps its work under ``if __name__ == "__main__":``
+    (the ``newsroom`` command does)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
     context = multiprocessing.get_context("forkserver")
