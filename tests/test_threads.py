@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import math
@@ -213,6 +214,40 @@ def test_a_dormant_thread_read_back_from_the_saved_state_takes_its_next_article_
     assert saved.active_postings == threader.active_postings
     # A term that could not be told apart in the packed form is saved as it is.
     assert threads._packed({"a\0b": 1.0, "c": 0.5}) == {"a\0b": 1.0, "c": 0.5}
+
+
+def test_a_dormant_threads_terms_and_origin_are_saved_packed_and_read_back_as_they_were() -> None:
+    threader = threads.Threader()
+    th = threader.open("a", now=0.0)
+    headlines = [
+        "Port strike halts container traffic in Rotterdam",
+        "Rotterdam port strike: container traffic halted",
+        "Dockers strike at the port of Rotterdam",
+    ]
+    for minutes, headline in enumerate(headlines):
+        threader.join(th, _vector(threader, headline), minutes * 600.0)
+    threader._expire(threads.WINDOW_DAYS * threads.DAY + 3600.0)
+    assert threader.state[th] == 2 and threader.origin[th][0] == len(headlines)
+    state = threader.__getstate__()
+    assert isinstance(state["origin"][th][1], tuple) and isinstance(state["dormant_terms"][th], str)
+    saved = pickle.loads(pickle.dumps(threader))
+    assert list(saved._origin_of(th)[1].items()) == list(threader.origin[th][1].items())  # order and weights
+    # a state saved in layout 4, a dormant thread's terms a list, reads the same
+    layout_4 = {
+        **state,
+        "layout": 4,
+        "dormant_terms": {t: terms.split("\0") for t, terms in state["dormant_terms"].items()},
+    }
+    older = threads.Threader.__new__(threads.Threader)
+    older.__setstate__(copy.deepcopy(layout_4))  # not sharing the lists of the threader it came from
+    assert older.dormant_terms == threader.dormant_terms
+    vector = _vector(threader, "Rotterdam port strike ends after three days")
+    for each in (threader, saved, older):
+        each.join(th, vector, 3 * threads.DAY)  # wakes it
+        assert each.state[th] == 1 and not each.dormant_terms
+    assert saved.dormant_postings == threader.dormant_postings == older.dormant_postings
+    assert saved.origin[th] == threader.origin[th] == older.origin[th]
+    assert list(saved.centroid[th].items()) == list(threader.centroid[th].items())
 
 
 def test_a_new_threading_rule_replaces_the_old_rules_rows(

@@ -104,9 +104,11 @@ from ingestion._log.store import EventStore, registered
 #: threads every article again), not for a change that only makes it faster.
 ALGORITHM = "decayed-centroid-v10"
 #: The saved state's layout: raise it when the state's structures change but not the rule.
-STATE_LAYOUT = 4
-#: Saved states this version reads: layout 3 differs only in keeping dormant centroids as dicts.
-_READABLE_LAYOUTS = (3, STATE_LAYOUT)
+STATE_LAYOUT = 5
+#: Saved states this version reads: layout 3 keeps dormant centroids as dicts, and 3 and 4 a
+#: dormant thread's strongest terms as a list (made one string as read) and dormant origins
+#: as dicts (packed as saved).
+_READABLE_LAYOUTS = (3, 4, STATE_LAYOUT)
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -493,7 +495,8 @@ class Threader:
         #: term -> {active thread: the term's weight in its centroid}, kept equal to the centroids.
         self.active_postings: dict[str, dict[int, float]] = defaultdict(dict)
         self.dormant_postings: dict[str, dict[int, float]] = defaultdict(dict)
-        self.dormant_terms: dict[int, list[str]] = {}
+        #: A dormant thread's posted terms, NUL-separated: one object a thread to save, not 32.
+        self.dormant_terms: dict[int, str] = {}
         self.active_heap: list[tuple[float, int]] = []
         self.dormant_heap: list[tuple[float, int]] = []
         #: Active threads: their first distinct copies, (article_id, exact key, signature).
@@ -517,7 +520,8 @@ class Threader:
         #: Each thread's opening time, and its origin: the first articles' summed vector while
         #: it has fewer than ORIGIN_ARTICLES (with their count), then its strongest terms, unit length.
         self.opened: list[float] = []
-        self.origin: dict[int, tuple[int, dict[str, float]]] = {}
+        #: A dormant thread's origin is saved packed, and unpacked when next needed (``_origin_of``).
+        self.origin: dict[int, tuple[int, dict[str, float] | tuple[str, bytes]]] = {}
         self.merge_checked: dict[int, dict[int, float]] = {}
         self.last_event_seq = 0
         #: The place map the terms were made with, and the gazetteer it came from.
@@ -543,16 +547,25 @@ class Threader:
         ]
         # A recent core is saved as its articles, without the terms' index.
         core = {th: members.articles for th, members in self.core.items()}
+        origins = {
+            th: (count, _packed(origin))
+            if self.state[th] == 2 and isinstance(origin, dict)
+            else (count, origin)
+            for th, (count, origin) in self.origin.items()
+        }
         return {
             **self.__dict__,
             "active_postings": None,
             "centroid": centroids,
             "packed_before": {},
             "core": core,
+            "origin": origins,
         }
 
     def __setstate__(self, state: dict) -> None:
         self.packed_before = {}  # not in the states saved before it was kept
+        if state.get("layout") in (3, 4):
+            state["dormant_terms"] = {th: "\0".join(terms) for th, terms in state["dormant_terms"].items()}
         self.__dict__.update(state)
         self.active_postings = defaultdict(dict)
         self.core = {th: _Core(articles) for th, articles in self.core.items()}
@@ -636,7 +649,7 @@ class Threader:
         norm = math.sqrt(self.norm2[th]) or 1.0
         for term in strongest:
             self.dormant_postings[term][th] = centroid[term] / norm
-        self.dormant_terms[th] = strongest
+        self.dormant_terms[th] = "\0".join(strongest)  # terms are made of word characters: never a NUL
         self.state[th] = 2
         copies = self.copies.pop(th, None)  # copies arrive within hours of the first...
         if copies and self.touched[th] != self.last[th]:  # ...of a late archive's article, too
@@ -662,8 +675,17 @@ class Threader:
 
     def _wake(self, th: int) -> None:
         self.packed_before.pop(th, None)  # its centroid changes from now on
-        for term in self.dormant_terms.pop(th, ()):
+        terms = self.dormant_terms.pop(th, "")
+        for term in terms.split("\0") if terms else ():
             del self.dormant_postings[term][th]
+
+    def _origin_of(self, th: int) -> tuple[int, dict[str, float]]:
+        """The thread's origin, (0, {}) if none; one saved packed is unpacked the first time."""
+        count, origin = self.origin.get(th, (0, {}))
+        if isinstance(origin, tuple):
+            origin = _unpacked(origin)
+            self.origin[th] = (count, origin)
+        return count, origin
 
     def _centroid_of(self, th: int) -> dict[str, float]:
         """The thread's centroid; a dormant one's as saved is unpacked the first time."""
@@ -749,7 +771,7 @@ class Threader:
             if not self._open_at(th, when):
                 continue
             cosine = dots[th] / (math.sqrt(self.norm2[th]) or 1.0)
-            count, origin = self.origin.get(th, (0, None))
+            count, origin = self._origin_of(th)
             if count >= ORIGIN_ARTICLES:
                 # over the vector's terms: a headline has fewer than the origin's ORIGIN_TERMS
                 cosine = max(cosine, sum(map(operator.mul, vector.values(), map(origin.get, vector, _ZEROS))))
@@ -957,7 +979,7 @@ class Threader:
 
     def _count_into_origin(self, th: int, vector: dict[str, float]) -> None:
         """Sum the thread's first articles; at ORIGIN_ARTICLES keep their strongest terms."""
-        count, origin = self.origin.get(th, (0, {}))
+        count, origin = self._origin_of(th)
         if count >= ORIGIN_ARTICLES:
             return
         for term, x in vector.items():
@@ -974,7 +996,7 @@ class Threader:
         and so does the article that would join it."""
         if now - self.last[th] < DRIFT_PAUSE * DAY or now - self.opened[th] < DRIFT_DAYS * DAY:
             return False
-        count, origin = self.origin.get(th, (0, {}))
+        count, origin = self._origin_of(th)
         if count < ORIGIN_ARTICLES:
             return False
         centroid = self.centroid[th]
