@@ -1060,7 +1060,8 @@ class Closeness:
         found = self.known.get(th)
         if found is None:
             core = self.threader.core.get(th)
-            found = self.known[th] = core.closeness(self.vector, self.now - CORE_DAYS * DAY) if core else 0.0
+            since = self.now - CORE_DAYS * DAY
+            found = self.known[th] = core.closeness(self.vector, since) if core is not None else 0.0
         return found
 
 
