@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 
 class Progress:
@@ -38,3 +39,23 @@ class Progress:
         elif final or fraction < 1.0:
             self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def progress_line(label: str, *, show_from: int = 1) -> Callable[[int, int], None]:
+    """An ``on_progress(done, total)`` callback for work whose size the caller learns only
+    once it starts: a progress line is drawn when the total is ``show_from`` or more."""
+    line: Progress | None = None
+    finished = False
+
+    def update(done: int, total: int) -> None:
+        nonlocal line, finished
+        if total < show_from or finished:
+            return
+        if line is None:
+            line = Progress(label, total)
+        line.advance(done - line.done)
+        if done >= total:
+            line.finish()
+            finished = True  # the end may be reported twice: drawn once
+
+    return update

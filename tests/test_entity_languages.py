@@ -60,8 +60,10 @@ def test_an_article_is_read_in_the_language_its_words_or_its_source_give(
 def test_english_and_german_articles_get_mentions_from_their_own_model(tmp_path: Path) -> None:
     db = tmp_path / "newsroom.duckdb"
     append_one_article_in_each_language(db)
-    report = extract_entities(db, n_process=1)
+    progress: list[tuple[int, int]] = []
+    report = extract_entities(db, n_process=1, on_progress=lambda *read: progress.append(read))
     assert (report.texts_new, report.texts_unsupported, report.texts_failed) == (4, 0, 0)
+    assert progress == [(2, 4), (4, 4)]  # a batch of each language's texts
     with duckdb.connect(str(db), read_only=True) as con:
         found = con.execute(
             "SELECT t.language, m.surface, m.label FROM enrich.mentions m JOIN enrich.texts t USING (text_hash)"

@@ -21,6 +21,7 @@ from ingestion._derive.transform import transform
 from ingestion._log.backfill import backfill
 from ingestion._log.events import article_id
 from ingestion._log.store import EventStore, PendingEvent
+from ingestion._progress import progress_line
 
 from .conftest import shared_path
 
@@ -627,3 +628,28 @@ def test_a_recent_core_looked_up_by_term_gives_the_closeness_of_comparing_each_a
             small = threader.open(f"small{n}", now=now)
         if n == 250:  # read back from the saved state: the index is built anew
             threader = pickle.loads(pickle.dumps(threader))
+
+
+def test_a_run_reports_its_progress_and_a_long_one_draws_a_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(threads, "PROGRESS_EVERY", 2)
+    db = tmp_path / "newsroom.duckdb"
+    _append(db, [("article.published", f"s{n}", title) for n, title in enumerate(STORM)])
+    progress: list[tuple[int, int]] = []
+    assign_threads(db, on_progress=lambda *assigned: progress.append(assigned))
+    assert progress == [(2, 3), (3, 3)]
+    # Lost state: the log is replayed first, and counted.
+    _append(db, [("article.published", "port", "Port strike halts container traffic in Rotterdam")], 60)
+    state_path(db).unlink()
+    progress.clear()
+    assign_threads(db, on_progress=lambda *assigned: progress.append(assigned))
+    assert progress == [(2, 4), (4, 4)]
+
+    line = progress_line("threads", show_from=4)
+    for done in (2, 4, 4):
+        line(done, 4)
+    progress_line("threads", show_from=5)(3, 3)  # too short to draw
+    drawn = capsys.readouterr().err.splitlines()
+    assert drawn[0].startswith("threads [") and "50.0%" in drawn[0]
+    assert drawn[-1].startswith("threads [#") and "100.0%" in drawn[-1] and len(drawn) == 2

@@ -189,12 +189,13 @@ def extract_entities(
     db_path: Path,
     *,
     n_process: int | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EntityReport:
     """Process every article version recorded since the last run.
 
     ``n_process`` defaults to two worker processes for large runs (a backfill) and
-    one otherwise, where starting them would cost more than it saves.
+    one otherwise, where starting them would cost more than it saves. ``on_progress``
+    is called with the new texts read so far and their number, batch by batch.
     """
     report = EntityReport()
     started = time.monotonic()
@@ -318,16 +319,24 @@ def _read(
     report: EntityReport,
     *,
     n_process: int | None,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[tuple], list[tuple]]:
     """The enrich.texts and enrich.mentions rows of the work's new texts."""
     supported = work.supported
     words_to_read = sum(len(part.split()) for *_, part in supported)
+    read_so_far = 0
+
+    def read(texts: int) -> None:
+        nonlocal read_so_far
+        read_so_far += texts
+        if on_progress:
+            on_progress(read_so_far, len(supported))
+
     readings = extract(
         [part for *_, part in supported],
         [lang for _, _, lang, _ in supported],
         n_process=n_process or (2 if words_to_read >= PARALLEL_FROM_WORDS else 1),
-        on_progress=on_progress,
+        on_progress=read,
     )
     text_rows = list(work.unsupported_rows)
     mention_rows: list[tuple] = []

@@ -85,7 +85,7 @@ import unicodedata
 import zlib
 from array import array
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -1409,8 +1409,14 @@ def state_path(db_path: Path) -> Path:
     return Path(db_path).parent / "threads" / f"{Path(db_path).stem}.{ALGORITHM}.pkl"
 
 
-def assign_threads(db_path: Path) -> ThreadReport:
-    """Assign every article version recorded since the last run."""
+#: Article versions between two calls of ``assign_threads``'s ``on_progress``.
+PROGRESS_EVERY = 1_000
+
+
+def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | None = None) -> ThreadReport:
+    """Assign every article version recorded since the last run. ``on_progress`` is called
+    with the versions assigned so far (those replayed first, without a usable saved state)
+    and their number, every ``PROGRESS_EVERY`` and at the end."""
     global _PRIOR_FOLDER
     _PRIOR_FOLDER = state_path(db_path).parent
     report = ThreadReport()
@@ -1423,24 +1429,33 @@ def assign_threads(db_path: Path) -> ThreadReport:
             [ALGORITHM],
         ).fetchall()[0][0]
         pending = con.execute("SELECT count(*) FROM raw.article_events WHERE event_seq > ?", [done])
-        if pending.fetchall()[0][0] >= PARALLEL_TEXT_MIN_EVENTS:
+        total = pending.fetchall()[0][0]
+        if total >= PARALLEL_TEXT_MIN_EVENTS:
             _text_worker_context(start=True)
         threader = _load_state(db_path, done)
         current: dict[str, str] = {}
         if threader.last_event_seq != done:  # no usable state: replay the log up to `done`
             threader = Threader()
             replayed = [row for row in con.execute(_EVENTS_SQL, [0]).fetchall() if row[0] <= done]
+            total += len(replayed)
             for row, text in zip(replayed, _article_texts(replayed), strict=True):
                 assign(threader, current, text, *row[:6])
-            report.replayed = len(replayed)
+                report.replayed += 1
+                if on_progress and report.replayed % PROGRESS_EVERY == 0:
+                    on_progress(report.replayed, total)
             del replayed
             threader.new_merges.clear()  # recorded by the run that made them
         events = con.execute(_EVENTS_SQL, [done]).fetchall()
         if not report.replayed:
             # Only a later version of an article can have a thread now: its latest assignment says which.
             current = _current_threads(con, {row[1] for row in events if row[2] > 1})
-        texts = _article_texts(events)
-        rows = [assign(threader, current, text, *row[:6]) for row, text in zip(events, texts, strict=True)]
+        rows = []
+        for row, text in zip(events, _article_texts(events), strict=True):
+            rows.append(assign(threader, current, text, *row[:6]))
+            if on_progress and len(rows) % PROGRESS_EVERY == 0:
+                on_progress(report.replayed + len(rows), total)
+        if on_progress:
+            on_progress(report.replayed + len(rows), report.replayed + len(rows))
         report.articles = len(rows)
         report.opened = sum(a.action == "open" for a in rows)
         if rows:
