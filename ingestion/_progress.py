@@ -41,7 +41,12 @@ class Progress:
         self.stream.flush()
 
 
-def progress_line(label: str, *, show_from: int = 1) -> Callable[[int, int], None]:
+#: Items (texts to read, article versions to thread) from which a step draws a progress
+#: line: after a backfill such steps take minutes, an hourly run's few hundred seconds.
+SHOW_PROGRESS_FROM = 10_000
+
+
+def progress_line(label: str, *, show_from: int = SHOW_PROGRESS_FROM) -> Callable[[int, int], None]:
     """An ``on_progress(done, total)`` callback for work whose size the caller learns only
     once it starts: a progress line is drawn when the total is ``show_from`` or more."""
     line: Progress | None = None

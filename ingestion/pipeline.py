@@ -94,8 +94,9 @@ def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any
 def extract_entities() -> dict[str, Any]:
     """NER on article versions recorded since the last run (texts seen before are skipped)."""
     from ingestion._derive.entities import extract_entities as extract
+    from ingestion._progress import progress_line
 
-    report = extract(db_path())
+    report = extract(db_path(), on_progress=progress_line("entities"))
     print(report.summary())
     return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
 
@@ -115,8 +116,15 @@ def plan_entity_partitions() -> list[dict[str, int]]:
 def extract_entity_partition(partition: dict[str, int]) -> dict[str, Any]:
     """NER on one partition, the database only read; its results go to shared storage."""
     from ingestion._derive.entities import extract_partition
+    from ingestion._progress import progress_line
 
-    report = extract_partition(db_path(), partition["part"], partition["parts"], through=partition["through"])
+    report = extract_partition(
+        db_path(),
+        partition["part"],
+        partition["parts"],
+        through=partition["through"],
+        on_progress=progress_line(f"entities, partition {partition['part']}"),
+    )
     print(f"partition {partition['part']} of {partition['parts']}: {report.summary()}")
     return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
 
@@ -133,8 +141,9 @@ def merge_entity_partitions(partitions: list[dict[str, int]]) -> dict[str, Any]:
 def assign_threads() -> dict[str, Any]:
     """Story threads for article versions recorded since the last run."""
     from ingestion._derive.threads import assign_threads as assign
+    from ingestion._progress import progress_line
 
-    report = assign(db_path())
+    report = assign(db_path(), on_progress=progress_line("threads"))
     print(report.summary())
     return {"summary": report.summary(), "articles": report.articles, "opened": report.opened}
 

@@ -419,10 +419,12 @@ def extract_partition(
     *,
     through: int | None = None,
     n_process: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> EntityReport:
     """Read one partition's new texts (article versions up to ``through``, by default
     the log's last) and write its results to ``out_dir``; the database is only read,
-    and only while the work is collected. Running it again replaces its file."""
+    and only while the work is collected. Running it again replaces its file.
+    ``on_progress`` as for ``extract_entities``."""
     if not 0 <= part < parts:
         raise EntityExtractionError(
             f"entity partition {part} does not exist: there are {parts} (0 to {parts - 1})"
@@ -437,7 +439,9 @@ def extract_partition(
         if through is None:
             through = _last_article_event(con)
         work = _collect(con, extractor, since, through, part, parts, report, enrich_exists=not fresh)
-    text_rows, mention_rows = _read(work, extractor, report, n_process=n_process) if work else ([], [])
+    text_rows, mention_rows = (
+        _read(work, extractor, report, n_process=n_process, on_progress=on_progress) if work else ([], [])
+    )
     run = {
         "extractor": extractor,
         "since": since,

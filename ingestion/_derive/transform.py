@@ -110,10 +110,6 @@ def _release_dbt() -> None:
     gc.collect()  # the manifest and the adapter reference each other in cycles
 
 
-#: Texts to read or article versions to thread from which ``transform`` draws a progress line.
-SHOW_PROGRESS_FROM = 10_000
-
-
 def transform(
     db_path: Path,
     *,
@@ -133,10 +129,8 @@ def transform(
         from ingestion._progress import progress_line
 
         # A backlog (after a backfill) takes minutes: a progress line for each step on stderr.
-        entities_progress = progress_line("entities", show_from=SHOW_PROGRESS_FROM)
-        threads_progress = progress_line("threads", show_from=SHOW_PROGRESS_FROM)
-        print(extract_entities(db_path, on_progress=entities_progress).summary())
-        print(assign_threads(db_path, on_progress=threads_progress).summary())
+        print(extract_entities(db_path, on_progress=progress_line("entities")).summary())
+        print(assign_threads(db_path, on_progress=progress_line("threads")).summary())
     if not full_refresh and _entity_models_changed(db_path):
         print("entities: the entity models changed since the last build; rebuilding in full")
         full_refresh = True
