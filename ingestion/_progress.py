@@ -42,7 +42,7 @@ class Progress:
 
 
 #: Items (texts to read, article versions to thread) from which a step draws a progress
-#: line: after a backfill such steps take minutes, an hourly run's few hundred seconds.
+#: line: after a backfill such a step takes minutes, on a scheduled run's few hundred seconds.
 SHOW_PROGRESS_FROM = 10_000
 
 
