@@ -18,6 +18,7 @@ import pytest
 from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
 from ingestion._derive.transform import transform
+from ingestion._forkserver import forkserver_context
 from ingestion._log.backfill import backfill
 from ingestion._log.events import article_id
 from ingestion._log.store import EventStore, PendingEvent
@@ -566,7 +567,7 @@ def test_texts_read_by_a_worker_process_are_the_texts_read_here(monkeypatch: pyt
     rows = [(n, f"a{n}", *TEXTS[n % len(TEXTS)]) for n in range(30)]
     here = [threads.article_text(*row[-4:]) for row in rows]
     # in a worker process as the rule's run starts it (the fork server, this process's place map)
-    context = threads._text_worker_context(start=True)
+    context = forkserver_context(threads.__name__, start=True)
     assert context is not None
     with ProcessPoolExecutor(
         1, mp_context=context, initializer=threads._use_places, initargs=(threads._places(),)

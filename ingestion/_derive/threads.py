@@ -75,8 +75,6 @@ import hashlib
 import heapq
 import itertools
 import math
-import multiprocessing
-import multiprocessing.forkserver
 import operator
 import pickle
 import re
@@ -96,6 +94,7 @@ import pyarrow as pa
 
 from ingestion._derive.ner import language_key
 from ingestion._derive.places import gazetteer_id
+from ingestion._forkserver import forkserver_context
 from ingestion._gc import gc_paused
 from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
@@ -1279,7 +1278,7 @@ def _article_texts(rows: list[tuple]) -> Iterator[ArticleText]:
     when the rule reaches it (it is starting) is read here, and so is everything once the
     worker fails. Either way the same texts: ``article_text`` depends on its arguments alone."""
     pool = None
-    if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := _text_worker_context()) is not None:
+    if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
         with suppress(Exception):  # no worker (no memory, a daemonic caller): read here
             pool = ProcessPoolExecutor(1, mp_context=context, initializer=_use_places, initargs=(_places(),))
     chunks = len(range(0, len(rows), TEXT_CHUNK))
@@ -1321,25 +1320,6 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     for worker in workers:
         with suppress(Exception):
             worker.terminate()
-
-
-def _text_worker_context(start: bool = False) -> multiprocessing.context.BaseContext | None:
-    """Workers forked from a fork server that has imported this module (not from this
-    process, whose database threads a fork would copy mid-lock); None where there are no
-    fork servers (Windows). ``start``: start the server now, so that it imports while the
-    caller reads the saved state.
-
-    As with the ingest's parse workers, a worker imports the caller's main module again:
-    a script that threads many articles keeps its work under ``if __name__ == "__main__":``
-    (the ``newsroom`` command does)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    if start:
-        with suppress(Exception):  # the pool will say what is wrong, or the texts are read here
-            multiprocessing.forkserver.ensure_running()
-    return context
 
 
 def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
@@ -1431,7 +1411,7 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
         pending = con.execute("SELECT count(*) FROM raw.article_events WHERE event_seq > ?", [done])
         total = pending.fetchall()[0][0]
         if total >= PARALLEL_TEXT_MIN_EVENTS:
-            _text_worker_context(start=True)
+            forkserver_context(__name__, start=True)  # imports this module while the state is read
         threader = _load_state(db_path, done)
         current: dict[str, str] = {}
         if threader.last_event_seq != done:  # no usable state: replay the log up to `done`

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import suppress
 from datetime import datetime
 
+from ingestion._forkserver import forkserver_context
 from ingestion._log.blobs import BlobStore
 from ingestion._model import FetchOutcome, ParseResult
 from ingestion._sources.dates import utcnow
@@ -78,7 +79,8 @@ class ParsePool:
             self._waiting_bytes += outcome.bytes
             if self._waiting_bytes < PARALLEL_PARSE_MIN_BYTES:
                 return
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=_worker_context())
+            # forked from a server that imported the parsers (see ingestion._forkserver)
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=forkserver_context(__name__))
             waiting, self._waiting = self._waiting, []
             for earlier in waiting:
                 self._submit(earlier)
@@ -113,20 +115,6 @@ class ParsePool:
             if result is not None:
                 parsed[source_id] = result
         return parsed
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers forked from a fork server that has imported the parsers, so that none
-    imports them again; not forked from this process, which runs fetch threads (a
-    fork copies whatever lock one of them holds).
-
-    As with any start method but a plain fork, each worker imports the caller's
-    main module again: a script that calls ``ingest`` keeps its work under
-    ``if __name__ == "__main__":`` (the ``newsroom`` command does).
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
 
 
 def parse_stored_body(
