@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from threadpoolctl import threadpool_info
@@ -20,7 +21,7 @@ from ingestion._derive.entities import (
     partitions_dir,
     plan_partitions,
 )
-from ingestion.exceptions import EntityExtractionError
+from ingestion.exceptions import EntityExtractionError, StoreError
 
 from .conftest import copy_data_dir
 from .test_hostile_entities import append_articles
@@ -135,6 +136,29 @@ def test_a_missing_partition_is_refused_by_name_and_nothing_is_written(demo_pair
 
     extract_partition(db, 1, 3, through=through)  # the missing task runs again
     assert merge_partitions(db, 3, through).texts_new > 100
+
+
+def test_a_text_stored_since_the_partitions_were_read_is_refused_and_nothing_is_written(
+    demo_pair,
+) -> None:
+    """enrich.texts has no key on text_hash (its index took a tenth of the file): the
+    merge itself refuses to store a text a second time, whose mentions would count twice."""
+    _, db = demo_pair
+    through = plan_partitions(db)
+    extract_partition(db, 0, 1, through=through)
+    (partition,) = partitions_dir(db).glob("*/*.parquet")
+    written = pq.read_table(partition)
+    stale = written.filter(pc.is_valid(written["status"]))
+    with duckdb.connect(str(db)) as con:  # a text stored by a writer the partition never saw
+        con.execute(
+            "INSERT INTO enrich.texts VALUES (?, 'another run', 'en', 'extracted', 3, 0, NULL)",
+            [stale["text_hash"][0].as_py()],
+        )
+    before = enrich_rows(db)
+
+    with pytest.raises(StoreError, match=r"would store texts twice \(0 repeated in the run, 1 stored before"):
+        merge_partitions(db, 1, through)
+    assert enrich_rows(db) == before and partition.exists()
 
 
 def test_a_partition_of_another_split_is_refused(demo_pair) -> None:

@@ -77,9 +77,10 @@ def append_run(con: duckdb.DuckDBPyConnection, events: list, merges: list) -> No
         con.execute(
             "INSERT INTO enrich.field_texts VALUES (?, ?, ?, 'title', ?)", [seq, article, version, text_hash]
         )
-        con.execute(
-            "INSERT INTO enrich.texts VALUES (?, 'test', 'en', 'extracted', ?, ?, NULL) ON CONFLICT DO NOTHING",
-            [text_hash, len(title.split()), len(mentions)],
+        con.execute(  # each text once, as entity extraction stores it
+            "INSERT INTO enrich.texts SELECT ?, 'test', 'en', 'extracted', ?, ?, NULL "
+            "WHERE NOT EXISTS (SELECT 1 FROM enrich.texts WHERE text_hash = ?)",
+            [text_hash, len(title.split()), len(mentions), text_hash],
         )
         for index, (surface, label) in enumerate(mentions):
             start = title.index(surface)

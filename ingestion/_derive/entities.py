@@ -55,7 +55,7 @@ from ingestion._derive.places import refresh_places
 from ingestion._derive.workers import Batch, WorkerPool
 from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
-from ingestion.exceptions import EntityExtractionError
+from ingestion.exceptions import EntityExtractionError, StoreError
 
 FIELDS = ("title", "summary", "body")
 
@@ -78,8 +78,9 @@ CREATE TABLE IF NOT EXISTS enrich.field_texts (
     event_seq BIGINT NOT NULL, article_id VARCHAR NOT NULL, version INTEGER NOT NULL,
     field VARCHAR NOT NULL, text_hash VARCHAR NOT NULL
 );
+-- Each text once (see _append_texts); not a key: its index took a tenth of the file.
 CREATE TABLE IF NOT EXISTS enrich.texts (
-    text_hash VARCHAR PRIMARY KEY, extractor VARCHAR NOT NULL, language VARCHAR,
+    text_hash VARCHAR NOT NULL, extractor VARCHAR NOT NULL, language VARCHAR,
     status VARCHAR NOT NULL, words INTEGER NOT NULL, mention_count INTEGER NOT NULL,
     detail VARCHAR
 );
@@ -119,7 +120,12 @@ class EntityReport:
 
 
 def text_hash(text: str, language: str, extractor: str) -> str:
-    return hashlib.sha256(f"{extractor}\x1f{language}\x1f{text}".encode()).hexdigest()
+    """The text's key in enrich.*: the first 128 bits of a SHA-256, in hexadecimal.
+    Enough to tell a billion texts apart (a collision about once in 10^20 such sets);
+    the whole digest took 17 more bytes an article in each of three tables. Texts
+    keyed by a whole digest in older databases stay as they are (a text seen again
+    is read once more, under its shorter key)."""
+    return hashlib.sha256(f"{extractor}\x1f{language}\x1f{text}".encode()).hexdigest()[:32]
 
 
 def readable_part(text: str) -> str:
@@ -212,7 +218,9 @@ def extract_entities(
             # A new model reads every article again: what older models found is only a
             # cache of theirs, dropped so that nothing downstream mixes the two.
             report.extractor_changed = _drop_other_extractors(con, extractor)
-            _insert(con, "enrich.texts", text_rows, TEXT_COLUMNS)
+            if text_rows:
+                with registered(con, "_new_texts", _arrow(text_rows, TEXT_COLUMNS)):
+                    _append_texts(con, "SELECT * FROM _new_texts")
             _insert(con, "enrich.mentions", mention_rows, MENTION_COLUMNS)
             _insert(con, "enrich.field_texts", work.field_rows, FIELD_COLUMNS)
             con.execute(
@@ -502,8 +510,9 @@ def merge_partitions(db_path: Path, parts: int, through: int, out_dir: Path | No
         report.mentions = sum(pc.list_value_length(table["mentions"]).to_pylist())
         with store.transaction(), registered(con, "_entity_partitions", table):
             report.extractor_changed = _drop_other_extractors(con, extractor)
-            con.execute(
-                "INSERT INTO enrich.texts SELECT text_hash, ?, language, status, words, len(mentions), "
+            _append_texts(
+                con,
+                "SELECT text_hash, ? AS extractor, language, status, words, len(mentions) AS mention_count, "
                 "detail FROM _entity_partitions WHERE status IS NOT NULL",
                 [extractor],
             )
@@ -648,9 +657,36 @@ def _known_hashes(con, hashes: list[str]) -> set[str]:
         }
 
 
+def _append_texts(con, new_texts: str, parameters: list | None = None) -> None:
+    """Append the rows of the query ``new_texts`` (TEXT_COLUMNS) to enrich.texts, which
+    holds each text once: a second row would count its mentions twice downstream. A
+    run's texts are new by construction (its work leaves out the texts the table held
+    when it was collected, and one writer at a time appends); this checks it, in the
+    writer's transaction, instead of a key on text_hash whose index took a tenth of the
+    working database. Nothing of the run is appended when it fails."""
+    repeated, stored, example = con.execute(
+        f"""
+        SELECT count(*) - count(DISTINCT text_hash), count(*) FILTER (stored),
+               any_value(text_hash) FILTER (stored)
+        FROM (SELECT text_hash, text_hash IN (SELECT text_hash FROM enrich.texts) AS stored
+              FROM ({new_texts}))
+        """,
+        parameters,
+    ).fetchall()[0]
+    if repeated or stored:
+        raise StoreError(
+            f"entity extraction would store texts twice ({repeated} repeated in the run, {stored} "
+            f"stored before, e.g. {example}): nothing was stored; run it again"
+        )
+    con.execute(f"INSERT INTO enrich.texts ({', '.join(TEXT_COLUMNS)}) {new_texts}", parameters)
+
+
+def _arrow(rows: list[tuple], columns: list[str]) -> pa.Table:
+    return pa.table(dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)))
+
+
 def _insert(con, table: str, rows: list[tuple], columns: list[str]) -> None:
     if not rows:
         return
-    batch = pa.table(dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)))
-    with registered(con, "_enrich_batch", batch):
+    with registered(con, "_enrich_batch", _arrow(rows, columns)):
         con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM _enrich_batch")
