@@ -666,10 +666,9 @@ def _append_texts(con, new_texts: str, parameters: list | None = None) -> None:
     working database. Nothing of the run is appended when it fails."""
     repeated, stored, example = con.execute(
         f"""
-        SELECT count(*) - count(DISTINCT text_hash), count(*) FILTER (stored),
-               any_value(text_hash) FILTER (stored)
-        FROM (SELECT text_hash, text_hash IN (SELECT text_hash FROM enrich.texts) AS stored
-              FROM ({new_texts}))
+        WITH new AS ({new_texts})
+        SELECT (SELECT count(*) - count(DISTINCT text_hash) FROM new), count(*), any_value(text_hash)
+        FROM new SEMI JOIN enrich.texts USING (text_hash)
         """,
         parameters,
     ).fetchall()[0]
