@@ -125,6 +125,31 @@ def test_new_models_read_everything_again_and_the_next_build_is_a_full_refresh(
         assert con.execute("SELECT DISTINCT extractor FROM enrich.batches").fetchall() == [(upgraded,)]
 
 
+def test_mentions_cleaned_by_a_version_that_kept_their_name_are_built_on_incrementally(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The cleaned mentions lost their unread ``name`` column: a database built with it is
+    brought up to the model before the next incremental build, which would refuse it."""
+    db = tmp_path / "newsroom.duckdb"
+    append_articles(db, [{"identity": "en-1", "title": "Zelensky travels to Geneva", "body": ENGLISH}])
+    assert transform(db).success
+    with duckdb.connect(str(db)) as con:  # as an older version built it
+        con.execute("ALTER TABLE intermediate.int_entity_mentions_cleaned ADD COLUMN name VARCHAR")
+    append_articles(db, [{"identity": "en-2", "title": "Merz calls Zelensky", "body": ""}])
+    capsys.readouterr()
+    assert transform(db).success
+    assert "rebuilding in full" not in capsys.readouterr().out
+    with duckdb.connect(str(db), read_only=True) as con:
+        columns = {
+            row[0] for row in con.execute("DESCRIBE intermediate.int_entity_mentions_cleaned").fetchall()
+        }
+        titles = con.execute(
+            "SELECT DISTINCT article_id FROM marts.entity_mentions WHERE field = 'title'"
+        ).fetchall()
+    assert "name" not in columns and "linked_name" in columns
+    assert len(titles) == 2  # the new article's headline names people too
+
+
 def _mentions_by_extractor(db: Path) -> dict[str, int]:
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(

@@ -182,7 +182,7 @@ linked as (
     from keyed as k
 )
 
-select * exclude (name_key)
+select * exclude (name_key, name)  -- linked_name is the name downstream
 from linked
 where not (
     entity_type = 'person' and linked_name = name and name_key not like '% %'
