@@ -675,7 +675,8 @@ def _append_texts(con, new_texts: str, parameters: list | None = None) -> None:
     if repeated or stored:
         raise StoreError(
             f"entity extraction would store texts twice ({repeated} repeated in the run, {stored} "
-            f"stored before, e.g. {example}): nothing was stored; run it again"
+            f"stored before, e.g. {example}): nothing was stored; run the extraction again (a "
+            "partitioned one from its partitions)"
         )
     con.execute(f"INSERT INTO enrich.texts ({', '.join(TEXT_COLUMNS)}) {new_texts}", parameters)
 
