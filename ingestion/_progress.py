@@ -42,7 +42,8 @@ class Progress:
 
 
 #: Items (texts to read, article versions to thread) from which a step draws a progress
-#: line: after a backfill such a step takes minutes, on a scheduled run's few hundred seconds.
+#: line: after a backfill such a step takes minutes; a scheduled run's few hundred items
+#: take seconds.
 SHOW_PROGRESS_FROM = 10_000
 
 

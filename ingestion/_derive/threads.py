@@ -48,11 +48,6 @@ signature: ``article_text``) depends on the text alone, so with many articles to
 worker process reads ahead while the rule decides here, one article after another
 (``_article_texts``); the same texts, read in either process.
 
-Reading and deciding: what the rule reads of an article's text (its terms counted, its copy
-signature: ``article_text``) depends on the text alone, so with many articles to thread a
-worker process reads ahead while the rule decides here, one article after another
-(``_article_texts``); the same texts, read in either process.
-
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
 it (or when it does not match the log, or is of another ``STATE_LAYOUT``) everything
