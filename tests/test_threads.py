@@ -200,6 +200,63 @@ def test_closing_dormant_threads_frees_state_and_keeps_replay_identical(
     )
 
 
+@pytest.mark.shared
+def test_dormant_threads_are_saved_once_apart_and_read_back_as_the_full_run_keeps_them(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Threads go dormant after an hour without articles and close twelve hours later: runs of a
+    # few hours each leave files of threads still asleep, of threads woken or closed since, or both.
+    monkeypatch.setattr(threads, "WINDOW_DAYS", 1 / 24)
+    monkeypatch.setattr(threads, "DORMANT_DAYS", 12 / 24)
+    monkeypatch.setattr(threads, "DORMANT_FILES_LIMIT", 3)
+    lines = archive.read_text().splitlines(keepends=True)
+    full = {}
+    for name, head in (("first", lines[:2400]), ("all", lines)):
+        full[name] = tmp_path / name / "newsroom.duckdb"
+        (tmp_path / f"{name}.jsonl").write_text("".join(head))
+        backfill(tmp_path / f"{name}.jsonl", "uci", full[name])
+        assign_threads(full[name])
+    incremental = tmp_path / "incremental" / "newsroom.duckdb"
+    folder = state_path(incremental).parent
+    kept: dict[str, bytes] = {}  # each dormant file as first written
+    for number, start in enumerate(range(0, 2400, 300)):
+        part = tmp_path / f"part{number}.jsonl"
+        part.write_text("".join(lines[start : start + 300]))
+        backfill(part, "uci", incremental)
+        if number == 2:  # the whole state in one file, as saved before dormant threads were saved apart
+            state = threads._load_state(incremental, _last_assigned(incremental))
+            state.layout = 5
+            state_path(incremental).write_bytes(pickle.dumps(state))
+            for name in kept.keys() & {p.name for p in folder.iterdir()}:
+                (folder / name).unlink()
+            kept.clear()
+        assert assign_threads(incremental).replayed == 0
+        names = {p.name for p in folder.glob("*.dormant-*.pkl")}
+        assert all((folder / name).read_bytes() == kept[name] for name in names & kept.keys())  # written once
+        kept.update({name: (folder / name).read_bytes() for name in names - kept.keys()})
+        state = threads._load_state(incremental, _last_assigned(incremental))
+        assert names == {f"{state_path(incremental).stem}.dormant-{n}.pkl" for n in state.dormant_files}
+        assert 0 < len(names) <= threads.DORMANT_FILES_LIMIT
+    assert len(kept) > threads.DORMANT_FILES_LIMIT  # some were written again as one
+    assert len(names) > 1 and _assignments(incremental) == _assignments(full["first"])
+    read_back = [threads._load_state(db, _last_assigned(db)) for db in (full["first"], incremental)]
+    assert sum(state == 2 for state in read_back[0].state) > 10
+    for name in ("state", "centroid", "origin", "dormant_terms", "dormant_postings", "active_postings", "df"):
+        assert getattr(read_back[0], name) == getattr(read_back[1], name), name
+    # A lost file: the log is replayed, to the same threads.
+    (folder / sorted(names)[0]).unlink()
+    part = tmp_path / "rest.jsonl"
+    part.write_text("".join(lines[2400:]))
+    backfill(part, "uci", incremental)
+    assert assign_threads(incremental).replayed == 2400
+    assert _assignments(incremental) == _assignments(full["all"])
+
+
+def _last_assigned(db_path: Path) -> int:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute("SELECT max(event_seq) FROM enrich.thread_assignments").fetchall()[0][0]
+
+
 def test_a_dormant_thread_read_back_from_the_saved_state_takes_its_next_article_as_before() -> None:
     threader = threads.Threader()
     th = threader.open("a", now=0.0)

@@ -54,6 +54,13 @@ it (or when it does not match the log, or is of another ``STATE_LAYOUT``) everyt
 is replayed from the first event, which gives the same result, so an incremental run
 equals a full rebuild. The word-frequency priors are kept there too, each built once.
 
+Saved as the work goes: dormant threads, most of the state after a year, do not change
+while they sleep, so each is written once, into a file of the threads that went to sleep
+in the same run (``<db>.<rule>.dormant-<n>.pkl``), and the state file holds the rest. A
+run writes what changed, not the year behind it; once the files hold more stale threads
+(woken or closed since) than sleeping ones, or number ``DORMANT_FILES_LIMIT``, the
+sleeping ones are written again as one.
+
 Bounded state: the saved state holds threads, not articles (a recent core is at most
 ``CORE_ARTICLES`` vectors of an active thread, dropped when it goes dormant). Which
 thread an article sits in is read back from ``enrich.thread_assignments`` for the
@@ -71,6 +78,7 @@ import heapq
 import itertools
 import math
 import operator
+import os
 import pickle
 import re
 import time
@@ -98,11 +106,14 @@ from ingestion._log.store import EventStore, registered
 #: threads every article again), not for a change that only makes it faster.
 ALGORITHM = "decayed-centroid-v10"
 #: The saved state's layout: raise it when the state's structures change but not the rule.
-STATE_LAYOUT = 5
-#: Saved states this version reads: layout 3 keeps dormant centroids as dicts, and 3 and 4 a
-#: dormant thread's strongest terms as a list (made one string as read) and dormant origins
-#: as dicts (packed as saved).
-_READABLE_LAYOUTS = (3, 4, STATE_LAYOUT)
+STATE_LAYOUT = 6
+#: Saved states this version reads: 3 to 5 are the whole state in one file (then saved as 6
+#: saves it, its dormant threads apart); layout 3 keeps dormant centroids as dicts, and 3 and
+#: 4 a dormant thread's strongest terms as a list (made one string as read) and dormant
+#: origins as dicts (packed as saved).
+_READABLE_LAYOUTS = (3, 4, 5, STATE_LAYOUT)
+#: Files of dormant threads a state may be spread over before they are written again as one.
+DORMANT_FILES_LIMIT = 64
 DAY = 86400.0
 #: Base similarity to join an active thread; a large thread needs
 #: BASE - SIZE_BONUS * ln(recent size), never below MIN_SIMILARITY.
@@ -529,6 +540,10 @@ class Threader:
         #: Dormant threads whose centroid was unpacked since the state was read: the packed form,
         #: saved again as it is (a dormant centroid does not change until the thread wakes).
         self.packed_before: dict[int, tuple[str, bytes]] = {}
+        #: Dormant threads saved apart (``_save_state``): each -> the number of its file; and
+        #: each file -> [its threads still dormant, the threads it was written with].
+        self.saved_dormant: dict[int, int] = {}
+        self.dormant_files: dict[int, list[int]] = {}
 
     def __getstate__(self) -> dict:
         # The postings repeat the active centroids' weights (a third of the state): rebuilt on load.
@@ -556,8 +571,75 @@ class Threader:
             "origin": origins,
         }
 
+    def live_state(self) -> dict:
+        """The state without what dormant threads alone hold (saved apart, ``dormant_records``):
+        ``__setstate__`` reads it, ``restore_dormant`` then adds the dormant threads back."""
+        states = self.state
+        return {
+            **self.__dict__,
+            "active_postings": None,
+            "dormant_postings": None,
+            "dormant_terms": {},
+            "centroid": [None if states[th] == 2 else centroid for th, centroid in enumerate(self.centroid)],
+            "packed_before": {},
+            "core": {th: members.articles for th, members in self.core.items()},
+            "origin": {th: origin for th, origin in self.origin.items() if states[th] != 2},
+        }
+
+    def dormant_records(self, threads: list[int]) -> tuple[list[tuple], tuple[str, bytes, bytes, bytes]]:
+        """What these dormant threads alone hold, as saved apart: each one's centroid and
+        origin (packed, as ``__getstate__`` saves them) and strongest terms; and their
+        postings, term by term: the terms (NUL-separated), how many threads each, and
+        those threads and their weights, one term's after another."""
+        records, by_term = [], {}
+        dormant = self.dormant_postings
+        for th in threads:
+            centroid, origin, terms = self.centroid[th], self.origin.get(th), self.dormant_terms[th]
+            if isinstance(centroid, dict):
+                centroid = self.packed_before.get(th) or _packed(centroid)
+            if origin is not None and isinstance(origin[1], dict):
+                origin = (origin[0], _packed(origin[1]))
+            records.append((th, centroid, origin, terms))
+            for term in terms.split("\0") if terms else ():
+                held = by_term.get(term)
+                if held is None:
+                    held = by_term[term] = (array("q"), array("d"))
+                held[0].append(th)
+                held[1].append(dormant[term][th])
+        counts = array("q", (len(held[0]) for held in by_term.values()))
+        threads_by_term, weights = array("q"), array("d")
+        for held in by_term.values():
+            threads_by_term.extend(held[0])
+            weights.extend(held[1])
+        return records, ("\0".join(by_term), counts.tobytes(), threads_by_term.tobytes(), weights.tobytes())
+
+    def restore_dormant(
+        self, records: list[tuple], postings: tuple[str, bytes, bytes, bytes], stale: set[int]
+    ) -> None:
+        """Add back the dormant threads ``dormant_records`` saved, but for the ``stale`` ones
+        (woken or closed since). The postings are made term by term, so that a term's threads
+        and weights lie together in memory: made thread by thread, looking them up for a
+        run's articles took 40% longer (at a million articles, 3.3 s against 2.3)."""
+        dormant = self.dormant_postings
+        terms, counts, threads, weights = postings
+        held = zip(array("q", threads), array("d", weights), strict=True)
+        for term, count in zip(terms.split("\0") if terms else (), array("q", counts), strict=True):
+            dormant[term].update(itertools.islice(held, count))
+        for th, centroid, origin, strongest in records:
+            if th in stale:
+                self._unpost_dormant(th, strongest)
+                continue
+            self.centroid[th] = centroid
+            if origin is not None:
+                self.origin[th] = origin
+            self.dormant_terms[th] = strongest
+
     def __setstate__(self, state: dict) -> None:
         self.packed_before = {}  # not in the states saved before it was kept
+        if state["dormant_postings"] is None:  # a live state: its dormant threads are added back
+            state["dormant_postings"] = defaultdict(dict)
+        else:  # a whole state (layouts 3 to 5): its dormant threads are in it, none saved apart
+            state["saved_dormant"], state["dormant_files"] = {}, {}
         if state.get("layout") in (3, 4):
             state["dormant_terms"] = {th: "\0".join(terms) for th, terms in state["dormant_terms"].items()}
         self.__dict__.update(state)
@@ -669,9 +751,18 @@ class Threader:
 
     def _wake(self, th: int) -> None:
         self.packed_before.pop(th, None)  # its centroid changes from now on
-        terms = self.dormant_terms.pop(th, "")
+        saved_in = self.saved_dormant.pop(th, None)
+        if saved_in is not None:  # its saved record is stale from now on
+            self.dormant_files[saved_in][0] -= 1
+        self._unpost_dormant(th, self.dormant_terms.pop(th, ""))
+
+    def _unpost_dormant(self, th: int, terms: str) -> None:
+        postings = self.dormant_postings
         for term in terms.split("\0") if terms else ():
-            del self.dormant_postings[term][th]
+            holders = postings[term]
+            del holders[th]
+            if not holders:
+                del postings[term]
 
     def _origin_of(self, th: int) -> tuple[int, dict[str, float]]:
         """The thread's origin, (0, {}) if none; one saved packed is unpacked the first time."""
@@ -1493,6 +1584,11 @@ def _current_threads(con, article_ids: set[str]) -> dict[str, str]:
     return {article: thread for article, thread, action in rows if action != "leave"}
 
 
+def _dormant_path(path: Path, number: int) -> Path:
+    """The file of dormant threads numbered ``number`` beside the state file ``path``."""
+    return path.with_name(f"{path.stem}.dormant-{number}.pkl")
+
+
 def _load_state(db_path: Path, done: int) -> Threader:
     global _PLACES
     path = state_path(db_path)
@@ -1500,6 +1596,13 @@ def _load_state(db_path: Path, done: int) -> Threader:
         try:
             with gc_paused():
                 threader = pickle.loads(path.read_bytes())
+                if isinstance(threader, dict):  # a live state: its dormant threads are in their files
+                    live = threader
+                    if live.get("layout") != STATE_LAYOUT or live.get("last_event_seq") != done:
+                        return Threader()
+                    threader = Threader.__new__(Threader)
+                    threader.__setstate__(live)
+                    _read_dormant(path, threader)
             layout = getattr(threader, "layout", None)
             usable = layout in _READABLE_LAYOUTS and threader.last_event_seq == done
             if isinstance(threader, Threader) and usable:
@@ -1512,17 +1615,58 @@ def _load_state(db_path: Path, done: int) -> Threader:
     return Threader()
 
 
+def _read_dormant(path: Path, threader: Threader) -> None:
+    """Add back the dormant threads of a live state from their files (each thread from the
+    file it was last saved in); a file missing or short of a thread raises."""
+    saved, restored = threader.saved_dormant, 0
+    for number in sorted(threader.dormant_files):
+        records, postings = pickle.loads(_dormant_path(path, number).read_bytes())
+        stale = {record[0] for record in records if saved.get(record[0]) != number}
+        threader.restore_dormant(records, postings, stale)
+        restored += len(records) - len(stale)
+    dormant = sum(state == 2 for state in threader.state)
+    if not restored == len(saved) == dormant:
+        raise ValueError(f"{restored:,} dormant threads read back, {dormant:,} saved")
+
+
 def _save_state(db_path: Path, threader: Threader) -> None:
     path = state_path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     threader.places = (gazetteer_id(), _places())
-    _write_atomically(path, pickle.dumps(threader, protocol=pickle.HIGHEST_PROTOCOL))
-    # The states of older rules are never read again (their rows were just replaced), nor
-    # are priors made for another rule or other packages.
+    # Each dormant file of this database: (its rule, its number).
+    dormant_file = re.compile(rf"{re.escape(Path(db_path).stem)}\.([^.]+)\.dormant-([0-9]+)\.pkl")
+    on_disk = {
+        name: (m[1], int(m[2])) for name in os.listdir(path.parent) if (m := dormant_file.fullmatch(name))
+    }
+    files, saved = threader.dormant_files, threader.saved_dormant
+    for number in [number for number, (sleeping, _) in files.items() if not sleeping]:
+        del files[number]
+    dormant = [th for th, state in enumerate(threader.state) if state == 2]
+    stale = sum(written - sleeping for sleeping, written in files.values())
+    if stale > len(dormant) or len(files) >= DORMANT_FILES_LIMIT:
+        files.clear()  # mostly stale, or too many: every sleeping thread written again, as one
+        saved.clear()
+    unsaved = [th for th in dormant if th not in saved]
+    if unsaved:
+        # Past every number on disk: a file the state before names stays as it was until it is replaced.
+        number = 1 + max((*files, *(n for _, n in on_disk.values())), default=0)
+        records = threader.dormant_records(unsaved)
+        _write_atomically(
+            _dormant_path(path, number), pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+        )
+        files[number] = [len(unsaved), len(unsaved)]
+        saved.update(dict.fromkeys(unsaved, number))
+    _write_atomically(path, pickle.dumps(threader.live_state(), protocol=pickle.HIGHEST_PROTOCOL))
+    # Only now are the files the state before named, and no longer this one, never read
+    # again; nor the states of older rules (their rows were just replaced), nor priors
+    # made for another rule or other packages.
     older = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+\.pkl")
     for other in path.parent.iterdir():
         prior = re.fullmatch(r"prior\.([a-z]{2,3})\.[0-9a-f]{16}\.pkl", other.name)
         stale_prior = prior is not None and other != _prior_path(prior[1])
-        if other != path and (older.fullmatch(other.name) or stale_prior):
+        rule, number = on_disk.get(other.name, (None, None))
+        unused = rule is not None and (rule != ALGORITHM or number not in files)
+        if other != path and (older.fullmatch(other.name) or stale_prior or unused):
             other.unlink(missing_ok=True)
 
 
