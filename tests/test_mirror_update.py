@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._explore.mirror import update_mirror, write_mirror
+from ingestion._explore.mirror import _cheapest_lookup, _mirrored_column, _Table, update_mirror, write_mirror
 from ingestion._publish.update import update_mart
 
 COLUMNS = {"sources": ("source_id",), "articles": ("article_id", "source_id")}
@@ -141,3 +141,25 @@ def test_a_mirror_without_the_row_a_change_updates_is_not_updated(tmp_path: Path
     damage = "DELETE FROM articles WHERE article_id = 'a1'; INSERT INTO articles VALUES ('a9', 'wire');"
     assert not _update(tmp_path, damage)
     assert not (tmp_path / "updated.sqlite").exists()
+
+
+def test_removed_rows_are_looked_up_through_the_column_that_reads_fewest_rows_for_them() -> None:
+    # 300 articles of 4 mentions each; one busy entity is named by 900 of the 1,200.
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE mentions AS SELECT 'a' || (i % 300) AS article_id, "
+        "CASE WHEN i < 900 THEN 'busy' ELSE 'e' || i END AS entity_id, i AS position FROM range(1200) AS t(i)"
+    )
+    table = _Table(
+        "entity_mentions",
+        "mentions",
+        [_mirrored_column("article_id", "VARCHAR"), _mirrored_column("entity_id", "VARCHAR")],
+        references={"article_id": ("articles", "article_id"), "entity_id": ("entities", "entity_id")},
+    )
+    # 300 of the busy entity's mentions relinked, one of each article: fewer rows hold their
+    # entity (900) than their articles (all 1,200), but each of the 300 would read the 900.
+    removed = "(SELECT article_id, entity_id FROM mentions WHERE position < 300)"
+    assert _cheapest_lookup(con, table, removed) == ("article_id",)
+    # Mentions of few articles, each naming another entity: through the entity.
+    removed = "(SELECT article_id, entity_id FROM mentions WHERE position >= 900 AND position < 903)"
+    assert _cheapest_lookup(con, table, removed) == ("entity_id",)
