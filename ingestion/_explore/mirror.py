@@ -282,10 +282,10 @@ def _delete_rows(
     and their entries in the full-text index."""
     out.execute(f"CREATE TEMP TABLE removed ({', '.join(_quote(c.name) for c in table.columns)})")
     _copy_rows(source, out, table, removed, into="temp.removed")
-    # Find them through one index: the key's, else the indexed column whose values
-    # in the removed rows hold the fewest rows in all. SQLite's own pick goes by
-    # averages and takes a column like entity_id, whose removed rows name the busiest
-    # entities (thousands of rows each); a `+` keeps it off the other columns' indexes.
+    # Find them through one index: the key's, else the indexed column through which
+    # the removed rows read the fewest rows. SQLite's own pick goes by averages and
+    # takes a column like entity_id, whose removed rows name the busiest entities
+    # (thousands of rows each); a `+` keeps it off the other columns' indexes.
     lookup = table.primary_key or _cheapest_lookup(source, table, removed)
     match = " AND ".join(
         f"t.{_quote(c.name)} IS r.{_quote(c.name)}"
@@ -326,9 +326,9 @@ def _cheapest_lookup(source: duckdb.DuckDBPyConnection, table: _Table, removed: 
     ``removed`` are found reading the fewest rows (none when it has no index).
 
     Each removed row reads every row holding its value: a value shared by many removed
-    rows is read once for each. (Counting the rows that hold any of the values instead,
-    relinking one busy entity's mentions took its thousands of rows a removed mention:
-    6.2 s for 9,000 mentions of a 100,000-article mirror, against 0.4 s by article.)"""
+    rows is read once for each. (Counted by the rows holding any of the values, one busy
+    entity's relinked mentions were looked up through it, each reading its thousands of
+    rows: 6.2 s for 9,000 mentions in a 100,000-article mirror, 0.4 s through their articles.)"""
     costs = []
     for column in _indexed_columns(table):
         quoted = _quote(column)
