@@ -542,39 +542,26 @@ class Threader:
         #: saved again as it is (a dormant centroid does not change until the thread wakes).
         self.packed_before: dict[int, tuple[str, bytes]] = {}
         #: Dormant threads saved apart (``_save_state``): each -> the number of its file; and
-        #: each file -> [its threads still dormant, the threads it was written with].
+        #: each file -> the threads it was written with (some woken or closed since).
         self.saved_dormant: dict[int, int] = {}
-        self.dormant_files: dict[int, list[int]] = {}
+        self.dormant_files: dict[int, int] = {}
 
     def __getstate__(self) -> dict:
-        # The postings repeat the active centroids' weights (a third of the state): rebuilt on load.
-        packed_before = self.packed_before
-        centroids = [
-            (packed_before.get(th) or _packed(centroid))
-            if self.state[th] == 2 and isinstance(centroid, dict)
-            else centroid
-            for th, centroid in enumerate(self.centroid)
-        ]
-        # A recent core is saved as its articles, without the terms' index.
-        core = {th: members.articles for th, members in self.core.items()}
-        origins = {
-            th: (count, _packed(origin))
-            if self.state[th] == 2 and isinstance(origin, dict)
-            else (count, origin)
-            for th, (count, origin) in self.origin.items()
-        }
-        return {
-            **self.__dict__,
-            "active_postings": None,
-            "centroid": centroids,
-            "packed_before": {},
-            "core": core,
-            "origin": origins,
-        }
+        """The whole state: the live one with the dormant threads in it (packed)."""
+        state = self.live_state()
+        centroids, origins = state["centroid"], state["origin"]
+        for th, thread_state in enumerate(self.state):
+            if thread_state == 2:
+                centroids[th] = self._centroid_as_saved(th)
+                if th in self.origin:
+                    origins[th] = self._origin_as_saved(th)
+        return {**state, "dormant_postings": self.dormant_postings, "dormant_terms": self.dormant_terms}
 
     def live_state(self) -> dict:
         """The state without what dormant threads alone hold (saved apart, ``dormant_records``):
-        ``__setstate__`` reads it, ``restore_dormant`` then adds the dormant threads back."""
+        ``__setstate__`` reads it, ``restore_dormant`` then adds the dormant threads back.
+        The postings repeat the active centroids' weights (a third of the state): rebuilt
+        on load; a recent core is saved as its articles, without the terms' index."""
         states = self.state
         return {
             **self.__dict__,
@@ -587,6 +574,15 @@ class Threader:
             "origin": {th: origin for th, origin in self.origin.items() if states[th] != 2},
         }
 
+    def _centroid_as_saved(self, th: int) -> tuple[str, bytes] | dict[str, float] | None:
+        """A dormant thread's centroid as saved: packed, in the form it was read in if unpacked since."""
+        centroid = self.centroid[th]
+        return (self.packed_before.get(th) or _packed(centroid)) if isinstance(centroid, dict) else centroid
+
+    def _origin_as_saved(self, th: int) -> tuple[int, tuple[str, bytes] | dict[str, float]]:
+        count, origin = self.origin[th]
+        return (count, _packed(origin)) if isinstance(origin, dict) else (count, origin)
+
     def dormant_records(self, threads: list[int]) -> tuple[list[tuple], tuple[str, bytes, bytes, bytes]]:
         """What these dormant threads alone hold, as saved apart: each one's centroid and
         origin (packed, as ``__getstate__`` saves them) and strongest terms; and their
@@ -595,12 +591,9 @@ class Threader:
         records, by_term = [], {}
         dormant = self.dormant_postings
         for th in threads:
-            centroid, origin, terms = self.centroid[th], self.origin.get(th), self.dormant_terms[th]
-            if isinstance(centroid, dict):
-                centroid = self.packed_before.get(th) or _packed(centroid)
-            if origin is not None and isinstance(origin[1], dict):
-                origin = (origin[0], _packed(origin[1]))
-            records.append((th, centroid, origin, terms))
+            terms = self.dormant_terms[th]
+            origin = self._origin_as_saved(th) if th in self.origin else None
+            records.append((th, self._centroid_as_saved(th), origin, terms))
             for term in terms.split("\0") if terms else ():
                 held = by_term.get(term)
                 if held is None:
@@ -752,9 +745,7 @@ class Threader:
 
     def _wake(self, th: int) -> None:
         self.packed_before.pop(th, None)  # its centroid changes from now on
-        saved_in = self.saved_dormant.pop(th, None)
-        if saved_in is not None:  # its saved record is stale from now on
-            self.dormant_files[saved_in][0] -= 1
+        self.saved_dormant.pop(th, None)  # its saved record is stale from now on
         self._unpost_dormant(th, self.dormant_terms.pop(th, ""))
 
     def _unpost_dormant(self, th: int, terms: str) -> None:
@@ -1640,10 +1631,11 @@ def _save_state(db_path: Path, threader: Threader) -> None:
         name: (m[1], int(m[2])) for name in os.listdir(path.parent) if (m := dormant_file.fullmatch(name))
     }
     files, saved = threader.dormant_files, threader.saved_dormant
-    for number in [number for number, (sleeping, _) in files.items() if not sleeping]:
+    sleeping = Counter(saved.values())  # each file's threads still asleep
+    for number in [number for number in files if number not in sleeping]:
         del files[number]
     dormant = [th for th, state in enumerate(threader.state) if state == 2]
-    stale = sum(written - sleeping for sleeping, written in files.values())
+    stale = sum(files.values()) - len(saved)
     if stale > len(dormant) or len(files) >= DORMANT_FILES_LIMIT:
         files.clear()  # mostly stale, or too many: every sleeping thread written again, as one
         saved.clear()
@@ -1655,7 +1647,7 @@ def _save_state(db_path: Path, threader: Threader) -> None:
         _write_atomically(
             _dormant_path(path, number), pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
         )
-        files[number] = [len(unsaved), len(unsaved)]
+        files[number] = len(unsaved)
         saved.update(dict.fromkeys(unsaved, number))
     _write_atomically(path, pickle.dumps(threader.live_state(), protocol=pickle.HIGHEST_PROTOCOL))
     # Only now are the files the state before named, and no longer this one, never read
