@@ -194,7 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument(
         "--full-refresh", action="store_true", help="rebuild incremental models from all events"
     )
-    transform.add_argument("--select", metavar="SELECTOR", help="dbt node selection, e.g. marts")
+    transform.add_argument(
+        "--select",
+        metavar="SELECTOR",
+        help="dbt node selection, e.g. entities; the models it depends on are built too",
+    )
     transform.add_argument(
         "--docs", action="store_true", help="also generate dbt docs (dbt_project/target/index.html)"
     )

@@ -163,3 +163,40 @@ def test_the_second_run_reaches_back_into_history(incremental_and_full: tuple[Pa
 def test_incremental_equals_full_refresh(incremental_and_full: tuple[Path, Path]) -> None:
     incremental, full = incremental_and_full
     assert differences(derived_tables(full), derived_tables(incremental)) == []
+
+
+def test_an_override_edited_without_new_events_reaches_every_mart(tmp_path: Path) -> None:
+    """An editor's change to entity_overrides built with no new events, after a build
+    whose events brought no new name: the marts may hold the log's last event as their
+    watermark, so the change is stamped above it (int_log_positions_built tells the
+    builds apart) and reaches the mentions, the entities' names and the threads."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    db = tmp_path / "newsroom.duckdb"
+    with duckdb.connect(str(db)) as con:
+        for schema in (SCHEMA_SQL, ENTITIES_SCHEMA_SQL, THREADS_SCHEMA_SQL):
+            con.execute(schema)
+        refresh_places(con)
+        append_run(con, FIRST_RUN, [])
+    dbt("build", db, project, "--full-refresh")
+    with duckdb.connect(str(db)) as con:  # only names seen before
+        append_run(
+            con, [("a11", 1, "article.published", 4, "Paris again", [("Paris", "GPE")], ("join", "a1"))], []
+        )
+    dbt("run", db, project)
+    with (project / "seeds" / "entity_overrides.csv").open("a") as seed:
+        seed.write("Paris,,,ignore,not an entity for this test\n")
+        seed.write("Acme Group,ACME Group,,alias,the same entity under the name it writes itself\n")
+    dbt("seed", db, project)
+    dbt("run", db, project)
+    with duckdb.connect(str(db), read_only=True) as con:
+        paris = con.execute("SELECT count(*) FROM marts.entity_mentions WHERE name = 'Paris'").fetchall()
+        acme = con.execute(
+            "SELECT canonical_name FROM marts.entities WHERE canonical_name ILIKE 'acme%'"
+        ).fetchall()
+    assert paris == [(0,)]
+    assert acme == [("ACME Group",)]
+    full = tmp_path / "full.duckdb"
+    shutil.copy(db, full)
+    dbt("run", full, project, "--full-refresh")
+    assert differences(derived_tables(full), derived_tables(db)) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion._derive.transform import transform
+from ingestion._derive.transform import transform, with_ancestors
 from ingestion._log.record import ingest
 from ingestion._sources.config import Source
 
@@ -102,3 +102,10 @@ def test_replay_from_events_gives_identical_tables(incremental_db: Path) -> None
             con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     build(incremental_db)
     assert table_contents(incremental_db) == before
+
+
+def test_a_selection_is_built_with_the_models_it_depends_on() -> None:
+    assert with_ancestors("entities") == "+entities"
+    assert with_ancestors("marts  story_threads+") == "+marts +story_threads+"
+    # already with its ancestors, or an intersection, whose parts' ancestors would select more
+    assert with_ancestors("+entities @articles tag:daily,marts") == "+entities @articles tag:daily,marts"

@@ -140,7 +140,7 @@ def transform(
         full_refresh = True
     extra = ["--full-refresh"] if full_refresh else []
     if select:
-        extra += ["--select", select]
+        extra += ["--select", with_ancestors(select)]
     # Unit tests check the SQL on fixed rows, not the data: the test suite runs them
     # (`dbt test --select test_type:unit`), the scheduler's every build need not.
     return run_dbt(
@@ -150,6 +150,18 @@ def transform(
         "--exclude-resource-type",
         "unit_test",
         checked_since=0 if full_refresh else checked_since,
+    )
+
+
+def with_ancestors(select: str) -> str:
+    """A dbt selection with every model it depends on: an incremental model finds its
+    new work by comparing with the models before it (a name's resolution, the articles'
+    versions), so a mart built on inputs not brought up to date would skip that work
+    for good. Each selector gets dbt's ``+`` unless it has one, or is an intersection
+    (``a,b``: its parts' ancestors would be a different selection), which is left as
+    written."""
+    return " ".join(
+        part if part.startswith(("+", "@")) or "," in part else f"+{part}" for part in select.split()
     )
 
 

@@ -10,6 +10,7 @@
 -- list their top entities by name, so a renamed entity rebuilds the threads that
 -- name it, and only those. Compares every entity each run, which costs the number
 -- of entities, not of mentions.
+-- depends_on: {{ ref('int_log_positions_built') }} (change_stamp reads it)
 with current_labels as (
     select entity_id, canonical_name, entity_type from {{ ref('entities') }}
 )

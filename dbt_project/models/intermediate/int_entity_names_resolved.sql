@@ -27,6 +27,7 @@
 -- the entity they left (previous_entity_id; is_new for a name first seen): the marts rebuild just the articles
 -- and entities those names touch. An ignored name stays, with no entity_id, so
 -- that un-ignoring it is a change too.
+-- depends_on: {{ ref('int_log_positions_built') }} (change_stamp reads it)
 with names as (
     select name, entity_type from {{ ref('int_entity_names_counted') }}
 ),
