@@ -1,17 +1,3 @@
-{#- The entities whose numbers may have changed since the log position `built_through`:
-    those named in any version of an article with a newer version, and those that
-    gained or lost a known name whose resolution changed since (change_stamp). -#}
-{% macro entities_touched(built_through) -%}
-select m.entity_id
-from {{ ref('entity_mentions') }} as m
-semi join (
-    select article_id from {{ ref('article_versions') }} where event_seq > {{ built_through }}
-) as v on v.article_id = m.article_id
-union
--- a name first seen is in an article with a newer version, found above
-{{ entities_relinked(built_through) }}
-{%- endmacro %}
-
 {#- The entities that gained or lost a known name whose resolution changed since the
     log position `built_through` (change_stamp): any of their articles may count
     for another entity now. -#}

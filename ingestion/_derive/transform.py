@@ -183,11 +183,11 @@ def _drop_retired(db_path: Path) -> None:
             con.execute(f"ALTER TABLE IF EXISTS {table} DROP COLUMN IF EXISTS {column}")
 
 
-#: The column each incremental model finds its new work by, in a database built
-#: before that model was incremental (an upgrade) it is missing.
+#: The column each incremental model finds its new work by; in a database built
+#: before that model found it so (an upgrade) it is missing, and the run rebuilds in full.
 _WATERMARKS = {
     "intermediate.int_entity_names_resolved": "resolved_at_seq",
-    "marts.entities": "last_event_seq",
+    "marts.entities": "last_article_event_seq",
     "marts.entity_daily": "last_event_seq",
     "marts.entity_extraction_status": "event_seq",
     "marts.entity_pairs": "last_event_seq",

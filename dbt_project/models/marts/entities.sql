@@ -14,23 +14,70 @@
 -- version of articles that are not withdrawn ("who was named most"); first and
 -- last seen cover every version.
 --
--- Incremental runs rebuild only the entities named by articles with new versions
--- and those whose names were resolved anew (macro entities_touched), each from
--- all its mentions.
+-- Incremental runs add to the rows built what the new versions bring: each article
+-- with a new version counts now for the entities its current version names (if
+-- live) and no longer for those its version of the last build named; the new
+-- versions' mentions add their names, types and times. The canonical name is
+-- chosen again from the entity's names. Only the entities whose names were resolved
+-- anew (entities_relinked: any of their articles may count for another now) are
+-- recounted from all their mentions. Adding is safe because a row's
+-- last_article_event_seq is the newest event of any article that names the entity
+-- (in any version), so every event past the watermark (the newest of all rows) is
+-- counted in none, a withdrawal or a revision that names nobody included; a busy
+-- entity costs its new mentions, not its history.
 -- depends_on: {{ ref('article_versions') }}, {{ ref('int_entity_names_resolved') }}, {{ ref('entity_mentions') }}
 with
 {% if is_incremental() %}
-touched as (
-    {{ entities_touched('(select coalesce(max(last_event_seq), 0) from ' ~ this ~ ')') }}
+{% set built_through %}(select coalesce(max(last_article_event_seq), 0) from {{ this }}){% endset %}
+recounted as (
+    select entity_id from ({{ entities_relinked(built_through) }}) where entity_id is not null
+),
+
+changed_articles as (
+    select
+        article_id,
+        -- the version the rows were built with (none for an article seen for the first time)
+        max(version) filter (where event_seq <= {{ built_through }}) as built_version
+    from {{ ref('article_versions') }}
+    where article_id in (
+        select article_id from {{ ref('article_versions') }} where event_seq > {{ built_through }}
+    )
+    group by article_id
+),
+
+-- every version's mentions of the articles with a new version, of the entities added to
+changed_mentions as (
+    select m.*, a.status, a.last_event_seq as article_event_seq, c.built_version
+    from {{ ref('entity_mentions') }} as m
+    inner join changed_articles as c using (article_id)
+    inner join {{ ref('articles') }} as a using (article_id)
+    where m.entity_id not in (select entity_id from recounted)
+),
+
+added as (
+    select
+        entity_id,
+        list(distinct name) filter (where event_seq > {{ built_through }}) as new_names,
+        min(valid_from) filter (where event_seq > {{ built_through }}) as first_seen_at,
+        max(valid_from) filter (where event_seq > {{ built_through }}) as last_seen_at,
+        count(distinct article_id) filter (where is_current and status = 'live')
+            - count(distinct article_id) filter (where version = built_version) as article_change,
+        count(*) filter (where is_current and status = 'live')
+            - count(*) filter (where version = built_version) as mention_change,
+        max(event_seq) as last_event_seq,
+        max(article_event_seq) as last_article_event_seq
+    from changed_mentions
+    group by entity_id
 ),
 {% endif %}
 
+-- the mentions counted in full: all of them, or in an incremental run the recounted entities'
 mentions as (
-    select m.*, a.status, a.published_at
+    select m.*, a.status, a.last_event_seq as article_event_seq
     from {{ ref('entity_mentions') }} as m
     inner join {{ ref('articles') }} as a using (article_id)
     {% if is_incremental() %}
-    where m.entity_id in (select entity_id from touched)
+    where m.entity_id in (select entity_id from recounted)
     {% endif %}
 ),
 
@@ -45,6 +92,9 @@ names as (
     from {{ ref('int_entity_names_resolved') }} as r
     inner join {{ ref('int_entity_names_counted') }} as c using (name, entity_type)
     where r.entity_id in (select entity_id from mentions)
+    {% if is_incremental() %}
+       or r.entity_id in (select entity_id from added)
+    {% endif %}
 ),
 
 canonical as (
@@ -70,6 +120,22 @@ types as (
     select entity_id, entity_type, count(*) as votes
     from mentions
     group by all
+    {% if is_incremental() %}
+    union all
+    -- the votes counted before and those of the new versions' mentions
+    select entity_id, entity_type, sum(votes)::bigint as votes
+    from (
+        select entity_id, unnest(map_keys(type_votes)) as entity_type, unnest(map_values(type_votes)) as votes
+        from {{ this }}
+        where entity_id in (select entity_id from added)
+        union all
+        select entity_id, entity_type, count(*)
+        from changed_mentions
+        where event_seq > {{ built_through }}
+        group by all
+    )
+    group by all
+    {% endif %}
 ),
 
 voted as (
@@ -96,9 +162,24 @@ numbers as (
         max(valid_from) as last_seen_at,
         count(distinct article_id) filter (where is_current and status = 'live') as article_count,
         count(*) filter (where is_current and status = 'live') as mention_count,
-        max(event_seq) as last_event_seq
+        max(event_seq) as last_event_seq,
+        max(article_event_seq) as last_article_event_seq
     from mentions
     group by entity_id
+    {% if is_incremental() %}
+    union all
+    select
+        n.entity_id,
+        list_sort(list_distinct(list_concat(coalesce(o.aliases, []), coalesce(n.new_names, [])))),
+        least(o.first_seen_at, n.first_seen_at),
+        greatest(o.last_seen_at, n.last_seen_at),
+        coalesce(o.article_count, 0) + n.article_change,
+        coalesce(o.mention_count, 0) + n.mention_change,
+        greatest(o.last_event_seq, n.last_event_seq),
+        greatest(o.last_article_event_seq, n.last_article_event_seq)
+    from added as n
+    left join {{ this }} as o using (entity_id)
+    {% endif %}
 )
 
 select
@@ -123,7 +204,8 @@ select
     n.last_seen_at,
     n.article_count,
     n.mention_count,
-    n.last_event_seq
+    n.last_event_seq,
+    n.last_article_event_seq
 from canonical as c
 inner join voted as v using (entity_id)
 inner join numbers as n using (entity_id)
