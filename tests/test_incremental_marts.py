@@ -102,21 +102,32 @@ def dbt(command: str, db: Path, project: Path, *extra: str) -> None:
     assert report.success, report.failures
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the dbt project, so that the test can edit its overrides seed."""
-    target = tmp_path_factory.mktemp("dbt") / "dbt_project"
+def private_project(folder: Path) -> Path:
+    """A copy of the dbt project in ``folder``, so that a test can edit its overrides seed."""
+    target = folder / "dbt_project"
     shutil.copytree(DBT_PROJECT, target, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     return target
 
 
-@pytest.fixture(scope="module")
-def incremental_and_full(project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    db = tmp_path_factory.mktemp("incremental") / "newsroom.duckdb"
+def new_database(db: Path) -> Path:
+    """An empty working database with the tables the entities and threads steps write."""
     with duckdb.connect(str(db)) as con:
         for schema in (SCHEMA_SQL, ENTITIES_SCHEMA_SQL, THREADS_SCHEMA_SQL):
             con.execute(schema)
         refresh_places(con)
+    return db
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the dbt project, so that the test can edit its overrides seed."""
+    return private_project(tmp_path_factory.mktemp("dbt"))
+
+
+@pytest.fixture(scope="module")
+def incremental_and_full(project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    db = new_database(tmp_path_factory.mktemp("incremental") / "newsroom.duckdb")
+    with duckdb.connect(str(db)) as con:
         append_run(con, FIRST_RUN, [])
     dbt("build", db, project, "--full-refresh")
     with duckdb.connect(str(db)) as con:
@@ -172,13 +183,9 @@ def test_an_override_edited_without_new_events_reaches_every_mart(tmp_path: Path
     whose events brought no new name: the marts may hold the log's last event as their
     watermark, so the change is stamped above it (int_log_positions_built tells the
     builds apart) and reaches the mentions, the entities' names and the threads."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    db = tmp_path / "newsroom.duckdb"
+    project = private_project(tmp_path)
+    db = new_database(tmp_path / "newsroom.duckdb")
     with duckdb.connect(str(db)) as con:
-        for schema in (SCHEMA_SQL, ENTITIES_SCHEMA_SQL, THREADS_SCHEMA_SQL):
-            con.execute(schema)
-        refresh_places(con)
         append_run(con, FIRST_RUN, [])
     dbt("build", db, project, "--full-refresh")
     with duckdb.connect(str(db)) as con:  # only names seen before
@@ -224,15 +231,10 @@ def test_random_builds_equal_a_full_refresh(seed: int, tmp_path: Path) -> None:
     one after another equal one full refresh at the end. (Seeds 11 and 13 once found
     counts taken twice from a withdrawal the last build had counted already.)"""
     rng = random.Random(seed)
-    project = tmp_path / "dbt_project"
-    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project = private_project(tmp_path)
     seed_file = project / "seeds" / "entity_overrides.csv"
     curated = seed_file.read_text()
-    db = tmp_path / "newsroom.duckdb"
-    with duckdb.connect(str(db)) as con:
-        for schema in (SCHEMA_SQL, ENTITIES_SCHEMA_SQL, THREADS_SCHEMA_SQL):
-            con.execute(schema)
-        refresh_places(con)
+    db = new_database(tmp_path / "newsroom.duckdb")
     articles: dict[str, list] = {}  # article -> [version, thread, live]
     threads: list[str] = []
     merged: set[str] = set()
