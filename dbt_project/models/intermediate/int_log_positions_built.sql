@@ -6,8 +6,7 @@
 }}
 -- The log positions builds reached: a row for each build that met article events
 -- no build before it had, with that build's dbt invocation. How the work was split
--- into builds, not what it produced (the one table here that a rebuild from the
--- events does not give back row for row).
+-- into builds, not what it produced: a rebuild from the events keeps one row.
 --
 -- The change_stamp macro reads it to tell a build with new events from one without
 -- (after an edit of entity_overrides alone): a change of the second kind is stamped
