@@ -43,6 +43,24 @@ def archive(tmp_path_factory) -> Path:
     return path
 
 
+#: Words headlines of a few stories are made of.
+STORY_WORDS = [
+    "port",
+    "strike",
+    "rotterdam",
+    "container",
+    "traffic",
+    "union",
+    "ferry",
+    "storm",
+    "isolde",
+    "irish",
+    "sea",
+    "talks",
+    "geneva",
+]
+
+
 def _vector(threader: threads.Threader, text: str, lead: str = "") -> dict[str, float]:
     return threader.weigh(threads.term_counts(text, lead, "en"), "en")
 
@@ -273,6 +291,66 @@ def test_a_dormant_thread_read_back_from_the_saved_state_takes_its_next_article_
     assert saved.active_postings == threader.active_postings
     # A term that could not be told apart in the packed form is saved as it is.
     assert threads._packed({"a\0b": 1.0, "c": 0.5}) == {"a\0b": 1.0, "c": 0.5}
+
+
+@pytest.mark.parametrize("probe_limit", [threads.DORMANT_PROBE_LIMIT, 30])
+def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cannot_be_revived(
+    probe_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "DORMANT_PROBE_LIMIT", probe_limit)  # 30: some terms too common to probe
+    words = [
+        *STORY_WORDS,
+        "minister",
+        "summit",
+        "ceasefire",
+        "border",
+        "energy",
+        "market",
+        "court",
+        "police",
+        "election",
+        "budget",
+        "harbour",
+    ]
+    rare = [
+        "antwerp",
+        "bremen",
+        "gdansk",
+        "hamburg",
+        "klaipeda",
+        "le-havre",
+        "marseille",
+        "riga",
+        "tallinn",
+        "valencia",
+    ]
+    threader = threads.Threader()
+    # dormant threads of one headline (every term posted) and of many (more terms than posted)
+    for n in range(120):
+        th = threader.open(f"t{n}", now=n * 60.0)
+        for k in range(1 + (n % 4) * 6):
+            title = " ".join(words[(n * 5 + k * 7 + j * 3) % len(words)] for j in range(5))
+            threader.join(th, _vector(threader, f"{title} {rare[n % len(rare)]}"), n * 60.0 + k)
+    threader._expire(threads.WINDOW_DAYS * threads.DAY + 7200.0 + 1.0)
+    assert all(state == 2 for state in threader.state)
+    assert any(len(centroid) > threads.DORMANT_TERMS for centroid in threader.centroid)
+    threader = pickle.loads(pickle.dumps(threader))  # centroids packed, as a run reads them
+    english, other = threader.bit("en"), threader.bit("fr")
+    threader.thread_language[::3] = [other] * len(threader.thread_language[::3])
+    left_out = kept = 0
+    for n in range(200):
+        title = " ".join(words[(n * 11 + j * 5) % len(words)] for j in range(3 + n % 6))
+        vector = _vector(threader, f"{title} {rare[n % len(rare)]}")
+        for need in (threads.DORMANT_THRESHOLD, threads.DORMANT_THRESHOLD_WITH_BODY):
+            every = threader._dots(vector, 0.5 * need)
+            bounded = threader._dots(vector, 0.5 * need, revival=(english, need))
+            assert all(every[th] == dot for th, dot in bounded.items())
+            for th in every.keys() - bounded.keys():
+                assert threader.thread_language[th] == english
+                assert every[th] / math.sqrt(threader.norm2[th]) < need
+            left_out += len(every.keys() - bounded.keys())
+            kept += sum(every[th] / math.sqrt(threader.norm2[th]) >= need for th in bounded)
+    assert left_out > 100 and kept > 10
 
 
 def test_a_dormant_threads_terms_and_origin_are_saved_packed_and_read_back_as_they_were() -> None:
@@ -652,21 +730,7 @@ def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: 
 
 
 def test_a_recent_core_looked_up_by_term_gives_the_closeness_of_comparing_each_article() -> None:
-    words = [
-        "port",
-        "strike",
-        "rotterdam",
-        "container",
-        "traffic",
-        "union",
-        "ferry",
-        "storm",
-        "isolde",
-        "irish",
-        "sea",
-        "talks",
-        "geneva",
-    ]
+    words = STORY_WORDS
     threader = threads.Threader()
     big, small = threader.open("big", now=0.0), threader.open("small", now=0.0)
     # 300 articles over four days: the core rolls past its 64 articles and its day, and is merged

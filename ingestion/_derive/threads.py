@@ -291,6 +291,8 @@ _UNSEEN = object()
 _UNSEEN_WORDS = itertools.repeat(_UNSEEN)
 #: Constants mapped over a vector's terms (the default of ``dict.get``, and the ones of a formula).
 _ZEROS = itertools.repeat(0.0)
+#: Added to a bound computed in another order than the sum it bounds (cosines are at most 1).
+_ROUNDING_MARGIN = 1e-9
 _ONES = itertools.repeat(1)
 _FLOAT_ONES = itertools.repeat(1.0)
 
@@ -789,7 +791,7 @@ class Threader:
         a dormant thread at ``DORMANT_THRESHOLD_WITH_BODY``."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
-        dots = self._dots(vector, 0.5 * dormant_need)
+        dots = self._dots(vector, 0.5 * dormant_need, revival=(language, dormant_need))
         # Most threads found share a word or two: one pass in C drops them (cross-language ones are kept).
         lengths = map(math.sqrt, map(self.norm2.__getitem__, dots))
         cosines = list(map(operator.truediv, dots.values(), lengths))
@@ -886,11 +888,16 @@ class Threader:
         return self.opened[th] <= when + WINDOW_DAYS * DAY and self.last[th] >= when - DORMANT_DAYS * DAY
 
     def _dots(
-        self, vector: dict[str, float], dormant_half: float, when: float | None = None
+        self,
+        vector: dict[str, float],
+        dormant_half: float,
+        when: float | None = None,
+        revival: tuple[int, float] | None = None,
     ) -> defaultdict[int, float]:
         """The vector's dot products with the active threads its terms find (centroids as they
         are), and with the dormant threads whose strongest terms give at least ``dormant_half``
-        (those open at ``when``, if given)."""
+        (those open at ``when``, if given). With ``revival`` (a language and the cosine a
+        dormant thread of it needs), such a thread that cannot reach that cosine is left out."""
         dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
         common: list[tuple[dict[int, float], float]] = []
         postings = self.active_postings  # a local: this loop is the hot path
@@ -909,17 +916,56 @@ class Threader:
                 if weight is not None:
                     dots[th] += x * weight
         partial: defaultdict[int, float] = defaultdict(float)
+        common_dormant: list[tuple[dict[int, float], float]] = []
         for term, x in vector.items():
             dormant = self.dormant_postings.get(term)
-            if dormant and len(dormant) <= DORMANT_PROBE_LIMIT:
-                for th, weight in dormant.items():
-                    partial[th] += x * weight
+            if dormant:
+                if len(dormant) <= DORMANT_PROBE_LIMIT:
+                    for th, weight in dormant.items():
+                        partial[th] += x * weight
+                else:
+                    common_dormant.append((dormant, x))
         promising = list(itertools.compress(partial, map(dormant_half.__le__, partial.values())))
         if when is not None:
             promising = [th for th in promising if self._open_at(th, when)]
+        if revival is not None:
+            language, need = revival
+            total = sum(vector.values())
+            promising = [
+                th
+                for th in promising
+                if self.thread_language[th] != language
+                or self._dormant_reach(th, vector, partial[th], common_dormant, total) >= need
+            ]
         for th in promising:  # the exact dot product
             dots[th] = sum(map(operator.mul, vector.values(), map(self._centroid_of(th).get, vector, _ZEROS)))
         return dots
+
+    def _dormant_reach(
+        self,
+        th: int,
+        vector: dict[str, float],
+        posted: float,
+        common: list[tuple[dict[int, float], float]],
+        total: float,
+    ) -> float:
+        """The most a dormant thread's cosine with ``vector`` can be, from what its postings
+        hold: ``posted``, the part its strongest terms of at most DORMANT_PROBE_LIMIT holders
+        gave, plus the part of its strongest terms held more widely (``common``), plus, if
+        its centroid has more terms than those, the weakest of them times the vector's
+        weights (``total``, their sum): every other term weighs no more, and no weight is
+        negative (an IDF is at least 1). Above the exact cosine but for the rounding of two
+        sums, which the margin covers. Read from the postings, the bound spares unpacking
+        the centroids of the many threads it leaves out."""
+        reach = posted
+        for holders, x in common:
+            weight = holders.get(th)
+            if weight is not None:
+                reach += x * weight
+        centroid = self.centroid[th]
+        if (centroid[0].count("\0") + 1 if isinstance(centroid, tuple) else len(centroid)) > DORMANT_TERMS:
+            reach += self.dormant_postings[self.dormant_terms[th].rpartition("\0")[2]][th] * total
+        return reach + _ROUNDING_MARGIN
 
     def resolve(self, th: int) -> int:
         """The thread ``th`` is now part of (itself unless merged)."""
