@@ -300,17 +300,17 @@ def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cann
     monkeypatch.setattr(threads, "DORMANT_PROBE_LIMIT", probe_limit)  # 30: some terms too common to probe
     words = [
         *STORY_WORDS,
+        "harbour",
         "minister",
+        "election",
         "summit",
+        "budget",
         "ceasefire",
+        "court",
         "border",
+        "police",
         "energy",
         "market",
-        "court",
-        "police",
-        "election",
-        "budget",
-        "harbour",
     ]
     rare = [
         "antwerp",
