@@ -38,9 +38,23 @@ counted as (
         count(distinct m.article_id) as articles,
         count(distinct a.source_id) as sources,
         max(m.event_seq) as last_event_seq
-    from {{ ref('entity_mentions') }} as m
+    from (
+        -- chosen before the join (joined first, every current mention met the articles):
+        -- the mentions of relinked entities and those in articles of the days touched
+        select article_id, entity_id, event_seq from {{ ref('entity_mentions') }}
+        where is_current
+        {% if is_incremental() %}
+          and (
+              entity_id in (select entity_id from relinked)
+              or article_id in (
+                  select article_id from {{ ref('articles') }}
+                  where published_at::date in (select day from touched_days)
+              )
+          )
+        {% endif %}
+    ) as m
     inner join {{ ref('articles') }} as a using (article_id)
-    where m.is_current and a.status = 'live'
+    where a.status = 'live'
     {% if is_incremental() %}
       and (m.entity_id in (select entity_id from relinked)
            or (m.entity_id, a.published_at::date) in (select (entity_id, day) from touched_days))

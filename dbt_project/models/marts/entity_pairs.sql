@@ -135,18 +135,22 @@ relinked as (
 
 article_entities as (
     select distinct m.article_id, m.entity_id, a.published_at, m.event_seq
-    from {{ ref('entity_mentions') }} as m
-    inner join {{ ref('articles') }} as a using (article_id)
-    where m.is_current and a.status = 'live'
-    {% if is_incremental() %}
-      and (
-          m.entity_id in (select entity_id from recounted_entities)
-          or m.article_id in (
-              select article_id from {{ ref('entity_mentions') }}
-              where is_current and entity_id in (select entity_id from relinked)
+    from (
+        -- the mentions chosen before the join: joined first, every current mention met the articles
+        select article_id, entity_id, event_seq from {{ ref('entity_mentions') }}
+        where is_current
+        {% if is_incremental() %}
+          and (
+              entity_id in (select entity_id from recounted_entities)
+              or article_id in (
+                  select article_id from {{ ref('entity_mentions') }}
+                  where is_current and entity_id in (select entity_id from relinked)
+              )
           )
-      )
-    {% endif %}
+        {% endif %}
+    ) as m
+    inner join {{ ref('articles') }} as a using (article_id)
+    where a.status = 'live'
 ),
 
 counted as (
