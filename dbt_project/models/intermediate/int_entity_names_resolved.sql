@@ -29,7 +29,8 @@
 -- that un-ignoring it is a change too.
 -- depends_on: {{ ref('int_log_positions_built') }} (change_stamp reads it)
 with names as (
-    select name, entity_type from {{ ref('int_entity_names_counted') }}
+    -- the key worked out once a name: the regular expressions are most of a run's cost here
+    select name, entity_type, {{ name_key('name') }} as name_key from {{ ref('int_entity_names_counted') }}
 ),
 
 place_spellings as (
@@ -53,12 +54,12 @@ overridden as (
             when o.action = 'alias' then {{ name_key('o.canonical_name') }}
             when o.action = 'split' then 'split:' || lower(names.name)
             when names.entity_type = 'place' and p.place_key is not null then p.place_key
-            when names.entity_type = 'person' then {{ short_person_key(name_key('names.name')) }}
-            else {{ name_key('names.name') }}
+            when names.entity_type = 'person' then {{ short_person_key('names.name_key') }}
+            else names.name_key
         end as key
     from names
     left join {{ ref('entity_overrides') }} as o on lower(o.surface) = lower(names.name)
-    left join place_spellings as p on p.name_key = {{ name_key('names.name') }}
+    left join place_spellings as p on p.name_key = names.name_key
 ),
 
 full_person_keys as (
