@@ -180,7 +180,8 @@ entity_counts as (
 ),
 
 top_entities as (
-    select thread_id, list(canonical_name order by articles desc, canonical_name)[1:5] as top_entities
+    -- the five first by (articles desc, name): kept as they come, no thread's whole list sorted
+    select thread_id, arg_min(canonical_name, (-articles, canonical_name), 5) as top_entities
     from entity_counts
     group by thread_id
 ),
