@@ -39,8 +39,9 @@ counted as (
         count(distinct a.source_id) as sources,
         max(m.event_seq) as last_event_seq
     from (
-        -- chosen before the join (joined first, every current mention met the articles):
-        -- the mentions of relinked entities and those in articles of the days touched
+        -- chosen before the join (with the filter after it, every current mention was joined
+        -- first): the relinked entities' mentions and those in articles of the days touched,
+        -- which the filter below narrows to the entities' days
         select article_id, entity_id, event_seq from {{ ref('entity_mentions') }}
         where is_current
         {% if is_incremental() %}

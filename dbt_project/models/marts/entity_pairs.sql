@@ -136,7 +136,7 @@ relinked as (
 article_entities as (
     select distinct m.article_id, m.entity_id, a.published_at, m.event_seq
     from (
-        -- the mentions chosen before the join: joined first, every current mention met the articles
+        -- chosen before the join: with the filter after it, every current mention was joined first
         select article_id, entity_id, event_seq from {{ ref('entity_mentions') }}
         where is_current
         {% if is_incremental() %}
