@@ -293,11 +293,10 @@ def test_a_dormant_thread_read_back_from_the_saved_state_takes_its_next_article_
     assert threads._packed({"a\0b": 1.0, "c": 0.5}) == {"a\0b": 1.0, "c": 0.5}
 
 
-@pytest.mark.parametrize("probe_limit", [threads.DORMANT_PROBE_LIMIT, 30])
-def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cannot_be_revived(
-    probe_limit: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(threads, "DORMANT_PROBE_LIMIT", probe_limit)  # 30: some terms too common to probe
+def _dormant_threads_and_headlines() -> tuple[threads.Threader, list[str]]:
+    """120 dormant threads read back from a saved state, of 1 to 19 headlines (every term
+    posted, or more terms than posted; an origin or none), a third of them French; and 200
+    headlines in their words."""
     words = [
         *STORY_WORDS,
         "harbour",
@@ -335,15 +334,28 @@ def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cann
     assert all(state == 2 for state in threader.state)
     assert any(len(centroid) > threads.DORMANT_TERMS for centroid in threader.centroid)
     threader = pickle.loads(pickle.dumps(threader))  # centroids packed, as a run reads them
-    english, other = threader.bit("en"), threader.bit("fr")
+    other = threader.bit("fr")  # English is the first language its headlines were weighed in
     threader.thread_language[::3] = [other] * len(threader.thread_language[::3])
+    headlines = [
+        " ".join(words[(n * 11 + j * 5) % len(words)] for j in range(3 + n % 6)) + f" {rare[n % len(rare)]}"
+        for n in range(200)
+    ]
+    return threader, headlines
+
+
+@pytest.mark.parametrize("probe_limit", [threads.DORMANT_PROBE_LIMIT, 30])
+def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cannot_be_revived(
+    probe_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(threads, "DORMANT_PROBE_LIMIT", probe_limit)  # 30: some terms too common to probe
+    threader, headlines = _dormant_threads_and_headlines()
+    english = threader.bit("en")
     left_out = kept = 0
-    for n in range(200):
-        title = " ".join(words[(n * 11 + j * 5) % len(words)] for j in range(3 + n % 6))
-        vector = _vector(threader, f"{title} {rare[n % len(rare)]}")
+    for headline in headlines:
+        vector = _vector(threader, headline)
         for need in (threads.DORMANT_THRESHOLD, threads.DORMANT_THRESHOLD_WITH_BODY):
             every = threader._dots(vector, 0.5 * need)
-            bounded = threader._dots(vector, 0.5 * need, revival=(english, need))
+            bounded = threader._dots(vector, 0.5 * need, revival=(english, lambda _, need=need: need))
             assert all(every[th] == dot for th, dot in bounded.items())
             for th in every.keys() - bounded.keys():
                 assert threader.thread_language[th] == english
@@ -351,6 +363,43 @@ def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cann
             left_out += len(every.keys() - bounded.keys())
             kept += sum(every[th] / math.sqrt(threader.norm2[th]) >= need for th in bounded)
     assert left_out > 100 and kept > 10
+
+
+def test_a_late_article_leaves_out_only_threads_it_could_not_join_and_finds_what_it_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threader, headlines = _dormant_threads_and_headlines()
+    unbounded = pickle.loads(pickle.dumps(threader))
+    monkeypatch.setattr(unbounded, "_dormant_reach", lambda *_: math.inf)
+    english = threader.bit("en")
+    compared: dict[int, dict[int, float]] = {}
+    dots = threads.Threader._dots
+
+    def kept(self: threads.Threader, *args: object, **kwargs: object) -> dict[int, float]:
+        compared[id(self)] = found = dots(self, *args, **kwargs)
+        return found
+
+    monkeypatch.setattr(threads.Threader, "_dots", kept)
+    left_out = found = 0
+    # dated while the threads were active (their size lowers the bar), then long after
+    for when in (3600.0, 3 * threads.DAY):
+        for headline in headlines:
+            for with_body in (False, True):
+                vector = _vector(threader, headline)
+                expected = unbounded.best_late(vector, when, english, with_body)
+                assert threader.best_late(vector, when, english, with_body) == expected
+                found += expected is not None
+                dormant_need = threads.DORMANT_THRESHOLD_WITH_BODY if with_body else threads.DORMANT_THRESHOLD
+                every, bounded = compared[id(unbounded)], compared[id(threader)]
+                assert all(every[th] == dot for th, dot in bounded.items())
+                for th in every.keys() - bounded.keys():
+                    # of the article's language, no origin to compare with, short of the bar
+                    assert threader.thread_language[th] == english
+                    assert threader.origin.get(th, (0,))[0] < threads.ORIGIN_ARTICLES
+                    cosine = every[th] / math.sqrt(threader.norm2[th])
+                    assert cosine < threader._late_need(th, when, dormant_need)
+                    left_out += 1
+    assert left_out > 100 and found > 10
 
 
 def test_a_dormant_threads_terms_and_origin_are_saved_packed_and_read_back_as_they_were() -> None:

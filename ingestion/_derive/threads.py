@@ -293,6 +293,8 @@ _UNSEEN_WORDS = itertools.repeat(_UNSEEN)
 _ZEROS = itertools.repeat(0.0)
 #: Added to a bound computed in another order than the sum it bounds (cosines are at most 1).
 _ROUNDING_MARGIN = 1e-9
+#: A thread's origin when it has none: no article counted.
+_NO_ORIGIN = (0, None)
 _ONES = itertools.repeat(1)
 _FLOAT_ONES = itertools.repeat(1.0)
 
@@ -791,7 +793,7 @@ class Threader:
         a dormant thread at ``DORMANT_THRESHOLD_WITH_BODY``."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
-        dots = self._dots(vector, 0.5 * dormant_need, revival=(language, dormant_need))
+        dots = self._dots(vector, 0.5 * dormant_need, revival=(language, lambda _: dormant_need))
         # Most threads found share a word or two: one pass in C drops them (cross-language ones are kept).
         lengths = map(math.sqrt, map(self.norm2.__getitem__, dots))
         cosines = list(map(operator.truediv, dots.values(), lengths))
@@ -842,7 +844,16 @@ class Threader:
         dormant; one in another language needs ``CROSS_THRESHOLD``."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(self.clock)
-        dots = self._dots(vector, 0.5 * min(BASE_THRESHOLD, dormant_need), when)
+
+        def by_centroid(th: int) -> float:
+            """What a dormant thread needs of its centroid (0.0: its origin may be nearer)."""
+            if self.origin.get(th, _NO_ORIGIN)[0] >= ORIGIN_ARTICLES:
+                return 0.0
+            return self._late_need(th, when, dormant_need)
+
+        dots = self._dots(
+            vector, 0.5 * min(BASE_THRESHOLD, dormant_need), when, revival=(language, by_centroid)
+        )
         found: tuple[int, float, list[int]] | None = None
         widest = 0.0
         shared_norm: dict[int, float] = {}
@@ -858,13 +869,17 @@ class Threader:
             if other != language:
                 cosine = self._cross_cosine(cosine, vector, other, shared_norm)
                 need = CROSS_THRESHOLD
-            elif self.last[th] >= when - WINDOW_DAYS * DAY:
-                need = self._size_need(th, when)
             else:
-                need = dormant_need
+                need = self._late_need(th, when, dormant_need)
             if cosine >= need and cosine / need > widest:
                 found, widest = (th, cosine, []), cosine / need
         return found
+
+    def _late_need(self, th: int, when: float, dormant_need: float) -> float:
+        """The similarity a thread of the article's language needs to take an article dated
+        ``when``: an active thread's then if it took an article within WINDOW_DAYS of that
+        date, a dormant one's (``dormant_need``) otherwise."""
+        return self._size_need(th, when) if self.last[th] >= when - WINDOW_DAYS * DAY else dormant_need
 
     def _size_need(self, th: int, when: float) -> float:
         """The similarity an active thread needs at ``when``: less the more articles it took lately."""
@@ -892,12 +907,13 @@ class Threader:
         vector: dict[str, float],
         dormant_half: float,
         when: float | None = None,
-        revival: tuple[int, float] | None = None,
+        revival: tuple[int, Callable[[int], float]] | None = None,
     ) -> defaultdict[int, float]:
         """The vector's dot products with the active threads its terms find (centroids as they
         are), and with the dormant threads whose strongest terms give at least ``dormant_half``
-        (those open at ``when``, if given). With ``revival`` (a language and the cosine a
-        dormant thread of it needs), such a thread that cannot reach that cosine is left out."""
+        (those open at ``when``, if given). With ``revival`` (a language and, for a dormant
+        thread of it, the cosine it needs), such a thread that cannot reach that cosine is left
+        out: its centroid is not unpacked."""
         dots: defaultdict[int, float] = defaultdict(float)  # its missing keys are filled in C
         common: list[tuple[dict[int, float], float]] = []
         postings = self.active_postings  # a local: this loop is the hot path
@@ -929,13 +945,13 @@ class Threader:
         if when is not None:
             promising = [th for th in promising if self._open_at(th, when)]
         if revival is not None:
-            language, need = revival
+            language, need_of = revival
             total = sum(vector.values())
             promising = [
                 th
                 for th in promising
                 if self.thread_language[th] != language
-                or self._dormant_reach(th, vector, partial[th], common_dormant, total) >= need
+                or self._dormant_reach(th, vector, partial[th], common_dormant, total) >= need_of(th)
             ]
         for th in promising:  # the exact dot product
             dots[th] = sum(map(operator.mul, vector.values(), map(self._centroid_of(th).get, vector, _ZEROS)))
