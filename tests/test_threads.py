@@ -343,6 +343,25 @@ def _dormant_threads_and_headlines() -> tuple[threads.Threader, list[str]]:
     return threader, headlines
 
 
+def test_a_word_too_many_active_threads_hold_finds_none_of_them_but_counts_for_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threader = threads.Threader()
+    held_by = threads.ACTIVE_PROBE_LIMIT + 1
+    opened = [threader.open(f"t{n}", now=0.0) for n in range(held_by)]
+    for n, th in enumerate(opened):
+        threader.join(th, _vector(threader, f"harbour strike{n}"), 0.0)
+    vector = _vector(threader, "harbour strike7")
+    dots = threader._dots(vector, 1.0)
+    assert set(dots) == {opened[7]}  # "harbour" found none of the threads that hold it...
+    centroid = threader.centroid[opened[7]]
+    assert "harbour" in centroid and "harbour" in vector
+    # ...and still counts in the similarity with the one the rarer word found
+    assert dots[opened[7]] == pytest.approx(sum(x * centroid.get(t, 0.0) for t, x in vector.items()))
+    monkeypatch.setattr(threads, "ACTIVE_PROBE_LIMIT", held_by)
+    assert len(threader._dots(vector, 1.0)) == held_by
+
+
 @pytest.mark.parametrize("probe_limit", [threads.DORMANT_PROBE_LIMIT, 30])
 def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cannot_be_revived(
     probe_limit: int, monkeypatch: pytest.MonkeyPatch
