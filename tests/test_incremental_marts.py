@@ -16,9 +16,11 @@ import duckdb
 import orjson
 import pytest
 
+from ingestion._derive import threads
 from ingestion._derive.entities import SCHEMA_SQL as ENTITIES_SCHEMA_SQL
 from ingestion._derive.places import refresh_places
 from ingestion._derive.threads import SCHEMA_SQL as THREADS_SCHEMA_SQL
+from ingestion._derive.threads import assign_threads
 from ingestion._derive.transform import DBT_PROJECT, run_dbt
 from ingestion._log.store import SCHEMA_SQL
 
@@ -208,6 +210,33 @@ def test_an_override_edited_without_new_events_reaches_every_mart(tmp_path: Path
     full = tmp_path / "full.duckdb"
     shutil.copy(db, full)
     dbt("run", full, project, "--full-refresh")
+    assert differences(derived_tables(full), derived_tables(db)) == []
+
+
+def test_a_new_threading_rule_builds_the_thread_marts_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new rule threads every event again under the event_seqs the marts were built
+    through: built incrementally, they would keep the old rule's threads."""
+    project = private_project(tmp_path)
+    db = new_database(tmp_path / "newsroom.duckdb")
+    with duckdb.connect(str(db)) as con:
+        append_run(con, FIRST_RUN, [])
+    dbt("build", db, project, "--full-refresh")
+    with duckdb.connect(str(db)) as con:
+        append_run(con, SECOND_RUN, SECOND_RUN_MERGES)
+        before = con.execute(
+            "SELECT thread_id, article_id FROM marts.thread_articles ORDER BY ALL"
+        ).fetchall()
+    monkeypatch.setattr(threads, "ALGORITHM", "a-newer-rule")
+    assert assign_threads(db).articles == len(FIRST_RUN) + len(SECOND_RUN)
+    dbt("run", db, project)
+    full = tmp_path / "full.duckdb"
+    shutil.copy(db, full)
+    dbt("run", full, project, "--full-refresh")
+    with duckdb.connect(str(db), read_only=True) as con:
+        after = con.execute("SELECT thread_id, article_id FROM marts.thread_articles ORDER BY ALL").fetchall()
+    assert after != before  # the new rule threads these headlines otherwise: the test can tell
     assert differences(derived_tables(full), derived_tables(db)) == []
 
 

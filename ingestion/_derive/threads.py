@@ -1533,6 +1533,11 @@ def state_path(db_path: Path) -> Path:
 
 #: Article versions between two calls of ``assign_threads``'s ``on_progress``.
 PROGRESS_EVERY = 1_000
+#: The tables dbt builds from the assignments, incrementally: each finds its new work by
+#: the assignments' event_seq, which a new rule's rows reuse (it threads the same events
+#: again), so they would keep the old rule's threads. Dropped with the old rule's rows,
+#: they are built in full by the next build.
+BUILT_FROM_ASSIGNMENTS = ("marts.thread_articles", "marts.story_threads", "marts.threads_daily")
 
 
 def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | None = None) -> ThreadReport:
@@ -1612,8 +1617,13 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
             ):
                 # A new rule threads every article again: the old rule's rows are only a
                 # cache of its own, dropped so that nothing downstream mixes the two.
-                con.execute("DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [ALGORITHM])
+                replaced = con.execute(
+                    "DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [ALGORITHM]
+                ).fetchall()[0][0]
                 con.execute("DELETE FROM enrich.thread_merges WHERE algorithm <> ?", [ALGORITHM])
+                if replaced:
+                    for table in BUILT_FROM_ASSIGNMENTS:
+                        con.execute(f"DROP TABLE IF EXISTS {table}")
                 con.execute("INSERT INTO enrich.thread_assignments BY NAME SELECT * FROM _assignments")
                 con.execute("INSERT INTO enrich.thread_merges BY NAME SELECT * FROM _merges")
             merges.clear()
