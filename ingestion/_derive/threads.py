@@ -106,6 +106,17 @@ from ingestion._log.store import EventStore, registered
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster.
 ALGORITHM = "decayed-centroid-v11"
+
+
+def rule_id() -> str:
+    """What the assignments are made by, as their ``algorithm`` column says: the rule and
+    a digest of the packages it reads (``gazetteer_id``: the place names and word
+    frequencies). Upgrading those packages changes decisions as a new rule does, so it
+    threads every article again: a state kept across the upgrade would mix the two."""
+    packages = hashlib.sha256(gazetteer_id().encode()).hexdigest()[:12]
+    return f"{ALGORITHM}+{packages}"
+
+
 #: The saved state's layout: raise it when the state's structures change but not the rule.
 STATE_LAYOUT = 6
 #: Saved states this version reads: 3 to 5 are the whole state in one file (then saved as 6
@@ -1528,7 +1539,7 @@ ORDER BY e.event_seq
 
 
 def state_path(db_path: Path) -> Path:
-    return Path(db_path).parent / "threads" / f"{Path(db_path).stem}.{ALGORITHM}.pkl"
+    return Path(db_path).parent / "threads" / f"{Path(db_path).stem}.{rule_id()}.pkl"
 
 
 #: Article versions between two calls of ``assign_threads``'s ``on_progress``.
@@ -1548,12 +1559,13 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
     _PRIOR_FOLDER = state_path(db_path).parent
     report = ThreadReport()
     started = time.monotonic()
+    rule = rule_id()
     with EventStore(db_path) as store:
         con = store.con
         create_schema(con, SCHEMA_SQL)
         done = con.execute(
             "SELECT coalesce(max(event_seq), 0) FROM enrich.thread_assignments WHERE algorithm = ?",
-            [ALGORITHM],
+            [rule],
         ).fetchall()[0][0]
         pending = con.execute("SELECT count(*) FROM raw.article_events WHERE event_seq > ?", [done])
         total = pending.fetchall()[0][0]
@@ -1596,7 +1608,7 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
                     "similarity": pa.array([a.similarity for a in rows], pa.float64()),
                     "duplicate_of": pa.array([a.duplicate_of for a in rows], pa.string()),
                     "event_time": pa.array([int(a.event_time * 1_000_000) for a in rows], pa.timestamp("us")),
-                    "algorithm": [ALGORITHM] * len(rows),
+                    "algorithm": [rule] * len(rows),
                     "copy_similarity": pa.array([a.copy_similarity for a in rows], pa.float64()),
                 }
             )
@@ -1607,7 +1619,7 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
                     "thread_id": pa.array([m.thread_id for m in merges], pa.string()),
                     "merged_into": pa.array([m.merged_into for m in merges], pa.string()),
                     "merged_at": pa.array([int(m.event_time * 1e6) for m in merges], pa.timestamp("us")),
-                    "algorithm": pa.array([ALGORITHM] * len(merges), pa.string()),
+                    "algorithm": pa.array([rule] * len(merges), pa.string()),
                 }
             )
             with (
@@ -1618,9 +1630,9 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
                 # A new rule threads every article again: the old rule's rows are only a
                 # cache of its own, dropped so that nothing downstream mixes the two.
                 replaced = con.execute(
-                    "DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [ALGORITHM]
+                    "DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [rule]
                 ).fetchall()[0][0]
-                con.execute("DELETE FROM enrich.thread_merges WHERE algorithm <> ?", [ALGORITHM])
+                con.execute("DELETE FROM enrich.thread_merges WHERE algorithm <> ?", [rule])
                 if replaced:
                     for table in BUILT_FROM_ASSIGNMENTS:
                         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -1645,7 +1657,7 @@ def _current_threads(con, article_ids: set[str]) -> dict[str, str]:
             WHERE algorithm = ? AND article_id IN (SELECT article_id FROM _seen_before)
             GROUP BY article_id
             """,
-            [ALGORITHM],
+            [rule_id()],
         ).fetchall()
     return {article: thread for article, thread, action in rows if action != "leave"}
 
@@ -1732,7 +1744,7 @@ def _save_state(db_path: Path, threader: Threader) -> None:
         prior = re.fullmatch(r"prior\.([a-z]{2,3})\.[0-9a-f]{16}\.pkl", other.name)
         stale_prior = prior is not None and other != _prior_path(prior[1])
         rule, number = on_disk.get(other.name, (None, None))
-        unused = rule is not None and (rule != ALGORITHM or number not in files)
+        unused = rule is not None and (rule != rule_id() or number not in files)
         if other != path and (older.fullmatch(other.name) or stale_prior or unused):
             other.unlink(missing_ok=True)
 
