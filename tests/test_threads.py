@@ -488,6 +488,17 @@ def test_a_new_threading_rule_replaces_the_old_rules_rows(
     assert assign_threads(db).articles == 0  # nothing new under the same rule and packages
 
 
+def test_an_edited_stop_word_list_is_a_new_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rule = threads.rule_id()
+    edited = tmp_path / "stopwords_en.txt"
+    edited.write_bytes(threads._stopwords_path("en").read_bytes() + b"harbour\n")
+    shipped = threads._stopwords_path
+    monkeypatch.setattr(
+        threads, "_stopwords_path", lambda language: edited if language == "en" else shipped(language)
+    )
+    assert threads.rule_id() != rule
+
+
 STORM = [
     "Storm Isolde batters Ireland as ferries cancelled",
     "Ferries cancelled between Dublin and Holyhead as storm hits",

@@ -110,11 +110,14 @@ ALGORITHM = "decayed-centroid-v11"
 
 def rule_id() -> str:
     """What the assignments are made by, as their ``algorithm`` column says: the rule and
-    a digest of the packages it reads (``gazetteer_id``: the place names and word
-    frequencies). Upgrading those packages changes decisions as a new rule does, so it
-    threads every article again: a state kept across the upgrade would mix the two."""
-    packages = hashlib.sha256(gazetteer_id().encode()).hexdigest()[:12]
-    return f"{ALGORITHM}+{packages}"
+    a digest of the data it reads (the place names and word frequencies of the packages
+    ``gazetteer_id`` names, the stop-word files). New data changes decisions as a new
+    rule does, so it threads every article again: a state kept across an upgrade would
+    mix the two."""
+    data = hashlib.sha256(gazetteer_id().encode())
+    for language in sorted(_STOPWORDS):
+        data.update(_stopwords_path(language).read_bytes())
+    return f"{ALGORITHM}+{data.hexdigest()[:12]}"
 
 
 #: The saved state's layout: raise it when the state's structures change but not the rule.
@@ -251,9 +254,12 @@ def _fold(word: str) -> str:
     return word
 
 
+def _stopwords_path(language: str) -> Path:
+    return Path(__file__).with_name(f"stopwords_{language}.txt")
+
+
 def _stopwords(language: str) -> frozenset[str]:
-    path = Path(__file__).with_name(f"stopwords_{language}.txt")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _stopwords_path(language).read_text(encoding="utf-8").splitlines()
     # folded like the text's words, so "with" is still a stop word once it reads "vith"
     return frozenset(_fold(word) for word in lines if word and not word.startswith("#"))
 
