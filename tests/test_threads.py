@@ -362,6 +362,21 @@ def test_a_word_too_many_active_threads_hold_finds_none_of_them_but_counts_for_t
     assert len(threader._dots(vector, 1.0)) == held_by
 
 
+def test_a_late_article_finds_sleeping_threads_through_a_word_too_common_for_the_stream() -> None:
+    threader = threads.Threader()
+    held_by = threads.DORMANT_PROBE_LIMIT + 1
+    assert held_by <= threads.LATE_PROBE_LIMIT
+    opened = [threader.open(f"t{n}", now=0.0) for n in range(held_by)]
+    for n, th in enumerate(opened):
+        threader.join(th, _vector(threader, f"harbour strike{n}"), 0.0)
+    threader._expire(threads.WINDOW_DAYS * threads.DAY + 1.0)
+    assert all(threader.state[th] == 2 for th in opened)
+    vector = _vector(threader, "harbour")
+    assert not threader._dots(vector, 0.0)  # on the stream: a word that many sleeping stories share
+    # dated while they were active, when the word was theirs
+    assert set(threader._dots(vector, 0.0, when=3600.0)) == set(opened)
+
+
 @pytest.mark.parametrize("probe_limit", [threads.DORMANT_PROBE_LIMIT, 30])
 def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cannot_be_revived(
     probe_limit: int, monkeypatch: pytest.MonkeyPatch
