@@ -68,8 +68,9 @@ thread an article sits in is read back from ``enrich.thread_assignments`` for th
 articles a run revises or withdraws; a thread quiet for ``DORMANT_DAYS`` is closed
 and its terms dropped; the vocabulary keeps at most ``VOCABULARY_LIMIT`` terms. And
 threads are looked up only through terms that few of them hold
-(``ACTIVE_PROBE_LIMIT``, ``DORMANT_PROBE_LIMIT``), so the cost of an article grows
-neither with the size of the desk nor with the years of stories behind it.
+(``ACTIVE_PROBE_LIMIT``, ``DORMANT_PROBE_LIMIT``; ``LATE_PROBE_LIMIT`` for an article
+dated in the past), so the cost of an article grows neither with the size of the desk
+nor with the years of stories behind it.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ from ingestion._log.lake import create_schema
 from ingestion._log.store import EventStore, registered
 
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
-#: threads every article again), not for a change that only makes it faster.
+#: threads every article again), not for a change that only makes it faster. New data for
+#: it (packages, stop words) needs no raise: ``rule_id`` digests it.
 ALGORITHM = "decayed-centroid-v11"
 
 
@@ -161,8 +163,8 @@ DORMANT_TERMS = 32
 #: A term held by more active threads than this finds none of them (the threads its
 #: article's other terms find still count it): a word in that many stories at once names
 #: none of them, and reading its list for every article would cost more as the desk grows.
-#: 64 and not 256: the same scores on the labelled sets, and at a million articles a
-#: quarter less time threading an increment (see benchmarks/NOTES.md).
+#: This and the next are 64, not 256: the same scores on the labelled sets, and at a
+#: million articles a quarter less time threading an increment (benchmarks/NOTES.md).
 ACTIVE_PROBE_LIMIT = 64
 #: A term held by more dormant threads than this finds none of them: a revival needs the
 #: story's own words, and a common term's list would be read for every article, growing with history.
@@ -1753,11 +1755,12 @@ def _save_state(db_path: Path, threader: Threader) -> None:
     # again; nor the states of older rules (their rows were just replaced), nor priors
     # made for another rule or other packages.
     older = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+\.pkl")
+    current_rule = rule_id()
     for other in path.parent.iterdir():
         prior = re.fullmatch(r"prior\.([a-z]{2,3})\.[0-9a-f]{16}\.pkl", other.name)
         stale_prior = prior is not None and other != _prior_path(prior[1])
         rule, number = on_disk.get(other.name, (None, None))
-        unused = rule is not None and (rule != rule_id() or number not in files)
+        unused = rule is not None and (rule != current_rule or number not in files)
         if other != path and (older.fullmatch(other.name) or stale_prior or unused):
             other.unlink(missing_ok=True)
 
