@@ -512,6 +512,11 @@ def test_an_edited_stop_word_list_is_a_new_rule(tmp_path: Path, monkeypatch: pyt
         threads, "_stopwords_path", lambda language: edited if language == "en" else shipped(language)
     )
     assert threads.rule_id() != rule
+    # the word-frequency prior is made of terms the stop words decide: it is made again
+    monkeypatch.setattr(threads, "_PRIOR_FOLDER", tmp_path)
+    prior = threads._prior_path("en")
+    monkeypatch.setattr(threads, "_stopwords_path", shipped)
+    assert threads._prior_path("en") != prior
 
 
 STORM = [

@@ -394,11 +394,11 @@ def _prior(language: str) -> dict[str, float]:
 
 
 def _prior_path(language: str) -> Path | None:
-    """The prior's file, named for everything it is made from: the rule (its terms), the
-    gazetteer and word lists (their versions), and the language."""
+    """The prior's file, named for everything it is made from: the rule and its data
+    (``rule_id``: its terms, stop words, gazetteer and word lists), and the language."""
     if _PRIOR_FOLDER is None or not re.fullmatch(r"[a-z]{2,3}", language):
         return None
-    made_from = f"{ALGORITHM};{gazetteer_id()};{PRIOR_DOCS};{WORDS_PER_DOC};{language}"
+    made_from = f"{rule_id()};{PRIOR_DOCS};{WORDS_PER_DOC};{language}"
     return _PRIOR_FOLDER / f"prior.{language}.{hashlib.sha1(made_from.encode()).hexdigest()[:16]}.pkl"
 
 
@@ -1602,7 +1602,7 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
         events = con.execute(_EVENTS_SQL, [done]).fetchall()
         if not report.replayed:
             # Only a later version of an article can have a thread now: its latest assignment says which.
-            current = _current_threads(con, {row[1] for row in events if row[2] > 1})
+            current = _current_threads(con, rule, {row[1] for row in events if row[2] > 1})
         rows = []
         for row, text in zip(events, _article_texts(events), strict=True):
             rows.append(assign(threader, current, text, *row[:6]))
@@ -1659,8 +1659,8 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
     return report
 
 
-def _current_threads(con, article_ids: set[str]) -> dict[str, str]:
-    """Each of these articles' thread, by its latest assignment (none once it left)."""
+def _current_threads(con, rule: str, article_ids: set[str]) -> dict[str, str]:
+    """Each of these articles' thread, by its latest assignment under ``rule`` (none once it left)."""
     if not article_ids:
         return {}
     table = pa.table({"article_id": pa.array(sorted(article_ids), pa.string())})
@@ -1672,7 +1672,7 @@ def _current_threads(con, article_ids: set[str]) -> dict[str, str]:
             WHERE algorithm = ? AND article_id IN (SELECT article_id FROM _seen_before)
             GROUP BY article_id
             """,
-            [rule_id()],
+            [rule],
         ).fetchall()
     return {article: thread for article, thread, action in rows if action != "leave"}
 
