@@ -568,6 +568,45 @@ def test_two_threads_one_article_shows_are_one_story_merge_as_an_event(
     assert rows == {survivor: ("active", None, 3), absorbed: ("merged", survivor, 0)}
 
 
+PEACHES = [
+    "Peaches Geldof found dead at her home in Kent",
+    "Peaches Geldof death unexplained, say Kent police",
+    "Peaches Geldof post-mortem results inconclusive",
+]
+EASTER = [
+    "Pilgrims crowd Jerusalem churches for Easter week",
+    "Easter week processions fill Jerusalem streets",
+    "Jerusalem churches prepare the Easter vigil",
+]
+BRIDGE = "Peaches Geldof funeral on Easter Monday as Jerusalem churches hold vigil"
+
+
+def test_two_stories_that_have_run_for_days_are_not_merged_by_an_article_that_names_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Any two threads' centroids and recent cores are alike enough: the origins decide.
+    monkeypatch.setattr(threads, "MERGE_SIMILARITY", 0.0)
+    monkeypatch.setattr(threads, "MERGE_CORE_SIMILARITY", 0.0)
+
+    def merges_and_threads(origin_days: float) -> tuple[list[tuple[str, str]], set[str]]:
+        monkeypatch.setattr(threads, "MERGE_ORIGIN_DAYS", origin_days)
+        threader, current = threads.Threader(), {}
+        # a story's article an hour past midnight, the other's at two, three days; then the bridge
+        stream = [(24 * day + 1, title) for day, title in enumerate(PEACHES)]
+        stream += [(24 * day + 2, title) for day, title in enumerate(EASTER)] + [(51, BRIDGE)]
+        for seq, (hour, title) in enumerate(sorted(stream)):
+            text = threads.article_text(title, "", "", "en")
+            when = hour * 3600.0
+            threads.assign(threader, current, text, seq, f"a{seq}", 1, "article.published", when, when)
+        merges = [(merge.thread_id, merge.merged_into) for merge in threader.new_merges]
+        return merges, set(current.values())
+
+    # The two stories' first articles came two days and more before the one that names both.
+    assert merges_and_threads(threads.MERGE_ORIGIN_DAYS) == ([], {"a0", "a1"})
+    # Threads younger than that are merged by it, as two pieces of one story are: Easter into Peaches.
+    assert merges_and_threads(3.0) == ([("a1", "a0")], {"a0", "a1"})
+
+
 def _append(
     db: Path, events: list[tuple[str, str, str]], first_minute: int = 0, minutes: list[int] | None = None
 ) -> None:

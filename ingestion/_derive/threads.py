@@ -107,7 +107,7 @@ from ingestion._log.store import EventStore, registered
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster. New data for
 #: it (packages, stop words) needs no raise: ``rule_id`` digests it.
-ALGORITHM = "decayed-centroid-v11"
+ALGORITHM = "decayed-centroid-v12"
 
 
 def rule_id() -> str:
@@ -200,6 +200,12 @@ COPY_MIN_SAMPLED = 8
 #: MERGE_CORE_SIMILARITY close to the recent core of each.
 MERGE_SIMILARITY = 0.25
 MERGE_CORE_SIMILARITY = 0.3
+#: Two threads that have both run for MERGE_ORIGIN_DAYS are merged only if their origins are
+#: also MERGE_ORIGIN_SIMILARITY alike: an article that names two running stories at once (a
+#: funeral held on Easter Monday) does not make them one, where two young threads that one
+#: article shows alike are mostly one story split at its start (merged as before).
+MERGE_ORIGIN_DAYS = 2.0
+MERGE_ORIGIN_SIMILARITY = 0.15
 #: Two threads found not alike enough are compared again only once the articles that
 #: joined them since could have turned them this much closer than the gap to
 #: MERGE_SIMILARITY (in radians, a margin for the terms pruned meanwhile): big threads
@@ -1017,10 +1023,11 @@ class Threader:
             th = self.merged_into[th]
         return th
 
-    def alike_enough_to_merge(self, a: int, b: int) -> bool:
-        """Whether two active threads' centroids are MERGE_SIMILARITY alike. Not compared
-        again until their articles since could have turned them that close: the angle
-        between two centroids changes by no more than the sum of their turns."""
+    def alike_enough_to_merge(self, a: int, b: int, now: float) -> bool:
+        """Whether two active threads' centroids are MERGE_SIMILARITY alike, and their
+        origins too if both have run for MERGE_ORIGIN_DAYS at ``now``. Centroids are not
+        compared again until their articles since could have turned them that close: the
+        angle between two centroids changes by no more than the sum of their turns."""
         older, younger = sorted((a, b))
         turned = self.turned[a] + self.turned[b]
         checked = self.merge_checked.setdefault(younger, {})
@@ -1028,10 +1035,20 @@ class Threader:
             return False
         cosine = self.centroid_cosine(a, b)
         if cosine >= MERGE_SIMILARITY:
-            return True
+            both_ran = now - max(self.opened[a], self.opened[b]) >= MERGE_ORIGIN_DAYS * DAY
+            return not both_ran or self._origins_alike(a, b)
         gap = math.acos(max(cosine, -1.0)) - math.acos(MERGE_SIMILARITY) - MERGE_RECHECK_MARGIN
         checked[older] = turned + max(gap, 0.0)
         return False
+
+    def _origins_alike(self, a: int, b: int) -> bool:
+        """Whether two threads' origins (what their first articles were about) are
+        MERGE_ORIGIN_SIMILARITY alike. An origin of fewer than ORIGIN_ARTICLES is a sum of
+        article vectors, not of unit length: compared by cosine all the same."""
+        (_, first), (_, second) = self._origin_of(a), self._origin_of(b)
+        dot = math.fsum(first[t] * second[t] for t in first.keys() & second.keys())
+        norm2 = math.fsum(w * w for w in first.values()) * math.fsum(w * w for w in second.values())
+        return norm2 > 0.0 and dot >= MERGE_ORIGIN_SIMILARITY * math.sqrt(norm2)
 
     def centroid_cosine(self, a: int, b: int) -> float:
         first, second = self.centroid[a], self.centroid[b]
@@ -1377,7 +1394,8 @@ def assign(
         for other in also_cleared:  # one article close to two similar stories makes them one
             if min(closeness(th), closeness(other)) < MERGE_CORE_SIMILARITY:
                 continue
-            if threader.state[th] == threader.state[other] == 1 and threader.alike_enough_to_merge(th, other):
+            both_active = threader.state[th] == threader.state[other] == 1
+            if both_active and threader.alike_enough_to_merge(th, other, now):
                 absorbed, th = max(th, other), min(th, other)  # the older thread survives
                 threader.merge(absorbed, th, now)
                 threader.new_merges.append(
