@@ -591,7 +591,7 @@ def test_two_stories_that_have_run_for_days_are_not_merged_by_an_article_that_na
     def merges_and_threads(origin_days: float) -> tuple[list[tuple[str, str]], set[str]]:
         monkeypatch.setattr(threads, "MERGE_ORIGIN_DAYS", origin_days)
         threader, current = threads.Threader(), {}
-        # a story's article an hour past midnight, the other's at two, three days; then the bridge
+        # one story's articles at 01:00 on three days, the other's at 02:00; at 03:00 on the third, both named
         stream = [(24 * day + 1, title) for day, title in enumerate(PEACHES)]
         stream += [(24 * day + 2, title) for day, title in enumerate(EASTER)] + [(51, BRIDGE)]
         for seq, (hour, title) in enumerate(sorted(stream)):
@@ -603,7 +603,7 @@ def test_two_stories_that_have_run_for_days_are_not_merged_by_an_article_that_na
 
     # The two stories' first articles came two days and more before the one that names both.
     assert merges_and_threads(threads.MERGE_ORIGIN_DAYS) == ([], {"a0", "a1"})
-    # Threads younger than that are merged by it, as two pieces of one story are: Easter into Peaches.
+    # Were they younger than the bound, it would merge them, as two pieces of one story: Easter into Peaches.
     assert merges_and_threads(3.0) == ([("a1", "a0")], {"a0", "a1"})
 
 

@@ -202,8 +202,8 @@ MERGE_SIMILARITY = 0.25
 MERGE_CORE_SIMILARITY = 0.3
 #: Two threads that have both run for MERGE_ORIGIN_DAYS are merged only if their origins are
 #: also MERGE_ORIGIN_SIMILARITY alike: an article that names two running stories at once (a
-#: funeral held on Easter Monday) does not make them one, where two young threads that one
-#: article shows alike are mostly one story split at its start (merged as before).
+#: funeral held on Easter Monday) does not make them one. Younger threads are merged on
+#: their centroids alone: two that one article shows alike are mostly one story split at its start.
 MERGE_ORIGIN_DAYS = 2.0
 MERGE_ORIGIN_SIMILARITY = 0.15
 #: Two threads found not alike enough are compared again only once the articles that
