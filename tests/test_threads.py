@@ -343,14 +343,20 @@ def _dormant_threads_and_headlines() -> tuple[threads.Threader, list[str]]:
     return threader, headlines
 
 
+def _threads_sharing_harbour(threader: threads.Threader, count: int) -> list[int]:
+    """``count`` threads opened at time 0, each of one headline: "harbour" and a word of its own."""
+    opened = [threader.open(f"t{n}", now=0.0) for n in range(count)]
+    for n, th in enumerate(opened):
+        threader.join(th, _vector(threader, f"harbour strike{n}"), 0.0)
+    return opened
+
+
 def test_a_word_too_many_active_threads_hold_finds_none_of_them_but_counts_for_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     threader = threads.Threader()
     held_by = threads.ACTIVE_PROBE_LIMIT + 1
-    opened = [threader.open(f"t{n}", now=0.0) for n in range(held_by)]
-    for n, th in enumerate(opened):
-        threader.join(th, _vector(threader, f"harbour strike{n}"), 0.0)
+    opened = _threads_sharing_harbour(threader, held_by)
     vector = _vector(threader, "harbour strike7")
     dots = threader._dots(vector, 1.0)
     assert set(dots) == {opened[7]}  # "harbour" found none of the threads that hold it...
@@ -366,9 +372,7 @@ def test_a_late_article_finds_sleeping_threads_through_a_word_too_common_for_the
     threader = threads.Threader()
     held_by = threads.DORMANT_PROBE_LIMIT + 1
     assert held_by <= threads.LATE_PROBE_LIMIT
-    opened = [threader.open(f"t{n}", now=0.0) for n in range(held_by)]
-    for n, th in enumerate(opened):
-        threader.join(th, _vector(threader, f"harbour strike{n}"), 0.0)
+    opened = _threads_sharing_harbour(threader, held_by)
     threader._expire(threads.WINDOW_DAYS * threads.DAY + 1.0)
     assert all(threader.state[th] == 2 for th in opened)
     vector = _vector(threader, "harbour")
