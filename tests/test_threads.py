@@ -694,6 +694,27 @@ def test_a_lead_that_repeats_a_word_past_its_word_limit_is_read() -> None:
     assert set(vector) >= {"port", "strike", "rotterdam"} and vector["strike"] == max(vector.values())
 
 
+def test_under_a_title_that_says_little_the_lead_speaks_for_the_article_and_its_names_most() -> None:
+    lead = (
+        "SEOUL - North Korea launched a rocket on Wednesday. "
+        "Officials in Seoul said the launch was condemned by Japan."
+    )
+    full = threads.term_counts("North Korea launches long-range rocket from its west coast \n ", lead, "en")
+    assert full["official"] == full["japan"] == threads.LEAD_WEIGHT
+    weak = threads.term_counts("Update \n ", lead, "en")
+    assert weak["update"] == 1.0
+    # "Officials" opens a sentence, as the dateline opens the lead: no names.
+    assert weak["official"] == weak["launched"] == threads.WEAK_HEAD_LEAD_WEIGHT
+    assert weak["japan"] == weak["korea"] == threads.WEAK_HEAD_LEAD_WEIGHT + threads.NAME_WEIGHT
+    assert weak["seoul"] == 2 * threads.WEAK_HEAD_LEAD_WEIGHT + threads.NAME_WEIGHT
+    # German capitalises every noun: there the lead weighs more, but no word as a name.
+    german = threads.term_counts(
+        "Eilmeldung \n ", "BERLIN - Die Regierung in Berlin sagte die Gespräche ab.", "de"
+    )
+    assert german["regierung"] == threads.WEAK_HEAD_LEAD_WEIGHT
+    assert german["berlin"] == 2 * threads.WEAK_HEAD_LEAD_WEIGHT
+
+
 #: One phone's launch, then (over the next day) the leaks about the next one, then a pause.
 LAUNCH_TO_LEAKS = [
     (0, "Samsung launches Galaxy S5 at Barcelona event"),

@@ -3,17 +3,17 @@
 Online and in log order, like a desk watching the wire. An article is compared,
 by cosine similarity of TF-IDF vectors (the words of title and summary and their
 neighbouring pairs, and the lead of the body weighted lower so headline-only feeds
-score as before; IDF learnt from the stream so far, on top of a prior from the
-language's word frequencies), with the centroids of candidate threads found
-through an inverted index: active threads (an article in the last ``WINDOW_DAYS``)
-and dormant ones (older, kept for ``DORMANT_DAYS`` so a
-story can continue, at a stricter threshold that keeps topics from reviving them,
-then closed and forgotten). Centroids and thread sizes decay with a half-life of
-hours, and a big active thread accepts weaker matches, but only from an article
-close to its recent core (one of its articles of the last ``CORE_DAYS``): a
-headline that only names the company of a big thread is not its story. The
-article joins the thread whose threshold it clears by the largest factor (a
-ratio, so big threads' lower thresholds do not give them every article; the
+score as before, higher under a title that says little, its names most; IDF learnt
+from the stream so far, on top of a prior from the language's word frequencies),
+with the centroids of candidate threads found through an inverted index: active
+threads (an article in the last ``WINDOW_DAYS``) and dormant ones (older, kept for
+``DORMANT_DAYS`` so a story can continue, at a stricter threshold that keeps topics
+from reviving them, then closed and forgotten). Centroids and thread sizes decay
+with a half-life of hours, and a big active thread accepts weaker matches, but only
+from an article close to its recent core (one of its articles of the last
+``CORE_DAYS``): a headline that only names the company of a big thread is not its
+story. The article joins the thread whose threshold it clears by the largest factor
+(a ratio, so big threads' lower thresholds do not give them every article; the
 recent core breaks near-ties), else opens a thread whose id is its own article_id.
 
 Late archives: an article dated more than ``WINDOW_DAYS`` before the newest one threaded
@@ -107,7 +107,7 @@ from ingestion._log.store import EventStore, registered
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster. New data for
 #: it (packages, stop words) needs no raise: ``rule_id`` digests it.
-ALGORITHM = "decayed-centroid-v12"
+ALGORITHM = "decayed-centroid-v13"
 
 
 def rule_id() -> str:
@@ -182,6 +182,14 @@ PAIR_WEIGHT = 0.5
 #: Words of the body read (its lead), and the weight of each of its terms against title and summary.
 LEAD_WORDS = 250
 LEAD_WEIGHT = 0.35
+#: Title and summary with fewer distinct terms than this ("Update", "Talks resume") say little
+#: of the story: the lead speaks for the article, its terms at WEAK_HEAD_LEAD_WEIGHT each and
+#: its names (capitalised words inside its sentences) NAME_WEIGHT more each time they occur.
+WEAK_HEAD_TERMS = 6
+WEAK_HEAD_LEAD_WEIGHT = 0.7
+NAME_WEIGHT = 0.35
+#: Languages that capitalise every noun: a capital letter does not mark a name there.
+NOUNS_CAPITALISED = frozenset({"de", "lb"})
 #: An article's vector keeps its strongest terms only (a headline has far fewer).
 VECTOR_TERMS = 32
 #: Copies: word pairs shared with an earlier article of the thread, over the smaller text's pairs.
@@ -346,25 +354,31 @@ class _TermWeights(dict[float, float]):
 _TERM_WEIGHTS = _TermWeights()
 
 
-def _plus_lead(count: float, times: int) -> float:
-    """A term's count with the times it occurs in the lead: LEAD_WEIGHT added one by one,
+def _plus_lead(count: float, times: int, weight: float) -> float:
+    """A term's count with the times it occurs in the lead: ``weight`` added one by one,
     as floats add up (the rule's figures depend on the exact sum)."""
     for _ in range(times):
-        count += LEAD_WEIGHT
+        count += weight
     return count
 
 
 class _LeadSums(dict[int, float]):
-    """The times a lead-only term occurs -> its count, each worked out once."""
+    """The times a lead-only term occurs -> its count at one lead weight, each worked out once."""
+
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.weight = weight
 
     def __missing__(self, times: int) -> float:
         if len(self) > 65_536:
             self.clear()
-        total = self[times] = _plus_lead(0.0, times)
+        total = self[times] = _plus_lead(0.0, times, self.weight)
         return total
 
 
-_LEAD_SUMS = _LeadSums()
+_LEAD_SUMS = {weight: _LeadSums(weight) for weight in (LEAD_WEIGHT, WEAK_HEAD_LEAD_WEIGHT)}
+#: What ends the word before a sentence's first word, whose capital marks no name.
+_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d")
 
 
 def _term(word: str, language: str) -> str | None:
@@ -453,7 +467,9 @@ def tokens(text: str, language: str = "en") -> list[str]:
 
 def term_counts(text: str, lead: str, language: str) -> dict[str, float]:
     """Each term of title and summary (``text``), and each pair of neighbours, counted;
-    the lead's terms added at ``LEAD_WEIGHT`` each. Depends on the text alone."""
+    the lead's terms added at ``LEAD_WEIGHT`` each, or, under a title and summary of fewer
+    than WEAK_HEAD_TERMS terms, at WEAK_HEAD_LEAD_WEIGHT with its names weighing
+    NAME_WEIGHT more (``lead_names``). Depends on the text alone."""
     counts: dict[str, float] = {}
     found = tokens(text, language)
     for token in found:
@@ -462,12 +478,27 @@ def term_counts(text: str, lead: str, language: str) -> dict[str, float]:
         pair = f"{first} {second}"
         counts[pair] = counts.get(pair, 0.0) + PAIR_WEIGHT
     if lead:
+        weak_head = len(set(found)) < WEAK_HEAD_TERMS
+        weight = WEAK_HEAD_LEAD_WEIGHT if weak_head else LEAD_WEIGHT
         in_lead = Counter(tokens(lead, language))
         in_both = {token: counts[token] for token in in_lead.keys() & counts.keys()}
-        counts.update(zip(in_lead, map(_LEAD_SUMS.__getitem__, in_lead.values()), strict=True))
+        counts.update(zip(in_lead, map(_LEAD_SUMS[weight].__getitem__, in_lead.values()), strict=True))
         for token, count in in_both.items():
-            counts[token] = _plus_lead(count, in_lead[token])
+            counts[token] = _plus_lead(count, in_lead[token], weight)
+        if weak_head and language not in NOUNS_CAPITALISED:
+            for term, times in Counter(tokens(" ".join(lead_names(lead)), language)).items():
+                counts[term] = counts.get(term, 0.0) + NAME_WEIGHT * times
     return counts
+
+
+def lead_names(lead: str) -> list[str]:
+    """The lead's words that start with a capital inside a sentence: names, mostly ("Kim",
+    "Pyongyang", "NASA"), where a sentence's first word is any word."""
+    return [
+        word
+        for before, word in itertools.pairwise(lead.split())
+        if word[:1].isupper() and not before.endswith(_SENTENCE_ENDS)
+    ]
 
 
 def copy_key(title: str, summary: str) -> str:
