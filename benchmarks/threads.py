@@ -6,6 +6,8 @@ For each labelled set in ../shared/data/threads/ (uci_dev, giveme5w1h, uci_long_
 archive by published_at (a desk sees a story in time order), load it with
 `newsroom backfill`, assign threads, and score the assignments with
 ../shared/eval/score_threads.py (B-cubed and pairwise P/R/F1 within each day).
+giveme5w1h again without its summaries, under titles that say less and less
+(its title alone, its first three words, "News", the body's first six words).
 On uci_long_dev (two months), whether threads stay stories: the share of articles
 in threads spanning more than 14 days, and the ten biggest threads; and the same
 two months as two archives (its publishers split in two halves) loaded one after
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -93,6 +96,31 @@ def score(name: str, workdir: Path) -> None:
     sorted_archive(data / "articles.jsonl", archive)
     backfill(archive, name, db)
     score_threads(name, data, db, workdir, assign_threads(db))
+
+
+#: Titles that say little, for full-text stories followed over weeks (the held-out ones carry a
+#: body and a one-line title): each gives giveme5w1h's articles a title and no summary.
+WEAK_TITLES: dict[str, Callable[[dict], str]] = {
+    "its title alone": lambda row: row["title"],
+    "its title's first three words": lambda row: " ".join(row["title"].split()[:3]),
+    'the title "News"': lambda row: "News",
+    "its body's first six words as title": lambda row: " ".join((row.get("body") or "").split()[:6]),
+}
+
+
+def score_weak_titles(workdir: Path) -> None:
+    """giveme5w1h without summaries, under each of ``WEAK_TITLES``."""
+    data = SHARED / "data" / "threads" / "giveme5w1h"
+    archive = workdir / "giveme5w1h.jsonl"
+    sorted_archive(data / "articles.jsonl", archive)
+    rows = [json.loads(line) for line in archive.read_text().splitlines()]
+    for number, (name, title) in enumerate(WEAK_TITLES.items()):
+        variant = workdir / f"giveme5w1h-weak{number}.jsonl"
+        retitled = ({**row, "title": title(row), "summary": ""} for row in rows)
+        variant.write_text("".join(json.dumps(row) + "\n" for row in retitled))
+        db = workdir / f"giveme5w1h-weak{number}" / "newsroom.duckdb"
+        backfill(variant, "giveme5w1h", db)
+        score_threads(f"giveme5w1h, {name}", data, db, workdir, assign_threads(db))
 
 
 def score_two_archives(name: str, workdir: Path) -> None:
@@ -203,6 +231,7 @@ def main() -> None:
         workdir = Path(tmp)
         for name in SETS:
             score(name, workdir)
+        score_weak_titles(workdir)
         score_two_archives("uci_long_dev", workdir)
         throughput(workdir)
     print(f"peak memory (RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
