@@ -377,8 +377,6 @@ class _LeadSums(dict[int, float]):
 
 
 _LEAD_SUMS = {weight: _LeadSums(weight) for weight in (LEAD_WEIGHT, WEAK_HEAD_LEAD_WEIGHT)}
-#: What ends the word before a sentence's first word, whose capital marks no name.
-_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d")
 
 
 def _term(word: str, language: str) -> str | None:
@@ -489,6 +487,10 @@ def term_counts(text: str, lead: str, language: str) -> dict[str, float]:
             for term, times in Counter(tokens(" ".join(lead_names(lead)), language)).items():
                 counts[term] = counts.get(term, 0.0) + NAME_WEIGHT * times
     return counts
+
+
+#: What ends the word before a sentence's first word, whose capital marks no name.
+_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d")
 
 
 def lead_names(lead: str) -> list[str]:
@@ -1077,15 +1079,11 @@ class Threader:
         MERGE_ORIGIN_SIMILARITY alike. An origin of fewer than ORIGIN_ARTICLES is a sum of
         article vectors, not of unit length: compared by cosine all the same."""
         (_, first), (_, second) = self._origin_of(a), self._origin_of(b)
-        dot = math.fsum(first[t] * second[t] for t in first.keys() & second.keys())
         norm2 = math.fsum(w * w for w in first.values()) * math.fsum(w * w for w in second.values())
-        return norm2 > 0.0 and dot >= MERGE_ORIGIN_SIMILARITY * math.sqrt(norm2)
+        return norm2 > 0.0 and _shared_dot(first, second) >= MERGE_ORIGIN_SIMILARITY * math.sqrt(norm2)
 
     def centroid_cosine(self, a: int, b: int) -> float:
-        first, second = self.centroid[a], self.centroid[b]
-        # The shared terms are found in C (key views): big threads share few of their hundreds.
-        # A set's order varies between processes; fsum's exact sum does not depend on it.
-        dot = math.fsum(first[t] * second[t] for t in first.keys() & second.keys())
+        dot = _shared_dot(self.centroid[a], self.centroid[b])
         return dot / (math.sqrt(self.norm2[a] * self.norm2[b]) or 1.0)
 
     def merge(self, absorbed: int, survivor: int, now: float) -> None:
@@ -1235,6 +1233,13 @@ class Threader:
         if found is None and len(candidates) < COPY_CANDIDATES and not known:
             candidates.append((article_id, key, signature))
         return found
+
+
+def _shared_dot(first: dict[str, float], second: dict[str, float]) -> float:
+    """The dot product of two sparse vectors. The shared terms are found in C (key views):
+    big threads share few of their hundreds. A set's order varies between processes; fsum's
+    exact sum does not depend on it."""
+    return math.fsum(first[t] * second[t] for t in first.keys() & second.keys())
 
 
 def _packed(centroid: dict[str, float]) -> tuple[str, bytes] | dict[str, float]:
