@@ -8,7 +8,7 @@ import json
 import math
 import pickle
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +18,6 @@ import pytest
 from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
 from ingestion._derive.transform import transform
-from ingestion._forkserver import forkserver_context
 from ingestion._log.backfill import backfill
 from ingestion._log.events import article_id
 from ingestion._log.store import EventStore, PendingEvent
@@ -601,7 +600,10 @@ def test_two_stories_that_have_run_for_days_are_not_merged_by_an_article_that_na
         for seq, (hour, title) in enumerate(sorted(stream)):
             text = threads.article_text(title, "", "", "en")
             when = hour * 3600.0
-            threads.assign(threader, current, text, seq, f"a{seq}", 1, "article.published", when, when)
+            vector = threader.weigh(text.counts, text.language)
+            threads.assign(
+                threader, current, text, vector, seq, f"a{seq}", 1, "article.published", when, when
+            )
         merges = [(merge.thread_id, merge.merged_into) for merge in threader.new_merges]
         return merges, set(current.values())
 
@@ -868,23 +870,56 @@ TEXTS = [
 ]
 
 
-def test_texts_read_by_a_worker_process_are_the_texts_read_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = [(n, f"a{n}", *TEXTS[n % len(TEXTS)]) for n in range(30)]
-    here = [threads.article_text(*row[-4:]) for row in rows]
-    # in a worker process as the rule's run starts it (the fork server, this process's place map)
-    context = forkserver_context(threads.__name__, start=True)
-    assert context is not None
-    with ProcessPoolExecutor(
-        1, mp_context=context, initializer=threads._use_places, initargs=(threads._places(),)
-    ) as pool:
-        assert pool.submit(threads._read_texts, [row[-4:] for row in rows]).result(timeout=60) == here
-    # in chunks handed to the worker ahead of the rule, in order, whichever process reads each
+def _texts_and_vectors(rows: list[tuple]) -> tuple[list[tuple], tuple]:
+    """Every row's text and vector, and the document frequencies and language terms after them."""
+    threader = threads.Threader()
+    made = list(threads._texts_and_vectors(rows, threader))
+    return made, (threader.documents, threader.df, threader.language_terms, threader.language_bit)
+
+
+def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rows as the log gives them (event_seq, article, version, type, times, then the text); some withdrawn
+    rows = [
+        (
+            n,
+            f"a{n}",
+            1,
+            "article.withdrawn" if n % 7 == 3 else "article.published",
+            0.0,
+            0.0,
+            *TEXTS[n % len(TEXTS)],
+        )
+        for n in range(200)
+    ]
+    here = _texts_and_vectors(rows)  # too few rows for a worker
+    assert [vector is None for _, vector in here[0]] == [row[3] == "article.withdrawn" for row in rows]
     monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
     monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
-    assert list(threads._article_texts(rows)) == here
-    # a worker that fails as it starts: every chunk is read here
-    monkeypatch.setattr(threads, "_use_places", sys.exit)
-    assert list(threads._article_texts(rows)) == here
+    # Chunks read here while the worker starts (slowly, so that it starts before the last), then
+    # by the worker, which counts those read here before its first.
+    read_here = []
+
+    def read_slowly(fields: list[tuple[str, str, str, str]]) -> list[threads.ArticleText]:
+        read_here.append(len(fields))
+        time.sleep(0.25)
+        return [threads.article_text(*text) for text in fields]
+
+    monkeypatch.setattr(threads, "_read_texts", read_slowly)
+    assert _texts_and_vectors(rows) == here
+    assert 0 < len(read_here) < len(rows) / 4
+    monkeypatch.undo()
+    monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
+    monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
+    # a worker that fails as it starts, or on every chunk: everything is read here
+    monkeypatch.setattr(threads, "_start_reading", sys.exit)
+    assert _texts_and_vectors(rows) == here
+    monkeypatch.undo()
+    monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
+    monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
+    monkeypatch.setattr(threads, "_read_chunk", math.hypot)  # raises in the worker: no such arguments
+    assert _texts_and_vectors(rows) == here
 
 
 def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: float) -> float:

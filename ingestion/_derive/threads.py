@@ -44,9 +44,11 @@ word, a trimmed paragraph, a dateline or boilerplate) is flagged ``duplicate_of`
 the earliest such copy, with the overlap as ``copy_similarity``.
 
 Reading and deciding: what the rule reads of an article's text (its terms counted, its copy
-signature: ``article_text``) depends on the text alone, so with many articles to thread a
-worker process reads ahead while the rule decides here, one article after another
-(``_article_texts``); the same texts, read in either process.
+signature: ``article_text``) depends on the text alone, and its vector on that and the
+document frequencies, which only the articles before it change. So with many articles to
+thread, a worker process reads and weighs ahead, from a copy of the frequencies kept in
+step, while the rule decides here, one article after another (``_texts_and_vectors``);
+the same texts and vectors, made in either process.
 
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
@@ -715,12 +717,23 @@ class Threader:
     def weigh(self, counts: dict[str, float], language: str) -> dict[str, float]:
         """The article's vector from its ``term_counts``, by the document frequencies so far
         (which it then joins): its strongest terms, TF-IDF weighted, unit length."""
+        self.count(counts, language)
+        return self.vector(counts, language)
+
+    def count(self, counts: dict[str, float], language: str) -> None:
+        """Count an article's terms into the document frequencies and its language's terms."""
+        self.count_document(counts)
+        self.language_terms.setdefault(self.bit(language), set()).update(counts)
+
+    def count_document(self, counts: dict[str, float]) -> None:
+        """Count an article's terms into the document frequencies (all that ``vector`` reads)."""
         self.documents += 1
         if len(self.df) + len(counts) > VOCABULARY_LIMIT:
             self._forget_rare_terms()
         self.df.update(counts.keys())  # counted in C
-        bit = self.bit(language)
-        self.language_terms.setdefault(bit, set()).update(counts)
+
+    def vector(self, counts: dict[str, float], language: str) -> dict[str, float]:
+        """The vector of the article counted last, from its ``term_counts``."""
         prior = _prior(language)
         log_n = math.log(1 + self.documents + PRIOR_DOCS)
         # idf = log_n - log(1 + df + prior) + 1, term by term in C
@@ -1386,6 +1399,7 @@ def assign(
     threader: Threader,
     current: dict[str, str],
     text: ArticleText,
+    vector: dict[str, float] | None,
     event_seq: int,
     article_id: str,
     version: int,
@@ -1393,8 +1407,9 @@ def assign(
     event_time: float,
     clock_time: float,
 ) -> Assignment:
-    """One article version (a row of ``_EVENTS_SQL`` and its text read) through the rule;
-    ``current`` maps article -> its thread. The rule runs at ``clock_time`` or later, never
+    """One article version (a row of ``_EVENTS_SQL``, its text read and its ``vector``,
+    None for a withdrawal: ``_texts_and_vectors``) through the rule; ``current`` maps
+    article -> its thread. The rule runs at ``clock_time`` or later, never
     backwards; an article dated before the active threads' window is decided in its own time."""
     threader.last_event_seq = event_seq
     threader.clock = max(threader.clock, clock_time)
@@ -1405,7 +1420,7 @@ def assign(
         if thread in threader.index_of:
             thread = threader.thread_ids[threader.resolve(threader.index_of[thread])]
         return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
-    vector = threader.weigh(text.counts, text.language)
+    assert vector is not None
     bit = threader.bit(text.language)
     closeness = Closeness(threader, vector, now)
     if late:  # no merges nor drift: those are decided on the stream as it arrives
@@ -1461,7 +1476,7 @@ def assign(
 
 class ArticleText(NamedTuple):
     """What the rule reads of an article version's text: worked out from the text alone,
-    so it can be read ahead, in another process (``_article_texts``)."""
+    so it can be read ahead, in another process (``_texts_and_vectors``)."""
 
     language: str  # the language's key, "en" when none is known
     counts: dict[str, float]  # term_counts of title, summary and the body's lead
@@ -1482,56 +1497,125 @@ def article_text(title: str, summary: str, body: str, language: str) -> ArticleT
     )
 
 
-#: Article versions from which a run reads their texts in a worker process while the
-#: rule runs here (reading is a quarter to a third of the work, the rule the rest); below
-#: it, starting the worker (a fork server importing this module) costs more than it saves.
+#: Article versions from which a run reads their texts and weighs them in a worker
+#: process while the rule runs here (reading and weighing are a third to a half of the
+#: work, the rule the rest); below it, starting the worker (a fork server importing this
+#: module) costs more than it saves.
 PARALLEL_TEXT_MIN_EVENTS = 2_000
 #: Article versions the worker reads per task, and tasks handed to it ahead of the rule.
 TEXT_CHUNK = 256
 TEXT_CHUNKS_AHEAD = 16
-#: How long the rule waits for a chunk the worker has begun (it takes a tenth of a second
-#: or so): past it, the chunk is read here.
+#: How long the rule waits for a chunk from the worker (it takes a tenth of a second or
+#: so): past it, the worker is stopped and the rest read here.
 TEXT_CHUNK_SECONDS = 30.0
 
+#: The worker's copy of the document frequencies, kept in step with the rule's (``_read_chunk``).
+_REPLICA: Threader | None = None
 
-def _article_texts(rows: list[tuple]) -> Iterator[ArticleText]:
-    """Each row's ``ArticleText`` (its last four fields: title, summary, body, language), in
-    order. With many rows, read ahead by a worker process; a chunk the worker has not begun
-    when the rule reaches it (it is starting) is read here, and so is everything once the
-    worker fails. Either way the same texts: ``article_text`` depends on its arguments alone."""
+
+def _texts_and_vectors(
+    rows: list[tuple], threader: Threader
+) -> Iterator[tuple[ArticleText, dict[str, float] | None]]:
+    """Each row's ``ArticleText`` (its last four fields: title, summary, body, language)
+    and its vector (``Threader.weigh``; None for a withdrawal, which is not weighed), in
+    order; ``threader`` counts each article's terms as it is yielded, so each vector is
+    weighed by the documents before it.
+
+    With many rows, a worker process reads and weighs ahead, from a copy of the
+    document frequencies that it keeps in step: it starts with ``threader``'s, and each
+    chunk handed to it carries the counts of the articles weighed here since the last.
+    Until the worker is up, and from the moment it fails, texts are read and weighed
+    here. Either way the same: a text depends on its fields alone, a vector on its text
+    and the documents counted before it."""
     pool = None
     if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
+        for language in {language_key(raw) or "en" for raw in {row[-1] for row in rows}}:
+            _prior(language)  # made and saved here first: the worker reads the same
         with suppress(Exception):  # no worker (no memory, a daemonic caller): read here
-            pool = ProcessPoolExecutor(1, mp_context=context, initializer=_use_places, initargs=(_places(),))
+            pool = ProcessPoolExecutor(
+                1,
+                mp_context=context,
+                initializer=_start_reading,
+                initargs=(
+                    _places(),
+                    _PRIOR_FOLDER,
+                    threader.documents,
+                    # the frequencies as they are now, pickled before any more are counted
+                    pickle.dumps(threader.df, pickle.HIGHEST_PROTOCOL),
+                ),
+            )
+    weighed = [row[3] != "article.withdrawn" for row in rows]
     chunks = len(range(0, len(rows), TEXT_CHUNK))
-    ahead: deque[tuple[int, Future[list[ArticleText]]]] = deque()
+    # the documents counted before each chunk's first
+    starts = list(
+        itertools.accumulate(
+            (sum(weighed[at * TEXT_CHUNK : (at + 1) * TEXT_CHUNK]) for at in range(chunks)),
+            initial=threader.documents,
+        )
+    )
+    up: Future[None] | None = None
+    ahead: deque[Future[tuple[list[ArticleText], list[dict[str, float] | None]]]] = deque()
+    unsent: list[dict[str, float]] = []  # counts of the articles weighed here, for the worker
     try:
+        if pool is not None:
+            try:
+                up = pool.submit(_worker_up)
+            except Exception:  # a broken pool
+                _stop(pool)
+                pool = None
         for at in range(chunks):
-            while pool is not None and len(ahead) < TEXT_CHUNKS_AHEAD and at + len(ahead) < chunks:
+            if up is not None and up.done():  # from now on, the worker reads ahead
+                if up.exception() is not None:  # it failed as it started
+                    _stop(pool)
+                    pool = None
+                up = None
+            while (
+                pool is not None
+                and up is None
+                and len(ahead) < TEXT_CHUNKS_AHEAD
+                and at + len(ahead) < chunks
+            ):
+                chunk = at + len(ahead)
                 try:
-                    ahead.append((at + len(ahead), pool.submit(_read_texts, _chunk(rows, at + len(ahead)))))
+                    ahead.append(
+                        pool.submit(_read_chunk, starts[chunk], unsent, *_chunk(rows, weighed, chunk))
+                    )
                 except Exception:  # a broken pool
                     _stop(pool)
                     pool = None
-            texts = None
-            if pool is not None and ahead and ahead[0][0] == at:
-                future = ahead.popleft()[1]
-                if future.running() or future.done():
-                    try:
-                        texts = future.result(timeout=TEXT_CHUNK_SECONDS)
-                    except Exception:  # a worker that died, hung, or sent what would not unpickle
-                        _stop(pool)
-                        pool = None
-                else:
-                    future.cancel()
-            yield from _read_texts(_chunk(rows, at)) if texts is None else texts
+                unsent = []
+            read = None
+            if pool is not None and ahead:
+                try:
+                    read = ahead.popleft().result(timeout=TEXT_CHUNK_SECONDS)
+                except Exception:  # a worker that died, hung, or sent what would not unpickle
+                    _stop(pool)
+                    pool = None
+            if read is None:
+                fields, to_weigh = _chunk(rows, weighed, at)
+                for text, is_weighed in zip(_read_texts(fields), to_weigh, strict=True):
+                    if not is_weighed:
+                        yield text, None
+                        continue
+                    if pool is not None:  # the worker is starting: it counts this one once it is up
+                        unsent.append(text.counts)
+                    yield text, threader.weigh(text.counts, text.language)
+            else:
+                for text, vector in zip(*read, strict=True):
+                    if vector is not None:
+                        threader.count(text.counts, text.language)
+                    yield text, vector
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # the worker is idle, or ends the chunk it reads
 
 
-def _chunk(rows: list[tuple], at: int) -> list[tuple[str, str, str, str]]:
-    return [row[-4:] for row in rows[at * TEXT_CHUNK : (at + 1) * TEXT_CHUNK]]
+def _chunk(
+    rows: list[tuple], weighed: list[bool], at: int
+) -> tuple[list[tuple[str, str, str, str]], list[bool]]:
+    """The fields of chunk ``at``'s texts, and whether each is weighed."""
+    chunk = slice(at * TEXT_CHUNK, (at + 1) * TEXT_CHUNK)
+    return [row[-4:] for row in rows[chunk]], weighed[chunk]
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -1548,10 +1632,41 @@ def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
     return [article_text(*text) for text in fields]
 
 
-def _use_places(places: dict[str, str]) -> None:
-    """A worker's place map: the caller's, the same as building it, without the gazetteer's ~1.5 s."""
-    global _PLACES
-    _PLACES = places
+def _start_reading(places: dict[str, str], prior_folder: Path | None, documents: int, df: bytes) -> None:
+    """A worker's place map (the caller's, the same as building it, without the
+    gazetteer's ~1.5 s), the caller's folder of priors, and its copy of the caller's
+    document frequencies (pickled)."""
+    global _PLACES, _PRIOR_FOLDER, _REPLICA
+    _PLACES, _PRIOR_FOLDER = places, prior_folder
+    _REPLICA = Threader()
+    _REPLICA.documents, _REPLICA.df = documents, pickle.loads(df)
+
+
+def _worker_up() -> None:
+    """Nothing: done once the worker has started."""
+
+
+def _read_chunk(
+    start: int, counted: list[dict[str, float]], fields: list[tuple[str, str, str, str]], weighed: list[bool]
+) -> tuple[list[ArticleText], list[dict[str, float] | None]]:
+    """In the worker: the chunk's texts and vectors, after counting the articles the
+    caller weighed itself (``counted``); ``start`` is the number of documents the caller
+    counted before the chunk, which the copy must have counted too."""
+    replica = _REPLICA
+    assert replica is not None
+    for counts in counted:
+        replica.count_document(counts)
+    if replica.documents != start:
+        raise RuntimeError(f"the worker counted {replica.documents:,} documents, the caller {start:,}")
+    texts = _read_texts(fields)
+    vectors: list[dict[str, float] | None] = []
+    for text, is_weighed in zip(texts, weighed, strict=True):
+        if is_weighed:
+            replica.count_document(text.counts)
+            vectors.append(replica.vector(text.counts, text.language))
+        else:
+            vectors.append(None)
+    return texts, vectors
 
 
 @dataclass(slots=True)
@@ -1646,8 +1761,8 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
             threader = Threader()
             replayed = [row for row in con.execute(_EVENTS_SQL, [0]).fetchall() if row[0] <= done]
             total += len(replayed)
-            for row, text in zip(replayed, _article_texts(replayed), strict=True):
-                assign(threader, current, text, *row[:6])
+            for row, (text, vector) in zip(replayed, _texts_and_vectors(replayed, threader), strict=True):
+                assign(threader, current, text, vector, *row[:6])
                 report.replayed += 1
                 if on_progress and report.replayed % PROGRESS_EVERY == 0:
                     on_progress(report.replayed, total)
@@ -1658,8 +1773,8 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
             # Only a later version of an article can have a thread now: its latest assignment says which.
             current = _current_threads(con, rule, {row[1] for row in events if row[2] > 1})
         rows = []
-        for row, text in zip(events, _article_texts(events), strict=True):
-            rows.append(assign(threader, current, text, *row[:6]))
+        for row, (text, vector) in zip(events, _texts_and_vectors(events, threader), strict=True):
+            rows.append(assign(threader, current, text, vector, *row[:6]))
             if on_progress and len(rows) % PROGRESS_EVERY == 0:
                 on_progress(report.replayed + len(rows), total)
         if on_progress:
