@@ -1529,8 +1529,9 @@ def _texts_and_vectors(
     and the documents counted before it."""
     pool = None
     if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
-        for language in {language_key(raw) or "en" for raw in {row[-1] for row in rows}}:
-            _prior(language)  # made and saved here first: the worker reads the same
+        languages = sorted({language_key(raw) or "en" for raw in {row[-1] for row in rows}})
+        for language in languages:
+            _prior(language)  # made and saved here first: the worker reads the same as it starts
         with suppress(Exception):  # no worker (no memory, a daemonic caller): read here
             pool = ProcessPoolExecutor(
                 1,
@@ -1539,6 +1540,7 @@ def _texts_and_vectors(
                 initargs=(
                     _places(),
                     _PRIOR_FOLDER,
+                    languages,
                     threader.documents,
                     # the frequencies as they are now, pickled before any more are counted
                     pickle.dumps(threader.df, pickle.HIGHEST_PROTOCOL),
@@ -1632,12 +1634,16 @@ def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
     return [article_text(*text) for text in fields]
 
 
-def _start_reading(places: dict[str, str], prior_folder: Path | None, documents: int, df: bytes) -> None:
+def _start_reading(
+    places: dict[str, str], prior_folder: Path | None, languages: list[str], documents: int, df: bytes
+) -> None:
     """A worker's place map (the caller's, the same as building it, without the
-    gazetteer's ~1.5 s), the caller's folder of priors, and its copy of the caller's
-    document frequencies (pickled)."""
+    gazetteer's ~1.5 s), the priors of the rows' languages from the caller's folder, and
+    its copy of the caller's document frequencies (pickled)."""
     global _PLACES, _PRIOR_FOLDER, _REPLICA
     _PLACES, _PRIOR_FOLDER = places, prior_folder
+    for language in languages:
+        _prior(language)
     _REPLICA = Threader()
     _REPLICA.documents, _REPLICA.df = documents, pickle.loads(df)
 
