@@ -897,29 +897,35 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
     assert [vector is None for _, vector in here[0]] == [row[3] == "article.withdrawn" for row in rows]
     monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
     monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
-    # Chunks read here while the worker starts (slowly, so that it starts before the last), then
-    # by the worker, which counts those read here before its first.
-    read_here = []
+    chunks = len(rows) // 4
+    stop = threads._stop
 
-    def read_slowly(fields: list[tuple[str, str, str, str]]) -> list[threads.ArticleText]:
-        read_here.append(len(fields))
-        time.sleep(0.25)
-        return [threads.article_text(*text) for text in fields]
+    def made_with(**patches: object) -> tuple[int, int]:
+        """Chunks read here and workers stopped, making the rows' texts and vectors with the
+        module's ``patches``: read here slowly until a worker is stopped (so that it is up
+        before the last chunk), and checked against those made here alone."""
+        read_here, stopped = [], []
 
-    monkeypatch.setattr(threads, "_read_texts", read_slowly)
-    assert _texts_and_vectors(rows) == here
-    assert 0 < len(read_here) < len(rows) / 4
-    monkeypatch.undo()
-    monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
-    monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
-    # a worker that fails as it starts, or on every chunk: everything is read here
-    monkeypatch.setattr(threads, "_start_reading", sys.exit)
-    assert _texts_and_vectors(rows) == here
-    monkeypatch.undo()
-    monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
-    monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
-    monkeypatch.setattr(threads, "_read_chunk", math.hypot)  # raises in the worker: no such arguments
-    assert _texts_and_vectors(rows) == here
+        def read_slowly(fields: list[tuple[str, str, str, str]]) -> list[threads.ArticleText]:
+            read_here.append(fields)
+            if not stopped:
+                time.sleep(0.25)
+            return [threads.article_text(*text) for text in fields]
+
+        with monkeypatch.context() as patched:
+            patched.setattr(threads, "_read_texts", read_slowly)
+            patched.setattr(threads, "_stop", lambda pool: (stopped.append(pool), stop(pool)))
+            for name, value in patches.items():
+                patched.setattr(threads, name, value)
+            assert _texts_and_vectors(rows) == here
+        return len(read_here), len(stopped)
+
+    # chunks read here while the worker starts, then by the worker, which counts those read here first
+    read_here, stopped = made_with()
+    assert 0 < read_here < chunks and not stopped
+    # a worker that fails as it starts, or on a chunk (no such arguments): it is stopped, the rest read here
+    assert made_with(_start_reading=sys.exit) == (chunks, 1)
+    assert made_with(_read_chunk=math.hypot) == (chunks, 1)
 
 
 def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: float) -> float:
