@@ -1374,6 +1374,10 @@ class _Core:
         return max(dots, default=0.0)
 
 
+#: The event type of a withdrawal: the article leaves its thread, and is not weighed.
+WITHDRAWN = "article.withdrawn"
+
+
 @dataclass(slots=True)
 class Merge:
     event_seq: int  # the article event that showed the two threads are one story
@@ -1415,7 +1419,7 @@ def assign(
     threader.clock = max(threader.clock, clock_time)
     late = clock_time < threader.clock - WINDOW_DAYS * DAY
     now = clock_time if late else threader.clock
-    if event_type == "article.withdrawn":
+    if event_type == WITHDRAWN:
         thread = current.pop(article_id, article_id)
         if thread in threader.index_of:
             thread = threader.thread_ids[threader.resolve(threader.index_of[thread])]
@@ -1546,7 +1550,7 @@ def _texts_and_vectors(
                     pickle.dumps(threader.df, pickle.HIGHEST_PROTOCOL),
                 ),
             )
-    weighed = [row[3] != "article.withdrawn" for row in rows]
+    weighed = [row[3] != WITHDRAWN for row in rows]  # as ``assign`` tells a withdrawal
     chunks = len(range(0, len(rows), TEXT_CHUNK))
     # the documents counted before each chunk's first
     starts = list(
