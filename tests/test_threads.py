@@ -880,7 +880,8 @@ def _texts_and_vectors(rows: list[tuple]) -> tuple[list[tuple], tuple]:
 def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # rows as the log gives them (event_seq, article, version, type, times, then the text); some withdrawn
+    # rows as the log gives them (event_seq, article, version, type, times, then the text); some
+    # withdrawn; each title with a word of its own, so that the vocabulary grows
     rows = [
         (
             n,
@@ -889,9 +890,10 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
             "article.withdrawn" if n % 7 == 3 else "article.published",
             0.0,
             0.0,
-            *TEXTS[n % len(TEXTS)],
+            f"{title} zq{''.join(chr(ord('a') + int(digit)) for digit in str(n))}",
+            *rest,
         )
-        for n in range(200)
+        for n, (title, *rest) in enumerate(TEXTS * 50)
     ]
     here = _texts_and_vectors(rows)  # too few rows for a worker
     assert [vector is None for _, vector in here[0]] == [row[3] == "article.withdrawn" for row in rows]
@@ -900,11 +902,14 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
     chunks = len(rows) // 4
     stop = threads._stop
 
-    def made_with(**patches: object) -> tuple[int, int]:
-        """Chunks read here and workers stopped, making the rows' texts and vectors with the
-        module's ``patches``: read here slowly until a worker is stopped (so that it is up
-        before the last chunk), and checked against those made here alone."""
-        read_here, stopped = [], []
+    count_here = threads._count_here
+
+    def made_with(expected: tuple = here, **patches: object) -> tuple[int, int, int]:
+        """Chunks read here, workers stopped and the worker's articles counted here (not
+        taken from its copy), making the rows' texts and vectors with the module's
+        ``patches``: read here slowly until a worker is stopped (so that it is up before
+        the last chunk), and checked against ``expected``, those made here alone."""
+        read_here, stopped, counted_here = [], [], []
 
         def read_slowly(fields: list[tuple[str, str, str, str]]) -> list[threads.ArticleText]:
             read_here.append(fields)
@@ -912,20 +917,37 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
                 time.sleep(0.25)
             return [threads.article_text(*text) for text in fields]
 
+        def count_and_note(threader: threads.Threader, uncounted: list[dict[str, float]]) -> None:
+            counted_here.extend(uncounted)
+            count_here(threader, uncounted)
+
         with monkeypatch.context() as patched:
             patched.setattr(threads, "_read_texts", read_slowly)
             patched.setattr(threads, "_stop", lambda pool: (stopped.append(pool), stop(pool)))
+            patched.setattr(threads, "_count_here", count_and_note)
             for name, value in patches.items():
                 patched.setattr(threads, name, value)
-            assert _texts_and_vectors(rows) == here
-        return len(read_here), len(stopped)
+            assert _texts_and_vectors(rows) == expected
+        return len(read_here), len(stopped), len(counted_here)
 
-    # chunks read here while the worker starts, then by the worker, which counts those read here first
-    read_here, stopped = made_with()
-    assert 0 < read_here < chunks and not stopped
+    # chunks read here while the worker starts, then by the worker, which counts those read
+    # here first; its articles' frequencies are its copy's
+    read_here, stopped, counted_here = made_with()
+    assert 0 < read_here < chunks and not stopped and not counted_here
     # a worker that fails as it starts, or on a chunk (no such arguments): it is stopped, the rest read here
-    assert made_with(_start_reading=sys.exit) == (chunks, 1)
-    assert made_with(_read_chunk=math.hypot) == (chunks, 1)
+    assert made_with(_start_reading=sys.exit) == (chunks, 1, 0)
+    assert made_with(_read_chunk=math.hypot) == (chunks, 1, 0)
+    # the copy's frequencies not to be had at the end: its articles are counted here
+    read_here, stopped, counted_here = made_with(_replica_frequencies=math.hypot)
+    assert read_here < chunks and stopped == 1 and counted_here > 0
+    # rare terms forgotten every 20 articles or so, in either process at the same article
+    with monkeypatch.context() as small:
+        small.setattr(threads, "VOCABULARY_LIMIT", 120)
+        small.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", len(rows) + 1)
+        forgetting = _texts_and_vectors(rows)
+    assert forgetting[1] != here[1]
+    read_here, stopped, counted_here = made_with(forgetting, VOCABULARY_LIMIT=120)
+    assert read_here < chunks and not stopped and counted_here > 0
 
 
 def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: float) -> float:

@@ -46,9 +46,10 @@ the earliest such copy, with the overlap as ``copy_similarity``.
 Reading and deciding: what the rule reads of an article's text (its terms counted, its copy
 signature: ``article_text``) depends on the text alone, and its vector on that and the
 document frequencies, which only the articles before it change. So with many articles to
-thread, a worker process reads and weighs ahead, from a copy of the frequencies kept in
-step, while the rule decides here, one article after another (``_texts_and_vectors``);
-the same texts and vectors, made in either process.
+thread, a worker process reads, weighs and counts ahead, from a copy of the frequencies
+kept in step, while the rule decides here, one article after another, and takes the
+copy's frequencies at the end (``_texts_and_vectors``); the same texts, vectors and
+frequencies, made in either process.
 
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
@@ -723,6 +724,10 @@ class Threader:
     def count(self, counts: dict[str, float], language: str) -> None:
         """Count an article's terms into the document frequencies and its language's terms."""
         self.count_document(counts)
+        self.count_language(counts, language)
+
+    def count_language(self, counts: dict[str, float], language: str) -> None:
+        """Count an article's terms into its language's terms (which the rule reads)."""
         self.language_terms.setdefault(self.bit(language), set()).update(counts)
 
     def count_document(self, counts: dict[str, float]) -> None:
@@ -1528,6 +1533,11 @@ def _texts_and_vectors(
     With many rows, a worker process reads and weighs ahead, from a copy of the
     document frequencies that it keeps in step: it starts with ``threader``'s, and each
     chunk handed to it carries the counts of the articles weighed here since the last.
+    The articles it weighs it also counts, so ``threader`` counts only their languages'
+    terms as they are yielded (which the rule reads) and takes the copy's frequencies
+    at the end. It counts those articles into its own frequencies itself, in order,
+    before a chunk in which the copy forgot its rare terms (which cuts the languages'
+    terms too), before reading here, and if the copy cannot be had.
     Until the worker is up, and from the moment it fails, texts are read and weighed
     here. Either way the same: a text depends on its fields alone, a vector on its text
     and the documents counted before it."""
@@ -1548,6 +1558,7 @@ def _texts_and_vectors(
                     threader.documents,
                     # the frequencies as they are now, pickled before any more are counted
                     pickle.dumps(threader.df, pickle.HIGHEST_PROTOCOL),
+                    VOCABULARY_LIMIT,
                 ),
             )
     weighed = [row[3] != WITHDRAWN for row in rows]  # as ``assign`` tells a withdrawal
@@ -1560,8 +1571,10 @@ def _texts_and_vectors(
         )
     )
     up: Future[None] | None = None
-    ahead: deque[Future[tuple[list[ArticleText], list[dict[str, float] | None]]]] = deque()
+    ahead: deque[Future[tuple[list[ArticleText], list[dict[str, float] | None], bool]]] = deque()
     unsent: list[dict[str, float]] = []  # counts of the articles weighed here, for the worker
+    uncounted: list[dict[str, float]] = []  # counts of the articles the worker weighed, not counted here
+    frequencies: Future[tuple[int, Counter[str]]] | None = None  # the copy's, after the last chunk
     try:
         if pool is not None:
             try:
@@ -1590,6 +1603,12 @@ def _texts_and_vectors(
                     _stop(pool)
                     pool = None
                 unsent = []
+            if pool is not None and frequencies is None and at + len(ahead) == chunks:  # all handed out
+                try:
+                    frequencies = pool.submit(_replica_frequencies)
+                except Exception:  # a broken pool
+                    _stop(pool)
+                    pool = None
             read = None
             if pool is not None and ahead:
                 try:
@@ -1598,6 +1617,7 @@ def _texts_and_vectors(
                     _stop(pool)
                     pool = None
             if read is None:
+                _count_here(threader, uncounted)
                 fields, to_weigh = _chunk(rows, weighed, at)
                 for text, is_weighed in zip(_read_texts(fields), to_weigh, strict=True):
                     if not is_weighed:
@@ -1607,11 +1627,28 @@ def _texts_and_vectors(
                         unsent.append(text.counts)
                     yield text, threader.weigh(text.counts, text.language)
             else:
-                for text, vector in zip(*read, strict=True):
-                    if vector is not None:
+                texts, vectors, forgot = read
+                if forgot:
+                    _count_here(threader, uncounted)
+                for text, vector in zip(texts, vectors, strict=True):
+                    if vector is not None and forgot:  # counted here, forgetting at the same article
                         threader.count(text.counts, text.language)
+                    elif vector is not None:
+                        threader.count_language(text.counts, text.language)
+                        uncounted.append(text.counts)
                     yield text, vector
+        if uncounted and pool is not None and frequencies is not None:
+            try:
+                documents, df = frequencies.result(timeout=TEXT_CHUNK_SECONDS)
+            except Exception:  # as for a chunk
+                _stop(pool)
+                pool = None
+            else:
+                if documents == threader.documents + len(uncounted):
+                    threader.documents, threader.df = documents, df
+                    uncounted.clear()
     finally:
+        _count_here(threader, uncounted)  # what the copy's frequencies did not bring, or a stop part way
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # the worker is idle, or ends the chunk it reads
 
@@ -1634,18 +1671,32 @@ def _stop(pool: ProcessPoolExecutor) -> None:
             worker.terminate()
 
 
+def _count_here(threader: Threader, uncounted: list[dict[str, float]]) -> None:
+    """Count the articles the worker weighed (``uncounted``, in order; emptied) into
+    ``threader``'s document frequencies, as the worker's copy did."""
+    for counts in uncounted:
+        threader.count_document(counts)
+    uncounted.clear()
+
+
 def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
     return [article_text(*text) for text in fields]
 
 
 def _start_reading(
-    places: dict[str, str], prior_folder: Path | None, languages: list[str], documents: int, df: bytes
+    places: dict[str, str],
+    prior_folder: Path | None,
+    languages: list[str],
+    documents: int,
+    df: bytes,
+    vocabulary_limit: int,
 ) -> None:
     """A worker's place map (the caller's, the same as building it, without the
     gazetteer's ~1.5 s), the priors of the rows' languages from the caller's folder, and
-    its copy of the caller's document frequencies (pickled)."""
-    global _PLACES, _PRIOR_FOLDER, _REPLICA
-    _PLACES, _PRIOR_FOLDER = places, prior_folder
+    its copy of the caller's document frequencies (pickled), whose rare terms it forgets
+    at the caller's limit."""
+    global _PLACES, _PRIOR_FOLDER, _REPLICA, VOCABULARY_LIMIT
+    _PLACES, _PRIOR_FOLDER, VOCABULARY_LIMIT = places, prior_folder, vocabulary_limit
     for language in languages:
         _prior(language)
     _REPLICA = Threader()
@@ -1658,10 +1709,11 @@ def _worker_up() -> None:
 
 def _read_chunk(
     start: int, counted: list[dict[str, float]], fields: list[tuple[str, str, str, str]], weighed: list[bool]
-) -> tuple[list[ArticleText], list[dict[str, float] | None]]:
-    """In the worker: the chunk's texts and vectors, after counting the articles the
-    caller weighed itself (``counted``); ``start`` is the number of documents the caller
-    counted before the chunk, which the copy must have counted too."""
+) -> tuple[list[ArticleText], list[dict[str, float] | None], bool]:
+    """In the worker: the chunk's texts and vectors, and whether the copy forgot its
+    rare terms while weighing them, after counting the articles the caller weighed
+    itself (``counted``); ``start`` is the number of documents before the chunk, which
+    the copy must have counted."""
     replica = _REPLICA
     assert replica is not None
     for counts in counted:
@@ -1669,6 +1721,7 @@ def _read_chunk(
     if replica.documents != start:
         raise RuntimeError(f"the worker counted {replica.documents:,} documents, the caller {start:,}")
     texts = _read_texts(fields)
+    frequencies = replica.df  # forgetting replaces it
     vectors: list[dict[str, float] | None] = []
     for text, is_weighed in zip(texts, weighed, strict=True):
         if is_weighed:
@@ -1676,7 +1729,14 @@ def _read_chunk(
             vectors.append(replica.vector(text.counts, text.language))
         else:
             vectors.append(None)
-    return texts, vectors
+    return texts, vectors, replica.df is not frequencies
+
+
+def _replica_frequencies() -> tuple[int, Counter[str]]:
+    """In the worker, after the last chunk: the documents its copy counted, and its frequencies."""
+    replica = _REPLICA
+    assert replica is not None
+    return replica.documents, replica.df
 
 
 @dataclass(slots=True)
