@@ -870,11 +870,19 @@ TEXTS = [
 ]
 
 
-def _texts_and_vectors(rows: list[tuple]) -> tuple[list[tuple], tuple]:
-    """Every row's text and vector, and the document frequencies and language terms after them."""
+def _texts_and_vectors(rows: list[tuple]) -> tuple[list[tuple], threads.Vocabulary]:
+    """Every row's text (but for its counts, which the worker keeps), vector and
+    cross-language norms (worked out here where none came with it), and the vocabulary
+    after them."""
     threader = threads.Threader()
-    made = list(threads._texts_and_vectors(rows, threader))
-    return made, (threader.documents, threader.df, threader.language_terms, threader.language_bit)
+    made = []
+    for text, vector, norms in threads._texts_and_vectors(rows, threader):
+        if vector is not None:
+            language = threader.bit(text.language)  # as ``assign`` does
+            if norms is None:
+                norms = threader.cross_norms(vector, language)
+        made.append((text._replace(counts={}), vector, norms))
+    return made, threader.vocabulary()
 
 
 def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
@@ -890,25 +898,25 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
             "article.withdrawn" if n % 7 == 3 else "article.published",
             0.0,
             0.0,
-            f"{title} zq{''.join(chr(ord('a') + int(digit)) for digit in str(n))}",
+            f"{title} zq{''.join(chr(ord('a') + int(digit)) for digit in str(n // 2))}",
             *rest,
         )
         for n, (title, *rest) in enumerate(TEXTS * 50)
     ]
     here = _texts_and_vectors(rows)  # too few rows for a worker
-    assert [vector is None for _, vector in here[0]] == [row[3] == "article.withdrawn" for row in rows]
+    assert [vector is None for _, vector, _ in here[0]] == [row[3] == "article.withdrawn" for row in rows]
     monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
     monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
     chunks = len(rows) // 4
     stop = threads._stop
 
-    count_here = threads._count_here
+    count_here, chunk_of = threads._count_here, threads._chunk
 
     def made_with(expected: tuple = here, **patches: object) -> tuple[int, int, int]:
-        """Chunks read here, workers stopped and the worker's articles counted here (not
-        taken from its copy), making the rows' texts and vectors with the module's
-        ``patches``: read here slowly until a worker is stopped (so that it is up before
-        the last chunk), and checked against ``expected``, those made here alone."""
+        """Chunks read here, workers stopped and chunks the worker counted read again here to
+        count them (its copy of the vocabulary not taken), making the rows' texts and vectors
+        with the module's ``patches``: read here slowly until a worker is stopped (so that it
+        is up before the last chunk), and checked against ``expected``, made here alone."""
         read_here, stopped, counted_here = [], [], []
 
         def read_slowly(fields: list[tuple[str, str, str, str]]) -> list[threads.ArticleText]:
@@ -917,9 +925,11 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
                 time.sleep(0.25)
             return [threads.article_text(*text) for text in fields]
 
-        def count_and_note(threader: threads.Threader, uncounted: list[dict[str, float]]) -> None:
-            counted_here.extend(uncounted)
-            count_here(threader, uncounted)
+        def count_and_note(
+            threader: threads.Threader, rows: list[tuple], weighed: list[bool], chunks: list[int]
+        ) -> None:
+            counted_here.extend(chunks)
+            count_here(threader, rows, weighed, chunks)
 
         with monkeypatch.context() as patched:
             patched.setattr(threads, "_read_texts", read_slowly)
@@ -931,15 +941,28 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
         return len(read_here), len(stopped), len(counted_here)
 
     # chunks read here while the worker starts, then by the worker, which counts those read
-    # here first; its articles' frequencies are its copy's
+    # here first; the vocabulary after them is its copy's
     read_here, stopped, counted_here = made_with()
     assert 0 < read_here < chunks and not stopped and not counted_here
     # a worker that fails as it starts, or on a chunk (no such arguments): it is stopped, the rest read here
     assert made_with(_start_reading=sys.exit) == (chunks, 1, 0)
     assert made_with(_read_chunk=math.hypot) == (chunks, 1, 0)
-    # the copy's frequencies not to be had at the end: its articles are counted here
-    read_here, stopped, counted_here = made_with(_replica_frequencies=math.hypot)
-    assert read_here < chunks and stopped == 1 and counted_here > 0
+    # the copy not to be had at the end: the chunks the worker counted are read again and counted here
+    read_here, stopped, counted_here = made_with(_replica_vocabulary=math.hypot)
+    assert read_here == chunks and stopped == 1 and counted_here > 0
+    # the worker failing part way (the 30th chunk handed to it cannot be read): the chunks it
+    # counted are counted here before the rest is read here
+    handed: list[int] = []
+
+    def unreadable_once(rows: list[tuple], weighed: list[bool], at: int) -> tuple[list, list[bool]]:
+        fields, to_weigh = chunk_of(rows, weighed, at)
+        handed.append(at)
+        if handed.count(at) == 1 and len(set(handed)) == 30:
+            fields = [(title, summary, 1, language) for title, summary, _, language in fields]
+        return fields, to_weigh
+
+    read_here, stopped, counted_here = made_with(_chunk=unreadable_once)
+    assert stopped == 1 and counted_here > 0 and read_here == chunks
     # rare terms forgotten every 20 articles or so, in either process at the same article
     with monkeypatch.context() as small:
         small.setattr(threads, "VOCABULARY_LIMIT", 120)
@@ -947,7 +970,7 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
         forgetting = _texts_and_vectors(rows)
     assert forgetting[1] != here[1]
     read_here, stopped, counted_here = made_with(forgetting, VOCABULARY_LIMIT=120)
-    assert read_here < chunks and not stopped and counted_here > 0
+    assert read_here < chunks and not stopped and not counted_here
 
 
 def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: float) -> float:

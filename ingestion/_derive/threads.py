@@ -46,10 +46,10 @@ the earliest such copy, with the overlap as ``copy_similarity``.
 Reading and deciding: what the rule reads of an article's text (its terms counted, its copy
 signature: ``article_text``) depends on the text alone, and its vector on that and the
 document frequencies, which only the articles before it change. So with many articles to
-thread, a worker process reads, weighs and counts ahead, from a copy of the frequencies
-kept in step, while the rule decides here, one article after another, and takes the
-copy's frequencies at the end (``_texts_and_vectors``); the same texts, vectors and
-frequencies, made in either process.
+thread, a worker process reads, weighs and counts ahead, into a copy of the vocabulary
+(document frequencies, each language's terms) kept in step, while the rule decides
+here, one article after another, and takes the copy at the end
+(``_texts_and_vectors``); the same texts, vectors and vocabulary, made in either process.
 
 Deterministic: the same events in the same order give the same threads. The state
 after the last run is kept beside the database (``threads/<db>.<rule>.pkl``); without
@@ -514,6 +514,8 @@ def copy_key(title: str, summary: str) -> str:
 
 #: (sampled, pairs, the quarter of pairs a sampled text keeps: kept ready for comparing with one).
 Signature = tuple[bool, frozenset[int], frozenset[int]]
+#: What weighing reads and counts: documents, their frequencies, each language's terms and bit.
+Vocabulary = tuple[int, Counter[str], dict[int, set[str]], dict[str, int]]
 
 
 def copy_signature(text: str) -> Signature:
@@ -724,10 +726,6 @@ class Threader:
     def count(self, counts: dict[str, float], language: str) -> None:
         """Count an article's terms into the document frequencies and its language's terms."""
         self.count_document(counts)
-        self.count_language(counts, language)
-
-    def count_language(self, counts: dict[str, float], language: str) -> None:
-        """Count an article's terms into its language's terms (which the rule reads)."""
         self.language_terms.setdefault(self.bit(language), set()).update(counts)
 
     def count_document(self, counts: dict[str, float]) -> None:
@@ -761,6 +759,19 @@ class Threader:
             weights = {t: -negative for negative, t in heaviest}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {t: w / norm for t, w in weights.items()}
+
+    def cross_norms(self, vector: dict[str, float], language: int) -> dict[int, float]:
+        """The vector's length on the terms each other language uses (by its bit), which a
+        cosine with a thread opened in that language is divided by (``_cross_cosine``)."""
+        return {other: self._cross_norm(vector, other) for other in self.language_terms if other != language}
+
+    def _cross_norm(self, vector: dict[str, float], language: int) -> float:
+        terms = self.language_terms.get(language, set())
+        return math.sqrt(sum(x * x for t, x in vector.items() if t in terms))
+
+    def vocabulary(self) -> Vocabulary:
+        """What weighing reads and counts (a ``Vocabulary``)."""
+        return self.documents, self.df, self.language_terms, self.language_bit
 
     def _forget_rare_terms(self) -> None:
         """Keep the VOCABULARY_LIMIT // 2 terms met in most documents (ties by term). A
@@ -866,6 +877,7 @@ class Threader:
         language: int,
         closeness: Closeness,
         with_body: bool,
+        cross_norms: dict[int, float] | None = None,
     ) -> tuple[int, float, list[int]] | None:
         """The thread this vector clears by the widest margin, with its similarity, and
         every other active thread it clears.
@@ -873,7 +885,8 @@ class Threader:
         A thread opened in another language is compared on the article's terms that language
         also uses (names, places, numbers), at ``CROSS_THRESHOLD``. ``closeness`` is the
         vector's, kept for the merges the caller then checks; an article ``with_body`` revives
-        a dormant thread at ``DORMANT_THRESHOLD_WITH_BODY``."""
+        a dormant thread at ``DORMANT_THRESHOLD_WITH_BODY``; ``cross_norms``, if given, are the
+        vector's (``Threader.cross_norms``), worked out where it was weighed."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(now)
         dots = self._dots(vector, 0.5 * dormant_need, revival=(language, lambda _: dormant_need))
@@ -888,7 +901,7 @@ class Threader:
             found = zip(dots, cosines, strict=True)
             near = sorted((th, c) for th, c in found if c >= MIN_SIMILARITY or languages[th] != language)
         cleared: list[tuple[int, float, float]] = []  # thread, cosine, cosine over its threshold
-        shared_norm: dict[int, float] = {}
+        shared_norm = {} if cross_norms is None else cross_norms
         for th, cosine in near:
             other = self.thread_language[th]
             if other != language:
@@ -912,7 +925,12 @@ class Threader:
         return chosen, similarity, [th for th, _, _ in cleared if th != chosen and self.state[th] == 1]
 
     def best_late(
-        self, vector: dict[str, float], when: float, language: int, with_body: bool
+        self,
+        vector: dict[str, float],
+        when: float,
+        language: int,
+        with_body: bool,
+        cross_norms: dict[int, float] | None = None,
     ) -> tuple[int, float, list[int]] | None:
         """For an article dated before the active threads' window (an archive loaded after
         newer articles), decided in its own time: of the threads open by then, the one it
@@ -924,7 +942,8 @@ class Threader:
         articles), whichever is nearer: the article may date from any day of the story. One
         with an article within ``WINDOW_DAYS`` of the date was active then (its size lowers
         the bar as on the day, with no recent core to check: that is gone), one quiet longer
-        dormant; one in another language needs ``CROSS_THRESHOLD``."""
+        dormant; one in another language needs ``CROSS_THRESHOLD`` (``cross_norms`` as for
+        ``best``)."""
         dormant_need = DORMANT_THRESHOLD_WITH_BODY if with_body else DORMANT_THRESHOLD
         self._expire(self.clock)
 
@@ -939,7 +958,7 @@ class Threader:
         )
         found: tuple[int, float, list[int]] | None = None
         widest = 0.0
-        shared_norm: dict[int, float] = {}
+        shared_norm = {} if cross_norms is None else cross_norms
         for th in sorted(dots):
             if not self._open_at(th, when):
                 continue
@@ -977,8 +996,7 @@ class Threader:
         """A cosine with a thread opened in another language, counted on the vector's terms that
         language also uses (names, places, numbers): their length is kept in ``norms``."""
         if language not in norms:
-            terms = self.language_terms.get(language, set())
-            norms[language] = math.sqrt(sum(x * x for t, x in vector.items() if t in terms))
+            norms[language] = self._cross_norm(vector, language)
         return cosine / norms[language] if norms[language] else 0.0
 
     def _open_at(self, th: int, when: float) -> bool:
@@ -1415,10 +1433,11 @@ def assign(
     event_type: str,
     event_time: float,
     clock_time: float,
+    cross_norms: dict[int, float] | None = None,
 ) -> Assignment:
-    """One article version (a row of ``_EVENTS_SQL``, its text read and its ``vector``,
-    None for a withdrawal: ``_texts_and_vectors``) through the rule; ``current`` maps
-    article -> its thread. The rule runs at ``clock_time`` or later, never
+    """One article version (a row of ``_EVENTS_SQL``, its text read, its ``vector``, None
+    for a withdrawal, and its ``cross_norms`` if known: ``_texts_and_vectors``) through the
+    rule; ``current`` maps article -> its thread. The rule runs at ``clock_time`` or later, never
     backwards; an article dated before the active threads' window is decided in its own time."""
     threader.last_event_seq = event_seq
     threader.clock = max(threader.clock, clock_time)
@@ -1433,9 +1452,9 @@ def assign(
     bit = threader.bit(text.language)
     closeness = Closeness(threader, vector, now)
     if late:  # no merges nor drift: those are decided on the stream as it arrives
-        found = threader.best_late(vector, now, bit, text.with_body)
+        found = threader.best_late(vector, now, bit, text.with_body, cross_norms)
     else:
-        found = threader.best(vector, now, bit, closeness, text.with_body)
+        found = threader.best(vector, now, bit, closeness, text.with_body, cross_norms)
         if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
             threader.close(found[0])  # its story is over: this article opens the next one
             found = None
@@ -1488,7 +1507,8 @@ class ArticleText(NamedTuple):
     so it can be read ahead, in another process (``_texts_and_vectors``)."""
 
     language: str  # the language's key, "en" when none is known
-    counts: dict[str, float]  # term_counts of title, summary and the body's lead
+    # term_counts of title, summary and the body's lead (empty from the worker, which counts them)
+    counts: dict[str, float]
     with_body: bool
     copy_key: str
     signature: Signature
@@ -1518,29 +1538,31 @@ TEXT_CHUNKS_AHEAD = 16
 #: so): past it, the worker is stopped and the rest read here.
 TEXT_CHUNK_SECONDS = 30.0
 
-#: The worker's copy of the document frequencies, kept in step with the rule's (``_read_chunk``).
+#: The worker's copy of the vocabulary, kept in step with the rule's (``_read_chunk``).
 _REPLICA: Threader | None = None
+#: What the worker hands back for a chunk: texts, vectors, cross-language norms.
+_ChunkRead = tuple[list[ArticleText], list[dict[str, float] | None], list[dict[int, float] | None]]
 
 
 def _texts_and_vectors(
     rows: list[tuple], threader: Threader
-) -> Iterator[tuple[ArticleText, dict[str, float] | None]]:
-    """Each row's ``ArticleText`` (its last four fields: title, summary, body, language)
-    and its vector (``Threader.weigh``; None for a withdrawal, which is not weighed), in
-    order; ``threader`` counts each article's terms as it is yielded, so each vector is
-    weighed by the documents before it.
+) -> Iterator[tuple[ArticleText, dict[str, float] | None, dict[int, float] | None]]:
+    """Each row's ``ArticleText`` (its last four fields: title, summary, body, language),
+    its vector (``Threader.weigh``; None for a withdrawal, which is not weighed) and its
+    ``Threader.cross_norms`` (None where ``threader`` can work them out itself), in order;
+    each article is counted into the vocabulary (``Threader.vocabulary``) as it is weighed,
+    so each vector is weighed by the documents before it.
 
-    With many rows, a worker process reads and weighs ahead, from a copy of the
-    document frequencies that it keeps in step: it starts with ``threader``'s, and each
-    chunk handed to it carries the counts of the articles weighed here since the last.
-    The articles it weighs it also counts, so ``threader`` counts only their languages'
-    terms as they are yielded (which the rule reads) and takes the copy's frequencies
-    at the end. It counts those articles into its own frequencies itself, in order,
-    before a chunk in which the copy forgot its rare terms (which cuts the languages'
-    terms too), before reading here, and if the copy cannot be had.
-    Until the worker is up, and from the moment it fails, texts are read and weighed
-    here. Either way the same: a text depends on its fields alone, a vector on its text
-    and the documents counted before it."""
+    With many rows, a worker process reads, weighs and counts ahead, into a copy of
+    ``threader``'s vocabulary made as it starts and kept in step: each chunk handed to it
+    carries the articles weighed here since the last. It hands back the vectors and their
+    cross-language norms, all the rule reads of the vocabulary, so ``threader``'s own stays
+    as it was until the end, when it takes the copy's. If the copy cannot be had, or the
+    worker fails part way, the articles it counted are read again and counted here, in
+    order, before anything more is weighed here. Until the worker is up, and from the
+    moment it fails, texts are read and weighed here. Either way the same: a text
+    depends on its fields alone, a vector on its text and the documents counted before
+    it, its norms on the vector and the languages' terms counted with it."""
     pool = None
     if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
         languages = sorted({language_key(raw) or "en" for raw in {row[-1] for row in rows}})
@@ -1555,10 +1577,9 @@ def _texts_and_vectors(
                     _places(),
                     _PRIOR_FOLDER,
                     languages,
-                    threader.documents,
-                    # the frequencies as they are now, pickled before any more are counted
-                    pickle.dumps(threader.df, pickle.HIGHEST_PROTOCOL),
                     VOCABULARY_LIMIT,
+                    # the vocabulary as it is now, pickled before any more is counted
+                    pickle.dumps(threader.vocabulary(), pickle.HIGHEST_PROTOCOL),
                 ),
             )
     weighed = [row[3] != WITHDRAWN for row in rows]  # as ``assign`` tells a withdrawal
@@ -1571,10 +1592,10 @@ def _texts_and_vectors(
         )
     )
     up: Future[None] | None = None
-    ahead: deque[Future[tuple[list[ArticleText], list[dict[str, float] | None], bool]]] = deque()
-    unsent: list[dict[str, float]] = []  # counts of the articles weighed here, for the worker
-    uncounted: list[dict[str, float]] = []  # counts of the articles the worker weighed, not counted here
-    frequencies: Future[tuple[int, Counter[str]]] | None = None  # the copy's, after the last chunk
+    ahead: deque[Future[_ChunkRead]] = deque()
+    unsent: list[tuple[dict[str, float], str]] = []  # the articles weighed here, for the worker to count
+    counted_there: list[int] = []  # the chunks the worker counted and ``threader`` has not
+    vocabulary: Future[Vocabulary] | None = None
     try:
         if pool is not None:
             try:
@@ -1603,9 +1624,9 @@ def _texts_and_vectors(
                     _stop(pool)
                     pool = None
                 unsent = []
-            if pool is not None and frequencies is None and at + len(ahead) == chunks:  # all handed out
+            if pool is not None and vocabulary is None and at + len(ahead) == chunks:  # all handed out
                 try:
-                    frequencies = pool.submit(_replica_frequencies)
+                    vocabulary = pool.submit(_replica_vocabulary)
                 except Exception:  # a broken pool
                     _stop(pool)
                     pool = None
@@ -1617,38 +1638,31 @@ def _texts_and_vectors(
                     _stop(pool)
                     pool = None
             if read is None:
-                _count_here(threader, uncounted)
+                _count_here(threader, rows, weighed, counted_there)
                 fields, to_weigh = _chunk(rows, weighed, at)
                 for text, is_weighed in zip(_read_texts(fields), to_weigh, strict=True):
                     if not is_weighed:
-                        yield text, None
+                        yield text, None, None
                         continue
                     if pool is not None:  # the worker is starting: it counts this one once it is up
-                        unsent.append(text.counts)
-                    yield text, threader.weigh(text.counts, text.language)
+                        unsent.append((text.counts, text.language))
+                    yield text, threader.weigh(text.counts, text.language), None
             else:
-                texts, vectors, forgot = read
-                if forgot:
-                    _count_here(threader, uncounted)
-                for text, vector in zip(texts, vectors, strict=True):
-                    if vector is not None and forgot:  # counted here, forgetting at the same article
-                        threader.count(text.counts, text.language)
-                    elif vector is not None:
-                        threader.count_language(text.counts, text.language)
-                        uncounted.append(text.counts)
-                    yield text, vector
-        if uncounted and pool is not None and frequencies is not None:
+                counted_there.append(at)
+                yield from zip(*read, strict=True)
+        if counted_there and pool is not None and vocabulary is not None:
             try:
-                documents, df = frequencies.result(timeout=TEXT_CHUNK_SECONDS)
+                documents, df, language_terms, language_bit = vocabulary.result(timeout=TEXT_CHUNK_SECONDS)
             except Exception:  # as for a chunk
                 _stop(pool)
                 pool = None
             else:
-                if documents == threader.documents + len(uncounted):
-                    threader.documents, threader.df = documents, df
-                    uncounted.clear()
+                counted = sum(starts[at + 1] - starts[at] for at in counted_there)
+                if documents == threader.documents + counted and language_bit == threader.language_bit:
+                    threader.documents, threader.df, threader.language_terms = documents, df, language_terms
+                    counted_there.clear()
     finally:
-        _count_here(threader, uncounted)  # what the copy's frequencies did not bring, or a stop part way
+        _count_here(threader, rows, weighed, counted_there)  # what the copy did not bring, or a stop part way
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # the worker is idle, or ends the chunk it reads
 
@@ -1671,12 +1685,15 @@ def _stop(pool: ProcessPoolExecutor) -> None:
             worker.terminate()
 
 
-def _count_here(threader: Threader, uncounted: list[dict[str, float]]) -> None:
-    """Count the articles the worker weighed (``uncounted``, in order; emptied) into
-    ``threader``'s document frequencies, as the worker's copy did."""
-    for counts in uncounted:
-        threader.count_document(counts)
-    uncounted.clear()
+def _count_here(threader: Threader, rows: list[tuple], weighed: list[bool], chunks: list[int]) -> None:
+    """Count into ``threader``'s vocabulary, in order, the articles of ``chunks`` (emptied),
+    which the worker counted into its copy: read again, as their counts stayed there."""
+    for at in chunks:
+        fields, to_weigh = _chunk(rows, weighed, at)
+        for text, is_weighed in zip(_read_texts(fields), to_weigh, strict=True):
+            if is_weighed:
+                threader.count(text.counts, text.language)
+    chunks.clear()
 
 
 def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
@@ -1687,20 +1704,19 @@ def _start_reading(
     places: dict[str, str],
     prior_folder: Path | None,
     languages: list[str],
-    documents: int,
-    df: bytes,
     vocabulary_limit: int,
+    vocabulary: bytes,
 ) -> None:
     """A worker's place map (the caller's, the same as building it, without the
     gazetteer's ~1.5 s), the priors of the rows' languages from the caller's folder, and
-    its copy of the caller's document frequencies (pickled), whose rare terms it forgets
-    at the caller's limit."""
+    its copy of the caller's vocabulary (pickled), whose rare terms it forgets at the
+    caller's limit."""
     global _PLACES, _PRIOR_FOLDER, _REPLICA, VOCABULARY_LIMIT
     _PLACES, _PRIOR_FOLDER, VOCABULARY_LIMIT = places, prior_folder, vocabulary_limit
     for language in languages:
         _prior(language)
     _REPLICA = Threader()
-    _REPLICA.documents, _REPLICA.df = documents, pickle.loads(df)
+    _REPLICA.documents, _REPLICA.df, _REPLICA.language_terms, _REPLICA.language_bit = pickle.loads(vocabulary)
 
 
 def _worker_up() -> None:
@@ -1708,35 +1724,41 @@ def _worker_up() -> None:
 
 
 def _read_chunk(
-    start: int, counted: list[dict[str, float]], fields: list[tuple[str, str, str, str]], weighed: list[bool]
-) -> tuple[list[ArticleText], list[dict[str, float] | None], bool]:
-    """In the worker: the chunk's texts and vectors, and whether the copy forgot its
-    rare terms while weighing them, after counting the articles the caller weighed
-    itself (``counted``); ``start`` is the number of documents before the chunk, which
-    the copy must have counted."""
+    start: int,
+    counted: list[tuple[dict[str, float], str]],
+    fields: list[tuple[str, str, str, str]],
+    weighed: list[bool],
+) -> _ChunkRead:
+    """In the worker: the chunk's texts (their counts left out: counted here), vectors and
+    cross-language norms, after counting the articles the caller weighed itself
+    (``counted``: counts and language); ``start`` is the number of documents before the
+    chunk, which the copy must have counted."""
     replica = _REPLICA
     assert replica is not None
-    for counts in counted:
-        replica.count_document(counts)
+    for counts, language in counted:
+        replica.count(counts, language)
     if replica.documents != start:
         raise RuntimeError(f"the worker counted {replica.documents:,} documents, the caller {start:,}")
-    texts = _read_texts(fields)
-    frequencies = replica.df  # forgetting replaces it
+    texts: list[ArticleText] = []
     vectors: list[dict[str, float] | None] = []
-    for text, is_weighed in zip(texts, weighed, strict=True):
+    norms: list[dict[int, float] | None] = []
+    for text, is_weighed in zip(_read_texts(fields), weighed, strict=True):
         if is_weighed:
-            replica.count_document(text.counts)
-            vectors.append(replica.vector(text.counts, text.language))
+            vector = replica.weigh(text.counts, text.language)
+            vectors.append(vector)
+            norms.append(replica.cross_norms(vector, replica.bit(text.language)))
         else:
             vectors.append(None)
-    return texts, vectors, replica.df is not frequencies
+            norms.append(None)
+        texts.append(text._replace(counts={}))
+    return texts, vectors, norms
 
 
-def _replica_frequencies() -> tuple[int, Counter[str]]:
-    """In the worker, after the last chunk: the documents its copy counted, and its frequencies."""
+def _replica_vocabulary() -> Vocabulary:
+    """In the worker, after the last chunk: its copy of the vocabulary."""
     replica = _REPLICA
     assert replica is not None
-    return replica.documents, replica.df
+    return replica.vocabulary()
 
 
 @dataclass(slots=True)
@@ -1831,8 +1853,10 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
             threader = Threader()
             replayed = [row for row in con.execute(_EVENTS_SQL, [0]).fetchall() if row[0] <= done]
             total += len(replayed)
-            for row, (text, vector) in zip(replayed, _texts_and_vectors(replayed, threader), strict=True):
-                assign(threader, current, text, vector, *row[:6])
+            for row, (text, vector, norms) in zip(
+                replayed, _texts_and_vectors(replayed, threader), strict=True
+            ):
+                assign(threader, current, text, vector, *row[:6], norms)
                 report.replayed += 1
                 if on_progress and report.replayed % PROGRESS_EVERY == 0:
                     on_progress(report.replayed, total)
@@ -1843,8 +1867,8 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
             # Only a later version of an article can have a thread now: its latest assignment says which.
             current = _current_threads(con, rule, {row[1] for row in events if row[2] > 1})
         rows = []
-        for row, (text, vector) in zip(events, _texts_and_vectors(events, threader), strict=True):
-            rows.append(assign(threader, current, text, vector, *row[:6]))
+        for row, (text, vector, norms) in zip(events, _texts_and_vectors(events, threader), strict=True):
+            rows.append(assign(threader, current, text, vector, *row[:6], norms))
             if on_progress and len(rows) % PROGRESS_EVERY == 0:
                 on_progress(report.replayed + len(rows), total)
         if on_progress:
