@@ -1560,7 +1560,8 @@ def _texts_and_vectors(
     as it was until the end, when it takes the copy's. If the copy cannot be had, or the
     worker fails part way, the articles it counted are read again and counted here, in
     order, before anything more is weighed here. Until the worker is up, and from the
-    moment it fails, texts are read and weighed here. Either way the same: a text
+    moment it fails, texts are read and weighed here (and the first chunk handed to it,
+    rather than waited for). Either way the same: a text
     depends on its fields alone, a vector on its text and the documents counted before
     it, its norms on the vector and the languages' terms counted with it."""
     pool = None
@@ -1596,6 +1597,7 @@ def _texts_and_vectors(
     unsent: list[tuple[dict[str, float], str]] = []  # the articles weighed here, for the worker to count
     counted_there: list[int] = []  # the chunks the worker counted and ``threader`` has not
     vocabulary: Future[Vocabulary] | None = None
+    first_handed: int | None = None  # the first chunk handed to the worker
     try:
         if pool is not None:
             try:
@@ -1608,6 +1610,8 @@ def _texts_and_vectors(
                 if up.exception() is not None:  # it failed as it started
                     _stop(pool)
                     pool = None
+                else:
+                    first_handed = at
                 up = None
             while (
                 pool is not None
@@ -1631,7 +1635,11 @@ def _texts_and_vectors(
                     _stop(pool)
                     pool = None
             read = None
-            if pool is not None and ahead:
+            if pool is not None and ahead and at == first_handed:
+                # Read here too rather than wait a tenth of a second for the worker's first
+                # chunk, which it counts into its copy all the same.
+                ahead.popleft()
+            elif pool is not None and ahead:
                 try:
                     read = ahead.popleft().result(timeout=TEXT_CHUNK_SECONDS)
                 except Exception:  # a worker that died, hung, or sent what would not unpickle
@@ -1644,7 +1652,7 @@ def _texts_and_vectors(
                     if not is_weighed:
                         yield text, None, None
                         continue
-                    if pool is not None:  # the worker is starting: it counts this one once it is up
+                    if up is not None:  # the worker is starting: it counts this one once it is up
                         unsent.append((text.counts, text.language))
                     yield text, threader.weigh(text.counts, text.language), None
             else:
