@@ -870,11 +870,14 @@ TEXTS = [
 ]
 
 
-def _texts_and_vectors(rows: list[tuple]) -> tuple[list[tuple], threads.Vocabulary]:
+def _texts_and_vectors(rows: list[tuple], earlier: list[tuple]) -> tuple[list[tuple], threads.Vocabulary]:
     """Every row's text (but for its counts, which the worker keeps), vector and
     cross-language norms (worked out here where none came with it), and the vocabulary
-    after them."""
+    after them, once the texts ``earlier`` were weighed (the vocabulary of runs before)."""
     threader = threads.Threader()
+    for fields in earlier:
+        text = threads.article_text(*fields)
+        threader.weigh(text.counts, text.language)
     made = []
     for text, vector, norms in threads._texts_and_vectors(rows, threader):
         if vector is not None:
@@ -903,8 +906,10 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
         )
         for n, (title, *rest) in enumerate(TEXTS * 50)
     ]
-    here = _texts_and_vectors(rows)  # too few rows for a worker
+    here = _texts_and_vectors(rows, TEXTS)  # too few rows for a worker
     assert [vector is None for _, vector, _ in here[0]] == [row[3] == "article.withdrawn" for row in rows]
+    english = [row for row in rows if row[-1] != "de"], [text for text in TEXTS if text[-1] != "de"]
+    english_here = _texts_and_vectors(*english)
     monkeypatch.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", 1)
     monkeypatch.setattr(threads, "TEXT_CHUNK", 4)
     chunks = len(rows) // 4
@@ -912,11 +917,14 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
 
     count_here, chunk_of = threads._count_here, threads._chunk
 
-    def made_with(expected: tuple = here, **patches: object) -> tuple[int, int, int]:
+    def made_with(
+        expected: tuple = here, texts: tuple[list, list] = (rows, TEXTS), **patches: object
+    ) -> tuple[int, int, int]:
         """Chunks read here, workers stopped and chunks the worker counted read again here to
         count them (its copy of the vocabulary not taken), making the rows' texts and vectors
         with the module's ``patches``: read here slowly until a worker is stopped (so that it
-        is up before the last chunk), and checked against ``expected``, made here alone."""
+        is up before the last chunk), and checked against ``expected``, made here alone
+        (``texts``: the rows, and the texts weighed before them)."""
         read_here, stopped, counted_here = [], [], []
 
         def read_slowly(fields: list[tuple[str, str, str, str]]) -> list[threads.ArticleText]:
@@ -937,18 +945,22 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
             patched.setattr(threads, "_count_here", count_and_note)
             for name, value in patches.items():
                 patched.setattr(threads, name, value)
-            assert _texts_and_vectors(rows) == expected
+            assert _texts_and_vectors(*texts) == expected
         return len(read_here), len(stopped), len(counted_here)
 
     # chunks read here while the worker starts, then by the worker, which counts those read
     # here first; the vocabulary after them is its copy's
     read_here, stopped, counted_here = made_with()
     assert 0 < read_here < chunks and not stopped and not counted_here
+    # one language: the copy starts without the languages' terms, and brings this run's
+    read_here, stopped, counted_here = made_with(english_here, english)
+    assert 0 < read_here < len(english[0]) // 4 and not stopped and not counted_here
     # a worker that fails as it starts, or on a chunk (no such arguments): it is stopped, the rest read here
     assert made_with(_start_reading=sys.exit) == (chunks, 1, 0)
     assert made_with(_read_chunk=math.hypot) == (chunks, 1, 0)
-    # the copy not to be had at the end: the chunks the worker counted are read again and counted here
-    read_here, stopped, counted_here = made_with(_replica_vocabulary=math.hypot)
+    # what the copy counted not to be had at the end: the chunks the worker counted are read
+    # again and counted here
+    read_here, stopped, counted_here = made_with(_counted_by_copy=math.hypot)
     assert read_here == chunks and stopped == 1 and counted_here > 0
     # the worker failing part way (the 30th chunk handed to it cannot be read): the chunks it
     # counted are counted here before the rest is read here
@@ -963,14 +975,15 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
 
     read_here, stopped, counted_here = made_with(_chunk=unreadable_once)
     assert stopped == 1 and counted_here > 0 and read_here == chunks
-    # rare terms forgotten every 20 articles or so, in either process at the same article
+    # rare terms forgotten every 20 articles or so: the copy forgets at the same articles as
+    # counting here would, but what it counted is no longer a change to add, so it is counted again here
     with monkeypatch.context() as small:
         small.setattr(threads, "VOCABULARY_LIMIT", 120)
         small.setattr(threads, "PARALLEL_TEXT_MIN_EVENTS", len(rows) + 1)
-        forgetting = _texts_and_vectors(rows)
+        forgetting = _texts_and_vectors(rows, TEXTS)
     assert forgetting[1] != here[1]
     read_here, stopped, counted_here = made_with(forgetting, VOCABULARY_LIMIT=120)
-    assert read_here < chunks and not stopped and not counted_here
+    assert read_here == chunks and not stopped and counted_here > 0
 
 
 def _closeness_one_by_one(core: threads._Core, vector: dict[str, float], since: float) -> float:

@@ -48,7 +48,7 @@ signature: ``article_text``) depends on the text alone, and its vector on that a
 document frequencies, which only the articles before it change. So with many articles to
 thread, a worker process reads, weighs and counts ahead, into a copy of the vocabulary
 (document frequencies, each language's terms) kept in step, while the rule decides
-here, one article after another, and takes the copy at the end
+here, one article after another, and adds what the copy counted at the end
 (``_texts_and_vectors``); the same texts, vectors and vocabulary, made in either process.
 
 Deterministic: the same events in the same order give the same threads. The state
@@ -1539,7 +1539,7 @@ TEXT_CHUNKS_AHEAD = 16
 TEXT_CHUNK_SECONDS = 30.0
 
 #: The worker's copy of the vocabulary, kept in step with the rule's (``_read_chunk``).
-_REPLICA: Threader | None = None
+_REPLICA: _Copy | None = None
 #: What the worker hands back for a chunk: texts, vectors, cross-language norms.
 _ChunkRead = tuple[list[ArticleText], list[dict[str, float] | None], list[dict[int, float] | None]]
 
@@ -1557,9 +1557,10 @@ def _texts_and_vectors(
     ``threader``'s vocabulary made as it starts and kept in step: each chunk handed to it
     carries the articles weighed here since the last. It hands back the vectors and their
     cross-language norms, all the rule reads of the vocabulary, so ``threader``'s own stays
-    as it was until the end, when it takes the copy's. If the copy cannot be had, or the
-    worker fails part way, the articles it counted are read again and counted here, in
-    order, before anything more is weighed here. Until the worker is up, and from the
+    as it was until the end, when it takes what the copy counted (each term's count, each
+    language's new terms). If that cannot be had (the worker fails, or the copy forgot its
+    rare terms), the articles it counted are read again and counted here, in order, before
+    anything more is weighed here. Until the worker is up, and from the
     moment it fails, texts are read and weighed here (and the first chunk handed to it,
     rather than waited for). Either way the same: a text
     depends on its fields alone, a vector on its text and the documents counted before
@@ -1567,6 +1568,9 @@ def _texts_and_vectors(
     pool = None
     if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
         languages = sorted({language_key(raw) or "en" for raw in {row[-1] for row in rows}})
+        documents, df, language_terms, language_bit = threader.vocabulary()
+        if len(set(languages) | set(language_bit)) == 1:
+            language_terms = {}  # one language: no norms to work out, and the copy's terms are this run's
         for language in languages:
             _prior(language)  # made and saved here first: the worker reads the same as it starts
         with suppress(Exception):  # no worker (no memory, a daemonic caller): read here
@@ -1580,7 +1584,7 @@ def _texts_and_vectors(
                     languages,
                     VOCABULARY_LIMIT,
                     # the vocabulary as it is now, pickled before any more is counted
-                    pickle.dumps(threader.vocabulary(), pickle.HIGHEST_PROTOCOL),
+                    pickle.dumps((documents, df, language_terms, language_bit), pickle.HIGHEST_PROTOCOL),
                 ),
             )
     weighed = [row[3] != WITHDRAWN for row in rows]  # as ``assign`` tells a withdrawal
@@ -1596,7 +1600,7 @@ def _texts_and_vectors(
     ahead: deque[Future[_ChunkRead]] = deque()
     unsent: list[tuple[dict[str, float], str]] = []  # the articles weighed here, for the worker to count
     counted_there: list[int] = []  # the chunks the worker counted and ``threader`` has not
-    vocabulary: Future[Vocabulary] | None = None
+    counted_by_copy: Future[tuple[int, _Counted | None]] | None = None
     first_handed: int | None = None  # the first chunk handed to the worker
     try:
         if pool is not None:
@@ -1628,9 +1632,9 @@ def _texts_and_vectors(
                     _stop(pool)
                     pool = None
                 unsent = []
-            if pool is not None and vocabulary is None and at + len(ahead) == chunks:  # all handed out
+            if pool is not None and counted_by_copy is None and at + len(ahead) == chunks:  # all handed out
                 try:
-                    vocabulary = pool.submit(_replica_vocabulary)
+                    counted_by_copy = pool.submit(_counted_by_copy)
                 except Exception:  # a broken pool
                     _stop(pool)
                     pool = None
@@ -1658,16 +1662,22 @@ def _texts_and_vectors(
             else:
                 counted_there.append(at)
                 yield from zip(*read, strict=True)
-        if counted_there and pool is not None and vocabulary is not None:
+        if counted_there and pool is not None and counted_by_copy is not None:
             try:
-                documents, df, language_terms, language_bit = vocabulary.result(timeout=TEXT_CHUNK_SECONDS)
+                documents, counted = counted_by_copy.result(timeout=TEXT_CHUNK_SECONDS)
             except Exception:  # as for a chunk
                 _stop(pool)
                 pool = None
             else:
-                counted = sum(starts[at + 1] - starts[at] for at in counted_there)
-                if documents == threader.documents + counted and language_bit == threader.language_bit:
-                    threader.documents, threader.df, threader.language_terms = documents, df, language_terms
+                expected = threader.documents + sum(starts[at + 1] - starts[at] for at in counted_there)
+                if counted is not None and documents == expected and counted[2] == threader.language_bit:
+                    frequencies, new_terms, _ = counted
+                    # Counts, not increments (``Counter.update`` would add): a new term comes
+                    # after the others, in the order counting met it, as counting here puts it.
+                    dict.update(threader.df, frequencies)
+                    for bit, terms in new_terms.items():
+                        threader.language_terms.setdefault(bit, set()).update(terms)
+                    threader.documents = documents
                     counted_there.clear()
     finally:
         _count_here(threader, rows, weighed, counted_there)  # what the copy did not bring, or a stop part way
@@ -1708,6 +1718,36 @@ def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
     return [article_text(*text) for text in fields]
 
 
+#: What the worker's copy counted in a run: each term's count (the terms in the order
+#: first counted), each language's terms (by bit), the language bits.
+_Counted = tuple[dict[str, int], dict[int, set[str]], dict[str, int]]
+
+
+class _Copy:
+    """The worker's copy of the caller's vocabulary, and what a run counted into it."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.threader = threader = Threader()
+        threader.documents, threader.df, threader.language_terms, threader.language_bit = vocabulary
+        self.frequencies = threader.df  # forgetting rare terms replaces it
+        self.terms: dict[str, None] = {}  # the terms counted, in the order first counted
+        self.language_terms: dict[int, set[str]] = {}
+
+    def count(self, counts: dict[str, float], language: str) -> None:
+        self.threader.count(counts, language)
+        self.terms.update(dict.fromkeys(counts))
+        self.language_terms.setdefault(self.threader.bit(language), set()).update(counts)
+
+    def counted(self) -> tuple[int, _Counted | None]:
+        """The documents counted, and what was counted (None: rare terms were forgotten, so
+        the caller counts again)."""
+        threader = self.threader
+        if threader.df is not self.frequencies:
+            return threader.documents, None
+        frequencies = {term: threader.df[term] for term in self.terms}
+        return threader.documents, (frequencies, self.language_terms, threader.language_bit)
+
+
 def _start_reading(
     places: dict[str, str],
     prior_folder: Path | None,
@@ -1723,8 +1763,7 @@ def _start_reading(
     _PLACES, _PRIOR_FOLDER, VOCABULARY_LIMIT = places, prior_folder, vocabulary_limit
     for language in languages:
         _prior(language)
-    _REPLICA = Threader()
-    _REPLICA.documents, _REPLICA.df, _REPLICA.language_terms, _REPLICA.language_bit = pickle.loads(vocabulary)
+    _REPLICA = _Copy(pickle.loads(vocabulary))
 
 
 def _worker_up() -> None:
@@ -1741,10 +1780,11 @@ def _read_chunk(
     cross-language norms, after counting the articles the caller weighed itself
     (``counted``: counts and language); ``start`` is the number of documents before the
     chunk, which the copy must have counted."""
-    replica = _REPLICA
-    assert replica is not None
+    copy = _REPLICA
+    assert copy is not None
+    replica = copy.threader
     for counts, language in counted:
-        replica.count(counts, language)
+        copy.count(counts, language)
     if replica.documents != start:
         raise RuntimeError(f"the worker counted {replica.documents:,} documents, the caller {start:,}")
     texts: list[ArticleText] = []
@@ -1752,7 +1792,8 @@ def _read_chunk(
     norms: list[dict[int, float] | None] = []
     for text, is_weighed in zip(_read_texts(fields), weighed, strict=True):
         if is_weighed:
-            vector = replica.weigh(text.counts, text.language)
+            copy.count(text.counts, text.language)
+            vector = replica.vector(text.counts, text.language)
             vectors.append(vector)
             norms.append(replica.cross_norms(vector, replica.bit(text.language)))
         else:
@@ -1762,11 +1803,11 @@ def _read_chunk(
     return texts, vectors, norms
 
 
-def _replica_vocabulary() -> Vocabulary:
-    """In the worker, after the last chunk: its copy of the vocabulary."""
-    replica = _REPLICA
-    assert replica is not None
-    return replica.vocabulary()
+def _counted_by_copy() -> tuple[int, _Counted | None]:
+    """In the worker, after the last chunk: what its copy counted (``_Copy.counted``)."""
+    copy = _REPLICA
+    assert copy is not None
+    return copy.counted()
 
 
 @dataclass(slots=True)
