@@ -1560,11 +1560,11 @@ def _texts_and_vectors(
     as it was until the end, when it takes what the copy counted (each term's count, each
     language's new terms). If that cannot be had (the worker fails, or the copy forgot its
     rare terms), the articles it counted are read again and counted here, in order, before
-    anything more is weighed here. Until the worker is up, and from the
-    moment it fails, texts are read and weighed here (and the first chunk handed to it,
-    rather than waited for). Either way the same: a text
-    depends on its fields alone, a vector on its text and the documents counted before
-    it, its norms on the vector and the languages' terms counted with it."""
+    anything more is weighed here. Until the worker is up, and from the moment it fails,
+    texts are read and weighed here (and the first chunk handed to it, rather than waited
+    for). Either way the same: a text depends on its fields alone, a vector on its text
+    and the documents counted before it, its norms on the vector and the languages' terms
+    counted with it."""
     pool = None
     if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
         languages = sorted({language_key(raw) or "en" for raw in {row[-1] for row in rows}})
@@ -1664,20 +1664,21 @@ def _texts_and_vectors(
                 yield from zip(*read, strict=True)
         if counted_there and pool is not None and counted_by_copy is not None:
             try:
-                documents, counted = counted_by_copy.result(timeout=TEXT_CHUNK_SECONDS)
+                documents_counted, counted = counted_by_copy.result(timeout=TEXT_CHUNK_SECONDS)
             except Exception:  # as for a chunk
                 _stop(pool)
                 pool = None
             else:
                 expected = threader.documents + sum(starts[at + 1] - starts[at] for at in counted_there)
-                if counted is not None and documents == expected and counted[2] == threader.language_bit:
+                in_step = documents_counted == expected
+                if counted is not None and in_step and counted[2] == threader.language_bit:
                     frequencies, new_terms, _ = counted
                     # Counts, not increments (``Counter.update`` would add): a new term comes
                     # after the others, in the order counting met it, as counting here puts it.
                     dict.update(threader.df, frequencies)
                     for bit, terms in new_terms.items():
                         threader.language_terms.setdefault(bit, set()).update(terms)
-                    threader.documents = documents
+                    threader.documents = documents_counted
                     counted_there.clear()
     finally:
         _count_here(threader, rows, weighed, counted_there)  # what the copy did not bring, or a stop part way
