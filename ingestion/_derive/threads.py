@@ -1719,25 +1719,23 @@ def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
     return [article_text(*text) for text in fields]
 
 
-#: What the worker's copy counted in a run: each term's count (the terms in the order
-#: first counted), each language's terms (by bit), the language bits.
+#: What the worker's copy counted in a run: the count of each term it counted (a new term
+#: after the others, in the order first counted), each language's new terms (by bit), the
+#: language bits.
 _Counted = tuple[dict[str, int], dict[int, set[str]], dict[str, int]]
 
 
 class _Copy:
-    """The worker's copy of the caller's vocabulary, and what a run counted into it."""
+    """The worker's copy of the caller's vocabulary, and what it was before a run counted into it."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.threader = threader = Threader()
         threader.documents, threader.df, threader.language_terms, threader.language_bit = vocabulary
         self.frequencies = threader.df  # forgetting rare terms replaces it
-        self.terms: dict[str, None] = {}  # the terms counted, in the order first counted
-        self.language_terms: dict[int, set[str]] = {}
-
-    def count(self, counts: dict[str, float], language: str) -> None:
-        self.threader.count(counts, language)
-        self.terms.update(dict.fromkeys(counts))
-        self.language_terms.setdefault(self.threader.bit(language), set()).update(counts)
+        # Kept aside as they came, and compared once the run is over, rather than noting
+        # each article's terms in the hot loop.
+        self.counts_before = dict(threader.df)
+        self.language_terms_before = {bit: set(terms) for bit, terms in threader.language_terms.items()}
 
     def counted(self) -> tuple[int, _Counted | None]:
         """The documents counted, and what was counted (None: rare terms were forgotten, so
@@ -1745,8 +1743,14 @@ class _Copy:
         threader = self.threader
         if threader.df is not self.frequencies:
             return threader.documents, None
-        frequencies = {term: threader.df[term] for term in self.terms}
-        return threader.documents, (frequencies, self.language_terms, threader.language_bit)
+        before = self.counts_before
+        # in the order of the frequencies: a new term after the others, in the order first counted
+        frequencies = {term: count for term, count in threader.df.items() if before.get(term) != count}
+        new_terms = {
+            bit: terms - self.language_terms_before.get(bit, set())
+            for bit, terms in threader.language_terms.items()
+        }
+        return threader.documents, (frequencies, new_terms, threader.language_bit)
 
 
 def _start_reading(
@@ -1781,11 +1785,10 @@ def _read_chunk(
     cross-language norms, after counting the articles the caller weighed itself
     (``counted``: counts and language); ``start`` is the number of documents before the
     chunk, which the copy must have counted."""
-    copy = _REPLICA
-    assert copy is not None
-    replica = copy.threader
+    assert _REPLICA is not None
+    replica = _REPLICA.threader
     for counts, language in counted:
-        copy.count(counts, language)
+        replica.count(counts, language)
     if replica.documents != start:
         raise RuntimeError(f"the worker counted {replica.documents:,} documents, the caller {start:,}")
     texts: list[ArticleText] = []
@@ -1793,8 +1796,7 @@ def _read_chunk(
     norms: list[dict[int, float] | None] = []
     for text, is_weighed in zip(_read_texts(fields), weighed, strict=True):
         if is_weighed:
-            copy.count(text.counts, text.language)
-            vector = replica.vector(text.counts, text.language)
+            vector = replica.weigh(text.counts, text.language)
             vectors.append(vector)
             norms.append(replica.cross_norms(vector, replica.bit(text.language)))
         else:
