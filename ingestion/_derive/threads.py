@@ -1437,8 +1437,9 @@ def assign(
 ) -> Assignment:
     """One article version (a row of ``_EVENTS_SQL``, its text read, its ``vector``, None
     for a withdrawal, and its ``cross_norms`` if known: ``_texts_and_vectors``) through the
-    rule; ``current`` maps article -> its thread. The rule runs at ``clock_time`` or later, never
-    backwards; an article dated before the active threads' window is decided in its own time."""
+    rule; ``current`` maps article -> its thread. The rule runs at ``clock_time`` or later,
+    never backwards; an article dated before the active threads' window is decided in its
+    own time."""
     threader.last_event_seq = event_seq
     threader.clock = max(threader.clock, clock_time)
     late = clock_time < threader.clock - WINDOW_DAYS * DAY
@@ -1539,7 +1540,7 @@ TEXT_CHUNKS_AHEAD = 16
 TEXT_CHUNK_SECONDS = 30.0
 
 #: The worker's copy of the vocabulary, kept in step with the rule's (``_read_chunk``).
-_REPLICA: _Copy | None = None
+_COPY: _Copy | None = None
 #: What the worker hands back for a chunk: texts, vectors, cross-language norms.
 _ChunkRead = tuple[list[ArticleText], list[dict[str, float] | None], list[dict[int, float] | None]]
 
@@ -1764,11 +1765,11 @@ def _start_reading(
     gazetteer's ~1.5 s), the priors of the rows' languages from the caller's folder, and
     its copy of the caller's vocabulary (pickled), whose rare terms it forgets at the
     caller's limit."""
-    global _PLACES, _PRIOR_FOLDER, _REPLICA, VOCABULARY_LIMIT
+    global _PLACES, _PRIOR_FOLDER, _COPY, VOCABULARY_LIMIT
     _PLACES, _PRIOR_FOLDER, VOCABULARY_LIMIT = places, prior_folder, vocabulary_limit
     for language in languages:
         _prior(language)
-    _REPLICA = _Copy(pickle.loads(vocabulary))
+    _COPY = _Copy(pickle.loads(vocabulary))
 
 
 def _worker_up() -> None:
@@ -1785,20 +1786,20 @@ def _read_chunk(
     cross-language norms, after counting the articles the caller weighed itself
     (``counted``: counts and language); ``start`` is the number of documents before the
     chunk, which the copy must have counted."""
-    assert _REPLICA is not None
-    replica = _REPLICA.threader
+    assert _COPY is not None
+    threader = _COPY.threader
     for counts, language in counted:
-        replica.count(counts, language)
-    if replica.documents != start:
-        raise RuntimeError(f"the worker counted {replica.documents:,} documents, the caller {start:,}")
+        threader.count(counts, language)
+    if threader.documents != start:
+        raise RuntimeError(f"the worker counted {threader.documents:,} documents, the caller {start:,}")
     texts: list[ArticleText] = []
     vectors: list[dict[str, float] | None] = []
     norms: list[dict[int, float] | None] = []
     for text, is_weighed in zip(_read_texts(fields), weighed, strict=True):
         if is_weighed:
-            vector = replica.weigh(text.counts, text.language)
+            vector = threader.weigh(text.counts, text.language)
             vectors.append(vector)
-            norms.append(replica.cross_norms(vector, replica.bit(text.language)))
+            norms.append(threader.cross_norms(vector, threader.bit(text.language)))
         else:
             vectors.append(None)
             norms.append(None)
@@ -1808,7 +1809,7 @@ def _read_chunk(
 
 def _counted_by_copy() -> tuple[int, _Counted | None]:
     """In the worker, after the last chunk: what its copy counted (``_Copy.counted``)."""
-    copy = _REPLICA
+    copy = _COPY
     assert copy is not None
     return copy.counted()
 
