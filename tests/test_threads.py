@@ -924,7 +924,7 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
         expected: tuple = here, texts: tuple[list, list] = (rows, TEXTS), **patches: object
     ) -> tuple[int, int, int]:
         """Chunks read here, workers stopped and chunks the worker counted read again here to
-        count them (its copy of the vocabulary not taken), making the rows' texts and vectors
+        count them (what its copy counted not taken), making the rows' texts and vectors
         with the module's ``patches``: read here slowly until a worker is stopped (so that it
         is up before the last chunk), and checked against ``expected``, made here alone
         (``texts``: the rows, and the texts weighed before them)."""
@@ -965,8 +965,9 @@ def test_texts_and_vectors_made_by_a_worker_process_are_those_made_here(
     # again and counted here
     read_here, stopped, counted_here = made_with(_counted_by_copy=math.hypot)
     assert read_here == chunks and stopped == 1 and counted_here > 0
-    # the worker failing part way (the 30th chunk handed to it cannot be read): the chunks it
-    # counted are counted here before the rest is read here
+    # the worker failing part way (the 30th chunk asked for cannot be read the first time,
+    # when it is handed to the worker; read here, it can): the chunks it counted are
+    # counted here before the rest is read here
     handed: list[int] = []
 
     def unreadable_once(rows: list[tuple], weighed: list[bool], at: int) -> tuple[list, list[bool]]:
