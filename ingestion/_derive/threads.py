@@ -1559,19 +1559,16 @@ def _texts_and_vectors(
     carries the articles weighed here since the last. It hands back the vectors and their
     cross-language norms, all the rule reads of the vocabulary, so ``threader``'s own stays
     as it was until the end, when it takes what the copy counted (each term's count, each
-    language's new terms). If that cannot be had (the worker fails, or the copy forgot its
-    rare terms), the articles it counted are read again and counted here, in order, before
-    anything more is weighed here. Until the worker is up, and from the moment it fails,
-    texts are read and weighed here (and the first chunk handed to it, rather than waited
-    for). Either way the same: a text depends on its fields alone, a vector on its text
-    and the documents counted before it, its norms on the vector and the languages' terms
-    counted with it."""
+    language's new terms; the whole copy if it forgot its rare terms). If that cannot be
+    had, or the worker fails part way, the articles it counted are read again and counted
+    here, in order, before anything more is weighed here. Until the worker is up, and from
+    the moment it fails, texts are read and weighed here (and the first chunk handed to it,
+    rather than waited for). Either way the same: a text depends on its fields alone, a
+    vector on its text and the documents counted before it, its norms on the vector and the
+    languages' terms counted with it."""
     pool = None
     if len(rows) >= PARALLEL_TEXT_MIN_EVENTS and (context := forkserver_context(__name__)) is not None:
         languages = sorted({language_key(raw) or "en" for raw in {row[-1] for row in rows}})
-        documents, df, language_terms, language_bit = threader.vocabulary()
-        if len(set(languages) | set(language_bit)) == 1:
-            language_terms = {}  # one language: no norms to work out, and the copy's terms are this run's
         for language in languages:
             _prior(language)  # made and saved here first: the worker reads the same as it starts
         with suppress(Exception):  # no worker (no memory, a daemonic caller): read here
@@ -1585,7 +1582,7 @@ def _texts_and_vectors(
                     languages,
                     VOCABULARY_LIMIT,
                     # the vocabulary as it is now, pickled before any more is counted
-                    pickle.dumps((documents, df, language_terms, language_bit), pickle.HIGHEST_PROTOCOL),
+                    pickle.dumps(threader.vocabulary(), pickle.HIGHEST_PROTOCOL),
                 ),
             )
     weighed = [row[3] != WITHDRAWN for row in rows]  # as ``assign`` tells a withdrawal
@@ -1601,7 +1598,7 @@ def _texts_and_vectors(
     ahead: deque[Future[_ChunkRead]] = deque()
     unsent: list[tuple[dict[str, float], str]] = []  # the articles weighed here, for the worker to count
     counted_there: list[int] = []  # the chunks the worker counted and ``threader`` has not
-    counted_by_copy: Future[tuple[int, _Counted | None]] | None = None
+    counted_by_copy: Future[_Counted] | None = None
     first_handed: int | None = None  # the first chunk handed to the worker
     try:
         if pool is not None:
@@ -1664,22 +1661,24 @@ def _texts_and_vectors(
                 counted_there.append(at)
                 yield from zip(*read, strict=True)
         if counted_there and pool is not None and counted_by_copy is not None:
+            expected = threader.documents + sum(starts[at + 1] - starts[at] for at in counted_there)
             try:
-                documents_counted, counted = counted_by_copy.result(timeout=TEXT_CHUNK_SECONDS)
-            except Exception:  # as for a chunk
+                counted = counted_by_copy.result(timeout=TEXT_CHUNK_SECONDS)
+                in_step = counted.documents == expected and counted.language_bit == threader.language_bit
+            except Exception:  # as for a chunk, or what came back is not what the copy counted
                 _stop(pool)
                 pool = None
             else:
-                expected = threader.documents + sum(starts[at + 1] - starts[at] for at in counted_there)
-                in_step = documents_counted == expected
-                if counted is not None and in_step and counted[2] == threader.language_bit:
-                    frequencies, new_terms, _ = counted
-                    # Counts, not increments (``Counter.update`` would add): a new term comes
-                    # after the others, in the order counting met it, as counting here puts it.
-                    dict.update(threader.df, frequencies)
-                    for bit, terms in new_terms.items():
-                        threader.language_terms.setdefault(bit, set()).update(terms)
-                    threader.documents = documents_counted
+                if in_step:
+                    if counted.whole:
+                        threader.df, threader.language_terms = counted.frequencies, counted.language_terms
+                    else:
+                        # Counts, not increments (``Counter.update`` would add): a new term comes
+                        # after the others, in the order counting met it, as counting here puts it.
+                        dict.update(threader.df, counted.frequencies)
+                        for bit, terms in counted.language_terms.items():
+                            threader.language_terms.setdefault(bit, set()).update(terms)
+                    threader.documents = counted.documents
                     counted_there.clear()
     finally:
         _count_here(threader, rows, weighed, counted_there)  # what the copy did not bring, or a stop part way
@@ -1720,10 +1719,19 @@ def _read_texts(fields: list[tuple[str, str, str, str]]) -> list[ArticleText]:
     return [article_text(*text) for text in fields]
 
 
-#: What the worker's copy counted in a run: the count of each term it counted (a new term
-#: after the others, in the order first counted), each language's new terms (by bit), the
-#: language bits.
-_Counted = tuple[dict[str, int], dict[int, set[str]], dict[str, int]]
+class _Counted(NamedTuple):
+    """What the worker's copy counted in a run, for the caller's vocabulary."""
+
+    documents: int
+    #: the count of each term counted, a new term after the others in the order first
+    #: counted; or, ``whole``, the copy's frequencies
+    frequencies: dict[str, int]
+    #: each language's terms not there before (by bit); or, ``whole``, the copy's
+    language_terms: dict[int, set[str]]
+    language_bit: dict[str, int]
+    #: the copy forgot its rare terms (which cuts each language's terms too) during the run,
+    #: so it hands back its whole vocabulary, to be taken as it is
+    whole: bool
 
 
 class _Copy:
@@ -1738,12 +1746,12 @@ class _Copy:
         self.counts_before = dict(threader.df)
         self.language_terms_before = {bit: set(terms) for bit, terms in threader.language_terms.items()}
 
-    def counted(self) -> tuple[int, _Counted | None]:
-        """The documents counted, and what was counted (None: rare terms were forgotten, so
-        the caller counts again)."""
+    def counted(self) -> _Counted:
         threader = self.threader
         if threader.df is not self.frequencies:
-            return threader.documents, None
+            return _Counted(
+                threader.documents, threader.df, threader.language_terms, threader.language_bit, whole=True
+            )
         before = self.counts_before
         # in the order of the frequencies: a new term after the others, in the order first counted
         frequencies = {term: count for term, count in threader.df.items() if before.get(term) != count}
@@ -1751,7 +1759,7 @@ class _Copy:
             bit: terms - self.language_terms_before.get(bit, set())
             for bit, terms in threader.language_terms.items()
         }
-        return threader.documents, (frequencies, new_terms, threader.language_bit)
+        return _Counted(threader.documents, frequencies, new_terms, threader.language_bit, whole=False)
 
 
 def _start_reading(
@@ -1807,7 +1815,7 @@ def _read_chunk(
     return texts, vectors, norms
 
 
-def _counted_by_copy() -> tuple[int, _Counted | None]:
+def _counted_by_copy() -> _Counted:
     """In the worker, after the last chunk: what its copy counted (``_Copy.counted``)."""
     copy = _COPY
     assert copy is not None
