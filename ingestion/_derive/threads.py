@@ -725,15 +725,11 @@ class Threader:
 
     def count(self, counts: dict[str, float], language: str) -> None:
         """Count an article's terms into the document frequencies and its language's terms."""
-        self.count_document(counts)
-        self.language_terms.setdefault(self.bit(language), set()).update(counts)
-
-    def count_document(self, counts: dict[str, float]) -> None:
-        """Count an article's terms into the document frequencies (all that ``vector`` reads)."""
         self.documents += 1
         if len(self.df) + len(counts) > VOCABULARY_LIMIT:
             self._forget_rare_terms()
         self.df.update(counts.keys())  # counted in C
+        self.language_terms.setdefault(self.bit(language), set()).update(counts)
 
     def vector(self, counts: dict[str, float], language: str) -> dict[str, float]:
         """The vector of the article counted last, from its ``term_counts``."""
@@ -1747,6 +1743,7 @@ class _Copy:
         self.language_terms_before = {bit: set(terms) for bit, terms in threader.language_terms.items()}
 
     def counted(self) -> _Counted:
+        """What the run counted: the change, or the whole vocabulary once it forgot rare terms."""
         threader = self.threader
         if threader.df is not self.frequencies:
             return _Counted(
