@@ -104,6 +104,20 @@ def test_a_second_writer_gets_a_clear_error(filled_db: Path) -> None:
         pass
 
 
+def test_each_append_is_noted_and_the_log_keeps_no_index(filled_db: Path) -> None:
+    # An index on the log is written out whole at every checkpoint after an append.
+    with duckdb.connect(str(filled_db), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'raw' AND table_name = 'events' "
+            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+        ).fetchall() == [(0,)]
+        appends = con.execute("SELECT first_event_seq, last_event_seq FROM raw.appends ORDER BY 1").fetchall()
+        [(events,)] = con.execute("SELECT count(*) FROM raw.events").fetchall()
+    assert len(appends) == 3  # one a run
+    assert [first for first, _ in appends] == [1, *(last + 1 for _, last in appends[:-1])]
+    assert appends[-1][1] == events
+
+
 def test_two_writers_in_one_process_get_a_clear_error(db_path: Path) -> None:
     # DuckDB's file lock keeps other processes out; connections of one process share
     # the database, and a conflict only shows at commit.
