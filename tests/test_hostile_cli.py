@@ -370,9 +370,21 @@ def _damage(source: Path, target: Path, kind: str) -> None:
     if kind == "truncated":
         os.truncate(target, size // 2)
         return
+    if kind == "header-flipped":
+        offsets = [4200, 8300]  # the two database headers
+    else:
+        # The blocks every append reads: those of the log's last sequence numbers and hashes
+        # (damage elsewhere in the log is verify's to find, see the next test). Blocks are
+        # 256 KiB, after three headers of 4 KiB; a byte flipped anywhere in one fails its checksum.
+        with duckdb.connect(str(target), read_only=True) as con:
+            blocks = con.execute(
+                "SELECT DISTINCT block_id FROM pragma_storage_info('raw.events') "
+                "WHERE column_name IN ('event_seq', 'event_hash') AND block_id >= 0 "
+                "AND row_group_id = (SELECT max(row_group_id) FROM pragma_storage_info('raw.events'))"
+            ).fetchall()
+        assert blocks
+        offsets = [3 * 4096 + block * 262_144 + 1024 for (block,) in blocks]
     data = bytearray(target.read_bytes())
-    # The header blocks, or one byte in every 64 KiB of the second half (blocks are 256 KiB).
-    offsets = [4200, 8300] if kind == "header-flipped" else range(size // 2, size, 65536)
     for offset in offsets:
         data[offset] ^= 0xFF
     target.write_bytes(data)
