@@ -1,4 +1,5 @@
-"""The event log: one append-only DuckDB table, ``raw.events``, with a hash chain.
+"""The event log: one append-only DuckDB table, ``raw.events``, with a hash chain
+(and ``raw.appends``, a row per append, which keeps two writers from one head).
 
 Nothing here updates or deletes. Versions are assigned inside the appending
 transaction, so stream versions stay contiguous, and each event's hash covers
