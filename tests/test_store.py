@@ -118,6 +118,29 @@ def test_each_append_is_noted_and_the_log_keeps_no_index(filled_db: Path) -> Non
     assert appends[-1][1] == events
 
 
+def test_a_log_made_with_the_key_keeps_it_and_notes_its_next_appends(db_path: Path) -> None:
+    now = utcnow()
+
+    def fetched(run: str) -> list[PendingEvent]:
+        return [PendingEvent("feed.fetched", "feed:a", "a", {"run": run})]
+
+    with EventStore(db_path) as store, store.transaction():
+        store.append(fetched("r1"), recorded_at=now, run_id="r1")
+    with duckdb.connect(str(db_path)) as con:  # as logs were made before raw.appends
+        con.execute("DROP TABLE raw.appends")
+        con.execute("ALTER TABLE raw.events ADD PRIMARY KEY (event_seq)")
+    for run in ("r2", "r3"):
+        with EventStore(db_path) as store, store.transaction():
+            store.append(fetched(run), recorded_at=now, run_id=run)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        assert con.execute("SELECT * FROM raw.appends ORDER BY 1").fetchall() == [(2, 2), (3, 3)]
+        assert con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "
+            "WHERE table_name = 'events' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall() == [(["event_seq"],)]
+    assert verify(db_path).ok
+
+
 def test_two_writers_in_one_process_get_a_clear_error(db_path: Path) -> None:
     # DuckDB's file lock keeps other processes out; connections of one process share
     # the database, and a conflict only shows at commit.
