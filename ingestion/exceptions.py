@@ -44,8 +44,9 @@ class BlobError(SourceError):
 
 
 class EntityExtractionError(NewsroomError):
-    """A named-entity worker process died or overran its time limit; nothing of the
-    run was recorded."""
+    """Entity extraction cannot go on: a worker process died or overran its time limit, a
+    model cannot be loaded, or a partition's file is missing or another run's. Nothing
+    of the part being read is recorded."""
 
 
 class ExtensionError(NewsroomError):

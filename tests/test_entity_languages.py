@@ -14,6 +14,7 @@ from ingestion._derive.entities import EntityReport, extract_entities
 from ingestion._derive.ner import article_language
 from ingestion._derive.places import place_rows
 from ingestion._derive.transform import transform
+from ingestion._log import store
 from ingestion.exceptions import EntityExtractionError
 
 from .test_hostile_entities import append_articles
@@ -63,7 +64,7 @@ def test_english_and_german_articles_get_mentions_from_their_own_model(tmp_path:
     progress: list[tuple[int, int]] = []
     report = extract_entities(db, n_process=1, on_progress=lambda *read: progress.append(read))
     assert (report.texts_new, report.texts_unsupported, report.texts_failed) == (4, 0, 0)
-    assert progress == [(2, 4), (4, 4)]  # a batch of each language's texts
+    assert progress == [(1, 2), (2, 2)]  # a batch of each language's texts: half the versions each
     with duckdb.connect(str(db), read_only=True) as con:
         found = con.execute(
             "SELECT t.language, m.surface, m.label FROM enrich.mentions m JOIN enrich.texts t USING (text_hash)"
@@ -71,6 +72,54 @@ def test_english_and_german_articles_get_mentions_from_their_own_model(tmp_path:
     assert ("de", "Selenskyj", "PERSON") in found or ("de", "Wolodymyr Selenskyj", "PERSON") in found
     assert ("en", "Volodymyr Zelensky", "PERSON") in found
     assert {language for language, _, _ in found} == {"de", "en"}
+
+
+ENRICH_TABLES = ("texts", "mentions", "field_texts")
+
+
+def _enrich(db: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return {table: con.execute(f"FROM enrich.{table} ORDER BY ALL").fetchall() for table in ENRICH_TABLES}
+
+
+def test_a_run_in_parts_records_what_one_part_does_and_one_stopped_part_way_keeps_its_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole, parts = tmp_path / "whole" / "newsroom.duckdb", tmp_path / "parts" / "newsroom.duckdb"
+    append_one_article_in_each_language(whole)
+    extract_entities(whole, n_process=1)
+
+    monkeypatch.setattr(store, "PART_EVENTS", 1)  # an article version a part
+    append_one_article_in_each_language(parts)
+    calls = 0
+    extract = entities.extract
+
+    def fail_second_part(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise EntityExtractionError("the model fell over")
+        return extract(*args, **kwargs)
+
+    monkeypatch.setattr(entities, "extract", fail_second_part)
+    with pytest.raises(EntityExtractionError) as stopped:
+        extract_entities(parts, n_process=1)
+    first_event = _enrich(whole)["field_texts"][0][0]
+    assert str(stopped.value) == (
+        f"the model fell over; this run recorded the article versions up to event #{first_event}; "
+        "the next starts there"
+    )
+    assert {row[0] for row in _enrich(parts)["field_texts"]} == {first_event}  # the first part's
+
+    progress: list[tuple[int, int]] = []
+    report = extract_entities(parts, n_process=1, on_progress=lambda *done: progress.append(done))
+    assert (report.events, report.texts_new, progress) == (1, 2, [(1, 1)])
+    assert _enrich(parts) == _enrich(whole)
+    with duckdb.connect(str(parts), read_only=True) as con:
+        assert con.execute("SELECT texts FROM enrich.batches ORDER BY last_event_seq").fetchall() == [
+            (2,),
+            (2,),
+        ]
 
 
 def test_a_damaged_model_stops_the_run_before_anything_is_written(

@@ -18,6 +18,7 @@ import pytest
 from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
 from ingestion._derive.transform import transform
+from ingestion._log import store
 from ingestion._log.backfill import backfill
 from ingestion._log.events import article_id
 from ingestion._log.store import EventStore, PendingEvent
@@ -574,6 +575,52 @@ def test_two_threads_one_article_shows_are_one_story_merge_as_an_event(
     assert rows == {survivor: ("active", None, 3), absorbed: ("merged", survivor, 0)}
 
 
+def test_a_run_in_parts_and_a_replay_in_parts_give_what_one_part_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thresholds under which the storm's first two headlines open threads the third merges.
+    monkeypatch.setattr(threads, "BASE_THRESHOLD", 0.5)
+    monkeypatch.setattr(threads, "MERGE_SIMILARITY", 0.2)
+    first = [("article.published", f"s{n}", title) for n, title in enumerate(STORM)] + [
+        ("article.published", "p", "Port strike halts container traffic in Rotterdam"),
+        ("article.revised", "s0", "Rotterdam port strike: container traffic halted"),
+        ("article.withdrawn", "s1", ""),
+    ]
+    second = [
+        ("article.revised", "s1", "Storm Isolde: Holyhead ferries cancelled again"),
+        ("article.revised", "p", "Port strike in Rotterdam ends after talks"),
+        ("article.published", "g", "Geneva talks on prisoner exchange resume"),
+    ]
+    third = [("article.revised", "s2", "Ferries sail again after Storm Isolde")]
+    merges = "SELECT * EXCLUDE (algorithm, event_seq) FROM enrich.thread_merges ORDER BY event_seq"
+    whole, parts = tmp_path / "whole" / "newsroom.duckdb", tmp_path / "parts" / "newsroom.duckdb"
+    saved: list[Path] = []
+    save_state = threads._save_state
+    monkeypatch.setattr(
+        threads, "_save_state", lambda db, threader: (saved.append(db), save_state(db, threader))
+    )
+    for db in (whole, parts):
+        _append(db, first)
+        with monkeypatch.context() as two_a_part:
+            if db == parts:
+                two_a_part.setattr(store, "PART_EVENTS", 2)
+            assert assign_threads(db).articles == len(first)
+    assert saved == [whole, parts, parts, parts]  # each part recorded, and the state saved
+    assert _assignments(parts) == _assignments(whole)
+
+    monkeypatch.setattr(store, "PART_EVENTS", 2)
+    for db in (whole, parts):  # on the state the parts saved
+        _append(db, second, first_minute=10 * len(first))
+        assert assign_threads(db).replayed == 0
+    for db in (whole, parts):  # a lost state: the log replayed in parts
+        _append(db, third, first_minute=10 * (len(first) + len(second)))
+        state_path(db).unlink()
+        assert assign_threads(db).replayed == len(first) + len(second)
+    assert _assignments(parts) == _assignments(whole)
+    with duckdb.connect(str(whole), read_only=True) as a, duckdb.connect(str(parts), read_only=True) as b:
+        assert a.execute(merges).fetchall() == b.execute(merges).fetchall() != []
+
+
 PEACHES = [
     "Peaches Geldof found dead at her home in Kent",
     "Peaches Geldof death unexplained, say Kent police",
@@ -614,6 +661,22 @@ def test_two_stories_that_have_run_for_days_are_not_merged_by_an_article_that_na
     assert merges_and_threads(threads.MERGE_ORIGIN_DAYS) == ([], {"a0", "a1"})
     # Were they younger than the bound, it would merge them, as two pieces of one story: Easter into Peaches.
     assert merges_and_threads(3.0) == ([("a1", "a0")], {"a0", "a1"})
+
+
+@pytest.mark.shared
+def test_a_run_in_parts_read_ahead_by_the_worker_process_gives_the_one_part_result(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole, parts = tmp_path / "whole" / "newsroom.duckdb", tmp_path / "parts" / "newsroom.duckdb"
+    backfill(archive, "uci", whole)
+    assign_threads(whole)
+    monkeypatch.setattr(
+        store, "PART_EVENTS", 2_500
+    )  # the first part read ahead in the worker, the second here
+    assert 2_500 >= threads.PARALLEL_TEXT_MIN_EVENTS > 3_000 - 2_500
+    backfill(archive, "uci", parts)
+    assert assign_threads(parts).articles == 3_000
+    assert _assignments(parts) == _assignments(whole)
 
 
 def _append(

@@ -17,7 +17,8 @@ text, a failed one is not read again on later runs.
 Each article version is read in one language (``ner.article_language``) by that
 language's model (``ner``). Large runs use worker processes of our own
 (``workers``); a worker that dies or overruns its time limit stops the run with an
-``EntityExtractionError`` and nothing of the run is recorded.
+``EntityExtractionError`` and nothing of the part it was reading is recorded (a run
+reads, extracts and records ``PART_EVENTS`` article versions at a time).
 
 A run can also be split across machines: ``plan_partitions``, then
 ``extract_partition`` once per partition (the database only read), then
@@ -197,11 +198,12 @@ def extract_entities(
     n_process: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> EntityReport:
-    """Process every article version recorded since the last run.
+    """Process every article version recorded since the last run, a part at a time
+    (``PART_EVENTS`` versions: read, extracted and recorded in a transaction of its own).
 
     ``n_process`` defaults to two worker processes for large runs (a backfill) and
     one otherwise, where starting them would cost more than it saves. ``on_progress``
-    is called with the new texts read so far and their number, batch by batch.
+    is called with the article versions done so far and their number, batch by batch.
     """
     report = EntityReport()
     started = time.monotonic()
@@ -210,24 +212,67 @@ def extract_entities(
         con = store.con
         create_schema(con, SCHEMA_SQL)
         refresh_places(con)
-        work = _collect(con, extractor, _extracted_through(con, extractor), None, 0, 1, report)
-        if work is None:
-            return report
-        text_rows, mention_rows = _read(work, extractor, report, n_process=n_process, on_progress=on_progress)
-        with store.transaction():
-            # A new model reads every article again: what older models found is only a
-            # cache of theirs, dropped so that nothing downstream mixes the two.
-            report.extractor_changed = _drop_other_extractors(con, extractor)
-            if text_rows:
-                with registered(con, "_new_texts", _arrow(text_rows, TEXT_COLUMNS)):
-                    _append_texts(con, "SELECT * FROM _new_texts")
-            _insert(con, "enrich.mentions", mention_rows, MENTION_COLUMNS)
-            _insert(con, "enrich.field_texts", work.field_rows, FIELD_COLUMNS)
-            con.execute(
-                "INSERT INTO enrich.batches VALUES (?, ?, ?)", [work.through, extractor, report.texts_new]
-            )
+        since = first = _extracted_through(con, extractor)
+        total = con.execute("SELECT count(*) FROM raw.article_events WHERE event_seq > ?", [since]).fetchall()
+        progress = _PartProgress(total[0][0], on_progress)
+        while (through := store.part_end(since)) is not None:
+            work = _collect(con, extractor, since, through, 0, 1, report)
+            assert work is not None  # the part holds at least the event it ends with
+            try:
+                text_rows, mention_rows = _read(
+                    work, extractor, report, n_process=n_process, on_progress=progress.part(report.events)
+                )
+            except EntityExtractionError as exc:
+                recorded = (
+                    f"this run recorded the article versions up to event #{since:,}; the next starts there"
+                    if since > first
+                    else "nothing of this run was recorded"
+                )
+                raise EntityExtractionError(f"{exc}; {recorded}") from exc
+            with store.transaction():
+                # A new model reads every article again: what older models found is only a
+                # cache of theirs, dropped so that nothing downstream mixes the two.
+                report.extractor_changed |= _drop_other_extractors(con, extractor)
+                if text_rows:
+                    with registered(con, "_new_texts", _arrow(text_rows, TEXT_COLUMNS)):
+                        _append_texts(con, "SELECT * FROM _new_texts")
+                _insert(con, "enrich.mentions", mention_rows, MENTION_COLUMNS)
+                _insert(con, "enrich.field_texts", work.field_rows, FIELD_COLUMNS)
+                con.execute(
+                    "INSERT INTO enrich.batches VALUES (?, ?, ?)", [work.through, extractor, len(text_rows)]
+                )
+            progress.done(report.events)
+            since = work.through
     report.seconds = time.monotonic() - started
     return report
+
+
+class _PartProgress:
+    """``on_progress`` in article versions for a run read in parts: a part's texts read so
+    far count for as large a share of its versions (a new text may be shared by several
+    versions, and an old one needs no reading)."""
+
+    def __init__(self, total: int, on_progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.on_progress, self.reported = total, on_progress, 0
+
+    def part(self, versions_through: int) -> Callable[[int, int], None] | None:
+        """The callback for ``_read`` of the part that ends after ``versions_through`` versions."""
+        if self.on_progress is None:
+            return None
+        before = self.reported
+
+        def read(texts_read: int, texts: int) -> None:
+            self._report(before + (versions_through - before) * texts_read // texts)
+
+        return read
+
+    def done(self, versions: int) -> None:
+        self._report(versions)
+
+    def _report(self, versions: int) -> None:
+        if self.on_progress is not None and versions > self.reported:
+            self.reported = versions
+            self.on_progress(versions, self.total)
 
 
 TEXT_COLUMNS = ["text_hash", "extractor", "language", "status", "words", "mention_count", "detail"]
@@ -284,7 +329,7 @@ def _collect(
         """,
         [since, through],
     ).fetchall()
-    report.events = len(rows)
+    report.events += len(rows)
     if not rows:
         return None
     field_rows: list[tuple] = []

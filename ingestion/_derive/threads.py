@@ -1867,7 +1867,7 @@ SELECT e.event_seq, e.stream_id, e.stream_version, e.event_type,
        END) AS clock_time,
        coalesce(e.title, ''), coalesce(e.summary, ''), coalesce(e.body, ''), coalesce(e.language, '')
 FROM raw.article_events AS e
-WHERE e.event_seq > ?
+WHERE e.event_seq > ? AND e.event_seq <= ?
 ORDER BY e.event_seq
 """
 
@@ -1886,9 +1886,11 @@ BUILT_FROM_ASSIGNMENTS = ("marts.thread_articles", "marts.story_threads", "marts
 
 
 def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | None = None) -> ThreadReport:
-    """Assign every article version recorded since the last run. ``on_progress`` is called
-    with the versions assigned so far (those replayed first, without a usable saved state)
-    and their number, every ``PROGRESS_EVERY`` and at the end."""
+    """Assign every article version recorded since the last run, a part at a time
+    (``PART_EVENTS`` versions: assigned, then recorded in a transaction of its own and the
+    state saved). ``on_progress`` is called with the versions assigned so far (those
+    replayed first, without a usable saved state) and their number, every
+    ``PROGRESS_EVERY`` and at the end."""
     global _PRIOR_FOLDER
     _PRIOR_FOLDER = state_path(db_path).parent
     report = ThreadReport()
@@ -1906,82 +1908,95 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
         if total >= PARALLEL_TEXT_MIN_EVENTS:
             forkserver_context(__name__, start=True)  # imports this module while the state is read
         threader = _load_state(db_path, done)
-        current: dict[str, str] = {}
         if threader.last_event_seq != done:  # no usable state: replay the log up to `done`
             threader = Threader()
-            replayed = [row for row in con.execute(_EVENTS_SQL, [0]).fetchall() if row[0] <= done]
-            total += len(replayed)
-            for row, (text, vector, norms) in zip(
-                replayed, _texts_and_vectors(replayed, threader), strict=True
-            ):
-                assign(threader, current, text, vector, *row[:6], norms)
-                report.replayed += 1
-                if on_progress and report.replayed % PROGRESS_EVERY == 0:
-                    on_progress(report.replayed, total)
-            del replayed
+            replay = con.execute("SELECT count(*) FROM raw.article_events WHERE event_seq <= ?", [done])
+            total += replay.fetchall()[0][0]
+            replayed_through = 0
+            while replayed_through < done and (through := store.part_end(replayed_through)) is not None:
+                through = min(through, done)
+                for _ in _assign_part(con, rule, threader, replayed_through, through):
+                    report.replayed += 1
+                    if on_progress and report.replayed % PROGRESS_EVERY == 0:
+                        on_progress(report.replayed, total)
+                replayed_through = through
             threader.new_merges.clear()  # recorded by the run that made them
-        events = con.execute(_EVENTS_SQL, [done]).fetchall()
-        if not report.replayed:
-            # Only a later version of an article can have a thread now: its latest assignment says which.
-            current = _current_threads(con, rule, {row[1] for row in events if row[2] > 1})
-        rows = []
-        for row, (text, vector, norms) in zip(events, _texts_and_vectors(events, threader), strict=True):
-            rows.append(assign(threader, current, text, vector, *row[:6], norms))
-            if on_progress and len(rows) % PROGRESS_EVERY == 0:
-                on_progress(report.replayed + len(rows), total)
+        while (through := store.part_end(done)) is not None:
+            rows = []
+            for assignment in _assign_part(con, rule, threader, done, through):
+                rows.append(assignment)
+                if on_progress and (report.articles + len(rows)) % PROGRESS_EVERY == 0:
+                    on_progress(report.replayed + report.articles + len(rows), total)
+            report.articles += len(rows)
+            report.opened += sum(a.action == "open" for a in rows)
+            _record(store, rule, rows, threader)
+            done = through
         if on_progress:
-            on_progress(report.replayed + len(rows), report.replayed + len(rows))
-        report.articles = len(rows)
-        report.opened = sum(a.action == "open" for a in rows)
-        if rows:
-            table = pa.table(
-                {
-                    "event_seq": [a.event_seq for a in rows],
-                    "article_id": [a.article_id for a in rows],
-                    "version": pa.array([a.version for a in rows], pa.int32()),
-                    "action": [a.action for a in rows],
-                    "thread_id": [a.thread_id for a in rows],
-                    "similarity": pa.array([a.similarity for a in rows], pa.float64()),
-                    "duplicate_of": pa.array([a.duplicate_of for a in rows], pa.string()),
-                    "event_time": pa.array([int(a.event_time * 1_000_000) for a in rows], pa.timestamp("us")),
-                    "algorithm": [rule] * len(rows),
-                    "copy_similarity": pa.array([a.copy_similarity for a in rows], pa.float64()),
-                }
-            )
-            merges = threader.new_merges
-            merge_table = pa.table(
-                {
-                    "event_seq": pa.array([m.event_seq for m in merges], pa.int64()),
-                    "thread_id": pa.array([m.thread_id for m in merges], pa.string()),
-                    "merged_into": pa.array([m.merged_into for m in merges], pa.string()),
-                    "merged_at": pa.array([int(m.event_time * 1e6) for m in merges], pa.timestamp("us")),
-                    "algorithm": pa.array([rule] * len(merges), pa.string()),
-                }
-            )
-            with (
-                store.transaction(),
-                registered(con, "_assignments", table),
-                registered(con, "_merges", merge_table),
-            ):
-                # A new rule threads every article again: the old rule's rows are only a
-                # cache of its own, dropped so that nothing downstream mixes the two.
-                replaced = con.execute(
-                    "DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [rule]
-                ).fetchall()[0][0]
-                con.execute("DELETE FROM enrich.thread_merges WHERE algorithm <> ?", [rule])
-                if replaced:
-                    for table in BUILT_FROM_ASSIGNMENTS:
-                        con.execute(f"DROP TABLE IF EXISTS {table}")
-                con.execute("INSERT INTO enrich.thread_assignments BY NAME SELECT * FROM _assignments")
-                con.execute("INSERT INTO enrich.thread_merges BY NAME SELECT * FROM _merges")
-            merges.clear()
-            _save_state(db_path, threader)
+            on_progress(report.replayed + report.articles, report.replayed + report.articles)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _current_threads(con, rule: str, article_ids: set[str]) -> dict[str, str]:
-    """Each of these articles' thread, by its latest assignment under ``rule`` (none once it left)."""
+def _assign_part(con, rule: str, threader: Threader, after: int, through: int) -> Iterator[Assignment]:
+    """The assignments of the article versions after event #``after`` up to ``through``,
+    in order. An article seen before the part is in the thread of its latest assignment
+    before it (recorded by the parts and runs before, or on the log's replay the same)."""
+    events = con.execute(_EVENTS_SQL, [after, through]).fetchall()
+    current = _current_threads(con, rule, {row[1] for row in events if row[2] > 1}, after)
+    for row, (text, vector, norms) in zip(events, _texts_and_vectors(events, threader), strict=True):
+        yield assign(threader, current, text, vector, *row[:6], norms)
+
+
+def _record(store: EventStore, rule: str, rows: list[Assignment], threader: Threader) -> None:
+    """Append a part's assignments and the merges it made, then save the state they leave."""
+    con = store.con
+    table = pa.table(
+        {
+            "event_seq": [a.event_seq for a in rows],
+            "article_id": [a.article_id for a in rows],
+            "version": pa.array([a.version for a in rows], pa.int32()),
+            "action": [a.action for a in rows],
+            "thread_id": [a.thread_id for a in rows],
+            "similarity": pa.array([a.similarity for a in rows], pa.float64()),
+            "duplicate_of": pa.array([a.duplicate_of for a in rows], pa.string()),
+            "event_time": pa.array([int(a.event_time * 1_000_000) for a in rows], pa.timestamp("us")),
+            "algorithm": [rule] * len(rows),
+            "copy_similarity": pa.array([a.copy_similarity for a in rows], pa.float64()),
+        }
+    )
+    merges = threader.new_merges
+    merge_table = pa.table(
+        {
+            "event_seq": pa.array([m.event_seq for m in merges], pa.int64()),
+            "thread_id": pa.array([m.thread_id for m in merges], pa.string()),
+            "merged_into": pa.array([m.merged_into for m in merges], pa.string()),
+            "merged_at": pa.array([int(m.event_time * 1e6) for m in merges], pa.timestamp("us")),
+            "algorithm": pa.array([rule] * len(merges), pa.string()),
+        }
+    )
+    with (
+        store.transaction(),
+        registered(con, "_assignments", table),
+        registered(con, "_merges", merge_table),
+    ):
+        # A new rule threads every article again: the old rule's rows are only a
+        # cache of its own, dropped so that nothing downstream mixes the two.
+        replaced = con.execute(
+            "DELETE FROM enrich.thread_assignments WHERE algorithm <> ?", [rule]
+        ).fetchall()[0][0]
+        con.execute("DELETE FROM enrich.thread_merges WHERE algorithm <> ?", [rule])
+        if replaced:
+            for built in BUILT_FROM_ASSIGNMENTS:
+                con.execute(f"DROP TABLE IF EXISTS {built}")
+        con.execute("INSERT INTO enrich.thread_assignments BY NAME SELECT * FROM _assignments")
+        con.execute("INSERT INTO enrich.thread_merges BY NAME SELECT * FROM _merges")
+    merges.clear()
+    _save_state(store.path, threader)
+
+
+def _current_threads(con, rule: str, article_ids: set[str], before: int) -> dict[str, str]:
+    """Each of these articles' thread, by its latest assignment under ``rule`` up to event
+    #``before`` (none once it left)."""
     if not article_ids:
         return {}
     table = pa.table({"article_id": pa.array(sorted(article_ids), pa.string())})
@@ -1990,10 +2005,10 @@ def _current_threads(con, rule: str, article_ids: set[str]) -> dict[str, str]:
             """
             SELECT article_id, arg_max(thread_id, event_seq), arg_max(action, event_seq)
             FROM enrich.thread_assignments
-            WHERE algorithm = ? AND article_id IN (SELECT article_id FROM _seen_before)
+            WHERE algorithm = ? AND event_seq <= ? AND article_id IN (SELECT article_id FROM _seen_before)
             GROUP BY article_id
             """,
-            [rule],
+            [rule, before],
         ).fetchall()
     return {article: thread for article, thread, action in rows if action != "leave"}
 

@@ -127,8 +127,7 @@ class WorkerPool:
                     raise EntityExtractionError(
                         f"entity extraction worker (pid {worker.process.pid}) did not finish "
                         f"{worker.texts} texts ({worker.chars:,} characters) within "
-                        f"{worker.time_limit:.0f} s; "
-                        "it was stopped and nothing of this run was recorded"
+                        f"{worker.time_limit:.0f} s; it was stopped"
                     )
             while yielded in done:
                 yield done.pop(yielded)
@@ -156,8 +155,8 @@ class WorkerPool:
         worker.process.join(1)
         return EntityExtractionError(
             f"entity extraction worker (pid {worker.process.pid}) stopped (exit code "
-            f"{worker.process.exitcode}) while reading {worker.texts} texts; nothing of this run was "
-            "recorded (a worker killed for lack of memory shows in the system log)"
+            f"{worker.process.exitcode}) while reading {worker.texts} texts (a worker killed for lack of "
+            "memory shows in the system log)"
         )
 
 

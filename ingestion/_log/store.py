@@ -34,6 +34,11 @@ GENESIS_HASH = "0" * 64
 #: Only this package's DuckDB opens the working file (readers get the published snapshot,
 #: written for older releases); an existing file keeps the format it was made in.
 WORKING_STORAGE_VERSION = "v1.3.0"
+#: Article events a step that reads them all (entities, threads) reads, works on and
+#: records at a time (``EventStore.part_end``): after a long backfill, or when a new model
+#: or rule reads the whole log again, a run holds one part in memory rather than the log,
+#: and one stopped part way keeps the parts it recorded.
+PART_EVENTS = 200_000
 _EVENT_NAMESPACE = uuid.UUID("6f1c1f2e-3a51-5b7e-9d0a-6e65777372f0").bytes
 
 EVENT_TYPES = (
@@ -471,6 +476,16 @@ class EventStore:
     def last_event_seq(self) -> int:
         """The sequence number of the log's last event (0 when empty)."""
         return self.con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.events").fetchall()[0][0]
+
+    def part_end(self, after: int) -> int | None:
+        """Where a step that works through the article events after event #``after`` in
+        parts (``PART_EVENTS`` at a time) ends its next one: the event_seq of the last
+        article event in it, None when there is none."""
+        return self.con.execute(
+            "SELECT max(event_seq) FROM (SELECT event_seq FROM raw.article_events "
+            "WHERE event_seq > ? ORDER BY event_seq LIMIT ?)",
+            [after, PART_EVENTS],
+        ).fetchall()[0][0]
 
     def feed_states(self, after_seq: int = 0) -> dict[str, dict[str, Any]]:
         """Per source, what planning and recording need from its fetches after event
