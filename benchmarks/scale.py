@@ -18,8 +18,9 @@ For each N, in a fresh directory and a fresh process (so peak memory is that N's
    articles are loaded in time order as feeds deliver them: with several, each source's
    archive spans the whole timeline and is loaded after the one before, so story
    threading meets all but the first as late archives (threaded in their own time).
-2. The full build, stage by stage: backfill, entities (NER), threads, `dbt build
-   --full-refresh`; then a first validate + publish.
+2. The full build, stage by stage (each stage's time and this process's peak RSS in
+   it): backfill, entities (NER), threads, `dbt build --full-refresh`; then a first
+   validate + publish.
 3. An increment of ``--increment`` new articles (the next ones in time) plus revisions
    of 5% as many recent ones, stage by stage: backfill, entities, threads, dbt build,
    validate (every stage, since the last snapshot, with Data Docs), publish (split
@@ -48,7 +49,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
@@ -177,17 +178,22 @@ def write_archives(
 
 
 class Stages:
-    """Wall seconds per named stage, printed as each ends."""
+    """Wall seconds and this process's peak resident memory per named stage, printed as
+    each ends (the peak is counted per stage where Linux lets a process reset it)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
 
     @contextmanager
     def timed(self, name: str) -> Iterator[None]:
+        with suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from now
         started = time.perf_counter()
         yield
         self.seconds[name] = time.perf_counter() - started
-        print(f"  {name:32} {self.seconds[name]:8.1f} s")
+        self.peak_mb[name] = peak_rss_mb()[0]
+        print(f"  {name:32} {self.seconds[name]:8.1f} s   peak RSS {self.peak_mb[name]:8,.0f} MB")
 
 
 def load(archives: list[tuple[str, Path]], db_path: Path) -> int:
@@ -381,6 +387,7 @@ def measure(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, float]
     print(f"  published file {published_file:,.0f} MB, Parquet, mirror and feeds {published_folder:,.0f} MB")
     reads = journalist_reads(db_path)
     own, child = peak_rss_mb()
+    own = max(own, *stages.peak_mb.values())
     print(f"  peak RSS: this process {own:,.0f} MB, largest child at most {child:,.0f} MB")
     increment = ("+ entities", "+ threads", "+ dbt build", "+ validate", "+ publish")
     return {
