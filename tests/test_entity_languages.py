@@ -122,6 +122,26 @@ def test_a_run_in_parts_records_what_one_part_does_and_one_stopped_part_way_keep
         ]
 
 
+def test_a_run_in_parts_starts_its_worker_processes_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "PART_EVENTS", 1)
+    started: list[int] = []
+    pool = entities.WorkerPool
+    monkeypatch.setattr(entities, "WorkerPool", lambda size: started.append(size) or pool(size))
+    db = tmp_path / "newsroom.duckdb"
+    body = " ".join([ENGLISH] * 800)  # past BATCH_CHARS: each part is read in two batches, by two workers
+    append_articles(
+        db,
+        [
+            {"identity": f"en-{n}", "title": f"Zelensky in Geneva, day {n}", "body": f"Day {n}. {body}"}
+            for n in range(3)
+        ],
+    )
+    assert extract_entities(db, n_process=2).texts_new == 6
+    assert started == [2]
+
+
 def test_a_damaged_model_stops_the_run_before_anything_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

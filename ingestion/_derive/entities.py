@@ -35,7 +35,7 @@ import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,13 +169,17 @@ def extract(
     *,
     n_process: int = 1,
     on_progress: Callable[[int], None] | None = None,
+    workers: Callable[[int], WorkerPool] | None = None,
 ) -> list[Reading]:
     """Each text read by its language's model (read whole: callers cap the length),
-    in order. Texts of one language must be consecutive."""
+    in order. Texts of one language must be consecutive. With ``n_process`` over one,
+    ``workers``, if given, hands out the pool to read them with (its size asked for),
+    which stays up after; otherwise one is started for these texts alone."""
     batches = batches_of(texts, languages)
     readings: list[Reading] = []
     if n_process > 1 and len(batches) > 1:
-        with WorkerPool(min(n_process, len(batches))) as pool:
+        size = min(n_process, len(batches))
+        with nullcontext(workers(size)) if workers else WorkerPool(size) as pool:
             for batch_readings in pool.read(batches):
                 readings.extend(batch_readings)
                 if on_progress:
@@ -208,7 +212,7 @@ def extract_entities(
     report = EntityReport()
     started = time.monotonic()
     extractor = extractor_id()
-    with EventStore(db_path) as store:
+    with EventStore(db_path) as store, _RunWorkers() as workers:
         con = store.con
         create_schema(con, SCHEMA_SQL)
         refresh_places(con)
@@ -220,7 +224,12 @@ def extract_entities(
             assert work is not None  # the part holds at least the event it ends with
             try:
                 text_rows, mention_rows = _read(
-                    work, extractor, report, n_process=n_process, on_progress=progress.part(report.events)
+                    work,
+                    extractor,
+                    report,
+                    n_process=n_process,
+                    on_progress=progress.part(report.events),
+                    workers=workers.pool,
                 )
             except EntityExtractionError as exc:
                 recorded = (
@@ -245,6 +254,26 @@ def extract_entities(
             since = work.through
     report.seconds = time.monotonic() - started
     return report
+
+
+class _RunWorkers:
+    """The worker processes of a run read in parts: started by the first part that reads
+    in parallel, kept for the parts after it (each start loads a model per worker)."""
+
+    def __init__(self) -> None:
+        self._pool: WorkerPool | None = None
+
+    def pool(self, size: int) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(size)
+        return self._pool
+
+    def __enter__(self) -> _RunWorkers:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._pool is not None:
+            self._pool.close(graceful=exc_type is None)
 
 
 class _PartProgress:
@@ -373,8 +402,10 @@ def _read(
     *,
     n_process: int | None,
     on_progress: Callable[[int, int], None] | None = None,
+    workers: Callable[[int], WorkerPool] | None = None,
 ) -> tuple[list[tuple], list[tuple]]:
-    """The enrich.texts and enrich.mentions rows of the work's new texts."""
+    """The enrich.texts and enrich.mentions rows of the work's new texts (``workers``
+    as for ``extract``)."""
     supported = work.supported
     words_to_read = sum(len(part.split()) for *_, part in supported)
     read_so_far = 0
@@ -390,6 +421,7 @@ def _read(
         [lang for _, _, lang, _ in supported],
         n_process=n_process or (2 if words_to_read >= PARALLEL_FROM_WORDS else 1),
         on_progress=read,
+        workers=workers,
     )
     text_rows = list(work.unsupported_rows)
     mention_rows: list[tuple] = []
