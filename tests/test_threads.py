@@ -670,9 +670,8 @@ def test_a_run_in_parts_read_ahead_by_the_worker_process_gives_the_one_part_resu
     whole, parts = tmp_path / "whole" / "newsroom.duckdb", tmp_path / "parts" / "newsroom.duckdb"
     backfill(archive, "uci", whole)
     assign_threads(whole)
-    monkeypatch.setattr(
-        store, "PART_EVENTS", 2_500
-    )  # the first part read ahead in the worker, the second here
+    # The first part is read ahead in the worker process, the second here.
+    monkeypatch.setattr(store, "PART_EVENTS", 2_500)
     assert 2_500 >= threads.PARALLEL_TEXT_MIN_EVENTS > 3_000 - 2_500
     backfill(archive, "uci", parts)
     assert assign_threads(parts).articles == 3_000

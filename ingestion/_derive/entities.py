@@ -173,13 +173,12 @@ def extract(
 ) -> list[Reading]:
     """Each text read by its language's model (read whole: callers cap the length),
     in order. Texts of one language must be consecutive. With ``n_process`` over one,
-    ``workers``, if given, hands out the pool to read them with (its size asked for),
-    which stays up after; otherwise one is started for these texts alone."""
+    ``workers``, if given, hands out a pool of that many that stays up after (a run's,
+    read in parts); otherwise one is started for these texts alone."""
     batches = batches_of(texts, languages)
     readings: list[Reading] = []
     if n_process > 1 and len(batches) > 1:
-        size = min(n_process, len(batches))
-        with nullcontext(workers(size)) if workers else WorkerPool(size) as pool:
+        with nullcontext(workers(n_process)) if workers else WorkerPool(min(n_process, len(batches))) as pool:
             for batch_readings in pool.read(batches):
                 readings.extend(batch_readings)
                 if on_progress:
