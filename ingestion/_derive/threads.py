@@ -110,7 +110,7 @@ from ingestion._log.store import EventStore, registered
 #: The rule's name: raise it whenever a decision could come out differently (a new rule
 #: threads every article again), not for a change that only makes it faster. New data for
 #: it (packages, stop words) needs no raise: ``rule_id`` digests it.
-ALGORITHM = "decayed-centroid-v13"
+ALGORITHM = "decayed-centroid-v14"
 
 
 def rule_id() -> str:
@@ -166,12 +166,14 @@ DORMANT_TERMS = 32
 #: A term held by more active threads than this finds none of them (the threads its
 #: article's other terms find still count it): a word in that many stories at once names
 #: none of them, and reading its list for every article would cost more as the desk grows.
-#: This and the next are 64, not 256: the same scores on the labelled sets, and at a
-#: million articles a quarter less time threading an increment (benchmarks/NOTES.md).
-ACTIVE_PROBE_LIMIT = 64
+#: 32 (64 before, 256 before that): the same scores on the labelled sets (at 8, two
+#: months' biggest threads took in a celebrity's doings and a TV series for five to six weeks).
+ACTIVE_PROBE_LIMIT = 32
 #: A term held by more dormant threads than this finds none of them: a revival needs the
-#: story's own words, and a common term's list would be read for every article, growing with history.
-DORMANT_PROBE_LIMIT = 64
+#: story's own words, and a common term's list would be read for every article, growing
+#: with history. 8 (64 before): two months' share of articles in threads spanning more
+#: than 14 days went from 38% to 30%, their score from 0.801 to 0.802 (benchmarks/NOTES.md).
+DORMANT_PROBE_LIMIT = 8
 #: The same for an article dated before the active threads' window (``best_late``): the
 #: stories of its day sleep now among a year's, and a word many of those hold may still
 #: have been one few stories used that day (two months loaded as two archives, the second
