@@ -836,6 +836,19 @@ def test_a_thread_that_moved_on_from_its_origin_closes_and_the_next_story_opens_
     assert _assignments(incremental) == _assignments(lost) == _assignments(full)
 
 
+def test_a_lost_state_replayed_by_a_run_with_nothing_new_is_saved_for_the_next(tmp_path: Path) -> None:
+    db = tmp_path / "newsroom.duckdb"
+    events = [("article.published", f"p{n}", title) for n, (_, title) in enumerate(LAUNCH_TO_LEAKS)]
+    _append(db, events, minutes=[minute for minute, _ in LAUNCH_TO_LEAKS])
+    assign_threads(db)
+    assigned = _assignments(db)
+    state_path(db).unlink()
+    report = assign_threads(db)
+    assert (report.replayed, report.articles) == (len(events), 0)
+    assert assign_threads(db).replayed == 0  # not the whole log again, run after run
+    assert _assignments(db) == assigned
+
+
 def test_a_dateless_revision_in_an_old_archive_does_not_move_the_clock_to_the_day_of_the_load(
     tmp_path: Path,
 ) -> None:

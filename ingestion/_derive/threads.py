@@ -1923,6 +1923,8 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
                         on_progress(report.replayed, total)
                 replayed_through = through
             threader.new_merges.clear()  # recorded by the run that made them
+            if store.part_end(done) is None:  # nothing new to record it with: saved for the next run
+                _save_state(store.path, threader)
         while (through := store.part_end(done)) is not None:
             rows = []
             for assignment in _assign_part(con, rule, threader, done, through):
