@@ -1923,8 +1923,6 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
                         on_progress(report.replayed, total)
                 replayed_through = through
             threader.new_merges.clear()  # recorded by the run that made them
-            if store.part_end(done) is None:  # nothing new to record it with: saved for the next run
-                _save_state(store.path, threader)
         while (through := store.part_end(done)) is not None:
             rows = []
             for assignment in _assign_part(con, rule, threader, done, through):
@@ -1935,6 +1933,8 @@ def assign_threads(db_path: Path, *, on_progress: Callable[[int, int], None] | N
             report.opened += sum(a.action == "open" for a in rows)
             _record(store, rule, rows, threader)
             done = through
+        if report.replayed and not report.articles:  # a replay no part saved: saved for the next run
+            _save_state(store.path, threader)
         if on_progress:
             on_progress(report.replayed + report.articles, report.replayed + report.articles)
     report.seconds = time.monotonic() - started
