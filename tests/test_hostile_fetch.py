@@ -6,10 +6,12 @@ checked on literal addresses, so no name is ever looked up beyond this machine.
 
 from __future__ import annotations
 
+import gzip
 import os
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -24,9 +26,16 @@ from ingestion._demo.localserver import LocalServer, Route
 from ingestion._demo.run import DEMO_DIR
 from ingestion._log.blobs import BlobStore
 from ingestion._model import FetchOutcome, FetchRequest
-from ingestion._sources.config import MAX_CONFIG_BYTES, load_sources, parse_sources
-from ingestion._sources.fetch import FetchLimits, fetch
-from ingestion._sources.network import is_internal_address, redirect_leads_inward, refused_redirect
+from ingestion._sources.config import MAX_CONFIG_BYTES, Source, load_sources, parse_sources
+from ingestion._sources.fetch import FetchLimits, fetch, make_client
+from ingestion._sources.network import (
+    RedirectRefused,
+    internal_addresses_refused,
+    is_internal_address,
+    lookup,
+    redirect_leads_inward,
+    refused_redirect,
+)
 from ingestion._sources.plan import fetch_all
 from ingestion.exceptions import ConfigError
 
@@ -237,6 +246,13 @@ def test_a_regular_file_within_the_cap_is_read(tmp_path: Path) -> None:
         "::ffff:127.0.0.1",
         "::ffff:10.0.0.5",
         "::ffff:169.254.169.254",
+        "64:ff9b::7f00:1",  # NAT64
+        "::ffff:0:7f00:1",  # IPv4-translated
+        "::127.0.0.1",  # IPv4-compatible
+        "2002:7f00:1::",  # 6to4
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, its client at 127.0.0.1
+        "192.0.0.8",
+        "198.18.0.1",
     ],
 )
 def test_internal_addresses(address: str) -> None:
@@ -257,6 +273,8 @@ def test_internal_addresses(address: str) -> None:
         "192.169.0.1",
         "2606:2800:220:1:248:1893:25c8:1946",
         "::ffff:93.184.216.34",
+        "64:ff9b::5db8:d822",
+        "2002:5db8:d822::1",
     ],
 )
 def test_public_addresses(address: str) -> None:
@@ -290,6 +308,29 @@ def test_a_redirect_from_a_public_address_to_loopback_is_refused_with_a_reason()
     assert refused_redirect("http://[2606:2800:220:1::1]/feed", "http://169.254.169.254/latest/")
     assert refused_redirect("http://93.184.216.34/feed", "http://93.184.216.35/feed") is None
     assert refused_redirect("http://10.0.0.1/feed", "http://10.0.0.2/feed") is None
+
+
+def test_a_connection_opened_for_a_public_servers_redirect_is_checked_where_it_goes(server) -> None:
+    # A name can resolve to a public address for the check and to an internal one for the
+    # connection: the connection itself refuses (``fetch`` sets the flag after a public
+    # server's redirect; no public server is reachable from a test).
+    server.routes["/admin"] = Route(b"secret")
+    refusing = internal_addresses_refused.set(True)
+    try:
+        with (
+            make_client(QUICK) as client,
+            pytest.raises(RedirectRefused, match=r"internal address 127\.0\.0\.1"),
+        ):
+            client.get(server.url("/admin"))
+    finally:
+        internal_addresses_refused.reset(refusing)
+    with make_client(QUICK) as client:
+        assert client.get(server.url("/admin")).content == b"secret"
+
+
+def test_names_are_looked_up_within_the_time_given() -> None:
+    assert "127.0.0.1" in lookup("localhost", 5.0)
+    assert lookup("::1", 0.0) == ["::1"]  # an address is not looked up
 
 
 def test_an_internal_source_may_redirect_to_another_internal_server(tmp_path: Path) -> None:
@@ -420,6 +461,24 @@ def test_bad_settings_name_the_source_the_key_and_the_range(tmp_path: Path, sett
             "defaults:\n  url: http://127.0.0.1/\nsources:\n  - id: paper\n    url: http://127.0.0.1/\n",
             "defaults: keys ['url'] cannot be set here",
         ),
+        # YAML keeps the last of two equal keys: a list of sources, or a url, would go unnoticed.
+        (
+            "sources:\n  - id: paper\n    url: http://127.0.0.1/\nsources:\n  - id: wire\n    url: http://127.0.0.1/\n",
+            "key 'sources' appears twice",
+        ),
+        (
+            "sources:\n  - id: paper\n    url: http://127.0.0.1/a\n    url: http://127.0.0.1/b\n",
+            "key 'url' appears twice",
+        ),
+        (one_source("poll_interval_minutes: 1" + "0" * 400), "poll_interval_minutes must be a whole number"),
+        (one_source("politeness_delay_seconds: 1" + "0" * 400), "politeness_delay_seconds must be a number"),
+        (one_source("notes: 1" + "0" * 5000), "holds a value that cannot be read"),
+        (one_source('language: "en\\n"'), "must be a language tag"),
+        ("sources:\n  - id: paper\n    url: ~nosuchuser-here/feed.xml\n", "not a usable file path"),
+        (
+            "sources:\n  - id: paper\n    url: http://reader:secret@127.0.0.1/feed.xml\n",
+            "names a user or password",
+        ),
     ],
 )
 def test_bad_sources_files_are_refused_with_a_clear_message(tmp_path: Path, text: str, words: str) -> None:
@@ -475,14 +534,21 @@ BILLION_LAUGHS = "\n".join(
 )
 
 
+# Each mapping merges the one before: building it copies all of them (quadratic).
+MERGE_BOMB = "\n".join(
+    ["a0: &a0 {k0: 1}", *(f"a{n}: &a{n} {{<<: *a{n - 1}, k{n}: 1}}" for n in range(1, 3000)), "sources: []"]
+)
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
         (BILLION_LAUGHS, "more than 1,000,000 values"),
+        (MERGE_BOMB, "more than 1,000,000 values"),
         ("defaults: &loop {kind: rss}\nsources: &s [*s]\n", "more than 1,000,000 values"),
         ("sources: " + "[" * 5000 + "]" * 5000 + "\n", "not valid YAML"),
     ],
-    ids=["billion-laughs", "self-reference", "deep-nesting"],
+    ids=["billion-laughs", "merge-keys", "self-reference", "deep-nesting"],
 )
 def test_yaml_bombs_are_refused_quickly(tmp_path: Path, text: str, words: str) -> None:
     started = time.monotonic()
@@ -492,11 +558,124 @@ def test_yaml_bombs_are_refused_quickly(tmp_path: Path, text: str, words: str) -
     assert words in str(caught.value)
 
 
+def test_merge_keys_within_the_budget_still_work(tmp_path: Path) -> None:
+    text = (
+        "defaults: &shared {kind: rss, poll_interval_minutes: 5}\n"
+        "sources:\n  - {<<: *shared, id: paper, url: http://127.0.0.1/feed.xml, poll_interval_minutes: 7}\n"
+    )
+    [paper] = load_sources(write_config(tmp_path, text))
+    assert (paper.kind, paper.poll_interval_minutes) == ("rss", 7)
+
+
+def test_politeness_is_per_server_whatever_the_port() -> None:
+    hosts = {
+        Source(str(n), url).host
+        for n, url in enumerate(["http://Example.com/a", "https://example.com:8443/b"])
+    }
+    assert hosts == {"example.com"}
+
+
 def test_a_sources_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "feeds.yml"
     path.write_bytes(b"sources:\n  - id: caf\xe9\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_sources(path)
+
+
+# -- compressed bodies and odd headers ---------------------------------------------------------
+
+FEED = rss([item(n) for n in range(1, 4)])
+PATIENT = replace(QUICK, total_timeout=30, read_timeout=10)
+
+
+def fetched_body(outcome: FetchOutcome, tmp_path: Path) -> bytes:
+    assert outcome.ok, outcome.error_message
+    assert outcome.body_sha256 is not None
+    return BlobStore(tmp_path / "blobs").get(outcome.body_sha256)
+
+
+def fetch_route(server, tmp_path: Path, route: Route, limits: FetchLimits = QUICK) -> FetchOutcome:
+    server.routes["/feed"] = route
+    return fetch(request_for(server.url("/feed")), BlobStore(tmp_path / "blobs"), limits=limits)
+
+
+def gzipped(body: bytes) -> Route:
+    return Route(body, headers={"Content-Encoding": "gzip"})
+
+
+def test_a_compressed_body_cut_short_is_a_failure_not_a_shorter_feed(server, tmp_path: Path) -> None:
+    whole = gzip.compress(FEED)
+    outcome = fetch_route(server, tmp_path, gzipped(whole[: len(whole) // 2]))
+    assert not outcome.ok and outcome.error_class == "DecodingError"
+    assert "ends before its compressed stream does" in (outcome.error_message or "")
+
+
+def test_gzip_members_follow_each_other_and_zero_padding_is_allowed(server, tmp_path: Path) -> None:
+    half = len(FEED) // 2
+    two_members = gzip.compress(FEED[:half]) + gzip.compress(FEED[half:])
+    assert fetched_body(fetch_route(server, tmp_path, gzipped(two_members)), tmp_path) == FEED
+    padded = gzip.compress(FEED) + b"\0" * 512
+    assert fetched_body(fetch_route(server, tmp_path, gzipped(padded)), tmp_path) == FEED
+
+
+@pytest.mark.parametrize(
+    ("after", "error_class", "words"),
+    [
+        (b"<rss>not compressed</rss>", "DecodingError", "data after the end"),
+        (b"\0" * 300_000, "TooLarge", ""),
+    ],
+    ids=["garbage", "endless-zeros"],
+)
+def test_what_follows_a_compressed_stream_is_bounded(
+    server, tmp_path: Path, after: bytes, error_class: str, words: str
+) -> None:
+    outcome = fetch_route(server, tmp_path, gzipped(gzip.compress(FEED) + after))
+    assert not outcome.ok and outcome.error_class == error_class
+    assert words in (outcome.error_message or "")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [
+        ("gzip", gzip.compress(FEED)),
+        ("deflate", zlib.compress(FEED)),
+        ("deflate", zlib.compress(FEED)[2:-4]),  # raw deflate, without zlib's header
+        ("gzip", FEED),  # says compressed, is not
+        ("gzip", gzip.compress(FEED[:100]) + gzip.compress(FEED[100:])),
+    ],
+    ids=["gzip", "zlib", "raw-deflate", "not-compressed", "two-members"],
+)
+def test_a_body_read_byte_by_byte_decodes_as_one_read_whole(
+    tmp_path: Path, encoding: str, body: bytes
+) -> None:
+    head = f"HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\nContent-Length: {len(body)}\r\n\r\n"
+    with DrippingServer(head.encode(), body, interval=0.001) as server:
+        outcome = fetch(request_for(server.url()), BlobStore(tmp_path / "blobs"), limits=PATIENT)
+    assert fetched_body(outcome, tmp_path) == FEED
+
+
+def test_a_validator_that_cannot_be_sent_back_is_not_kept(server, tmp_path: Path) -> None:
+    outcome = fetch_route(
+        server, tmp_path, Route(FEED, headers={"ETag": '"caf\u00e9"', "Last-Modified": "\u00e9"})
+    )
+    assert outcome.ok and outcome.etag is None and outcome.last_modified is None
+    # One kept before: the fetch asks without it rather than failing.
+    request = replace(request_for(server.url("/feed")), etag='"caf\u00e9"', last_modified="\u00e9")
+    again = fetch(request, BlobStore(tmp_path / "blobs"), limits=QUICK)
+    assert again.ok and not again.conditional, again.error_message
+
+
+def test_not_modified_to_a_request_naming_no_version_is_a_failure(server, tmp_path: Path) -> None:
+    outcome = fetch_route(server, tmp_path, Route(status=304))
+    assert not outcome.ok and outcome.error_class == "HTTPError"
+    assert "naming no version" in (outcome.error_message or "")
+
+
+def test_odd_retry_after_and_location_headers_are_the_servers_failure(server, tmp_path: Path) -> None:
+    busy = fetch_route(server, tmp_path, Route(status=503, headers={"Retry-After": "\u00b2"}))
+    assert busy.error_class == "HTTPError" and busy.status == 503 and busy.retry_after_until is None
+    moved = fetch_route(server, tmp_path, Route(status=302, headers={"Location": "http://[oops/feed"}))
+    assert moved.error_class == "BadRedirect" and "invalid URL" in (moved.error_message or "")
 
 
 # -- limits and failures that are ours --------------------------------------------------------

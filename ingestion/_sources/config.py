@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import reprlib
@@ -16,9 +15,9 @@ import yaml
 from ingestion.exceptions import ConfigError
 
 KINDS = ("rss", "ninjs", "newsml")
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 #: A BCP 47 language tag, loosely: "en", "de", "pt-BR", "zh-Hant-TW" (or with '_').
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}$")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,4}")
 
 _TOP_LEVEL_KEYS = ("sources", "defaults")
 _SOURCE_KEYS = (
@@ -46,7 +45,25 @@ MAX_CONFIG_BYTES = 10 * 2**20
 #: Most values the loaded document may stand for, each use of a YAML alias counted.
 MAX_CONFIG_NODES = 1_000_000
 # libyaml's parser is faster and refuses absurd nesting; the pure-Python one is the fallback.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
+    """YAML's safe loader, refusing a key written twice in one mapping (YAML keeps the
+    last, which would drop a list of sources or a source's url without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {reprlib.repr(key_node.value)} appears twice", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
 
 DEFAULT_DB = Path("data/newsroom.duckdb")
 
@@ -69,7 +86,8 @@ class Source:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).netloc.lower() or "(local files)"
+        """The server, whatever port or user the URL names: politeness is per server."""
+        return urlsplit(self.url).hostname or "(local files)"
 
 
 def _check_url(source_id: str, url: str, base_dir: Path) -> str:
@@ -86,12 +104,20 @@ def _check_url(source_id: str, url: str, base_dir: Path) -> str:
                 raise ConfigError(f"{where} has no host")
             if parts.port == 0:  # reading the port also raises ValueError for one out of range
                 raise ConfigError(f"{where} has port 0")
+            if parts.username is not None or parts.password is not None:
+                raise ConfigError(
+                    f"{where} names a user or password: every fetch records its URL in the "
+                    "event log, which keeps it for good"
+                )
             return url
     except ValueError as exc:
         raise ConfigError(f"{where} is not a valid URL: {exc}") from exc
     if scheme == "" or (len(scheme) == 1 and url[1:3] in (":\\", ":/")):  # C:\ paths
-        path = Path(url).expanduser()
-        return str(path if path.is_absolute() else (base_dir / path).resolve())
+        try:
+            path = Path(url).expanduser()
+            return str(path if path.is_absolute() else (base_dir / path).resolve())
+        except (RuntimeError, OSError) as exc:  # an unknown ~user, a loop of links
+            raise ConfigError(f"{where} is not a usable file path: {exc}") from exc
     raise ConfigError(
         f"source {source_id!r}: url {url!r} has scheme {scheme!r}; only http(s) URLs and "
         "local file paths are accepted (write a file path without 'file:')"
@@ -111,7 +137,8 @@ def _number(where: str, key: str, value: object) -> float:
             raise problem from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise problem
-    if not (math.isfinite(value) and low <= value <= high) or (whole and not float(value).is_integer()):
+    # Compared before any conversion: an integer of 400 digits does not fit a float (NaN fails too).
+    if not low <= value <= high or (whole and not float(value).is_integer()):
         raise problem
     return value
 
@@ -127,7 +154,7 @@ def _text(where: str, key: str, value: object, max_length: int) -> str | None:
 def _language(where: str, value: object) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _LANGUAGE.match(value):
+    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value):
         raise ConfigError(
             f"{where}: language {reprlib.repr(value)} must be a language tag such as 'en' or 'pt-BR'"
         )
@@ -152,22 +179,23 @@ def _unknown_keys(mapping: dict[Any, Any], allowed: tuple[str, ...]) -> list[str
     return sorted(str(key) for key in mapping if key not in allowed)
 
 
-def _check_size(data: object) -> None:
-    """Refuse a document that stands for more than :data:`MAX_CONFIG_NODES` values.
+def _check_size(document: yaml.Node) -> None:
+    """Refuse a document that stands for more than :data:`MAX_CONFIG_NODES` values,
+    before any is made.
 
-    YAML aliases let a few lines stand for billions of values (or for a value that
-    contains itself); counting each use of an alias, with a budget, stops both.
+    YAML aliases and merge keys let a few lines stand for billions of values (or for a
+    value that contains itself); counting each use of an alias, with a budget, stops both.
     """
-    pending = [data]
+    pending = [document]
     for _ in range(MAX_CONFIG_NODES):
         if not pending:
             return
         node = pending.pop()
-        if isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                pending += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
     if pending:
         raise ConfigError(
             f"the sources file stands for more than {MAX_CONFIG_NODES:,} values "
@@ -175,8 +203,19 @@ def _check_size(data: object) -> None:
         )
 
 
+def _load_yaml(text: str) -> object:
+    loader = _Loader(text)
+    try:
+        document = loader.get_single_node()
+        if document is None:
+            return None
+        _check_size(document)
+        return loader.construct_document(document)
+    finally:
+        loader.dispose()
+
+
 def parse_sources(data: object, base_dir: Path) -> list[Source]:
-    _check_size(data)
     if isinstance(data, dict):
         if unknown := _unknown_keys(data, _TOP_LEVEL_KEYS):
             raise ConfigError(
@@ -202,7 +241,7 @@ def parse_sources(data: object, base_dir: Path) -> list[Source]:
         if not isinstance(entry, dict):
             raise ConfigError(f"source #{position} must be a mapping with at least id and url")
         source_id = entry.get("id")
-        if not isinstance(source_id, str) or not _ID.match(source_id.strip()):
+        if not isinstance(source_id, str) or not _ID.fullmatch(source_id.strip()):
             raise ConfigError(
                 f"source #{position}: id {reprlib.repr(source_id)} must be text of 1-64 lower-case "
                 "letters, digits, '_', '.', '-'"
@@ -250,11 +289,13 @@ def load_sources(path: str | os.PathLike[str]) -> list[Source]:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"sources file {path} is larger than {MAX_CONFIG_BYTES // 2**20} MB")
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)
+        data = _load_yaml(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"sources file {path} is not UTF-8 text: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"sources file {path} is not valid YAML: {exc}") from exc
     except RecursionError as exc:
         raise ConfigError(f"sources file {path} nests too deeply") from exc
+    except (ValueError, OverflowError) as exc:  # a number of thousands of digits, a date out of range
+        raise ConfigError(f"sources file {path} holds a value that cannot be read: {exc}") from exc
     return parse_sources(data, path.parent.resolve())

@@ -10,12 +10,14 @@ from __future__ import annotations
 import email.utils
 import math
 import os
+import re
 import stat
 import time
 import zlib
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -23,7 +25,14 @@ import httpx
 from ingestion import __version__
 from ingestion._log.blobs import BlobStore
 from ingestion._model import FetchOutcome, FetchRequest
-from ingestion._sources.network import DeadlineTransport, fetch_deadline, refused_redirect
+from ingestion._sources.network import (
+    DeadlineTransport,
+    RedirectRefused,
+    fetch_deadline,
+    internal_addresses_refused,
+    is_internal_address,
+    refused_redirect,
+)
 from ingestion.exceptions import ConfigError
 
 USER_AGENT = f"newsroom/{__version__} (newsroom feed fetcher; python-httpx)"
@@ -84,11 +93,23 @@ def _now_iso() -> str:
     return datetime.now(UTC).replace(tzinfo=None).isoformat()
 
 
+#: Longest ETag or Last-Modified kept to send back: a validator, not a payload.
+MAX_VALIDATOR_LENGTH = 1024
+_VALIDATOR = re.compile(rf"[\x20-\x7e]{{1,{MAX_VALIDATOR_LENGTH}}}")
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified fit to send back: printable ASCII (a header value we
+    can send) of reasonable length; None for anything else, so the next fetch asks
+    unconditionally rather than failing on a header it cannot write."""
+    return value if value is not None and _VALIDATOR.fullmatch(value) else None
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]+", value):  # not str.isdigit: "²" is a digit to it
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -123,58 +144,108 @@ class _Decoder:
     """Content-Encoding decoding with a hard cap on the decoded size.
 
     Decoding ourselves (instead of letting the client do it) bounds a gzip bomb
-    exactly, and lets a body that only claims to be compressed through as is.
+    exactly, and lets a body that only claims to be compressed through as is. Whether
+    it is compressed is judged on its first ``_SNIFF_BYTES`` bytes, however the network
+    splits them. A compressed body must end where its stream ends: one cut short is a
+    failure, not a shorter feed; after a gzip member may come another (their texts
+    follow each other) or zero bytes of padding, nothing else.
     """
+
+    _SNIFF_BYTES = 16
 
     def __init__(self, encoding: str, max_bytes: int) -> None:
         self.encoding = encoding
         self.max_bytes = max_bytes
-        self.size = 0
-        self._started = False
-        self._passthrough = encoding not in ("gzip", "x-gzip", "deflate")
-        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS)
-        self._raw_prefix = b""
+        #: Compressed bytes read: a stream may expand a little, never by much.
+        self.raw_cap = max_bytes + max_bytes // 64 + 65_536
+        self.raw = 0
+        self.body = bytearray()  # one buffer: a body of tiny chunks costs its bytes, not an object each
+        self._compressed = encoding in ("gzip", "x-gzip", "deflate")
+        self._sniffed = not self._compressed
+        self._prefix = b""
+        self._z = self._decompressor()
+        self._padding = False  # only zero bytes may follow
+        self._ended = False  # a compressed stream ended: the body is compressed
+        self._pending = b""  # the first byte of a gzip member's two-byte mark, the second to come
 
-    def feed(self, chunk: bytes) -> bytes:
-        if self._passthrough:
-            return self._count(chunk)
-        if not self._started:
-            self._started = True
-            self._raw_prefix = chunk
-            try:
-                return self._inflate(chunk)
-            except zlib.error:
-                if self.encoding == "deflate":  # raw deflate stream without zlib header
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    try:
-                        return self._inflate(chunk)
-                    except zlib.error:
-                        pass
-                # Not compressed at all, whatever the header says.
-                self._passthrough = True
-                return self._count(chunk)
+    def _decompressor(self) -> Any:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in self.encoding else zlib.MAX_WBITS)
+
+    def feed(self, chunk: bytes) -> None:
+        self.raw += len(chunk)
+        if self._compressed and self.raw > self.raw_cap:
+            raise _Failure("TooLarge", f"compressed body exceeds {self.raw_cap:,} bytes")
+        if not self._sniffed:
+            self._prefix += chunk
+            if len(self._prefix) >= self._SNIFF_BYTES:
+                self._sniff()
+            return
+        if not self._compressed:
+            self._count(chunk)
+            return
+        data, self._pending = self._pending + chunk, b""
         try:
-            return self._inflate(chunk)
+            self._inflate(data)
         except zlib.error as exc:
             raise _Failure("DecodingError", f"{self.encoding} body is corrupt: {exc}") from exc
 
-    def _inflate(self, chunk: bytes) -> bytes:
-        out = []
-        data = chunk
-        while data:
-            # max_length: never inflate more than the cap allows, however small the input.
-            piece = self._z.decompress(data, self.max_bytes - self.size + 1)
-            out.append(self._count(piece))
-            data = self._z.unconsumed_tail
-            if self._z.eof:
-                break
-        return b"".join(out)
+    def finish(self) -> bytes:
+        """The decoded body, once every chunk was fed."""
+        if not self._sniffed:
+            self._sniff()
+        if self._pending:
+            raise _Failure("DecodingError", f"data after the end of the {self.encoding} stream")
+        if self._compressed and not self._z.eof and not self._padding and self.raw:
+            raise _Failure("DecodingError", f"{self.encoding} body ends before its compressed stream does")
+        return bytes(self.body)
 
-    def _count(self, piece: bytes) -> bytes:
-        self.size += len(piece)
-        if self.size > self.max_bytes:
+    def _sniff(self) -> None:
+        self._sniffed = True
+        prefix, self._prefix = self._prefix, b""
+        try:
+            self._inflate(prefix)
+            return
+        except zlib.error as exc:
+            if self._ended:  # what follows a stream is not a body that is not compressed
+                raise _Failure("DecodingError", f"{self.encoding} body is corrupt: {exc}") from exc
+        if self.encoding == "deflate":  # raw deflate stream without zlib header
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+            self.body.clear()
+            try:
+                self._inflate(prefix)
+                return
+            except zlib.error:
+                pass
+        # Not compressed at all, whatever the header says.
+        self._compressed = False
+        self.body.clear()
+        self._count(prefix)
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            if self._padding:
+                if data.strip(b"\0"):
+                    raise _Failure("DecodingError", f"data after the end of the {self.encoding} stream")
+                return
+            if self._z.eof:  # what follows the stream that ended: another gzip member, or padding
+                self._ended = True
+                if not data.strip(b"\0"):
+                    self._padding = True
+                    return
+                if data == b"\x1f" and "gzip" in self.encoding:  # the mark may be split between reads
+                    self._pending = data
+                    return
+                if "gzip" not in self.encoding or data[:2] != b"\x1f\x8b":
+                    raise _Failure("DecodingError", f"data after the end of the {self.encoding} stream")
+                self._z = self._decompressor()
+            # max_length: never inflate more than the cap allows, however small the input.
+            self._count(self._z.decompress(data, self.max_bytes - len(self.body) + 1))
+            data = self._z.unconsumed_tail or self._z.unused_data
+
+    def _count(self, piece: bytes) -> None:
+        self.body += piece
+        if len(self.body) > self.max_bytes:
             raise _Failure("TooLarge", f"decompressed body exceeds the cap of {self.max_bytes:,} bytes")
-        return piece
 
 
 def _read_capped(response: httpx.Response, limits: FetchLimits, deadline: float) -> bytes:
@@ -183,13 +254,12 @@ def _read_capped(response: httpx.Response, limits: FetchLimits, deadline: float)
     if declared and declared.isdigit() and int(declared) > limits.max_bytes and encoding == "identity":
         raise _Failure("TooLarge", f"body of {int(declared):,} bytes exceeds the cap of {limits.max_bytes:,}")
     decoder = _Decoder(encoding, limits.max_bytes)
-    chunks: list[bytes] = []
     for chunk in response.iter_raw():
-        chunks.append(decoder.feed(chunk))
+        decoder.feed(chunk)
         # Our own clients stop at the deadline inside the socket; this also bounds a caller's client.
         if time.monotonic() > deadline:
             raise _Failure("Timeout", _total_timeout_message(limits))
-    return b"".join(chunks)
+    return decoder.finish()
 
 
 def _total_timeout_message(limits: FetchLimits) -> str:
@@ -201,15 +271,17 @@ def _fetch_http(
 ) -> bytes | None:
     """One attempt, following redirects by hand so permanent moves are recorded."""
     headers = {}
-    if request.etag:
-        headers["If-None-Match"] = request.etag
-    if request.last_modified:
-        headers["If-Modified-Since"] = request.last_modified
+    if etag := _validator(request.etag):
+        headers["If-None-Match"] = etag
+    if last_modified := _validator(request.last_modified):
+        headers["If-Modified-Since"] = last_modified
     outcome.conditional = bool(headers)
     url = request.url
     seen = {url}
     permanent = True
+    from_public_server = False  # whether the last redirect came from a public server
     for _hop in range(limits.max_redirects + 1):
+        refusing = internal_addresses_refused.set(from_public_server)
         try:
             with client.stream("GET", url, headers=headers) as response:
                 outcome.status = response.status_code
@@ -219,13 +291,20 @@ def _fetch_http(
                         raise _Failure(
                             "BadRedirect", f"HTTP {response.status_code} without a Location header"
                         )
-                    target = urljoin(url, location)
-                    if urlsplit(target).scheme not in ("http", "https"):
+                    try:
+                        target = urljoin(url, location)
+                        scheme = urlsplit(target).scheme
+                    except ValueError as exc:
+                        reason = f"redirect to an invalid URL {location!r}: {exc}"
+                        raise _Failure("BadRedirect", reason) from exc
+                    if scheme not in ("http", "https"):
                         raise _Failure("BadRedirect", f"redirect to a non-HTTP URL {target!r} refused")
                     if target in seen:
                         raise _Failure("RedirectLoop", f"redirect loop: {target} was already visited")
-                    if reason := refused_redirect(url, target):
+                    sender = _server_address(response)
+                    if reason := refused_redirect(url, target, None if sender is None else [sender]):
                         raise _Failure("BadRedirect", reason)
+                    from_public_server = sender is None or not is_internal_address(sender)
                     permanent = permanent and response.status_code in _PERMANENT
                     seen.add(target)
                     url = target
@@ -234,6 +313,8 @@ def _fetch_http(
                 if url != request.url and permanent:
                     outcome.permanent_redirect = url
                 if response.status_code == 304:
+                    if not headers:
+                        raise _Failure("HTTPError", "HTTP 304 Not Modified to a request naming no version")
                     outcome.not_modified = True
                     return None
                 if response.status_code >= 400:
@@ -245,9 +326,11 @@ def _fetch_http(
                     )
                 body = _read_capped(response, limits, deadline)
                 outcome.content_type = response.headers.get("content-type")
-                outcome.etag = response.headers.get("etag")
-                outcome.last_modified = response.headers.get("last-modified")
+                outcome.etag = _validator(response.headers.get("etag"))
+                outcome.last_modified = _validator(response.headers.get("last-modified"))
                 return body
+        except RedirectRefused as exc:
+            raise _Failure("BadRedirect", str(exc)) from exc
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline:
                 raise _Failure("Timeout", _total_timeout_message(limits)) from exc
@@ -256,7 +339,19 @@ def _fetch_http(
             raise _Failure(type(exc).__name__, str(exc) or type(exc).__name__) from exc
         except httpx.InvalidURL as exc:
             raise _Failure("InvalidURL", f"{url!r}: {exc}") from exc
+        finally:
+            internal_addresses_refused.reset(refusing)
     raise _Failure("RedirectLoop", f"more than {limits.max_redirects} redirects")
+
+
+def _server_address(response: httpx.Response) -> str | None:
+    """The IP address the response came from, when the connection says."""
+    stream = response.extensions.get("network_stream")
+    try:
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+    except OSError:  # the connection is gone already
+        return None
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
 
 
 def fetch(

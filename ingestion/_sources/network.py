@@ -1,11 +1,12 @@
-"""The network rules of a fetch: one wall-clock deadline for every socket operation,
-and no redirects from a public server into internal networks."""
+"""The network rules of a fetch: one wall-clock deadline for every socket operation
+and name lookup, and no redirects from a public server into internal networks."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable
 from contextvars import ContextVar
@@ -61,7 +62,9 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's own socket backend, every connect, read and write cut to the deadline."""
+    """httpcore's own socket backend, every lookup, connect, read and write cut to the
+    deadline. It connects to the addresses it looked up itself, so that what
+    :data:`internal_addresses_refused` checks is where the connection goes."""
 
     def __init__(self) -> None:
         self._sockets = httpcore.SyncBackend()
@@ -74,8 +77,27 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._sockets.connect_tcp(host, port, timeout, local_address, socket_options))
+        addresses = lookup(host, _within_deadline(timeout, httpcore.ConnectTimeout))
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} has no address")
+        if internal_addresses_refused.get():
+            internal = [address for address in addresses if is_internal_address(address)]
+            if internal:
+                raise RedirectRefused(
+                    f"redirect from a public server to {host} refused: "
+                    f"it leads to the internal address {internal[0]}"
+                )
+        failure: Exception | None = None
+        for address in addresses:  # in the resolver's order, as a plain connect would try them
+            try:
+                timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+                stream = self._sockets.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+                continue
+            return _DeadlineStream(stream)
+        assert failure is not None
+        raise failure
 
     def sleep(self, seconds: float) -> None:
         self._sockets.sleep(seconds)
@@ -95,10 +117,43 @@ class DeadlineTransport(httpx.HTTPTransport):
         )
 
 
+# -- name lookups ------------------------------------------------------------------------
+
+
+def lookup(host: str, timeout: float | None) -> list[str]:
+    """The IP addresses of ``host`` (itself when it is one), looked up within ``timeout``
+    seconds: the system's resolver keeps to its own timeouts only (half a minute and
+    more), so the lookup runs in a thread of its own, left to finish in the background
+    when the time is up. Raises httpcore's ``ConnectTimeout`` then, ``ConnectError``
+    when the name does not resolve."""
+    try:
+        return [str(ipaddress.ip_address(host.split("%", 1)[0]))]
+    except ValueError:
+        pass
+    answers: list[Any] = []
+    errors: list[Exception] = []
+
+    def resolve() -> None:
+        try:
+            answers.extend(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            errors.append(exc)
+
+    resolver = threading.Thread(target=resolve, name=f"lookup {host[:64]}", daemon=True)
+    resolver.start()
+    resolver.join(timeout)
+    if resolver.is_alive():
+        raise httpcore.ConnectTimeout(f"looking up {host} took more than {timeout:g} s")
+    if errors:
+        raise httpcore.ConnectError(f"cannot look up {host}: {errors[0]}")
+    return list(dict.fromkeys(str(answer[4][0]) for answer in answers))
+
+
 # -- redirects into internal networks ---------------------------------------------------
 
-#: Loopback, private, link-local, shared (carrier-grade NAT), multicast and reserved
-#: ranges: where a public server must not send us.
+#: Loopback, private, link-local, shared (carrier-grade NAT), IETF protocol assignments,
+#: benchmarking, local-use NAT64, multicast and reserved ranges: where a public server
+#: must not send us.
 INTERNAL_NETWORKS = tuple(
     ipaddress.ip_network(network)
     for network in (
@@ -108,11 +163,14 @@ INTERNAL_NETWORKS = tuple(
         "127.0.0.0/8",
         "169.254.0.0/16",
         "172.16.0.0/12",
+        "192.0.0.0/24",
         "192.168.0.0/16",
+        "198.18.0.0/15",
         "224.0.0.0/4",
         "240.0.0.0/4",
         "::/128",
         "::1/128",
+        "64:ff9b:1::/48",
         "fc00::/7",
         "fe80::/10",
         "ff00::/8",
@@ -120,14 +178,37 @@ INTERNAL_NETWORKS = tuple(
 )
 
 
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64's well-known
+#: prefix, IPv4-translated, and the deprecated IPv4-compatible form): judged as that address.
+_IPV4_IN_LAST_32_BITS = tuple(
+    ipaddress.ip_network(prefix) for prefix in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96")
+)
+
+#: Set while a fetch follows a redirect sent by a public server: a connection it opens
+#: must not reach an internal address, whatever the name resolved to a moment before.
+internal_addresses_refused: ContextVar[bool] = ContextVar("internal_addresses_refused", default=False)
+
+
+class RedirectRefused(Exception):
+    """A connection a public server's redirect would open into an internal network."""
+
+
 def is_internal_address(address: str) -> bool:
     """Whether an IP address (text; an IPv6 zone is allowed) lies in :data:`INTERNAL_NETWORKS`.
 
-    An IPv4 address written as IPv6 (``::ffff:a.b.c.d``) is judged as the IPv4 address.
+    An IPv4 address carried in IPv6 (``::ffff:a.b.c.d``, NAT64, 6to4, Teredo) is judged
+    as the IPv4 address.
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip.teredo is not None:
+            ip = ip.teredo[1]  # the client's address
+        elif ip != ipaddress.IPv6Address("::1") and any(ip in prefix for prefix in _IPV4_IN_LAST_32_BITS):
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return any(ip in network for network in INTERNAL_NETWORKS)
 
 
@@ -145,37 +226,37 @@ def redirect_leads_inward(source_addresses: Iterable[str], target_addresses: Ite
 
 def host_addresses(host: str | None) -> list[str]:
     """The IP addresses a URL's host stands for: itself when it is one, else what it
-    resolves to (nothing when it does not resolve: the request itself then fails)."""
+    resolves to within the fetch's deadline (nothing when it does not resolve in time:
+    the request itself then fails)."""
     if not host:
         return []
     try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    try:
-        answers = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
+        return lookup(host, _within_deadline(None, httpcore.ConnectTimeout))
+    except (httpcore.ConnectError, httpcore.ConnectTimeout):
         return []
-    return [str(answer[4][0]) for answer in answers]
 
 
-def refused_redirect(source_url: str, target_url: str) -> str | None:
+def refused_redirect(
+    source_url: str, target_url: str, source_addresses: list[str] | None = None
+) -> str | None:
     """Why a redirect from ``source_url`` to ``target_url`` must not be followed, or None.
 
     Refused: a public server sending us to an internal address (see
     :func:`redirect_leads_inward`), where a feed URL could reach what only we can.
+    ``source_addresses``: where the redirect came from, if known (else the source's
+    name is looked up). A name that resolves elsewhere once the redirect is followed
+    meets :data:`internal_addresses_refused` as its connection opens.
     """
     target_addresses = host_addresses(urlsplit(target_url).hostname)
     internal = [address for address in target_addresses if is_internal_address(address)]
     if not internal:
         return None  # the common case: no need to look the source up
     source_host = urlsplit(source_url).hostname
-    if not redirect_leads_inward(host_addresses(source_host), target_addresses):
+    if source_addresses is None:
+        source_addresses = host_addresses(source_host)
+    if not redirect_leads_inward(source_addresses, target_addresses):
         return None
     return (
         f"redirect from the public host {source_host} to {target_url} refused: "
         f"it leads to the internal address {internal[0]}"
     )
-
-
-# -- fetching ---------------------------------------------------------------------------
