@@ -70,7 +70,10 @@ def _utc_time(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"not a date or time: {text!r} (e.g. 2026-03-01 or 2026-03-01T06:00Z)"
         ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first day Python knows
+        raise argparse.ArgumentTypeError(f"out of the range of dates: {text!r}") from None
 
 
 def _reading_parent() -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ from outside the snapshot. Refusals are one line and exit status 2."""
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -79,6 +81,13 @@ REFUSED = {
     "export": "EXPORT DATABASE '{root}/exported'",
     "import": "IMPORT DATABASE '{root}/exported'",
     "explain analyze copy": "EXPLAIN ANALYZE COPY (SELECT 1) TO '{root}/explained.csv'",
+    "explain analyze create": "EXPLAIN ANALYZE CREATE TEMP TABLE t AS SELECT 42 AS x",
+    "explain analyze set": "EXPLAIN ANALYZE SET memory_limit = '100GB'",
+    "two selects": "SELECT 1; SELECT 2",
+    # table functions that change the connection (logging to a file would abort the process)
+    "enable_logging": "SELECT * FROM enable_logging(storage='file', storage_path='{root}/logs', level='trace')",
+    "quoted enable_profiling": 'SELECT * FROM "enable_profiling"()',
+    "force_checkpoint": "SELECT * FROM force_checkpoint()",
     # files through table functions (these are SELECTs: the database itself must refuse)
     "read_csv": "SELECT * FROM read_csv('{root}/secret.csv')",
     "read_csv_auto": "SELECT * FROM read_csv_auto('{root}/secret.csv')",
@@ -140,3 +149,62 @@ def test_the_command_refuses_in_one_line_with_exit_status_2(root: Path, query: s
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("newsroom sql: error: ")
     assert _tree(root) == before
+
+
+def test_values_a_format_cannot_hold_fail_with_a_clear_error(root: Path, tmp_path: Path) -> None:
+    for query, fmt in [
+        ("SELECT 'infinity'::TIMESTAMP AS t", "csv"),
+        ("SELECT DATE '99999-01-01' AS d", "json"),
+        ("SELECT INTERVAL 1 DAY AS i", "parquet"),
+    ]:
+        output = tmp_path / f"out.{fmt}" if fmt == "parquet" else None
+        with pytest.raises(QueryError, match=f"cannot be written as {fmt}.*cast that column"):
+            run_sql(snapshot(root), query, fmt=fmt, output=output)
+        assert output is None or not output.exists()
+
+
+def test_json_output_stays_json(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_sql(snapshot(root), "SELECT 'nan'::DOUBLE AS x, '-inf'::DOUBLE AS y, 1.5::DOUBLE AS z", fmt="json")
+    assert json.loads(capsys.readouterr().out) == [{"x": "NaN", "y": "-Infinity", "z": 1.5}]
+    with pytest.raises(QueryError, match="'a' appears twice"):
+        run_sql(snapshot(root), "SELECT 1 AS a, 2 AS a", fmt="json")
+
+
+def test_the_table_view_shows_the_rows_asked_for_and_says_there_are_more(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_sql(snapshot(root), "SELECT range AS n FROM range(500)", max_rows=5)
+    shown = capsys.readouterr()
+    assert [
+        line.split()[1] for line in shown.out.splitlines() if line.split()[1:2] and line.split()[1].isdigit()
+    ] == ["0", "1", "2", "3", "4"]
+    assert "more than 5 rows" in shown.err
+
+
+def test_paths_that_cannot_be_resolved_are_refused_in_one_line(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for output in (tmp_path / "a" / "x.csv", Path("~nosuchuser-here/x.csv")):
+        with pytest.raises(QueryError, match="cannot use"):
+            run_sql(snapshot(root), "SELECT 1", fmt="csv", output=output)
+
+
+def test_a_database_journal_is_never_replaced(root: Path, tmp_path: Path) -> None:
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    journal = tmp_path / "w.duckdb.wal"
+    journal.write_bytes(b"pending")
+    with pytest.raises(QueryError, match="the journal of"):
+        run_sql(snapshot(root), "SELECT 1", fmt="csv", output=journal, force=True)
+    assert journal.read_bytes() == b"pending"
+
+
+def test_a_file_of_another_engine_is_not_read_through_a_downloaded_extension(
+    root: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "s.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(QueryError, match="cannot open the snapshot") as refused:
+        run_sql(other, "SELECT 1", fmt="csv")
+    assert "download" not in str(refused.value).lower()

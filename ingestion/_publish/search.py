@@ -298,7 +298,8 @@ def parse_query(query: str) -> ParsedQuery:
     if query.count('"') % 2:
         raise QueryError('the search has an unclosed quote: close the phrase ("like this") or drop the quote')
     parts = query.split('"')
-    phrases = tuple(" ".join(part.split()) for part in parts[1::2] if part.strip())
+    # A phrase with nothing left once folded (a lone accent) would match every article.
+    phrases = tuple(" ".join(part.split()) for part in parts[1::2] if fold(part).strip())
     words = tuple(word for part in parts for word in _SEPARATORS.split(fold(part)) if word)
     if not words:
         raise QueryError("the search has no words to look for")
@@ -439,7 +440,7 @@ def _register_snippet(con: duckdb.DuckDBPyConnection) -> None:
 
 def snippet(fields: Sequence[str | None], marked: set[str]) -> str:
     """Up to ``SNIPPET_CHARS`` of the first field with a match, around it, matches marked."""
-    words = sorted(marked, key=len, reverse=True)
+    words = sorted(filter(None, marked), key=len, reverse=True)  # an empty mark matches everywhere
     if not words:
         return ""
     pattern = re.compile("|".join(re.escape(word) for word in words))

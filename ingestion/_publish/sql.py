@@ -20,6 +20,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -57,6 +58,17 @@ _HUGE_INTEGERS = {"HUGEINT", "UHUGEINT"}
 #: Type names of columns whose values can hold text (nested types included).
 _TEXT_TYPE_MARKERS = ("VARCHAR", "JSON", "ENUM", "STRUCT", "MAP", "UNION", "[")
 _BLOB_NAME = re.compile(r"[0-9a-f]{64}\.gz")
+#: Opening a file another engine wrote (a SQLite file given as a snapshot) must not fetch
+#: the extension that reads it: extensions come from packages only.
+_NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+#: Table functions that change the connection's state or write files: refused by name
+#: (with file access off, one that enables logging aborts the process when it closes).
+_STATEFUL_FUNCTIONS = re.compile(
+    r'\b"?(enable_logging|disable_logging|truncate_duckdb_logs|enable_profiling|disable_profiling'
+    r'|checkpoint|force_checkpoint)"?\s*\(',
+    re.IGNORECASE,
+)
+_EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +104,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str | None = 
 def is_snapshot(path: Path) -> bool:
     """Whether ``path`` is a published snapshot (or a copy of one): marts, but no event log."""
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with duckdb.connect(str(path), read_only=True, config=_NO_DOWNLOADS) as con:
             return _has_table(con, "marts") and not _has_table(con, "raw", "events")
     except duckdb.Error:
         return False
@@ -114,7 +126,7 @@ def protected_places(db_path: Path, snapshot: Path) -> list[tuple[str, Path]]:
     database, with published/, blobs/...) and the snapshot being read, with the data
     directory it was published into."""
     places = [("the data directory", db_path.parent), ("the snapshot being queried", snapshot)]
-    published_into = snapshot.resolve().parent
+    published_into = resolved(snapshot).parent
     if published_into.name == "published":
         places.append(("the data directory", published_into.parent))
     return places
@@ -124,6 +136,11 @@ def _stored_data_kind(path: Path) -> str | None:
     """What ``path`` holds if it is something a query result must never replace."""
     if _BLOB_NAME.fullmatch(path.name):
         return "a stored raw body"
+    for suffix in (".wal", "-wal", "-journal", "-shm"):  # DuckDB's and SQLite's companions
+        if path.name.endswith(suffix) and path.name != suffix:
+            database = path.with_name(path.name[: -len(suffix)])
+            if database.is_file() and _stored_data_kind(database):
+                return f"the journal of {database}"
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
@@ -136,11 +153,20 @@ def _stored_data_kind(path: Path) -> str | None:
     return None
 
 
+def resolved(path: Path) -> Path:
+    """``path`` with ``~`` expanded and links followed, or a clear error (an unknown
+    ``~user``, a loop of links)."""
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as exc:
+        raise QueryError(f"cannot use {path}: {exc}") from exc
+
+
 def check_output_target(output: Path, protected: Sequence[tuple[str, Path]], *, force: bool) -> Path:
     """The file ``output`` really leads to (links followed), or an error if a query must not write it."""
-    target = Path(output).expanduser().resolve()
+    target = resolved(output)
     for description, place in protected:
-        place = Path(place).expanduser().resolve()
+        place = resolved(place)
         if target == place or target.is_relative_to(place):
             where = description if target == place else f"inside {description}"
             raise QueryError(
@@ -167,7 +193,7 @@ def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.Duck
     if not path.is_file():
         raise QueryError(f"no published snapshot at {path}; run `newsroom publish` (or the demo) first")
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True, config=_NO_DOWNLOADS)
     except duckdb.Error as exc:
         raise QueryError(f"cannot open the snapshot {path}: {error_line(exc)}") from exc
     try:
@@ -181,7 +207,12 @@ def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.Duck
             )
         if not _has_table(con, "marts"):
             raise QueryError(f"{path} is not a published snapshot (it has no marts)")
-        con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
+        try:
+            con.execute(f"SET memory_limit = '{int(limits.memory_bytes)}B'")
+        except duckdb.Error as exc:
+            raise QueryError(
+                f"--memory-limit {_size_text(limits.memory_bytes)} is too small: {error_line(exc)}"
+            ) from exc
         # Published times are UTC; shown in UTC, and "today" is the UTC day, wherever the reader is.
         con.execute("SET TimeZone = 'UTC'")
         # No spilling: a read-only query writes no files, not even temporary ones.
@@ -208,30 +239,43 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         kind = statement.type.name
         if kind not in _READ_ONLY:
             raise QueryError(f"refused: {kind} statements are not allowed; the published data is read-only")
+        if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs what it explains: that must be read-only too
+            explained = _EXPLAIN.sub("", statement.query, count=1)
+            check_read_only(con, explained)
+    if len(statements) > 1:
+        raise QueryError(f"refused: {len(statements)} statements; run one at a time")
+    if found := _STATEFUL_FUNCTIONS.search(sql):
+        raise QueryError(f"refused: {found.group(1)}() changes the connection or writes files")
 
 
 @contextlib.contextmanager
 def _time_limit(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[threading.Event]:
-    """Interrupt ``con``'s query after ``seconds``; the event tells that the time ran out."""
+    """Interrupt ``con``'s query after ``seconds``, and every 50 ms after that until the
+    block ends (an interrupt only stops the query running at that moment, and a block may
+    start another); the event tells that the time ran out."""
     expired = threading.Event()
+    finished = threading.Event()
     guard = threading.Lock()
-    running = True
 
-    def stop() -> None:
-        with guard:
-            if running:  # never touch a connection that may be closed already
-                expired.set()
+    def watch() -> None:
+        if finished.wait(seconds):
+            return
+        expired.set()
+        while True:
+            with guard:
+                if finished.is_set():  # never touch a connection that may be closed already
+                    return
                 con.interrupt()
+            if finished.wait(0.05):
+                return
 
-    timer = threading.Timer(seconds, stop)
-    timer.daemon = True
-    timer.start()
+    watcher = threading.Thread(target=watch, name="query time limit", daemon=True)
+    watcher.start()
     try:
         yield expired
     finally:
         with guard:
-            running = False
-        timer.cancel()
+            finished.set()
 
 
 def _query_failed(exc: BaseException, expired: threading.Event, limits: QueryLimits) -> QueryError:
@@ -303,16 +347,27 @@ class _CsvWriter:
 
 
 class _JsonWriter:
-    """One JSON array, one object per line, written as the rows arrive."""
+    """One JSON array, one object per line, written as the rows arrive. NaN and the
+    infinities, which JSON has no number for, are written as the strings "NaN",
+    "Infinity" and "-Infinity"."""
 
     def __init__(self, sink: BinaryIO, schema: pa.Schema) -> None:
+        import pyarrow as pa
+
         self.sink = sink
         self.rows = 0
+        self.floats = [field.name for field in schema if pa.types.is_floating(field.type)]
 
     def write(self, batch: pa.RecordBatch) -> int:
+        rows = batch.to_pylist()
+        for row in rows if self.floats else ():
+            for name in self.floats:
+                value = row[name]
+                if value is not None and not math.isfinite(value):
+                    row[name] = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
         lines = [
-            json.dumps(row, default=str, ensure_ascii=False).translate(_JSON_C1_ESCAPES)
-            for row in batch.to_pylist()
+            json.dumps(row, default=str, ensure_ascii=False, allow_nan=False).translate(_JSON_C1_ESCAPES)
+            for row in rows
         ]
         data = (("[\n" if not self.rows else ",\n") + ",\n".join(lines)).encode() if lines else b""
         self.rows += len(lines)
@@ -463,8 +518,14 @@ def run_query(
                 relation = _portable(relation, fmt)
                 if fmt == "table":
                     shown = max_rows or 100
-                    # Only what is shown is fetched.
-                    relation.limit(shown + 1).show(max_rows=shown, max_width=200)
+                    # Only what is shown is fetched, and one row more to tell there are more.
+                    fetched = relation.limit(shown + 1).to_arrow_table()
+                    con.from_arrow(fetched.slice(0, shown)).show(max_rows=shown, max_width=200)
+                    if fetched.num_rows > shown:
+                        print(
+                            f"more than {shown:,} rows: --max-rows N shows more, --format csv gives them all",
+                            file=sys.stderr,
+                        )
                     return
                 reader = relation.to_arrow_reader(_BATCH_ROWS)
                 rows = _export(reader, fmt, target, output, protected, limits, expired, force=force)
@@ -489,9 +550,16 @@ def _export(
 ) -> int:
     """Stream the result into its destination within the limits; the number of rows written."""
     incomplete = "nothing was written" if output is not None else "the output above is incomplete"
+    names = reader.schema.names
+    if fmt != "csv" and len(set(names)) < len(names):  # a JSON object or Parquet file keeps one
+        twice = next(name for name in names if names.count(name) > 1)
+        raise QueryError(f"refused: the column name {twice!r} appears twice; name them apart with AS")
     rows = written = 0
     with _destination(target, output, protected, force=force) as sink:
-        writer = _WRITERS[fmt](sink, reader.schema)
+        try:
+            writer = _WRITERS[fmt](sink, reader.schema)
+        except _unwritable() as exc:
+            raise _cannot_write(fmt, exc) from exc
         try:
             while (batch := _next_batch(reader, expired, limits)) is not None:
                 if expired.is_set():
@@ -503,19 +571,41 @@ def _export(
                         f"{incomplete}. Narrow the query or raise --max-rows"
                     )
                 # Checked before the batch becomes Python objects, which take several times its size.
-                if (
-                    written + batch.nbytes > limits.max_bytes
-                    or (written := written + writer.write(batch)) > limits.max_bytes
-                ):
-                    raise QueryError(
-                        f"stopped: the result is larger than {_size_text(limits.max_bytes)} (--max-bytes); "
-                        f"{incomplete}. Narrow the query or raise --max-bytes"
-                    )
+                if written + batch.nbytes > limits.max_bytes:
+                    raise _too_large(limits, incomplete)
+                try:
+                    written += writer.write(batch)
+                except _unwritable() as exc:
+                    raise _cannot_write(fmt, exc) from exc
+                if written > limits.max_bytes:
+                    raise _too_large(limits, incomplete)
         except BaseException:
             writer.discard()
             raise
         writer.finish()
     return rows
+
+
+def _too_large(limits: QueryLimits, incomplete: str) -> QueryError:
+    return QueryError(
+        f"stopped: the result is larger than {_size_text(limits.max_bytes)} (--max-bytes); "
+        f"{incomplete}. Narrow the query or raise --max-bytes"
+    )
+
+
+def _unwritable() -> tuple[type[Exception], ...]:
+    """What writing a value the format cannot hold raises: Arrow's errors (an interval in
+    Parquet), Python's for a date it cannot hold (year 99999, infinity) in csv and json."""
+    import pyarrow as pa
+
+    return (pa.ArrowException, ValueError, OverflowError)
+
+
+def _cannot_write(fmt: str, exc: Exception) -> QueryFailed:
+    return QueryFailed(
+        f"a value of the result cannot be written as {fmt}: {error_line(exc)}; "
+        "cast that column in the query (e.g. ::VARCHAR)"
+    )
 
 
 def _size_text(size: int) -> str:
