@@ -9,16 +9,18 @@ import re
 import shutil
 import socket
 import sqlite3
+import time
 import urllib.error
 import urllib.request
 from contextlib import closing
 from pathlib import Path
 
 import duckdb
+import jinja2
 import pytest
 
 from ingestion._explore.mirror import write_mirror
-from ingestion._explore.plugin import word_diff
+from ingestion._explore.plugin import prepare_jinja2_environment, word_diff
 from ingestion._explore.serve import RunningExplorer, start_in_background
 from ingestion._publish.snapshot import publish, published_dir
 from ingestion.exceptions import QueryError
@@ -191,6 +193,18 @@ def test_word_diff_marks_words_and_escapes_them() -> None:
     assert "<b>" not in diff
 
 
+def test_word_diff_of_long_texts_is_bounded() -> None:
+    words = [f"w{n}" for n in range(60_000)]
+    edited = [*words[:30_000], "changed", *words[30_001:]]
+    started = time.monotonic()
+    diff = word_diff(" ".join(words), " ".join(edited))
+    assert time.monotonic() - started < 5
+    assert "<del>w30000</del><ins>changed</ins>" in diff
+    # Two long texts that differ throughout: the changed stretch taken out and put in whole.
+    rewritten = word_diff(" ".join(words), " ".join(reversed(words)))
+    assert rewritten.count("<del>") == 1 and rewritten.count("<ins>") == 1
+
+
 def test_hostile_headline_is_shown_as_text(published: Path, tmp_path: Path) -> None:
     hostile = "<script>alert('x')</script><img src=x onerror=alert(1)>"
     snapshot = tmp_path / "published" / "newsroom.duckdb"
@@ -265,6 +279,26 @@ def test_feeds_are_served_as_atom(explorer: RunningExplorer, published: Path) ->
     source_feed = sorted((published / "feeds" / "sources").glob("*.atom"))[0].name
     assert _get(f"{explorer.url}feeds/sources/{source_feed}")[0] == 200
     assert _get(f"{explorer.url}feeds/%2e%2e/newsroom.duckdb")[0] == 404
+    assert _get(f"{explorer.url}feeds/{'x' * 300}.atom")[0] == 404  # a name too long for the file system
+
+
+def test_a_query_cannot_build_a_value_of_any_size(explorer: RunningExplorer) -> None:
+    started = time.monotonic()
+    status, _, html = _get(f"{explorer.url}newsroom?sql=select+length(randomblob(900000000))")
+    assert status == 400 and "too big" in html
+    assert time.monotonic() - started < 10
+
+
+def test_row_links_encode_ids_as_datasette_reads_them() -> None:
+    env = jinja2.Environment(autoescape=True)
+    prepare_jinja2_environment(env)
+    # urlencode would leave the ".", which Datasette reads as a format (".json").
+    assert env.from_string("{{ 'news.json'|row_id }}").render() == "news~2Ejson"
+
+
+def test_a_bad_request_is_a_short_page(explorer: RunningExplorer) -> None:
+    status, _, html = _get(f"{explorer.url}newsroom/articles?_col=nope")
+    assert status == 400 and "Traceback" not in html
 
 
 def test_writes_are_refused(explorer: RunningExplorer, mirror: sqlite3.Connection) -> None:

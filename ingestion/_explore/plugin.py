@@ -7,16 +7,20 @@ each piece it marks up): a headline is whatever a feed sent.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import mimetypes
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from datasette import hookimpl
-from datasette.utils.asgi import NotFound, Response
+from datasette.database import QueryInterrupted
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import Base400, Response
 from markupsafe import Markup, escape
 
 from ingestion._explore.metadata import DATABASE, PLUGIN
@@ -34,8 +38,14 @@ _PAGE_OF_COLUMN = {
 }
 _TABLE_OF_PAGE = {"article": "articles", "thread": "story_threads", "entity": "entities"}
 _MENTIONS_SHOWN = 500
+#: A thread page lists this many articles; the rest are a link to the table away.
+_THREAD_ARTICLES_SHOWN = 1_000
 #: Words and the spaces between them, so a diff keeps the text's own spacing.
 _TOKENS = re.compile(r"\s+|[^\s]+")
+#: Tokens a diff compares once the start and end both versions share are set aside:
+#: comparing costs their product, so a longer changed stretch is shown taken out and
+#: put in whole.
+_DIFF_TOKENS = 4_000
 
 
 @hookimpl
@@ -49,6 +59,35 @@ def register_routes() -> list[tuple[str, Any]]:
 
 
 @hookimpl
+def prepare_jinja2_environment(env: Any) -> None:
+    # Datasette's own encoding of a row id in a URL ("." is "~2E"): urlencode leaves a
+    # "." that Datasette then reads as a format, as in "news.json".
+    env.filters["row_id"] = lambda value: tilde_encode(str(value))
+
+
+@hookimpl
+def handle_exception(
+    datasette: Any, request: Any, exception: Exception
+) -> Callable[[], Awaitable[Response]] | None:
+    """A request's own error (a 4xx) or a query over the time limit as a short page, without
+    the traceback Datasette prints for every error, with its local variables (the
+    request's headers among them)."""
+    if isinstance(exception, QueryInterrupted):
+        status, message = 503, "This page took too long to build from the published snapshot."
+    elif isinstance(exception, Base400):
+        status, message = exception.status, str(exception.args[0]) if exception.args else "Bad request."
+    else:
+        return None
+
+    async def page() -> Response:
+        if request.path.endswith(".json"):
+            return Response.json({"ok": False, "error": message, "status": status}, status=status)
+        return await _message_page(datasette, request, message, status)
+
+    return page
+
+
+@hookimpl
 def render_cell(value: Any, column: str, database: str, datasette: Any) -> Markup | None:
     """Ids link to their page here; a reference Datasette already expanded keeps its
     label and gains that link."""
@@ -56,7 +95,7 @@ def render_cell(value: Any, column: str, database: str, datasette: Any) -> Marku
     if database != DATABASE or page is None or value in (None, ""):
         return None
     if isinstance(value, dict):  # {"value": id, "label": text}
-        row_url = datasette.urls.row(DATABASE, _TABLE_OF_PAGE[page], quote(str(value["value"]), safe=""))
+        row_url = datasette.urls.row(DATABASE, _TABLE_OF_PAGE[page], tilde_encode(str(value["value"])))
         return Markup('<a href="{}">{}</a>&nbsp;<em><a href="{}">{}</a></em>').format(
             page_url(page, value["value"]), value["label"] or value["value"], row_url, value["value"]
         )
@@ -95,19 +134,8 @@ async def article_page(datasette: Any, request: Any) -> Response:
     versions = await _all(
         db, "SELECT * FROM article_versions WHERE article_id = ? ORDER BY version", [article_id]
     )
-    shown = []
-    previous: dict[str, Any] | None = None
-    for version in versions:
-        fields = []
-        for name in ("title", "summary", "body"):
-            text = version.get(name) or ""
-            if previous is None:
-                fields.append({"name": name, "changed": False, "html": escape(text)})
-            else:
-                before = previous.get(name) or ""
-                fields.append({"name": name, "changed": before != text, "html": word_diff(before, text)})
-        shown.append({"row": version, "fields": fields, "withdrawn": _is_withdrawal(version)})
-        previous = version
+    # Diffs are worked out in a thread: the server answers other requests meanwhile.
+    shown = await asyncio.to_thread(_versions_shown, versions)
     thread = await _one(
         db,
         "SELECT ta.thread_id, ta.is_member, t.label FROM thread_articles AS ta "
@@ -130,6 +158,24 @@ async def article_page(datasette: Any, request: Any) -> Response:
     )
 
 
+def _versions_shown(versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each version with its fields, the later ones marked up with what changed."""
+    shown = []
+    previous: dict[str, Any] | None = None
+    for version in versions:
+        fields = []
+        for name in ("title", "summary", "body"):
+            text = version.get(name) or ""
+            if previous is None:
+                fields.append({"name": name, "changed": False, "html": escape(text)})
+            else:
+                before = previous.get(name) or ""
+                fields.append({"name": name, "changed": before != text, "html": word_diff(before, text)})
+        shown.append({"row": version, "fields": fields, "withdrawn": _is_withdrawal(version)})
+        previous = version
+    return shown
+
+
 async def thread_page(datasette: Any, request: Any) -> Response:
     thread_id = request.url_vars["thread_id"]
     db = datasette.get_database(DATABASE)
@@ -144,15 +190,18 @@ async def thread_page(datasette: Any, request: Any) -> Response:
         "coalesce(a.published_at, a.first_seen_at) AS published, "
         "ta.is_member, ta.duplicate_of, ta.similarity, ta.copy_similarity, ta.joined_at "
         "FROM thread_articles AS ta JOIN articles AS a ON a.article_id = ta.article_id "
-        "WHERE ta.thread_id = ? ORDER BY published, a.article_id",
+        f"WHERE ta.thread_id = ? ORDER BY published, a.article_id LIMIT {_THREAD_ARTICLES_SHOWN}",
         [thread_id],
     )
     members = [a for a in articles if a["is_member"]]
-    sources: dict[str, dict[str, Any]] = {}
-    for article in members:
-        entry = sources.setdefault(article["source_id"], {"source_id": article["source_id"], "articles": 0})
-        entry["articles"] += 1
-        entry.setdefault("first", article["published"])
+    # Counted over the whole thread, not the articles listed.
+    sources = await _all(
+        db,
+        "SELECT a.source_id, count(*) AS articles, min(coalesce(a.published_at, a.first_seen_at)) AS first "
+        "FROM thread_articles AS ta JOIN articles AS a ON a.article_id = ta.article_id "
+        "WHERE ta.thread_id = ? AND ta.is_member GROUP BY a.source_id ORDER BY first, a.source_id",
+        [thread_id],
+    )
     return await _render(
         datasette,
         request,
@@ -161,9 +210,12 @@ async def thread_page(datasette: Any, request: Any) -> Response:
             "thread": thread,
             "articles": articles,
             "first": members[0] if members else None,
-            "sources": list(sources.values()),
+            "sources": sources,
             "top_entities": _json_list(thread.get("top_entities")),
             "languages": _json_list(thread.get("languages")),
+            "articles_shown": _THREAD_ARTICLES_SHOWN,
+            "all_articles_url": f"{datasette.urls.table(DATABASE, 'thread_articles')}"
+            f"?thread_id={quote(thread_id, safe='')}",
         },
     )
 
@@ -205,11 +257,15 @@ async def feed_file(datasette: Any, request: Any) -> Response:
     snapshot's feeds are served as soon as it is published."""
     config = datasette.plugin_config(PLUGIN) or {}
     if not config.get("feeds_dir"):
-        raise NotFound("No feeds are published.")
-    root = Path(config["feeds_dir"]).resolve()
-    path = (root / request.url_vars["path"]).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise NotFound("No such feed in the published snapshot.")
+        return Response.text("No feeds are published.", status=404)
+    try:
+        root = Path(config["feeds_dir"]).resolve()
+        path = (root / request.url_vars["path"]).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL
+        found = False
+    if not found:
+        return Response.text("No such feed in the published snapshot.", status=404)
     if path.suffix == ".atom":
         content_type = "application/atom+xml; charset=utf-8"
     else:
@@ -219,17 +275,30 @@ async def feed_file(datasette: Any, request: Any) -> Response:
 
 def word_diff(before: str, after: str) -> Markup:
     """``after`` with the words taken out of ``before`` in <del> and the words put in,
-    in <ins>; every piece escaped."""
+    in <ins>; every piece escaped. Bounded: see ``_DIFF_TOKENS``."""
     old, new = _TOKENS.findall(before), _TOKENS.findall(after)
-    pieces: list[str] = []
-    for operation, a1, a2, b1, b2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    old_middle, new_middle = old[start : len(old) - end], new[start : len(new) - end]
+    if len(old_middle) > _DIFF_TOKENS or len(new_middle) > _DIFF_TOKENS:
+        operations = [("replace", 0, len(old_middle), 0, len(new_middle))]
+    else:
+        matcher = difflib.SequenceMatcher(None, old_middle, new_middle, autojunk=False)
+        operations = matcher.get_opcodes()
+    pieces = [str(escape("".join(new[:start])))]
+    for operation, a1, a2, b1, b2 in operations:
         if operation == "equal":
-            pieces.append(str(escape("".join(new[b1:b2]))))
+            pieces.append(str(escape("".join(new_middle[b1:b2]))))
             continue
-        if operation in ("delete", "replace"):
-            pieces.append(f"<del>{escape(''.join(old[a1:a2]))}</del>")
-        if operation in ("insert", "replace"):
-            pieces.append(f"<ins>{escape(''.join(new[b1:b2]))}</ins>")
+        if operation in ("delete", "replace") and a2 > a1:
+            pieces.append(f"<del>{escape(''.join(old_middle[a1:a2]))}</del>")
+        if operation in ("insert", "replace") and b2 > b1:
+            pieces.append(f"<ins>{escape(''.join(new_middle[b1:b2]))}</ins>")
+    pieces.append(str(escape("".join(new[len(new) - end :]))))
     return Markup("".join(pieces))
 
 
@@ -255,10 +324,20 @@ async def _all(db: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 
 async def _not_found(datasette: Any, request: Any, message: str) -> Response:
+    return await _message_page(datasette, request, message, 404)
+
+
+async def _message_page(datasette: Any, request: Any, message: str, status: int) -> Response:
     page = await datasette.render_template(
-        "newsroom_not_found.html", {"database": DATABASE, "message": message}, request=request
+        "newsroom_not_found.html",
+        {
+            "database": DATABASE,
+            "message": message,
+            "heading": "Not found" if status == 404 else f"Error {status}",
+        },
+        request=request,
     )
-    return Response.html(page, status=404)
+    return Response.html(page, status=status)
 
 
 async def _render(datasette: Any, request: Any, template: str, context: dict[str, Any]) -> Response:

@@ -32,6 +32,8 @@ from ingestion.exceptions import QueryError
 
 #: Datasette would accept a POST to a canned query; we have none that writes, and refuse them all.
 _READING_METHODS = ("GET", "HEAD")
+#: Longest text or blob a query of the mirror may make: well above the longest body kept.
+MAX_VALUE_BYTES = 32 * 2**20
 _TEMPLATES = Path(__file__).parent / "templates"
 _SETTINGS = {
     # Bodies are long; table pages show their start (the row page shows all).
@@ -145,6 +147,13 @@ class _MirrorDatabase(Database):
     def __init__(self, datasette: Datasette, path: Path) -> None:
         super().__init__(datasette, path=str(path), is_mutable=False)
         self._per_thread = threading.local()
+
+    def connect(self, write: bool = False) -> sqlite3.Connection:
+        connection = super().connect(write)
+        # A query's time limit is checked between SQLite's steps, and one step can build a
+        # string of any size (randomblob(900000000)): no value may be longer than this.
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        return connection
 
     async def execute_fn(self, fn: Any) -> Any:
         if self.ds.executor is None:
