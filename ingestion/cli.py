@@ -499,18 +499,23 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _limits(args: argparse.Namespace) -> QueryLimits:
+    """The limits of a reading command's query, from its options."""
+    return QueryLimits(
+        timeout=args.timeout,
+        memory_bytes=args.memory_limit,
+        max_rows=args.max_rows or QUERY_LIMITS.max_rows,
+        max_bytes=args.max_bytes,
+    )
+
+
 def _reading(args: argparse.Namespace) -> dict:
     """Where a reading command reads and writes, and its limits, from its options."""
     from ingestion._publish.sql import protected_places, snapshot_for
 
     db_path = _db_path(args)
     snapshot = args.published or snapshot_for(db_path)
-    limits = QueryLimits(
-        timeout=args.timeout,
-        memory_bytes=args.memory_limit,
-        max_rows=args.max_rows or QUERY_LIMITS.max_rows,
-        max_bytes=args.max_bytes,
-    )
+    limits = _limits(args)
     return {
         "path": snapshot,
         "fmt": args.format,
@@ -622,6 +627,15 @@ def _quiet_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     args = build_parser().parse_args(argv)
+    if args.func in (_cmd_sql, _cmd_search):  # a reader's query: in a process of its own, with hard limits
+        from ingestion._publish.sql import run_bounded
+
+        return run_bounded(lambda: _run(args), _limits(args), f"newsroom {args.command}")
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names: its exit status, its errors as one line."""
     try:
         status = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit

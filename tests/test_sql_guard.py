@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from ingestion._publish.sql import run_sql
+from ingestion._publish.sql import GRACE_SECONDS, QueryLimits, run_bounded, run_sql
 from ingestion.exceptions import QueryError
 
 from .conftest import run_cli
@@ -208,3 +209,21 @@ def test_a_file_of_another_engine_is_not_read_through_a_downloaded_extension(
     with pytest.raises(QueryError, match="cannot open the snapshot") as refused:
         run_sql(other, "SELECT 1", fmt="csv")
     assert "download" not in str(refused.value).lower()
+
+
+def test_one_enormous_value_is_stopped_by_the_memory_limit(root: Path) -> None:
+    # DuckDB's own limit does not see a list built inside one function call: the process's does.
+    started = time.monotonic()
+    query = "SELECT length(list_concat(range(200000000), range(10))) AS n"
+    result = run_cli("sql", query, "--snapshot", str(snapshot(root)), "--memory-limit", "100MB", timeout=120)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "memory limit" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_a_reading_command_past_its_time_and_grace_is_killed(capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.monotonic()
+    status = run_bounded(lambda: time.sleep(120) or 0, QueryLimits(timeout=0.1), "newsroom sql")
+    assert status == 2
+    assert time.monotonic() - started < 0.1 + GRACE_SECONDS + 5
+    assert "ran longer than 0.1 s" in capsys.readouterr().err

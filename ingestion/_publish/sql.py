@@ -23,8 +23,11 @@ import json
 import math
 import os
 import re
+import resource
+import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -71,6 +74,13 @@ _STATEFUL_FUNCTIONS = re.compile(
 _EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
 
 
+#: What a reading command's process may use beyond its query's memory limit: Python,
+#: DuckDB, Arrow and the libraries they load.
+PROCESS_HEADROOM_BYTES = 2 * 2**30
+#: How long past its time limit a reading command's process is given to stop by itself.
+GRACE_SECONDS = 5.0
+
+
 @dataclass(frozen=True, slots=True)
 class QueryLimits:
     """What one query may use. ``max_rows`` and ``max_bytes`` bound csv, json and parquet output."""
@@ -79,6 +89,73 @@ class QueryLimits:
     memory_bytes: int = 2_000_000_000
     max_rows: int = 1_000_000
     max_bytes: int = 1_000_000_000
+
+
+def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> int:
+    """Run ``work`` (a reading command: it reports its own errors and returns its exit
+    status) in a child process that cannot outgrow ``limits.memory_bytes`` (plus
+    ``PROCESS_HEADROOM_BYTES``) nor outlive ``limits.timeout`` (plus ``GRACE_SECONDS``).
+
+    DuckDB keeps its own limits between chunks of rows and over the memory it manages;
+    one value computed at once (a list of a billion numbers) escapes both. The child's
+    address space is capped, so such an allocation fails as DuckDB's out-of-memory
+    error, and a child still running after the grace is killed. Where processes cannot
+    be forked, ``work`` runs in this one with DuckDB's limits only.
+    """
+    if not hasattr(os, "fork"):
+        return work()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (runs in the child, which ends with os._exit)
+        status = 70
+        try:
+            with contextlib.suppress(ValueError, OSError):
+                cap = limits.memory_bytes + PROCESS_HEADROOM_BYTES
+                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            status = work()
+        except MemoryError:
+            print(f"{command}: error: stopped: {_MEMORY_STOP}", file=sys.stderr)
+            status = 2
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(status)
+    deadline = time.monotonic() + limits.timeout + GRACE_SECONDS
+    try:
+        while True:
+            finished, status = os.waitpid(child, os.WNOHANG)
+            if finished:
+                break
+            if time.monotonic() >= deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                print(f"{command}: error: {_too_long(limits)}", file=sys.stderr)
+                return 2
+            time.sleep(0.02)
+    except KeyboardInterrupt:  # the child has its own, and says so
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child, 0)
+        return 130
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    print(
+        f"{command}: error: stopped: the query's process ended by signal {os.WTERMSIG(status)}; "
+        f"{_MEMORY_STOP}",
+        file=sys.stderr,
+    )
+    return 2
+
+
+_MEMORY_STOP = "it may need more memory than its limit; narrow the query or raise --memory-limit"
+
+
+def _too_long(limits: QueryLimits) -> str:
+    return (
+        f"stopped: the query ran longer than {limits.timeout:g} s; narrow it (WHERE, LIMIT) "
+        "or allow more time with --timeout SECONDS"
+    )
 
 
 def clean_text(text: str) -> str:
@@ -281,10 +358,7 @@ def _time_limit(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[thre
 def _query_failed(exc: BaseException, expired: threading.Event, limits: QueryLimits) -> QueryError:
     message = error_line(exc)
     if expired.is_set() or isinstance(exc, duckdb.InterruptException) or message.startswith("INTERRUPT"):
-        return QueryError(
-            f"stopped: the query ran longer than {limits.timeout:g} s; narrow it (WHERE, LIMIT) "
-            "or allow more time with --timeout SECONDS"
-        )
+        return QueryError(_too_long(limits))
     if isinstance(exc, duckdb.OutOfMemoryException) or message.startswith("Out of Memory"):
         return QueryError(
             f"stopped: the query needs more than its memory limit ({_size_text(limits.memory_bytes)}); "
