@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -164,3 +165,78 @@ def test_a_big_backfill_leaves_no_freed_blocks_behind(tmp_path: Path, db_path: P
             "SELECT used_blocks, total_blocks FROM pragma_database_size()"
         ).fetchall()
     assert used == total
+
+
+def test_identifiers_must_be_text_or_whole_numbers(tmp_path: Path, db_path: Path) -> None:
+    # As floats, 10**29 and 10**29 + 1 are one number: they must not become one article.
+    lines = [
+        '{"guid": 100000000000000000000000000000, "title": "Big one"}',
+        '{"guid": 100000000000000000000000000001, "title": "Big two"}',
+        '{"guid": 7, "title": "Seven"}',
+        '{"guid": 1.5, "title": "A float"}',
+        '{"guid": {"a": 1}, "title": "An object"}',
+        '{"url": ["https://example.org/a"], "title": "A list"}',
+    ]
+    report = backfill(_write(tmp_path / "ids.jsonl", lines), "s", db_path)
+    assert report.counts["new"] == 1 and report.counts["rejected"] == 5
+    assert {r.index for r in report.rejections} == {1, 2, 4, 5, 6}
+    assert "not text or a whole number" in report.rejections[-1].reason
+
+
+def test_odd_values_of_a_line_are_noted_not_fatal(tmp_path: Path, db_path: Path) -> None:
+    nested = "[" * 300 + "]" * 300
+    lines = [
+        f'{{"guid": "g1", "title": "Deep", "language": {nested}}}',
+        {"guid": "g2", "title": "Long date", "published_at": "2014-03-10 " + "x" * 50_000},
+        {"guid": "g3", "title": "Long id", "url": "https://example.org/" + "a" * 10_000},
+    ]
+    report = backfill(_write(tmp_path / "odd.jsonl", lines), "s", db_path)
+    assert report.counts["new"] == 2 and report.counts["rejected"] == 1
+    payloads = [json.loads(row[-1]) for row in _article_events(db_path)]
+    assert payloads[0]["language"] is None and "not a language tag" in payloads[0]["issues"][0]
+    assert "not a date" in payloads[1]["issues"][0] and len(payloads[1]["issues"][0]) < 200
+
+
+def test_a_line_over_the_cap_is_rejected_unread(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingestion._log.backfill, "MAX_LINE_BYTES", 1_000)
+    lines = [
+        {"guid": "g1", "title": "Short"},
+        {"guid": "g2", "title": "x" * 5_000},
+        {"guid": "g3", "title": "After"},
+    ]
+    report = backfill(_write(tmp_path / "long.jsonl", lines), "s", db_path)
+    assert report.counts["new"] == 2 and report.counts["rejected"] == 1
+    assert report.rejections[0].index == 2 and "longer than" in report.rejections[0].reason
+
+
+def test_a_byte_order_mark_is_read_past_and_a_compressed_archive_refused(
+    tmp_path: Path, db_path: Path
+) -> None:
+    archive = tmp_path / "bom.jsonl"
+    archive.write_bytes(b"\xef\xbb\xbf" + json.dumps({"guid": "g1", "title": "First"}).encode() + b"\n")
+    assert backfill(archive, "s", db_path).counts["new"] == 1
+    compressed = tmp_path / "archive.jsonl.gz"
+    compressed.write_bytes(gzip.compress(archive.read_bytes()))
+    with pytest.raises(NewsroomError, match="gzip-compressed"):
+        backfill(compressed, "s", db_path)
+    with pytest.raises(NewsroomError, match="source id"):
+        backfill(archive, "a\x1fb", db_path)
+
+
+def test_an_archive_still_being_written_records_only_lines_it_kept(tmp_path: Path, db_path: Path) -> None:
+    archive = _write(tmp_path / "growing.jsonl", [{"guid": f"g{n}", "title": f"Story {n}"} for n in range(3)])
+
+    def exporter_appends(_: int) -> None:
+        with archive.open("a") as more:
+            more.write(json.dumps({"guid": "late", "title": "Late story"}) + "\n")
+
+    report = backfill(archive, "s", db_path, on_bytes=exporter_appends)
+    assert report.counts["new"] == 3
+    events = _article_events(db_path)
+    kept = BlobStore(db_path.parent / "blobs").get(json.loads(events[0][-1])["raw"]["archive_sha256"])
+    lines = kept.decode().splitlines()
+    for *_, payload in events:
+        raw = json.loads(payload)["raw"]
+        assert json.loads(lines[raw["line"] - 1])["title"] == json.loads(payload)["title"]

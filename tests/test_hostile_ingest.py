@@ -19,7 +19,7 @@ from ingestion._demo.localserver import RequestInfo, Route
 from ingestion._log.backfill import backfill
 from ingestion._log.feed_states import current_states_file, feed_states_path, read_feed_states, states_of
 from ingestion._log.record import blob_store_for, ingest, record
-from ingestion._log.store import EventStore
+from ingestion._log.store import EventStore, PendingEvent
 from ingestion._log.verify import verify
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
@@ -388,3 +388,36 @@ def test_bodies_parsed_by_worker_processes_record_what_the_writer_would(
     assert parsed_by_workers == [12, 0]
     assert _recorded(in_workers) == _recorded(in_writer)
     assert [row[0] for row in _recorded(in_workers) if row[1] == "garbage"] == ["feed.failed"]
+
+
+# -- what the log keeps of time and of validators -------------------------------------
+
+
+def test_recorded_at_never_goes_back_along_the_log(db_path: Path) -> None:
+    # A writer that waited for the lock appends after one that came later: its time is not earlier.
+    later, earlier = utcnow(), utcnow() - timedelta(minutes=5)
+    with EventStore(db_path) as store:
+        for when, stream in ((later, "feed:a"), (earlier, "feed:b")):
+            with store.transaction():
+                store.append(
+                    [PendingEvent("feed.fetched", stream, stream[5:], {})], recorded_at=when, run_id="r"
+                )
+    times = [when for (when,) in query(db_path, "SELECT recorded_at FROM raw.events ORDER BY event_seq")]
+    assert times == sorted(times) and times[-1] == later
+
+
+def test_a_body_without_validators_forgets_the_ones_before(server, db_path: Path) -> None:
+    # Kept, body 1's ETag would be sent with the next request, and a 304 would hide a return to it.
+    first, second = (
+        rss([item(1, title="Minister resigns")]),
+        rss([item(1, title="Minister denies resigning")]),
+    )
+    server.routes["/feed"] = Route(first, headers={"ETag": '"v1"'})
+    source = Source("news", server.url("/feed"))
+    ingest([source], db_path, limits=FAST)
+    assert read_feed_states(db_path)["news"].etag == '"v1"'
+    server.routes["/feed"] = Route(second)
+    ingest([source], db_path, limits=FAST)
+    assert read_feed_states(db_path)["news"].etag is None
+    with EventStore(db_path, read_only=True) as store:
+        assert states_of(store)["news"].etag is None

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import hashlib
+import shutil
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
 from ingestion._gc import gc_paused
-from ingestion._log.blobs import file_sha256
+from ingestion._log.blobs import BlobStore, file_sha256
 from ingestion._log.events import article_id, decide, item_content_hash
 from ingestion._log.record import blob_store_for, new_run_id
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._model import ParsedItem, Rejection
+from ingestion._sources.config import is_language_tag, is_source_id
 from ingestion._sources.dates import checked, iso, parse_datetime, utcnow
 from ingestion._sources.parse import cap_fields
 from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
@@ -26,6 +30,16 @@ from ingestion.exceptions import ArchiveError
 #: Lines decided and appended per transaction: bounds memory on large archives.
 CHUNK_LINES = 25_000
 MAX_LISTED_REJECTIONS = 50
+#: The longest line read, in bytes: a feed's cap. A longer one is rejected unread.
+MAX_LINE_BYTES = 20 * 2**20
+#: The longest guid, url or outlet name kept, in characters; a line with a longer guid
+#: or url is rejected (they name the article: cut, two could become one).
+MAX_IDENTITY_CHARS = 8_192
+#: A publisher's time longer than this is no date (and is not quoted whole in the issue).
+MAX_DATE_CHARS = 100
+#: How an archive that is not JSON Lines in UTF-8 starts: refused with a clear error
+#: rather than read as lines of which none can be read.
+_NOT_JSON_LINES = {b"\x1f\x8b": "gzip-compressed", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
 
 
 @dataclass(slots=True)
@@ -42,11 +56,24 @@ class BackfillReport:
     resumed_after_line: int = 0
 
 
+def _identifier(record: dict, key: str) -> str | None:
+    """A guid or url as text: a string, or a whole number (an export's numeric ids);
+    anything else would name two articles the same (1.0 and 1) or one article two ways."""
+    value = record.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not text or a whole number")
+    if len(value) > MAX_IDENTITY_CHARS:
+        raise ValueError(f"{key} is longer than {MAX_IDENTITY_CHARS:,} characters")
+    return value.strip() or None
+
+
 def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
-    guid = record.get("guid")
-    guid = str(guid).strip() if guid not in (None, "") else None
-    link = record.get("url")
-    link = str(link).strip() if link else None
+    guid = _identifier(record, "guid")
+    link = _identifier(record, "url")
     url = web_url(link)
     # A link that is no web page is not published, but still identifies its line.
     identity = guid or url or canonical_url(link)
@@ -54,11 +81,14 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
         raise ValueError("line has neither guid nor url")
     issues: list[str] = []
     published = record.get("published_at")
-    published_at = checked(
-        parse_datetime(published) if isinstance(published, str) else None, now, issues, "published_at"
-    )
+    readable = isinstance(published, str) and len(published) <= MAX_DATE_CHARS
+    published_at = checked(parse_datetime(published) if readable else None, now, issues, "published_at")
     if published and published_at is None and not issues:
-        issues.append(f"published_at {published!r} is not a date; ignored")
+        issues.append(f"published_at {str(published)[:MAX_DATE_CHARS]!r} is not a date; ignored")
+    language = record.get("language") or None
+    if language is not None and not (isinstance(language, str) and is_language_tag(language)):
+        issues.append(f"language {str(language)[:MAX_DATE_CHARS]!r} is not a language tag; ignored")
+        language = None
     item = ParsedItem(
         identity=identity,
         guid=guid,
@@ -68,17 +98,31 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
         summary=html_to_text(record.get("summary")),
         body=html_to_text(record.get("body")),
         byline=one_line(record.get("byline") or record.get("author")),
-        language=record.get("language") or None,
+        language=language,
         published_at=published_at,
         issues=issues,
         line=number,
     )
     if record.get("source"):
-        item.wire["outlet"] = str(record["source"])
+        item.wire["outlet"] = str(record["source"])[:MAX_IDENTITY_CHARS]
     if not (item.title or item.summary or item.body):
         raise ValueError("line has no title, summary or body")
     cap_fields(item)
     return item
+
+
+def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes | None, int]]:
+    """(line number, the line or None when it is over ``MAX_LINE_BYTES``, its size)."""
+    number = 0
+    while line := handle.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield number, line, len(line)
+            continue
+        size = len(line)
+        while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            size += len(rest)  # read past, never held whole
+        yield number, None, size + len(rest)
 
 
 def _read_lines(
@@ -86,17 +130,19 @@ def _read_lines(
     now: datetime,
     report: BackfillReport,
     on_bytes: Callable[[int], None] | None,
-    on_raw: Callable[[bytes], object],
 ) -> Iterator[ParsedItem]:
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            on_raw(raw)
+        for number, raw, size in _lines(handle):
             if on_bytes:
-                on_bytes(len(raw))
-            if not raw.strip():
+                on_bytes(size)
+            if raw is not None and number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark some exporters write
+            if raw is not None and not raw.strip():
                 continue
             report.lines += 1
             try:
+                if raw is None:
+                    raise ValueError(f"line is longer than {MAX_LINE_BYTES // 2**20} MB")
                 record = orjson.loads(raw)
                 if not isinstance(record, dict):
                     raise ValueError("line is not a JSON object")
@@ -105,6 +151,26 @@ def _read_lines(
                 report.counts["rejected"] += 1
                 if len(report.rejections) < MAX_LISTED_REJECTIONS:
                     report.rejections.append(Rejection(number, f"line {number}: {exc}"))
+
+
+@contextmanager
+def _private_copy(path: Path, folder: Path) -> Iterator[Path]:
+    """A copy of the archive that nothing else writes, in ``folder``, removed after: it
+    is hashed, kept and read, so the kept archive holds every line the log points at
+    even if the original is still being written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / f".archive-{uuid.uuid4().hex}.tmp"
+    try:
+        with path.open("rb") as original:
+            start = original.read(2)
+            if kind := _NOT_JSON_LINES.get(start):
+                raise ArchiveError(f"archive {path} is {kind}; give it as JSON Lines in UTF-8")
+            original.seek(0)
+            with copy.open("xb") as target:
+                shutil.copyfileobj(original, target, 2**20)
+        yield copy
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def backfill(
@@ -119,9 +185,26 @@ def backfill(
     path = Path(path)
     if not path.is_file():
         raise ArchiveError(f"archive {path} not found")
+    if not is_source_id(source_id):
+        raise ArchiveError(f"source id {source_id!r} must be 1-64 lower-case letters, digits, '_', '.', '-'")
+    blobs = blob_store_for(db_path)
+    with _private_copy(path, blobs.root) as copy:
+        return _load(copy, path, source_id, db_path, blobs, lock_timeout, on_bytes)
+
+
+def _load(
+    copy: Path,
+    path: Path,
+    source_id: str,
+    db_path: Path,
+    blobs: BlobStore,
+    lock_timeout: float,
+    on_bytes: Callable[[int], None] | None,
+) -> BackfillReport:
+    """``backfill`` of the archive at ``path``, read from its private ``copy``."""
     report = BackfillReport(new_run_id(), path)
     now = utcnow()
-    archive_sha = file_sha256(path)
+    archive_sha = file_sha256(copy)
     raw_ref = {"archive_sha256": archive_sha, "archive_name": path.name}
     with EventStore(db_path, lock_timeout=lock_timeout) as store:
         report.loaded_before, report.resumed_after_line = _earlier_loads(store, source_id, archive_sha)
@@ -134,25 +217,23 @@ def backfill(
             # takes the GIL, and beside the parser it ran 3x slower. A chunk is
             # decided once the one before it is committed, so its reads see every
             # earlier line.
-            keeping = background.submit(blob_store_for(db_path).put_file, path, compresslevel=1)
-            read_digest = hashlib.sha256()
+            keeping = background.submit(blobs.put_file, copy, compresslevel=1)
             writing: Future[int] | None = None
             recorded: dict[str, _Recorded | None] = {}
-            lines = _read_lines(path, now, report, on_bytes, read_digest.update)
+            lines = _read_lines(copy, now, report, on_bytes)
             for chunk in _chunks(lines, CHUNK_LINES):
                 report.events_appended += writing.result() if writing is not None else 0
                 store.begin()
                 try:
                     appended = _append_chunk(store, source_id, chunk, raw_ref, report, now, recorded)
                     if writing is None:  # nothing may point at a blob that was not kept
-                        _check_unchanged(path, archive_sha, keeping.result())
+                        _check_kept(path, archive_sha, keeping.result())
                 except BaseException:
                     store.rollback()
                     raise
                 writing = background.submit(_commit, store, appended)
             report.events_appended += writing.result() if writing is not None else 0
-            _check_unchanged(path, archive_sha, keeping.result())  # again for an archive of no lines
-            _check_unchanged(path, archive_sha, read_digest.hexdigest())
+            _check_kept(path, archive_sha, keeping.result())  # again for an archive of no lines
         summary = {
             **raw_ref,
             "lines": report.lines,
@@ -174,13 +255,10 @@ def backfill(
     return report
 
 
-def _check_unchanged(path: Path, archive_sha: str, sha_seen: str) -> None:
-    """The archive is read three times (hashed, kept, parsed): all must be the same bytes."""
-    if sha_seen != archive_sha:
-        raise ArchiveError(
-            f"archive {path} changed while it was being loaded (something still writing it?); "
-            "load it again once it is complete"
-        )
+def _check_kept(path: Path, archive_sha: str, kept_sha: str) -> None:
+    """The private copy was hashed, then kept: both must be the same bytes."""
+    if kept_sha != archive_sha:
+        raise ArchiveError(f"the copy of archive {path} changed while it was being loaded; load it again")
 
 
 def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple[datetime | None, int]:

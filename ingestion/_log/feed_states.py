@@ -93,8 +93,9 @@ def states_of(store: EventStore, after_seq: int = 0) -> dict[str, FeedState]:
 def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> dict[str, FeedState]:
     """The states of a log from those of its events up to some point (``earlier``) and
     of its events after it (``later``): what ``states_of`` gives for the whole log, at
-    the cost of reading only the new events. The two times are maxima; every other
-    field is the latest value given, so a later one wins unless it is None."""
+    the cost of reading only the new events. The two times are maxima; the validators
+    are the latest body's (with it, even None); every other field is the latest value
+    given, so a later one wins unless it is None."""
     folded = dict(earlier)
     for source, new in later.items():
         old = folded.get(source)
@@ -106,6 +107,8 @@ def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> d
             before, after = getattr(old, name), getattr(new, name)
             if name in ("last_fetched_at", "last_unconditional_at"):
                 values[name] = max((v for v in (before, after) if v is not None), default=None)
+            elif name in ("etag", "last_modified") and new.latest_body is not None:
+                values[name] = after
             else:
                 values[name] = before if after is None else after
         folded[source] = FeedState(**values)

@@ -493,10 +493,11 @@ class EventStore:
         states of later events to earlier ones.
 
         ``latest_body`` is the hash of the last body it delivered (a 304 delivers
-        none); ``etag``/``last_modified`` came with that body. ``retry_after_until``
+        none); ``etag``/``last_modified`` came with that body (NULL if it came
+        without: an older body's would let a 304 hide a change). ``retry_after_until``
         is what the latest fetch's server asked for; ``identity_decision`` the
         latest decision on how the source's items are identified (see ``record``).
-        Each is the latest value given (NULLs are passed over).
+        Those are the latest value given (NULLs are passed over).
         """
         # `->>` in parentheses: DuckDB 1.x binds it more loosely than AND and NOT.
         rows = self.con.execute(
@@ -506,8 +507,8 @@ class EventStore:
                    max(recorded_at) FILTER (WHERE event_type = 'feed.fetched'
                                             AND (payload ->> '$.conditional') = 'false'),
                    arg_max(content_hash, stream_version) FILTER (WHERE content_hash IS NOT NULL),
-                   arg_max(payload ->> '$.etag', stream_version) FILTER (WHERE content_hash IS NOT NULL),
-                   arg_max(payload ->> '$.last_modified', stream_version)
+                   arg_max_null(payload ->> '$.etag', stream_version) FILTER (WHERE content_hash IS NOT NULL),
+                   arg_max_null(payload ->> '$.last_modified', stream_version)
                        FILTER (WHERE content_hash IS NOT NULL),
                    arg_max(payload ->> '$.retry_after_until', stream_version),
                    arg_max(payload ->> '$.identity_decision', stream_version)
@@ -545,7 +546,11 @@ class EventStore:
             return 0
         if self.read_only:
             raise StoreError("the store was opened read-only")
-        seq, prev_hash = self._last_event() or (0, GENESIS_HASH)
+        seq, prev_hash, last_recorded = self._last_event() or (0, GENESIS_HASH, None)
+        # Never before the event ahead of it: a writer that took its time before the lock
+        # was free (or a clock set back) must not record a time the log had passed.
+        if last_recorded is not None and recorded_at < last_recorded:
+            recorded_at = last_recorded
         versions = self._next_versions({event.stream_id for event in pending})
         recorded_us = epoch_us(recorded_at)
         sha256 = hashlib.sha256
@@ -596,7 +601,7 @@ class EventStore:
                 last = self._last_event()
                 if last and self.con.execute(
                     "SELECT count(*) FROM copied_log.raw.events WHERE event_seq = ? AND event_hash = ?",
-                    list(last),
+                    list(last[:2]),
                 ).fetchall() != [(1,)]:
                     raise StoreError(
                         f"{self.path} is not a copy of the first events of {source}: its event "
@@ -611,7 +616,7 @@ class EventStore:
                 head = self._last_event()
                 if head and head[0] > after:
                     self._record_append(after + 1, head[0])
-                    self._appended_head = head
+                    self._appended_head = head[:2]
         finally:
             self.con.execute("DETACH copied_log")
         return head[0] - after if head else 0
@@ -620,10 +625,10 @@ class EventStore:
         """Note in ``raw.appends`` the events this transaction appends (see ``SCHEMA_SQL``)."""
         self.con.execute("INSERT INTO raw.appends VALUES (?, ?)", [first_seq, last_seq])
 
-    def _last_event(self) -> tuple[int, str] | None:
-        """(event_seq, event_hash) of the log's last event."""
+    def _last_event(self) -> tuple[int, str, datetime] | None:
+        """(event_seq, event_hash, recorded_at) of the log's last event."""
         rows = self.con.execute(
-            "SELECT event_seq, event_hash FROM raw.events ORDER BY event_seq DESC LIMIT 1"
+            "SELECT event_seq, event_hash, recorded_at FROM raw.events ORDER BY event_seq DESC LIMIT 1"
         ).fetchall()
         return rows[0] if rows else None
 

@@ -68,6 +68,16 @@ class _Loader(_SAFE_LOADER):  # type: ignore[misc, valid-type]
 DEFAULT_DB = Path("data/newsroom.duckdb")
 
 
+def is_source_id(text: str) -> bool:
+    """Whether ``text`` is a source id as feeds.yml allows one."""
+    return bool(_ID.fullmatch(text))
+
+
+def is_language_tag(text: str) -> bool:
+    """Whether ``text`` is a language tag as feeds.yml allows one ("en", "pt-BR")."""
+    return bool(_LANGUAGE.fullmatch(text))
+
+
 def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
     """--db wins, then $NEWSROOM_DB, then data/newsroom.duckdb."""
     return Path(db or os.environ.get("NEWSROOM_DB") or DEFAULT_DB)
