@@ -21,10 +21,11 @@ from ingestion._log.feed_states import current_states_file, feed_states_path, re
 from ingestion._log.record import blob_store_for, ingest, record
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._log.verify import verify
+from ingestion._model import FetchRequest
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
 from ingestion._sources.fetch import FetchLimits
-from ingestion._sources.parse import FIELD_CAPS, MAX_ITEMS_PER_DOCUMENT
+from ingestion._sources.parse import FIELD_CAPS, MAX_ITEMS_PER_DOCUMENT, parse_body
 from ingestion._sources.plan import fetch_all, is_due, plan
 
 from .conftest import run_cli
@@ -421,3 +422,44 @@ def test_a_body_without_validators_forgets_the_ones_before(server, db_path: Path
     assert read_feed_states(db_path)["news"].etag is None
     with EventStore(db_path, read_only=True) as store:
         assert states_of(store)["news"].etag is None
+
+
+# -- one source's odd values never cost the run -------------------------------------------
+
+
+def _ninjs(**extra: object) -> bytes:
+    return json.dumps({"uri": "urn:wire:1", "headline": "Port strike ends", "version": "1", **extra}).encode()
+
+
+def test_wire_values_out_of_their_range_are_dropped_not_stored(server, db_path: Path) -> None:
+    server.routes["/wire"] = Route(_ninjs(urgency=2**64))
+    report = ingest([Source("wire", server.url("/wire"), kind="ninjs")], db_path, limits=FAST)
+    assert report.totals()["new"] == 1, [s.line() for s in report.sources]
+    [(urgency,)] = query(
+        db_path, "SELECT payload ->> '$.wire.urgency' FROM raw.events WHERE event_type = 'article.published'"
+    )
+    assert urgency is None
+
+
+def test_a_value_the_log_cannot_store_fails_its_source_only(server, db_path: Path) -> None:
+    server.routes["/surrogate"] = Route(b'{"uri": "urn:wire:2", "headline": "Breaking \\ud800 news"}')
+    sources = [
+        Source("surrogate", server.url("/surrogate"), kind="ninjs"),
+        serve(server, "/odd", rss([item(1)])),
+        serve(server, "/feed", rss([item(2)])),
+    ]
+    blobs = blob_store_for(db_path)
+    outcomes = fetch_all([FetchRequest(s.id, s.url, s.kind) for s in sources], blobs, limits=FAST)
+    # As a parser that let a number past 64 bits through would hand it over.
+    odd = parse_body(
+        "rss", blobs.get(outcomes[1].body_sha256), source_id="odd", url=sources[1].url, now=utcnow()
+    )
+    odd.items[0].wire["urgency"] = 2**70
+    report = record(db_path, outcomes, blobs, parsed_by_source={"odd": odd})
+    by_source = {summary.source_id: summary for summary in report.sources}
+    assert by_source["feed"].counts["new"] == 1
+    assert by_source["odd"].status == "failed" and "cannot be recorded" in by_source["odd"].message
+    assert by_source["surrogate"].status == "failed" and "not JSON" in by_source["surrogate"].message
+    failed = query(db_path, "SELECT source_id FROM raw.events WHERE event_type = 'feed.failed' ORDER BY 1")
+    assert failed == [("odd",), ("surrogate",)]
+    assert verify(db_path).ok

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ingestion._sources.dates import parse_datetime
 from ingestion._sources.newsml import parse_newsml
 from ingestion._sources.ninjs import parse_ninjs
 from ingestion._sources.rss import parse_rss
+from ingestion._sources.rss_fast import parse_rss_fast
 from ingestion._sources.text import html_to_text, one_line, web_url
 
 from .feeds import item, rss
@@ -353,3 +355,40 @@ def test_rss_1_1_items_are_read() -> None:
 def test_empty_rss_1_1_feed_is_a_feed() -> None:
     result = parse(RSS11.format(items="").encode())
     assert result.items == [] and result.feed_title == "An RSS 1.1 feed"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<p " * 80_000,
+        "&lt;" * 160_000,
+        '<p id="x">a</p>' + "<a " * 40_000,
+        '<p id="x">a</p>' + "<!--" * 40_000,
+    ],
+    ids=["unclosed-tags", "escaped-brackets", "unclosed-tags-parsed", "unclosed-comments"],
+)
+def test_text_cleaning_is_linear_where_no_tag_ends(markup: str) -> None:
+    started = time.monotonic()
+    html_to_text(markup)
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["Line one&lt;/br&gt;Line two", "Before&lt;/hr&gt; after", "Intro &lt;figure title='x'/&gt; The rest"],
+    ids=["closed-br", "closed-hr", "self-closed-figure"],
+)
+def test_markup_the_sanitizer_reads_otherwise_is_left_to_feedparser(description: str) -> None:
+    body = rss([item(1)]).replace(b"<description>Summary", b"<description>" + description.encode() + b" Summary")
+    assert parse_rss_fast(body, now=NOW) is None
+
+
+def test_an_item_with_attributes_is_left_to_feedparser() -> None:
+    body = rss([item(1)]).replace(b"<item>", b'<item rdf:about="urn:about:1">', 1)
+    assert parse_rss_fast(body, now=NOW) is None
+
+
+def test_a_reference_to_no_character_spoils_one_character_not_the_feed() -> None:
+    body = rss([item(1, title="Bad &#xD800; char"), item(2, title="Past the last &#1114112; code point")])
+    titles = [entry.title for entry in parse(body).items]
+    assert titles == ["Bad \ufffd char", "Past the last \ufffd code point"]

@@ -765,3 +765,21 @@ def test_newsml_structural_rules() -> None:
     ).items
     with pytest.raises(ParseError, match="itemMeta has no versionCreated"):
         newsml(news_item(version_created=""))
+
+
+@pytest.mark.parametrize("urgency", ["\u00b2", "1" * 5000, "12", "-1"])
+def test_newsml_urgency_outside_its_digits_is_none_not_a_lost_message(urgency: str) -> None:
+    content = FULL_CONTENT.replace("<urgency>3</urgency>", f"<urgency>{urgency}</urgency>").replace(
+        '<headline role="hld:subhead">', '<headline role="hld:subhead" rank="\u00b9">'
+    )
+    [item] = newsml(news_item(meta=FULL_META, content=content, content_set=NITF)).items
+    assert item.wire["urgency"] is None and item.title == "Fed to halt QE"
+
+
+def test_ninjs_refuses_what_json_has_no_place_for() -> None:
+    for body in (b'{"uri": "urn:a", "headline": "x \\ud800 y"}', b'{"uri": "urn:a", "urgency": NaN}'):
+        with pytest.raises(ParseError, match="not JSON"):
+            parse_ninjs(body, source_id="wire", url="https://wire.example/feed", now=NOW)
+    marked = "\ufeff" + json.dumps({"uri": "urn:a", "headline": "With a byte order mark"})
+    [item] = ninjs(marked.encode()).items
+    assert item.title == "With a byte order mark"

@@ -30,7 +30,7 @@ from ingestion._log.feed_states import (
     states_of,
     write_feed_states,
 )
-from ingestion._log.store import EventStore, PendingEvent, StreamHead
+from ingestion._log.store import EventStore, PendingEvent, StreamHead, dump_payload
 from ingestion._model import FetchOutcome, ParsedItem, ParseResult, Rejection
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
@@ -188,11 +188,21 @@ def record(
             )
             pending: list[PendingEvent] = []
             for outcome, result, summary in zip(outcomes, parsed, summaries, strict=True):
-                decision = None
-                if isinstance(result, ParseResult):
-                    state = states.get(outcome.source_id) or FeedState()
-                    decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
-                pending.extend(_events_for_outcome(outcome, result, heads, summary, decision))
+                try:
+                    decision = None
+                    if isinstance(result, ParseResult):
+                        state = states.get(outcome.source_id) or FeedState()
+                        decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
+                    events = _events_for_outcome(outcome, result, heads, summary, decision)
+                    for event in events:  # made here, so a payload that cannot be stored fails its source
+                        event.payload_text = dump_payload(event.payload)
+                except (TypeError, ValueError, UnicodeError) as exc:
+                    # A value no parser should have let through (a number past 64 bits, a lone
+                    # surrogate): this source's recorded failure, not the run's.
+                    summary.counts.clear()
+                    reason = f"an item cannot be recorded ({type(exc).__name__}: {exc})"
+                    events = [_failed(outcome, summary, "ParseError", reason)]
+                pending.extend(events)
             appended = store.append(pending, recorded_at=recorded_at, run_id=run_id)
         # Only a copy of what the log says: if it cannot be written, the old one no
         # longer names the log's last event and planning reads the log instead. The

@@ -144,6 +144,8 @@ class PendingEvent:
     payload: dict[str, Any]
     occurred_at: datetime | None = None
     content_hash: str | None = None
+    #: The payload as stored (``dump_payload``), when the caller made it already.
+    payload_text: str | None = None
 
 
 @dataclass(slots=True)
@@ -561,7 +563,7 @@ class EventStore:
             version = versions.get(stream_id, 1)
             versions[stream_id] = version + 1
             event_id = event_id_for(stream_id, version)
-            payload_text = dump_payload(event.payload)
+            payload_text = event.payload_text or dump_payload(event.payload)
             payload_hash = sha256(payload_text.encode()).hexdigest()
             event_hash = sha256(chain_text(
                 prev_hash, seq, event_id, event.event_type, stream_id, version, event.source_id,

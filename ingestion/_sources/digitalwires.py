@@ -15,6 +15,8 @@ from ingestion._sources.wire import (
     is_withdrawn,
     note_if_empty,
     set_dates,
+    text_or_none,
+    urgency,
     without_title,
 )
 from ingestion.exceptions import ItemRejected
@@ -111,8 +113,8 @@ def digitalwires_item(doc: dict[str, Any], now: datetime, default_language: str 
         ),
         "dateline": one_line(doc.get("dateline")) or None,
         "type": doc.get("type"),
-        "urgency": doc.get("urgency"),
-        "embargoed": doc.get("embargoed"),
+        "urgency": urgency(doc.get("urgency")),
+        "embargoed": text_or_none(doc.get("embargoed")),
     }
     note_if_empty(item)
     return item

@@ -24,6 +24,7 @@ from ingestion._sources.wire import (
     is_withdrawn,
     note_if_empty,
     set_dates,
+    urgency,
     without_title,
 )
 from ingestion.exceptions import ItemRejected, ParseError
@@ -261,7 +262,8 @@ def _by_role(elements: list[ET.Element], roles: tuple[str, ...]) -> ET.Element |
     def key(element: ET.Element) -> tuple[int, int]:
         role = code_of(element.get("role"))
         rank = element.get("rank", "")
-        return (roles.index(role) if role in roles else len(roles), int(rank) if rank.isdigit() else 0)
+        ranked = re.fullmatch(r"[0-9]{1,9}", rank)  # not str.isdigit: "¹" is a digit to it
+        return (roles.index(role) if role in roles else len(roles), int(rank) if ranked else 0)
 
     candidates = [e for e in elements if _text(e)]
     return min(candidates, key=key) if candidates else None
@@ -313,8 +315,7 @@ def _subjects(content: ET.Element | None) -> list[dict[str, str]]:
 
 
 def _urgency(content: ET.Element | None) -> int | None:
-    value = _text(_find(content, "urgency"))
-    return int(value) if value.isdigit() else None
+    return urgency(_text(_find(content, "urgency")))
 
 
 def _link(meta: ET.Element) -> str | None:

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.digitalwires import digitalwires_item, is_digitalwires
 from ingestion._sources.ninjs_schema import LATEST, spec
@@ -26,6 +28,8 @@ from ingestion._sources.wire import (
     is_withdrawn,
     note_if_empty,
     set_dates,
+    text_or_none,
+    urgency,
     without_title,
 )
 from ingestion.exceptions import ItemRejected, ParseError
@@ -142,13 +146,11 @@ def _load(body: bytes, source_id: str, url: str) -> Any:
     if not body or not body.strip():
         raise ParseError(f"{LABEL}: empty document", source_id=source_id, url=url)
     try:
-        return json.loads(body, parse_constant=_no_constant)
+        # Decoded as JSON's rules say (a byte order mark, UTF-16 or 32); orjson refuses what
+        # JSON has no place for, which json would let through (NaN, lone surrogates).
+        return orjson.loads(body.decode(json.detect_encoding(body)))
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"{LABEL}: not JSON ({exc})", source_id=source_id, url=url) from exc
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _entries(data: Any, source_id: str, url: str) -> tuple[list[Any], bool]:
@@ -233,8 +235,8 @@ def _ninjs_item(
         "subjects": _subjects(doc.get("subject") if generation == 1 else doc.get("subjects")),
         "located": _located(doc, generation),
         "type": doc.get("type"),
-        "urgency": doc.get("urgency"),
-        "embargoed": _get(doc, "embargoed", "embargoedUntil"),
+        "urgency": urgency(doc.get("urgency")),
+        "embargoed": text_or_none(_get(doc, "embargoed", "embargoedUntil")),
     }
     extra = sorted(k for k in doc if spec(generation, None).shape_for(k) is None)
     if extra:

@@ -212,7 +212,20 @@ def prepared(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, st
     body, headers, notes = _to_utf8(body, content_type)
     if b"<media:" in body:
         body = _drop_media_captions(body)
+    if b"&#" in body:
+        body = _NUMERIC_REFERENCE.sub(_no_character_for, body)
     return body, headers, notes
+
+
+_NUMERIC_REFERENCE = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]{1,16})|([0-9]{1,24}));")
+
+
+def _no_character_for(reference: re.Match[bytes]) -> bytes:
+    """A reference to a code point no text can hold (a surrogate, past U+10FFFF) as
+    U+FFFD: feedparser fails on the whole feed for one, where one character is lost."""
+    hexadecimal, decimal = reference.groups()
+    code = int(hexadecimal, 16) if hexadecimal else int(decimal)
+    return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else reference.group()
 
 
 DateFallback = time.struct_time | Callable[[], time.struct_time | None] | None

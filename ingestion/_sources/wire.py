@@ -89,6 +89,20 @@ def finish(
     raise ParseError(reason, source_id=source_id, url=url)
 
 
+def urgency(value: object) -> int | None:
+    """A wire's urgency as the standards define it, a whole number from 0 to 9; None for
+    anything else (a 20-digit number would not even fit the log's JSON)."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]", value.strip()):
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9 else None
+
+
+def text_or_none(value: object) -> str | None:
+    """A value the standards give as text (an embargo's time), else None: not kept as
+    whatever structure a document put there."""
+    return value[:200] if isinstance(value, str) else None
+
+
 def first_text(values: Iterable[object]) -> str:
     for value in values:
         if isinstance(value, str) and value.strip():
