@@ -379,7 +379,9 @@ def test_text_cleaning_is_linear_where_no_tag_ends(markup: str) -> None:
     ids=["closed-br", "closed-hr", "self-closed-figure"],
 )
 def test_markup_the_sanitizer_reads_otherwise_is_left_to_feedparser(description: str) -> None:
-    body = rss([item(1)]).replace(b"<description>Summary", b"<description>" + description.encode() + b" Summary")
+    body = rss([item(1)]).replace(
+        b"<description>Summary", b"<description>" + description.encode() + b" Summary"
+    )
     assert parse_rss_fast(body, now=NOW) is None
 
 
@@ -392,3 +394,19 @@ def test_a_reference_to_no_character_spoils_one_character_not_the_feed() -> None
     body = rss([item(1, title="Bad &#xD800; char"), item(2, title="Past the last &#1114112; code point")])
     titles = [entry.title for entry in parse(body).items]
     assert titles == ["Bad \ufffd char", "Past the last \ufffd code point"]
+
+
+def test_a_caption_tag_written_inside_cdata_or_a_comment_cuts_nothing() -> None:
+    def feed(caption: str) -> bytes:
+        return (
+            '<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>F</title>'
+            "<item><title>How to write Media RSS</title><guid>g1</guid><description><![CDATA[<p>Use "
+            "<code><media:title></code> for the caption.</p>]]></description><!-- <media:text> -->"
+            f"{caption}</item>"
+            "<item><title>Second</title><guid>g2</guid><description>Two</description></item></channel></rss>"
+        ).encode()
+
+    for caption in ("", "<media:title>Photo caption</media:title>"):
+        result = parse(feed(caption))
+        assert [entry.guid for entry in result.items] == ["g1", "g2"], result.warning
+        assert result.items[0].summary == "Use for the caption."

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import io
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -94,7 +96,11 @@ def _drop_media_captions(body: bytes) -> bytes:
             continue
         item_end = end.end()
         if _OWN_TEXT.search(body, start.start(), item_end):
+            opaque = _opaque_spans(body, start.end(), item_end)
             for drop_start, drop_end in _media_text_spans(body, start.end(), item_end, media_ends):
+                at = bisect.bisect_right(opaque, (drop_start, math.inf)) - 1
+                if at >= 0 and opaque[at][0] <= drop_start < opaque[at][1]:
+                    continue  # "<media:title>" written as text in a CDATA section or a comment
                 kept.append(body[copied_up_to:drop_start])
                 copied_up_to = drop_end
         position = item_end
@@ -102,6 +108,24 @@ def _drop_media_captions(body: bytes) -> bytes:
         return body
     kept.append(body[copied_up_to:])
     return b"".join(kept)
+
+
+_OPAQUE_START = re.compile(rb"<!\[CDATA\[|<!--")
+
+
+def _opaque_spans(body: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """The CDATA sections and comments between ``start`` and ``end`` (neither nests in
+    XML), in order: markup written inside them is text. One scan of the item."""
+    spans: list[tuple[int, int]] = []
+    if body.find(b"<!", start, end) < 0:
+        return spans
+    position = start
+    while opened := _OPAQUE_START.search(body, position, end):
+        closing = b"]]>" if opened.group() == b"<![CDATA[" else b"-->"
+        stop = body.find(closing, opened.end(), end)
+        position = end if stop < 0 else stop + len(closing)
+        spans.append((opened.start(), position))
+    return spans
 
 
 def _media_text_spans(
