@@ -410,3 +410,11 @@ def test_a_caption_tag_written_inside_cdata_or_a_comment_cuts_nothing() -> None:
         result = parse(feed(caption))
         assert [entry.guid for entry in result.items] == ["g1", "g2"], result.warning
         assert result.items[0].summary == "Use for the caption."
+
+
+def test_a_windows_1252_feed_stays_windows_1252_when_two_letters_happen_to_be_utf8() -> None:
+    # "ß“" is DF 93 in windows-1252: valid UTF-8 on its own. The other letters must not turn into U+FFFD.
+    titles = ["Bürgermeister eröffnet Brücke", "Schöne Grüße aus Köln", "Viel „Spaß“ beim Fest"]
+    body = rss([item(n, title=title) for n, title in enumerate(titles, 1)]).decode().encode("windows-1252")
+    body = body.replace(b'encoding="utf-8"', b"")
+    assert [entry.title for entry in parse(body).items] == titles

@@ -215,12 +215,13 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, st
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
-        if encoding == "utf-8" and not _UTF8_MULTIBYTE.search(body):
-            # Not one UTF-8 sequence in it: a single-byte document, declared or not.
+        text = body.decode(encoding, errors="replace")
+        if encoding == "utf-8" and _mostly_invalid(body, text):
+            # A single-byte document, declared or not: a few of its letter pairs may happen
+            # to be valid UTF-8 ("ß“"), which must not turn every other letter into U+FFFD.
             text = body.decode("windows-1252", errors="replace")
             notes.append("not UTF-8 as declared or presumed; read as windows-1252")
         else:
-            text = body.decode(encoding, errors="replace")
             notes.append(
                 f"bytes invalid in {exc.encoding} replaced by U+FFFD (the first at byte {exc.start})"
             )
@@ -228,6 +229,13 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, st
     if content_type:
         headers["content-type"] = f"{content_type.split(';', 1)[0].strip()}; charset=utf-8"
     return text.encode("utf-8"), headers, notes
+
+
+def _mostly_invalid(body: bytes, replaced: str) -> bool:
+    """Whether ``body`` has more bytes invalid in UTF-8 (each a U+FFFD in ``replaced``,
+    its UTF-8 reading) than valid UTF-8 sequences of more than one byte."""
+    invalid = replaced.count("\ufffd") - body.count("\ufffd".encode())
+    return invalid > len(_UTF8_MULTIBYTE.findall(body))
 
 
 def prepared(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, str], list[str]]:
