@@ -418,3 +418,17 @@ def test_a_windows_1252_feed_stays_windows_1252_when_two_letters_happen_to_be_ut
     body = rss([item(n, title=title) for n, title in enumerate(titles, 1)]).decode().encode("windows-1252")
     body = body.replace(b'encoding="utf-8"', b"")
     assert [entry.title for entry in parse(body).items] == titles
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("09.03.2026 10:00", None),  # March to a German wire, September to the US
+        ("03/09/2026 10:00", None),
+        ("13.03.2026 10:00", datetime(2026, 3, 13, 10, 0)),  # only one reading
+        ("2026/03/09 10:00", datetime(2026, 3, 9, 10, 0)),  # year first: year, month, day
+        ("9 March 2026 10:00", datetime(2026, 3, 9, 10, 0)),
+    ],
+)
+def test_a_day_and_month_that_read_two_ways_are_no_date(text: str, read: datetime | None) -> None:
+    assert parse_datetime(text) == read

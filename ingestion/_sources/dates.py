@@ -197,6 +197,7 @@ def _dateutil_zone(name: str | None, offset: int | None) -> tzinfo | None:
     return timezone(timedelta(seconds=offset))
 
 
+_YEAR_FIRST = re.compile(r"\d{4}\D")
 _PLAIN_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:[0-5]\d)?")
 
 
@@ -231,9 +232,16 @@ def parse_datetime(value: str | None) -> datetime | None:
         return None
     try:
         # Parse twice with different defaults: if they disagree, the text lacked a
-        # year, month or day and dateutil filled it in. We do not invent dates.
+        # year, month or day and dateutil filled it in. We do not invent dates. And
+        # once more with the day first: "09.03.2026" is March to a German wire and
+        # September to dateutil; a text read two ways is no date. (A text that starts
+        # with its year reads year, month, day everywhere.)
         parsed = _dateutil_parser.parse(text, default=_DEFAULT_A, tzinfos=_dateutil_zone)
         if parsed != _dateutil_parser.parse(text, default=_DEFAULT_B, tzinfos=_dateutil_zone):
+            return None
+        if not _YEAR_FIRST.match(text) and parsed != _dateutil_parser.parse(
+            text, default=_DEFAULT_A, tzinfos=_dateutil_zone, dayfirst=True
+        ):
             return None
         offset = parsed.utcoffset()
         if offset is not None:
