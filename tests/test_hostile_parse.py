@@ -432,3 +432,19 @@ def test_a_windows_1252_feed_stays_windows_1252_when_two_letters_happen_to_be_ut
 )
 def test_a_day_and_month_that_read_two_ways_are_no_date(text: str, read: datetime | None) -> None:
     assert parse_datetime(text) == read
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("Mar 09 2026 10:00:00 IST", None),  # India, Israel or Ireland
+        ("Mar 09 2026 10:00:00 +1500", None),
+        ("Mon Mar 09 10:00:00 CET 2026", datetime(2026, 3, 9, 9, 0)),  # Java's Date.toString, zone applied
+    ],
+)
+def test_a_feed_date_no_strict_reader_knows_keeps_to_the_same_rules(
+    written: str, read: datetime | None
+) -> None:
+    [entry] = parse(rss([item(1, pubDate=written)])).items
+    assert entry.published_at == read
+    assert (read is None) == any("ignored" in issue for issue in entry.issues)

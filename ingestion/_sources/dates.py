@@ -11,6 +11,7 @@ import calendar
 import re
 import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any
 
 from dateutil import parser as _dateutil_parser
 
@@ -223,32 +224,47 @@ def parse_datetime(value: str | None) -> datetime | None:
             return None
     try:
         strict = read_datetime(value)
+        return strict if strict is not None else loose_reading(value)
     except DateRefused:
         return None
-    if strict is not None:
-        return strict
+
+
+def loose_reading(value: str) -> datetime | None:
+    """dateutil's reading of a date-time text the strict reader does not know, as naive
+    UTC, held to our rules: every field found in the text (none filled in), one order of
+    day and month, a known zone. None when dateutil cannot read the text; DateRefused
+    when it reads it only in a way we do not accept."""
     text = value.strip()
     if _SIGNED_ZONE_NAME.search(text):  # dateutil reads "UTC+3" the POSIX way, as UTC-3
-        return None
+        raise DateRefused("a zone name with an offset reads two ways")
     try:
-        # Parse twice with different defaults: if they disagree, the text lacked a
-        # year, month or day and dateutil filled it in. We do not invent dates. And
-        # once more with the day first: "09.03.2026" is March to a German wire and
-        # September to dateutil; a text read two ways is no date. (A text that starts
-        # with its year reads year, month, day everywhere.)
         parsed = _dateutil_parser.parse(text, default=_DEFAULT_A, tzinfos=_dateutil_zone)
-        if parsed != _dateutil_parser.parse(text, default=_DEFAULT_B, tzinfos=_dateutil_zone):
-            return None
-        if not _YEAR_FIRST.match(text) and parsed != _dateutil_parser.parse(
-            text, default=_DEFAULT_A, tzinfos=_dateutil_zone, dayfirst=True
-        ):
-            return None
-        offset = parsed.utcoffset()
-        if offset is not None:
-            parsed = (parsed - offset).replace(tzinfo=None)
-    except (ValueError, OverflowError, TypeError):  # DateRefused is a ValueError
+    except DateRefused:
+        raise
+    except (ValueError, OverflowError, TypeError):
         return None
+    # Parsed again with other defaults: if they disagree, the text lacked a year, month
+    # or day and dateutil filled it in. We do not invent dates. And with the day first:
+    # "09.03.2026" is March to a German wire and September to dateutil. (A text that
+    # starts with its year reads year, month, day everywhere.)
+    if _reading(text, default=_DEFAULT_B) != parsed:
+        raise DateRefused("it lacks a year, month or day")
+    if not _YEAR_FIRST.match(text) and _reading(text, default=_DEFAULT_A, dayfirst=True) != parsed:
+        raise DateRefused("its day and month read two ways")
+    offset = parsed.utcoffset()
+    if offset is not None:
+        try:
+            parsed = (parsed - offset).replace(tzinfo=None)
+        except OverflowError as exc:
+            raise DateRefused("it has no UTC reading") from exc
     return parsed
+
+
+def _reading(text: str, **options: Any) -> datetime | None:
+    try:
+        return _dateutil_parser.parse(text, tzinfos=_dateutil_zone, **options)
+    except (ValueError, OverflowError, TypeError):
+        return None
 
 
 def checked(value: datetime | None, now: datetime, issues: list[str], what: str) -> datetime | None:

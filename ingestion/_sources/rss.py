@@ -15,7 +15,7 @@ from datetime import datetime
 import feedparser
 
 from ingestion._model import ParsedItem, ParseResult, Rejection
-from ingestion._sources.dates import checked, from_struct_time, names_day, read_datetime
+from ingestion._sources.dates import checked, from_struct_time, loose_reading, names_day, read_datetime
 from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
 from ingestion.exceptions import DateRefused, ParseError
 
@@ -424,18 +424,25 @@ def result_of(
     return result
 
 
+#: A date text longer than this is not read by dateutil (its time grows with the text).
+_LONGEST_DATE = 100
+
+
 def _entry_date(raw: str | None, fallback: DateFallback, key: str, issues: list[str]) -> datetime | None:
     """The publisher's date as written, read strictly (feedparser's own reading rolls
-    30 February over to 1 March and takes unknown zones for UTC).
+    30 February over to 1 March and takes unknown zones for UTC), else by dateutil
+    held to the same rules (``loose_reading``).
 
-    feedparser's reading (``fallback``) is used only for a format the strict reader
-    does not know, and only when the text names the same day (see ``names_day``).
+    feedparser's reading (``fallback``) is used only for a format neither knows, and
+    only when the text names the same day (see ``names_day``).
     """
     if not raw or not raw.strip():
         return None
     what = f"{key} date {raw[:60]!r}"
     try:
         value = read_datetime(raw)
+        if value is None and len(raw) <= _LONGEST_DATE:
+            value = loose_reading(raw)
     except DateRefused as exc:
         issues.append(f"{what}: {exc}; ignored")
         return None
