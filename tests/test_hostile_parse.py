@@ -448,3 +448,17 @@ def test_a_feed_date_no_strict_reader_knows_keeps_to_the_same_rules(
     [entry] = parse(rss([item(1, pubDate=written)])).items
     assert entry.published_at == read
     assert (read is None) == any("ignored" in issue for issue in entry.issues)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<p>Rates: 2 < 3 and 5 > 4 hold.</p>",
+        '<p>Leaders meet.</p><img alt="Starmer >" src="a.jpg"><p>More talks.</p>',
+    ],
+    ids=["less-than-in-text", "quoted-greater-than"],
+)
+def test_text_reads_the_same_whichever_way_the_markup_is_read(markup: str) -> None:
+    # An id elsewhere sends the markup through the HTML parser; its text must not change.
+    assert html_to_text(markup) == html_to_text('<span id="x"></span>' + markup)
+    assert "2 < 3" in html_to_text(markup) or "More talks." in html_to_text(markup)
