@@ -47,3 +47,17 @@ def test_seed_story_loses_doubled_dateline_and_glued_credits() -> None:
     assert "Image: keystone" not in clean
     # The caption sentence itself stays: plain text cannot tell it from the story.
     assert clean.startswith("Emmanuel Macron and Keir Starmer assure Ukraine")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Oscars 2026! Photos: the best red carpet looks",
+        "Prices rose in March. Source: Eurostat",
+        "Yes we can. Yes we can.",
+        "Sirhan Sirhan convicted",
+        "99999999999999999999",
+    ],
+)
+def test_a_sentence_that_only_looks_like_a_credit_or_a_doubled_label_is_kept_whole(text: str) -> None:
+    assert html_to_text(text) == text

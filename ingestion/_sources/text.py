@@ -86,11 +86,13 @@ _VOID_TAGS = frozenset(
 )
 _SPACES = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
-# "Jan 7, 2026, 6:41 a.mJan 7, 2026, 6:41 a.m": a line that is one string twice.
-_DOUBLED_LINE = re.compile(r"^(.{6,200}?)\s*\1$")
-# "...security troops.Image: keystone" - a credit glued to the end of a caption line.
+# "Jan 7, 2026, 6:41 a.mJan 7, 2026, 6:41 a.m": a line that is one string twice, glued
+# (a scraper's doubled label; "Yes we can. Yes we can." and "Sirhan Sirhan" are text).
+_DOUBLED_LINE = re.compile(r"^(.{6,200}?)\1$")
+# "...security troops.Image: keystone" - a credit glued to the end of a caption line
+# ("... in March. Source: Eurostat" is the story's own sentence).
 _TRAILING_CREDIT = re.compile(
-    r"(?<=[.!?\"”)])\s*(?:Image|Images|Photo|Photos|Picture|Bild|Foto|Credit|Source)s?:\s*"
+    r"(?<=[.!?\"”)])(?:Image|Images|Photo|Photos|Picture|Bild|Foto|Credit|Source)s?:\s*"
     r"[\w][\w .,/&'\u2019-]{0,60}$",
     re.I,
 )
@@ -214,7 +216,7 @@ def _clean_line(line: str) -> str:
     # Cheap tests first: the regexes run only on lines that could match.
     if len(line) >= 12 and line[:6] in line[6:]:
         doubled = _DOUBLED_LINE.match(line)
-        if doubled:
+        if doubled and any(char.isalpha() for char in doubled.group(1)):  # not a number's digits
             line = doubled.group(1).strip()
     if ":" in line:
         line = _TRAILING_CREDIT.sub("", line).rstrip()
