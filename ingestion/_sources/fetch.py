@@ -251,7 +251,12 @@ class _Decoder:
 def _read_capped(response: httpx.Response, limits: FetchLimits, deadline: float) -> bytes:
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.max_bytes and encoding == "identity":
+    if (
+        declared
+        and re.fullmatch(r"[0-9]{1,20}", declared)
+        and int(declared) > limits.max_bytes
+        and encoding == "identity"
+    ):
         raise _Failure("TooLarge", f"body of {int(declared):,} bytes exceeds the cap of {limits.max_bytes:,}")
     decoder = _Decoder(encoding, limits.max_bytes)
     for chunk in response.iter_raw():

@@ -268,6 +268,8 @@ def _read(root: etree._Element, now: datetime, default_language: str | None) -> 
             if child.attrib:  # rdf:about, CDF's href, lastmod: feedparser reads them
                 raise _Declined
             items.append(_entry(child))
+        elif name in ("title", "language") and child.attrib:  # mode="base64": feedparser decodes it
+            raise _Declined
         elif name == "title":
             titles.append(_title(_text(child)))
         elif name == "language":
@@ -397,6 +399,8 @@ def _name(element: etree._Element) -> str:
     key = (element.tag, element.prefix)
     name = _names.get(key)
     if name is None:
+        if len(_names) > 10_000:  # a hostile document's endless names: start again
+            _names.clear()
         qname = etree.QName(element)
         namespace = (qname.namespace or "").lower()
         if _USERLAND in namespace:
