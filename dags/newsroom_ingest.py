@@ -30,7 +30,6 @@ Failures of a source are recorded as `feed.failed` events, not task failures.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -38,14 +37,14 @@ import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ingestion.pipeline import EVENT_LOG_ASSET, WRITER_POOL
+from ingestion.pipeline import EVENT_LOG_ASSET, WRITER_POOL, whole_number_setting
 
 EVENT_LOG = Asset(**EVENT_LOG_ASSET)
 
 
 @dag(
     dag_id="newsroom_ingest",
-    schedule=timedelta(minutes=int(os.environ.get("NEWSROOM_INGEST_EVERY_MINUTES", "15"))),
+    schedule=timedelta(minutes=whole_number_setting("NEWSROOM_INGEST_EVERY_MINUTES", 15, 1, 7 * 24 * 60)),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

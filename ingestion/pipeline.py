@@ -101,16 +101,23 @@ def extract_entities() -> dict[str, Any]:
     return {"summary": report.summary(), "texts_new": report.texts_new, "mentions": report.mentions}
 
 
+def whole_number_setting(name: str, default: int, low: int, high: int) -> int:
+    """The environment variable ``name`` as a whole number from ``low`` to ``high``
+    (``default`` when unset), or a ConfigError that names it."""
+    setting = os.environ.get(name, str(default)).strip()
+    if not (setting.isascii() and setting.isdigit() and len(setting) <= 9 and low <= int(setting) <= high):
+        raise ConfigError(f"{name} must be a whole number from {low:,} to {high:,}, not {setting!r}")
+    return int(setting)
+
+
 def plan_entity_partitions() -> list[dict[str, int]]:
     """The partitions of NER on article versions recorded so far, one mapped task each:
     ``NEWSROOM_ENTITY_PARTITIONS`` of them (default 2), all reading up to the same event."""
     from ingestion._derive.entities import plan_partitions
 
-    setting = os.environ.get("NEWSROOM_ENTITY_PARTITIONS", "2")
-    if not setting.isdigit() or not 1 <= int(setting) <= 256:
-        raise ConfigError(f"NEWSROOM_ENTITY_PARTITIONS must be a whole number from 1 to 256, not {setting!r}")
+    parts = whole_number_setting("NEWSROOM_ENTITY_PARTITIONS", 2, 1, 256)
     through = plan_partitions(db_path())
-    return [{"part": part, "parts": int(setting), "through": through} for part in range(int(setting))]
+    return [{"part": part, "parts": parts, "through": through} for part in range(parts)]
 
 
 def extract_entity_partition(partition: dict[str, int]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import yaml
 
 from ingestion._demo.airflow import airflow_environment, prepare_airflow, run_dag_test
 from ingestion._demo.localserver import LocalServer, Route
+from ingestion.exceptions import ConfigError
+from ingestion.pipeline import whole_number_setting
 
 from .feeds import item, rss
 from .test_dags import error_lines
@@ -189,3 +191,12 @@ def test_dbt_leaves_no_semaphores_behind_in_a_task_process_that_ends_with_os_exi
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "leaked semaphore" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "\u00b2", "99999999999"])
+def test_a_schedule_setting_out_of_range_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("NEWSROOM_INGEST_EVERY_MINUTES", value)
+    with pytest.raises(ConfigError, match="NEWSROOM_INGEST_EVERY_MINUTES must be a whole number"):
+        whole_number_setting("NEWSROOM_INGEST_EVERY_MINUTES", 15, 1, 7 * 24 * 60)

@@ -463,3 +463,18 @@ def test_a_value_the_log_cannot_store_fails_its_source_only(server, db_path: Pat
     failed = query(db_path, "SELECT source_id FROM raw.events WHERE event_type = 'feed.failed' ORDER BY 1")
     assert failed == [("odd",), ("surrogate",)]
     assert verify(db_path).ok
+
+
+def test_a_states_file_left_behind_by_a_crash_is_not_trusted(server, db_path: Path) -> None:
+    # A commit that went through, then a crash before the anchor and the states file moved:
+    # both name the event before. The writer asks the log itself.
+    source = serve(server, "/feed", rss([item(1)]))
+    ingest([source], db_path, limits=FAST)
+    anchor_file = db_path.with_name(db_path.name + ".head.json")
+    before = {path: path.read_bytes() for path in (anchor_file, feed_states_path(db_path))}
+    server.routes["/feed"] = Route(rss([item(1), item(2)]))
+    ingest([source], db_path, limits=FAST)
+    for path, content in before.items():
+        path.write_bytes(content)
+    again = ingest([source], db_path, limits=FAST)
+    assert again.sources[0].status == "body unchanged", again.sources[0].line()

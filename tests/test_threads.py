@@ -15,16 +15,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion._demo.localserver import Route
 from ingestion._derive import threads
 from ingestion._derive.threads import assign_threads, state_path
 from ingestion._derive.transform import transform
 from ingestion._log import store
 from ingestion._log.backfill import backfill
 from ingestion._log.events import article_id
+from ingestion._log.record import ingest
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._progress import progress_line
+from ingestion._sources.config import Source
 
 from .conftest import shared_path
+from .feeds import item, rss
 
 # event_seq differs between the two logs (one archive.loaded event per load), not the order.
 ASSIGNMENTS = "SELECT * EXCLUDE (algorithm, event_seq) FROM enrich.thread_assignments ORDER BY event_seq"
@@ -1125,3 +1129,15 @@ def test_a_run_reports_its_progress_and_a_long_one_draws_a_line(
     drawn = capsys.readouterr().err.splitlines()
     assert drawn[0].startswith("threads [") and "50.0%" in drawn[0]
     assert drawn[-1].startswith("threads [#") and "100.0%" in drawn[-1] and len(drawn) == 2
+
+
+def test_a_language_that_is_no_tag_is_threaded_not_a_crash(server, db_path: Path) -> None:
+    # <language>English</language>: wordfreq has no list for it, and says so with a ValueError.
+    feed = rss(
+        [item(1, title="Dockworkers strike in Rotterdam"), item(2, title="Rotterdam dockworkers strike")]
+    )
+    server.routes["/feed"] = Route(
+        feed.replace(b"<description>t</description>", b"<language>English</language>")
+    )
+    ingest([Source("paper", server.url("/feed"))], db_path)
+    assert assign_threads(db_path).articles == 2

@@ -440,7 +440,7 @@ def _build_prior(language: str) -> dict[str, float]:
 
     try:
         frequencies = get_frequency_dict(language)
-    except LookupError:  # a language wordfreq has no list for: IDF from the stream alone
+    except (LookupError, ValueError):  # no list for it, or no tag ("English"): the stream's IDF alone
         return {}
     finally:
         get_frequency_dict.cache_clear()  # our terms are all we keep of it
@@ -1681,7 +1681,10 @@ def _texts_and_vectors(
     finally:
         _count_here(threader, rows, weighed, counted_there)  # what the copy did not bring, or a stop part way
         if pool is not None:
-            pool.shutdown(cancel_futures=True)  # the worker is idle, or ends the chunk it reads
+            if up is not None or ahead:  # still starting, or reading what is no longer wanted
+                _stop(pool)
+            else:
+                pool.shutdown(cancel_futures=True)  # the worker is idle
 
 
 def _chunk(

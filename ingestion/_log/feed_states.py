@@ -66,12 +66,20 @@ def read_feed_states(db_path: Path, *, lock_timeout: float = 30.0) -> dict[str, 
         return states_of(store)
 
 
-def current_states_file(db_path: Path) -> dict[str, FeedState] | None:
+#: ``current_states_file``'s default: the log's last event as the anchor file names it.
+_ANCHOR_FILE: Any = object()
+
+
+def current_states_file(db_path: Path, log_head: Any = _ANCHOR_FILE) -> dict[str, FeedState] | None:
     """The states file, if it names the log's last event (the anchor every append
-    moves), so that nothing appended since, by any command, is missed; else None."""
+    moves), so that nothing appended since, by any command, is missed; else None.
+    ``log_head``: the last event as the log itself says (``EventStore.last_anchor``),
+    for a writer holding the lock: an anchor a crash left behind the log is then no
+    reason to trust a states file as old as it."""
+    expected = anchor(db_path) if log_head is _ANCHOR_FILE else log_head
     try:
         data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
-        if data["anchor"] is not None and data["anchor"] == anchor(db_path):
+        if data["anchor"] is not None and data["anchor"] == expected:
             return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # missing, stale or damaged: it is only a copy of what the log says

@@ -167,8 +167,8 @@ def record(
             if store.has_run(run_id):
                 _already_recorded(store, run_id, summaries)
                 return IngestReport(run_id, summaries, 0)
-            # Under the lock nothing can move the anchor: a current file is the log's word.
-            states = current_states_file(db_path)
+            # Under the lock the log cannot move: a states file that names its last event is its word.
+            states = current_states_file(db_path, store.last_anchor())
             if states is None:
                 states = states_of(store)
             before = store.last_event_seq()

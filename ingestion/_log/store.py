@@ -475,6 +475,12 @@ class EventStore:
             self.con.execute("SELECT count(*) FROM raw.events WHERE run_id = ?", [run_id]).fetchall()[0][0]
         )
 
+    def last_anchor(self) -> dict[str, Any] | None:
+        """What the anchor holds once every commit moved it: the log's last event (None
+        when empty)."""
+        last = self._last_event()
+        return {"event_seq": last[0], "event_hash": last[1]} if last else None
+
     def last_event_seq(self) -> int:
         """The sequence number of the log's last event (0 when empty)."""
         return self.con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.events").fetchall()[0][0]
