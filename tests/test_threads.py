@@ -1141,3 +1141,8 @@ def test_a_language_that_is_no_tag_is_threaded_not_a_crash(server, db_path: Path
     )
     ingest([Source("paper", server.url("/feed"))], db_path)
     assert assign_threads(db_path).articles == 2
+
+
+def test_a_word_no_story_is_told_in_is_no_term() -> None:
+    # A body of one 300,000-letter word would enter the vocabulary, the state and the cache whole.
+    assert threads.tokens("Port strike " + "x" * 300_000 + " ends") == ["port", "strike", "end"]
