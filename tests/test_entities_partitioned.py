@@ -21,6 +21,7 @@ from ingestion._derive.entities import (
     partitions_dir,
     plan_partitions,
 )
+from ingestion._log import store as store_module
 from ingestion.exceptions import EntityExtractionError, StoreError
 
 from .conftest import copy_data_dir
@@ -220,3 +221,23 @@ def test_partitions_read_a_database_no_extraction_has_touched(tmp_path: Path) ->
     extract_entities(single, n_process=1)
     run_partitioned(partitioned, parts=2)
     assert enrich_rows(partitioned) == enrich_rows(single)
+
+
+def test_a_partitioned_run_takes_one_part_of_a_backlog(demo_pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a single process works through the log a part at a time, so do the mapped tasks:
+    # each run holds one part, and the runs after it take the rest, to the same rows.
+    single, partitioned = demo_pair
+    extract_entities(single)
+    with duckdb.connect(str(partitioned), read_only=True) as con:
+        events = con.execute("SELECT event_seq FROM raw.article_events ORDER BY event_seq").fetchall()
+    monkeypatch.setattr(store_module, "PART_EVENTS", len(events) // 3)
+    ends = []
+    while (through := plan_partitions(partitioned)) > (ends[-1] if ends else 0):
+        run_partitioned(partitioned, 2)
+        ends.append(through)
+    assert len(ends) >= 3 and ends[-1] == events[-1][0]
+    assert ends[0] == events[len(events) // 3 - 1][0]
+    rows = enrich_rows(partitioned)
+    assert {key: value for key, value in rows.items() if key != "enrich.batches"} == {
+        key: value for key, value in enrich_rows(single).items() if key != "enrich.batches"
+    }

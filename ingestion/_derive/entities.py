@@ -490,9 +490,13 @@ def partitions_dir(db_path: Path) -> Path:
 
 def plan_partitions(db_path: Path) -> int:
     """The last article event a partitioned run covers, read once so that every
-    partition reads the same events while the log grows."""
+    partition reads the same events while the log grows: the end of the next part
+    (``EventStore.part_end``), so that each run's tasks hold one part, not a backlog
+    of years; the runs after it take the parts after it."""
     with EventStore(db_path, read_only=True) as store:
-        return _last_article_event(store.con)
+        con = store.con
+        since = _extracted_through(con, extractor_id()) if _has_enrich_tables(con) else 0
+        return store.part_end(since) or since
 
 
 def extract_partition(
