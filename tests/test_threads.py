@@ -1146,3 +1146,8 @@ def test_a_language_that_is_no_tag_is_threaded_not_a_crash(server, db_path: Path
 def test_a_word_no_story_is_told_in_is_no_term() -> None:
     # A body of one 300,000-letter word would enter the vocabulary, the state and the cache whole.
     assert threads.tokens("Port strike " + "x" * 300_000 + " ends") == ["port", "strike", "end"]
+
+
+def test_a_file_and_a_lake_of_one_stem_keep_states_of_their_own(tmp_path: Path) -> None:
+    assert state_path(tmp_path / "newsroom.duckdb") != state_path(tmp_path / "newsroom.lake")
+    assert state_path(tmp_path / "newsroom.duckdb").name.startswith("newsroom.duckdb.")

@@ -1881,7 +1881,10 @@ ORDER BY e.event_seq
 
 
 def state_path(db_path: Path) -> Path:
-    return Path(db_path).parent / "threads" / f"{Path(db_path).stem}.{rule_id()}.pkl"
+    """The saved state of the database at ``db_path``, named by its whole file name: a
+    lake and a file of the same stem beside each other (``newsroom.lake``,
+    ``newsroom.duckdb``) keep states of their own."""
+    return Path(db_path).parent / "threads" / f"{Path(db_path).name}.{rule_id()}.pkl"
 
 
 #: Article versions between two calls of ``assign_threads``'s ``on_progress``.
@@ -2073,7 +2076,7 @@ def _save_state(db_path: Path, threader: Threader) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     threader.places = (gazetteer_id(), _places())
     # Each dormant file of this database: (its rule, its number).
-    dormant_file = re.compile(rf"{re.escape(Path(db_path).stem)}\.([^.]+)\.dormant-([0-9]+)\.pkl")
+    dormant_file = re.compile(rf"{re.escape(Path(db_path).name)}\.([^.]+)\.dormant-([0-9]+)\.pkl")
     on_disk = {
         name: (m[1], int(m[2])) for name in os.listdir(path.parent) if (m := dormant_file.fullmatch(name))
     }
@@ -2100,14 +2103,20 @@ def _save_state(db_path: Path, threader: Threader) -> None:
     # Only now are the files the state before named, and no longer this one, never read
     # again; nor the states of older rules (their rows were just replaced), nor priors
     # made for another rule or other packages.
-    older = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+\.pkl")
+    older = re.compile(rf"{re.escape(Path(db_path).name)}\.[^.]+\.pkl")
+    # Named by the stem alone before, and shared with any database of that stem.
+    legacy = re.compile(rf"{re.escape(Path(db_path).stem)}\.[^.]+(?:\.dormant-[0-9]+)?\.pkl")
+    if Path(db_path).stem == Path(db_path).name:
+        legacy = older
     current_rule = rule_id()
     for other in path.parent.iterdir():
         prior = re.fullmatch(r"prior\.([a-z]{2,3})\.[0-9a-f]{16}\.pkl", other.name)
         stale_prior = prior is not None and other != _prior_path(prior[1])
         rule, number = on_disk.get(other.name, (None, None))
         unused = rule is not None and (rule != current_rule or number not in files)
-        if other != path and (older.fullmatch(other.name) or stale_prior or unused):
+        if other != path and (
+            older.fullmatch(other.name) or legacy.fullmatch(other.name) or stale_prior or unused
+        ):
             other.unlink(missing_ok=True)
 
 
