@@ -227,3 +227,9 @@ def test_a_reading_command_past_its_time_and_grace_is_killed(capsys: pytest.Capt
     assert status == 2
     assert time.monotonic() - started < 0.1 + GRACE_SECONDS + 5
     assert "ran longer than 0.1 s" in capsys.readouterr().err
+
+
+def test_the_table_view_shows_two_columns_of_one_name(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_sql(snapshot(root), "SELECT 1 AS a, 2 AS a")
+    header = next(line for line in capsys.readouterr().out.splitlines() if " a " in line)
+    assert "a_1" in header

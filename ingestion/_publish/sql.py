@@ -28,7 +28,9 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +119,9 @@ def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> i
         except MemoryError:
             print(f"{command}: error: stopped: {_MEMORY_STOP}", file=sys.stderr)
             status = 2
+        except BaseException:  # a bug: shown as it would be without the child, then ended
+            traceback.print_exc()
+            status = 1
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
@@ -594,7 +599,8 @@ def run_query(
                     shown = max_rows or 100
                     # Only what is shown is fetched, and one row more to tell there are more.
                     fetched = relation.limit(shown + 1).to_arrow_table()
-                    con.from_arrow(fetched.slice(0, shown)).show(max_rows=shown, max_width=200)
+                    shown_rows = fetched.slice(0, shown).rename_columns(_apart(fetched.column_names))
+                    con.from_arrow(shown_rows).show(max_rows=shown, max_width=200)
                     if fetched.num_rows > shown:
                         print(
                             f"more than {shown:,} rows: --max-rows N shows more, --format csv gives them all",
@@ -658,6 +664,17 @@ def _export(
             raise
         writer.finish()
     return rows
+
+
+def _apart(names: list[str]) -> list[str]:
+    """Column names told apart as DuckDB does it ("a", "a_1"): a table of two columns of
+    one name cannot be read back for showing."""
+    seen: Counter[str] = Counter()
+    result = []
+    for name in names:
+        result.append(f"{name}_{seen[name]}" if seen[name] else name)
+        seen[name] += 1
+    return result
 
 
 def _too_large(limits: QueryLimits, incomplete: str) -> QueryError:

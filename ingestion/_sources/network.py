@@ -127,7 +127,8 @@ def lookup(host: str, timeout: float | None) -> list[str]:
     when the time is up. Raises httpcore's ``ConnectTimeout`` then, ``ConnectError``
     when the name does not resolve."""
     try:
-        return [str(ipaddress.ip_address(host.split("%", 1)[0]))]
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return [host]  # an IPv6 address keeps its zone ("fe80::1%eth0")
     except ValueError:
         pass
     answers: list[Any] = []
