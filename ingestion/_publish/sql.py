@@ -76,9 +76,9 @@ _STATEFUL_FUNCTIONS = re.compile(
 _EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
 
 
-#: What a reading command's process may use beyond its query's memory limit: Python,
-#: DuckDB, Arrow and the libraries they load.
-PROCESS_HEADROOM_BYTES = 2 * 2**30
+#: What a reading command's process may use beyond twice its query's memory limit (a
+#: result is copied once as it leaves DuckDB): Python, DuckDB, Arrow and their libraries.
+PROCESS_HEADROOM_BYTES = 2**30
 #: How long past its time limit a reading command's process is given to stop by itself.
 GRACE_SECONDS = 5.0
 
@@ -95,7 +95,7 @@ class QueryLimits:
 
 def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> int:
     """Run ``work`` (a reading command: it reports its own errors and returns its exit
-    status) in a child process that cannot outgrow ``limits.memory_bytes`` (plus
+    status) in a child process that cannot outgrow twice ``limits.memory_bytes`` (plus
     ``PROCESS_HEADROOM_BYTES``) nor outlive ``limits.timeout`` (plus ``GRACE_SECONDS``).
 
     DuckDB keeps its own limits between chunks of rows and over the memory it manages;
@@ -113,7 +113,7 @@ def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> i
         status = 70
         try:
             with contextlib.suppress(ValueError, OSError):
-                cap = limits.memory_bytes + PROCESS_HEADROOM_BYTES
+                cap = 2 * limits.memory_bytes + PROCESS_HEADROOM_BYTES
                 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
             status = work()
         except MemoryError:
