@@ -247,10 +247,10 @@ WORDS_PER_DOC = 100.0
 #: Gazetteer places that unify names across languages: countries, and cities from this size.
 PLACE_MIN_POPULATION = 100_000
 
-# Words of 2 to 64 letters: a longer one is no word a story is told in, and a body of
-# one 300,000-letter word would otherwise enter the vocabulary, the state and the
-# word cache whole (v15; v14 took any length).
-_TOKEN = re.compile(r"\b\w{2,64}\b", re.UNICODE)
+_TOKEN = re.compile(r"\w\w+", re.UNICODE)
+#: A longer word is no word a story is told in: not a term (v15; v14 took any length). A
+#: body of one 300,000-letter word entered the vocabulary, the state and the word cache whole.
+MAX_TERM_LETTERS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Transliterations of Slavic names differ in their ending (-yj, -ij, -iy, -yy): one ending.
 _NAME_ENDING = re.compile(r"(?:yj|ij|iy|yy)$")
@@ -467,6 +467,9 @@ def tokens(text: str, language: str = "en") -> list[str]:
         for at, term in enumerate(found):
             if term is _UNSEEN:
                 word = words[at]
+                if len(word) > MAX_TERM_LETTERS:  # never cached either
+                    found[at] = None
+                    continue
                 found[at] = known[word] = known[word] if word in known else _term(word, language)
     return [term for term in found if term is not None]
 
