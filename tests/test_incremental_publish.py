@@ -14,7 +14,8 @@ import pytest
 
 from ingestion._extensions import load_extension
 from ingestion._publish.search import search
-from ingestion._publish.snapshot import MIRROR_NAME, publish, published_dir, published_path
+from ingestion._publish.snapshot import MIRROR_NAME, _publish_lock, publish, published_dir, published_path
+from ingestion.exceptions import PublishError
 
 from .conftest import copy_data_dir
 from .demo_data import PUBLISHED_BEFORE_LAST_ROUND
@@ -173,3 +174,46 @@ def test_a_damaged_mirror_alone_is_written_anew(demo_data_dir: Path, tmp_path: P
     with sqlite3.connect(f"file:{published_dir(db_path) / MIRROR_NAME}?mode=ro", uri=True) as con:
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == report.tables["articles"]
     assert not list(published_dir(db_path).rglob(".*"))  # the copy it could not use is gone
+
+
+def test_a_publish_killed_between_its_two_switches_is_followed_by_a_full_one(
+    demo_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_path = copy_data_dir(demo_data_dir, tmp_path)
+    publish(db_path)
+    with duckdb.connect(str(db_path)) as con:
+        article = con.execute("SELECT article_id FROM marts.articles ORDER BY article_id LIMIT 1").fetchall()[
+            0
+        ][0]
+        con.execute("UPDATE marts.articles SET title = 'A title changed' WHERE article_id = ?", [article])
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt  # as if killed after the file was renamed, before `current` moved
+
+    with monkeypatch.context() as patched:
+        patched.setattr("ingestion._publish.snapshot._switch_current", killed)
+        with pytest.raises(KeyboardInterrupt):
+            publish(db_path)
+    (published_dir(db_path) / ".newsroom.duckdb.deadbeef.tmp").write_bytes(b"left by a killed publish")
+    report = publish(db_path)
+    assert report.changes is None  # file and folder were apart: built in full
+    with duckdb.connect() as con:
+        titles = con.execute(
+            f"SELECT title FROM read_parquet('{published_dir(db_path) / 'parquet' / 'articles'}/*.parquet') "
+            "WHERE article_id = ?",
+            [article],
+        ).fetchall()
+    assert titles == [("A title changed",)]
+    assert not list(published_dir(db_path).glob(".*"))  # what the killed ones left is gone
+
+
+def test_a_second_publish_waits_for_the_first(
+    demo_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_path = copy_data_dir(demo_data_dir, tmp_path)
+    monkeypatch.setattr("ingestion._publish.snapshot.PUBLISH_LOCK_TIMEOUT", 0.5)
+    with (
+        _publish_lock(published_dir(db_path), timeout=60),
+        pytest.raises(PublishError, match="another publish"),
+    ):
+        publish(db_path)

@@ -25,7 +25,7 @@ import pytest
 from ingestion._demo.airflow import airflow_environment, prepare_airflow, run_airflow
 from ingestion._demo.run import DEMO_DIR, demo_rounds
 from ingestion._derive.transform import transform
-from ingestion._log.lake import LAKE_ALIAS
+from ingestion._log.lake import LAKE_ALIAS, read_lake
 from ingestion._log.store import EventStore, PendingEvent, connect
 from ingestion._log.verify import verify
 from ingestion._publish.snapshot import publish, published_path
@@ -358,3 +358,15 @@ def _dag_ids(postgres: PostgresServer) -> set[str]:
 
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-3000:]
+
+
+def test_a_lake_description_nested_or_looping_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for text in (
+        "catalog: " + "[" * 4000 + "]" * 4000 + "\ndata_path: x\n",
+        "catalog: c\ndata_path: loop/sub\n",
+    ):
+        description = tmp_path / "odd.lake"
+        description.write_text(text)
+        with pytest.raises(ConfigError, match=r"odd\.lake"):
+            read_lake(description)

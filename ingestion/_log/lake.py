@@ -74,6 +74,8 @@ def read_lake(path: str | Path) -> Lake:
         settings = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {_one_line(exc)}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path} nests too deeply") from exc
     if not isinstance(settings, dict) or set(settings) != {"catalog", "data_path"}:
         raise ConfigError(f"{path} must hold exactly two keys, catalog and data_path")
     for key, value in settings.items():
@@ -82,10 +84,11 @@ def read_lake(path: str | Path) -> Lake:
         if len(value) > _MAX_SETTING_CHARS or re.search(r"[\x00-\x1f]", value):
             raise ConfigError(f"{path}: {key} must be one line of at most {_MAX_SETTING_CHARS} characters")
     data_path = Path(settings["data_path"])
-    return Lake(
-        catalog=settings["catalog"].strip(),
-        data_path=data_path if data_path.is_absolute() else (path.parent / data_path).resolve(),
-    )
+    try:
+        data_path = data_path if data_path.is_absolute() else (path.parent / data_path).resolve()
+    except (RuntimeError, OSError) as exc:  # a loop of links
+        raise ConfigError(f"{path}: data_path is not a usable folder: {exc}") from exc
+    return Lake(catalog=settings["catalog"].strip(), data_path=data_path)
 
 
 def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:

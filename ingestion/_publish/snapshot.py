@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +44,11 @@ from ingestion._quality.validate import ValidationReport, validate
 from ingestion._sources.dates import utcnow
 from ingestion.exceptions import PublishError, ValidationFailed
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 PUBLISHED_NAME = "newsroom.duckdb"
 MIRROR_NAME = "newsroom.sqlite"
 FEEDS_NAME = "feeds"
@@ -48,7 +56,9 @@ FEEDS_NAME = "feeds"
 STORAGE_VERSION = "v1.1.0"
 #: What a snapshot holds beside the marts (tables, columns, indexes). A snapshot of
 #: another format is built anew, not brought up to date; bump it when that changes.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
+#: How long a publish waits for another one into the same folder to finish.
+PUBLISH_LOCK_TIMEOUT = 600.0
 
 
 def published_dir(db_path: Path) -> Path:
@@ -104,6 +114,13 @@ def publish(
     is asked for or the previous one cannot be (none yet, made by another version).
     """
     db_path = Path(db_path)
+    with _publish_lock(published_dir(db_path)):
+        return _publish(db_path, validation, full=full)
+
+
+def _publish(db_path: Path, validation: ValidationReport | None, *, full: bool) -> PublishReport:
+    """``publish``, the folder's lock held."""
+    _sweep_debris(published_dir(db_path))
     since = last_published_seq(db_path)
     report = validation or validate(db_path, since=since)
     if report.since != since or {s.stage for s in report.suites} != set(STAGES):
@@ -127,7 +144,7 @@ def publish(
     finally:
         source.close()
     snapshot = _Snapshot(db_path, marts, *(built_up_to[0] if built_up_to else (0, None)), report, since)
-    if not full and published_path(db_path).exists():
+    if not full and published_path(db_path).exists() and _in_step(published_dir(db_path)):
         try:
             return snapshot.build(update=True)
         except (SnapshotOutOfStep, duckdb.Error):
@@ -208,7 +225,7 @@ class _Snapshot:
                         ),
                     )
                 write_change_feeds(out, snapshot_dir / FEEDS_NAME, updated=built_at)
-                self._record(out, built_at, tables)
+                self._record(out, built_at, tables, snapshot_dir.name)
                 out.execute("CHECKPOINT")
                 mirrored = (
                     changes is not None
@@ -239,20 +256,23 @@ class _Snapshot:
             mirrored,
         )
 
-    def _record(self, out: duckdb.DuckDBPyConnection, built_at: datetime, tables: dict[str, int]) -> None:
-        """The snapshot's own row in ``meta.snapshots``: when, up to which event, validated how."""
+    def _record(
+        self, out: duckdb.DuckDBPyConnection, built_at: datetime, tables: dict[str, int], snapshot_folder: str
+    ) -> None:
+        """The snapshot's own row in ``meta.snapshots``: when, up to which event, validated
+        how, and the name of its folder of Parquet, mirror and feeds."""
         out.execute("CREATE SCHEMA IF NOT EXISTS meta")
         out.execute(
             """
             CREATE OR REPLACE TABLE meta.snapshots (
                 built_at TIMESTAMPTZ, last_event_seq BIGINT, last_event_recorded_at TIMESTAMPTZ,
                 validation_success BOOLEAN, validated_since_seq BIGINT, validation JSON, tables JSON,
-                snapshot_format INTEGER
+                snapshot_format INTEGER, snapshot_folder VARCHAR
             )
             """
         )
         out.execute(
-            "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.snapshots VALUES (?::TIMESTAMP, ?, ?::TIMESTAMP, ?, ?, ?, ?, ?, ?)",
             [
                 built_at,
                 self.last_seq,
@@ -273,6 +293,7 @@ class _Snapshot:
                 ),
                 json.dumps(tables),
                 SNAPSHOT_FORMAT,
+                snapshot_folder,
             ],
         )
 
@@ -389,6 +410,50 @@ def _built_up_to_sql(con: duckdb.DuckDBPyConnection) -> str:
     if "thread_assignments" in enrich:
         positions.append("coalesce((SELECT max(event_seq) FROM enrich.thread_assignments), 0)")
     return f"least({', '.join(positions)})"
+
+
+@contextmanager
+def _publish_lock(out_dir: Path, timeout: float | None = None) -> Iterator[None]:
+    """One publish at a time into ``out_dir``: two at once would each start from the
+    snapshot before, and one's clean-up could remove the folder the other is building.
+    An exclusive lock on ``publish.lock`` in it, which the system releases if the
+    process dies. (Where there are no such locks, Windows, publishes are not guarded.)"""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "publish.lock", "a") as handle:
+        if fcntl is not None:
+            timeout = PUBLISH_LOCK_TIMEOUT if timeout is None else timeout
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise PublishError(
+                            f"another publish into {out_dir} has been running for more than {timeout:g} s"
+                        ) from None
+                    time.sleep(0.2)
+        yield  # released as the file closes
+
+
+def _sweep_debris(out_dir: Path) -> None:
+    """Remove what a publish killed part way left in ``out_dir`` (its half-built file, the
+    links it was about to switch in): no publish is running beside this one."""
+    for leftover in out_dir.glob(".*.tmp*"):
+        if leftover.is_symlink() or leftover.is_file():
+            leftover.unlink(missing_ok=True)
+
+
+def _in_step(out_dir: Path) -> bool:
+    """Whether the published file and ``current`` are of one snapshot. A publish killed
+    between switching the one and the other leaves them apart: the next is built in
+    full, or Parquet and the mirror would go on missing what that one changed."""
+    try:
+        with duckdb.connect(str(out_dir / PUBLISHED_NAME), read_only=True) as con:
+            folders = con.execute("SELECT max(snapshot_folder) FROM meta.snapshots").fetchall()
+    except duckdb.Error:
+        return False  # another format (no folder recorded) or damaged: built in full anyway
+    return bool(folders and folders[0][0]) and folders[0][0] == (out_dir / "current").resolve().name
 
 
 def _switch_current(out_dir: Path, snapshot_dir: Path) -> None:
