@@ -423,9 +423,12 @@ def _cmd_copy_log(args: argparse.Namespace) -> int:
 
 def _cmd_transform(args: argparse.Namespace) -> int:
     from ingestion._derive.transform import DBT_PROJECT, run_dbt, transform
+    from ingestion._log.lake import is_lake
     from ingestion._publish.snapshot import last_published_seq
 
     db_path = _db_path(args)
+    if not is_lake(db_path) and not db_path.exists():  # a typo would build a new, empty database
+        raise StoreError(f"no event log at {db_path}; run `newsroom ingest` or `newsroom backfill` first")
     report = transform(
         db_path, full_refresh=args.full_refresh, select=args.select, checked_since=last_published_seq(db_path)
     )

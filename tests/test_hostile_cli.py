@@ -436,3 +436,9 @@ def test_file_system_errors_are_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "feeds.yml"
     folder.mkdir()
     _one_error_line(run_cli("ingest", "--db", str(tmp_path / "x.duckdb"), "--config", str(folder)), "ingest")
+
+
+def test_transform_of_a_database_that_is_not_there_is_refused(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.duckdb"
+    line = _one_error_line(run_cli("transform", "--db", str(missing)), "transform")
+    assert "no event log" in line and not missing.exists()

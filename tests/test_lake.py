@@ -370,3 +370,9 @@ def test_a_lake_description_nested_or_looping_is_a_clear_error(tmp_path: Path) -
         description.write_text(text)
         with pytest.raises(ConfigError, match=r"odd\.lake"):
             read_lake(description)
+
+
+def test_a_lake_folder_may_start_at_home(tmp_path: Path) -> None:
+    description = tmp_path / "home.lake"
+    description.write_text("catalog: dbname=x host=127.0.0.1\ndata_path: ~/newsroom-lake\n")
+    assert read_lake(description).data_path == Path.home() / "newsroom-lake"

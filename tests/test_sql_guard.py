@@ -233,3 +233,21 @@ def test_the_table_view_shows_two_columns_of_one_name(root: Path, capsys: pytest
     run_sql(snapshot(root), "SELECT 1 AS a, 2 AS a")
     header = next(line for line in capsys.readouterr().out.splitlines() if " a " in line)
     assert "a_1" in header
+
+
+def test_bidirectional_controls_and_time_zones_read_as_they_are(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_sql(
+        snapshot(root),
+        "SELECT TIMETZ '12:00:00+05:00' AS tz, 'paid ' || chr(8238) || 'fdp.exe' AS t",
+        fmt="csv",
+    )
+    out = capsys.readouterr().out
+    assert "12:00:00+05" in out  # the offset is kept
+    assert "\u202e" not in out and "paid \ufffdfdp.exe" in out
+
+
+def test_a_pivot_without_its_values_is_refused_with_the_way_to_write_it(root: Path) -> None:
+    with pytest.raises(QueryError, match=r"IN \('live', 'withdrawn'\)"):
+        run_sql(snapshot(root), "PIVOT marts.articles ON title", fmt="csv")

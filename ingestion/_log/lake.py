@@ -83,8 +83,9 @@ def read_lake(path: str | Path) -> Lake:
             raise ConfigError(f"{path}: {key} must be a non-empty string")
         if len(value) > _MAX_SETTING_CHARS or re.search(r"[\x00-\x1f]", value):
             raise ConfigError(f"{path}: {key} must be one line of at most {_MAX_SETTING_CHARS} characters")
-    data_path = Path(settings["data_path"])
+    data_path = Path(settings["data_path"].strip())
     try:
+        data_path = data_path.expanduser()
         data_path = data_path if data_path.is_absolute() else (path.parent / data_path).resolve()
     except (RuntimeError, OSError) as exc:  # a loop of links
         raise ConfigError(f"{path}: data_path is not a usable folder: {exc}") from exc

@@ -49,9 +49,11 @@ if TYPE_CHECKING:
 _READ_ONLY = {"SELECT", "EXPLAIN"}
 
 #: C0 controls but tab and newline, DEL and the C1 controls: what can move a
-#: terminal's cursor, change its colours or end a field early in other programs.
-#: The same class works in Python and in DuckDB's (RE2) regular expressions.
-_CONTROL_CLASS = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+#: terminal's cursor, change its colours or end a field early in other programs; and
+#: the explicit bidirectional controls, which make a line read otherwise than it is
+#: (right-to-left text needs none of them). The same class works in Python and in
+#: DuckDB's (RE2) regular expressions.
+_CONTROL_CLASS = r"[\x00-\x08\x0b-\x1f\x7f-\x9f" + "\u202a-\u202e\u2066-\u2069]"
 _CONTROL_RE = re.compile(_CONTROL_CLASS)
 REPLACEMENT_CHARACTER = "\ufffd"
 #: JSON escapes C0 controls itself but leaves C1 controls raw; as escapes the JSON stays lossless.
@@ -74,6 +76,7 @@ _STATEFUL_FUNCTIONS = re.compile(
     re.IGNORECASE,
 )
 _EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
+_PIVOT = re.compile(r"\s*(?:UN)?PIVOT\b", re.IGNORECASE)
 
 
 #: What a reading command's process may use beyond twice its query's memory limit (a
@@ -319,6 +322,11 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryError("no statement given")
     for statement in statements:
         kind = statement.type.name
+        if kind not in _READ_ONLY and _PIVOT.match(sql):
+            raise QueryError(
+                "refused: a PIVOT without its values makes a type first; list them: "
+                "PIVOT articles ON status IN ('live', 'withdrawn')"
+            )
         if kind not in _READ_ONLY:
             raise QueryError(f"refused: {kind} statements are not allowed; the published data is read-only")
         if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs what it explains: that must be read-only too
@@ -392,6 +400,8 @@ def _portable(relation: duckdb.DuckDBPyRelation, fmt: str) -> duckdb.DuckDBPyRel
         if fmt != "table" and type_name in _HUGE_INTEGERS:
             # JSON gets numbers and Parquet int64; a value too large fails with a clear message.
             expression = f"CAST(#{position} AS BIGINT)"
+        elif fmt in ("csv", "json") and type_name == "TIME WITH TIME ZONE":
+            expression = f"CAST(#{position} AS VARCHAR)"  # as Python's time it would lose its offset
         elif as_text and any(marker in type_name for marker in _TEXT_TYPE_MARKERS):
             expression = (
                 f"regexp_replace(CAST(#{position} AS VARCHAR), '{_CONTROL_CLASS}', "
