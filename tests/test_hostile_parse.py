@@ -440,6 +440,7 @@ def test_a_day_and_month_that_read_two_ways_are_no_date(text: str, read: datetim
         ("Mar 09 2026 10:00:00 IST", None),  # India, Israel or Ireland
         ("Mar 09 2026 10:00:00 +1500", None),
         ("Mon Mar 09 10:00:00 CET 2026", datetime(2026, 3, 9, 9, 0)),  # Java's Date.toString, zone applied
+        ("2026-03-09T10:00:00 +0100 CET", None),  # feedparser would read 10:00 and drop the offset
     ],
 )
 def test_a_feed_date_no_strict_reader_knows_keeps_to_the_same_rules(

@@ -426,6 +426,8 @@ def result_of(
 
 #: A date text longer than this is not read by dateutil (its time grows with the text).
 _LONGEST_DATE = 100
+#: An offset after a time of day ("10:00:00 +0100").
+_OFFSET = re.compile(r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*[+-]\d\d:?\d\d\b")
 
 
 def _entry_date(raw: str | None, fallback: DateFallback, key: str, issues: list[str]) -> datetime | None:
@@ -449,6 +451,9 @@ def _entry_date(raw: str | None, fallback: DateFallback, key: str, issues: list[
     if value is not None:
         # feedparser's readings had whole seconds; stored times keep that precision.
         return value.replace(microsecond=0)
+    if _OFFSET.search(raw):  # feedparser may read the time and drop its offset (+0100 CET)
+        issues.append(f"{what} has an offset we cannot read with it; ignored")
+        return None
     value = from_struct_time(fallback() if callable(fallback) else fallback)
     if value is None or not names_day(raw, value):
         issues.append(f"{what} is not a date we can read; ignored")
