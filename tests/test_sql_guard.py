@@ -217,7 +217,10 @@ def test_one_enormous_value_is_stopped_by_the_memory_limit(root: Path) -> None:
     query = "SELECT length(list_concat(range(200000000), range(10))) AS n"
     result = run_cli("sql", query, "--snapshot", str(snapshot(root)), "--memory-limit", "100MB", timeout=120)
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "memory limit" in result.stderr and "Traceback" not in result.stderr
+    # DuckDB's own out-of-memory error, or, where an allocation fails where it does not
+    # expect one, the process's end by a signal: either way one line naming the limit.
+    assert "--memory-limit" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 60
 
 
