@@ -35,7 +35,7 @@ from lxml import etree
 
 from ingestion._model import ParseResult
 from ingestion._sources.rss import FeedEntry, prepared, result_of
-from ingestion._sources.text import html_to_text
+from ingestion._sources.text import VOID_TAGS, html_to_text
 
 _NOT_ASCII_COMPATIBLE = re.compile(rb"\x00|\x4c\x6f\xa7\x94")
 _XML_TYPES = ("application/xml", "application/xml-dtd", "application/xml-external-parsed-entity")
@@ -159,8 +159,6 @@ _SAFE_TAGS = frozenset(
         "var",
     }
 )
-#: Elements that never hold anything: only these may be written self-closed, and never closed.
-_VOID_TAGS = frozenset({"br", "hr", "img"})
 _SAFE_ATTRIBUTES = frozenset(
     {
         "href",
@@ -505,8 +503,9 @@ def _reads_the_same(markup: str) -> bool:
             closing, attributes, self_closing = tag.group(1), tag.group(3), tag.group(4)
             if closing and (attributes or self_closing):
                 return False
-            # </br> and <p/> read differently through the sanitizer than through our cleaning.
-            if (closing or self_closing) and (tag.group(2).lower() in _VOID_TAGS) != bool(self_closing):
+            # </br> and <p/> read differently through the sanitizer than through our cleaning:
+            # only a void element may be self-closed, and it is never closed.
+            if (closing or self_closing) and (tag.group(2).lower() in VOID_TAGS) != bool(self_closing):
                 return False
             names = _ATTRIBUTE_NAME.findall(_ATTRIBUTE_VALUE.sub("", attributes))
             if any(name.lower() not in _SAFE_ATTRIBUTES for name in names):

@@ -66,7 +66,8 @@ _BLOCK_TAGS = frozenset(
         "block",
     }
 )
-_VOID_TAGS = frozenset(
+#: Elements that never hold anything (HTML's void elements).
+VOID_TAGS = frozenset(
     {
         "br",
         "hr",
@@ -123,12 +124,12 @@ class _TextExtractor(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if self._skip_stack:
-            if tag not in _VOID_TAGS:
+            if tag not in VOID_TAGS:
                 self._skip_stack.append(tag)
             return
         marker = " ".join(v for k, v in attrs if k in ("class", "id", "role") and v)
         if tag in _SKIPPED_TAGS or (marker and _SKIPPED_CLASS.search(marker)):
-            if tag not in _VOID_TAGS:
+            if tag not in VOID_TAGS:
                 self._skip_stack.append(tag)
             return
         if tag in _BLOCK_TAGS:
