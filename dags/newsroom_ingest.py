@@ -9,7 +9,8 @@ changed to the event log (`$NEWSROOM_DB`).
   sources to fetch by host. A *scheduled* run fetches only the sources that are
   due (their `poll_interval_minutes` has passed since their last fetch); a
   *manual* run (Trigger in the UI, `airflow dags trigger newsroom_ingest`)
-  fetches every source now, due or not.
+  fetches every source now, due or not. A backfill fetches what is due, as a
+  scheduled run does: a feed holds only its present, whatever date a run is for.
 - **fetch_host** (mapped, one per host) does the network work in parallel,
   stores the raw bodies and parses them, keeping each parse result beside its
   body in the blob store; it never opens DuckDB. Its XCom is the small fetch
@@ -18,7 +19,11 @@ changed to the event log (`$NEWSROOM_DB`).
 - **record_events** is the single DuckDB writer (pool `duckdb_writer`, one
   slot): reads the kept parse results (parsing itself only a body whose result
   is missing, stale or from another parser version), decides and appends in
-  one transaction, idempotent per run.
+  one transaction, idempotent per run: a retry appends nothing twice, and a
+  cleared run records its fresh fetches under the run's next id (`run#2`).
+  It runs when some fetch tasks failed after their retries too: what the others
+  fetched is recorded, and each source of a failed task is a `feed.failed`
+  event (`FetchTaskFailed`), fetched again next round.
   Its XCom is the run's summary (new, revised, withdrawn, unchanged, failed...).
 - **update_event_log_asset** updates the `newsroom_event_log` asset, which
   schedules `newsroom_transform`, only when the run appended article events
@@ -34,7 +39,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from ingestion.pipeline import EVENT_LOG_ASSET, WRITER_POOL, whole_number_setting
@@ -65,8 +70,8 @@ def newsroom_ingest():
         from ingestion import pipeline
 
         # Someone who triggers a run by hand wants the feeds read now, not at their next poll.
-        scheduled = get_current_context()["dag_run"].run_type == "scheduled"
-        return pipeline.plan_fetches(due_only=scheduled)
+        manual = get_current_context()["dag_run"].run_type == "manual"
+        return pipeline.plan_fetches(due_only=not manual)
 
     @task(retries=3)
     def fetch_host(group: dict) -> list[dict]:
@@ -74,15 +79,24 @@ def newsroom_ingest():
 
         return pipeline.fetch_group(group)
 
-    @task(pool=WRITER_POOL)
-    def record_events(fetched: Sequence[list[dict]]) -> dict:
+    # Once every fetch task is done, failed or not: one host's failure must not keep
+    # what the others fetched (and the failure itself) out of the log.
+    @task(pool=WRITER_POOL, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    def record_events(fetched: Sequence[list[dict]], planned: list[dict]) -> dict:
         from ingestion import pipeline
 
-        # One slice asks for every mapped result at once; iterating would ask for one
-        # index past the end, which Airflow's client logs as an error.
+        if not planned:
+            raise AirflowSkipException("no source is due")
+        # One slice asks for every mapped result at once (a failed task has none); iterating
+        # would ask for one index past the end, which Airflow's client logs as an error.
         groups = fetched[:]
-        run_id = f"airflow:{get_current_context()['run_id']}"
-        return pipeline.record_fetches([o for group in groups for o in group], run_id=run_id)
+        context = get_current_context()
+        return pipeline.record_fetches(
+            [o for group in groups for o in group],
+            run_id=f"airflow:{context['run_id']}",
+            planned=planned,
+            run_started_at=context["dag_run"].start_date,
+        )
 
     @task(outlets=[EVENT_LOG])
     def update_event_log_asset(summary: dict) -> None:
@@ -90,7 +104,8 @@ def newsroom_ingest():
         if not summary["article_events"]:
             raise AirflowSkipException("no new, revised or withdrawn articles in this run")
 
-    update_event_log_asset(record_events(fetch_host.expand(group=plan_fetches())))
+    planned = plan_fetches()
+    update_event_log_asset(record_events(fetch_host.expand(group=planned), planned))
 
 
 newsroom_ingest()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +68,50 @@ def fetch_group(group: dict[str, Any]) -> list[dict[str, Any]]:
     return [outcome.to_dict() for outcome in outcomes]
 
 
-def record_fetches(outcomes: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+def record_fetches(
+    outcomes: list[dict[str, Any]],
+    run_id: str,
+    planned: list[dict[str, Any]] | None = None,
+    run_started_at: datetime | None = None,
+) -> dict[str, Any]:
     """Decide and append everything fetched in one run (reading the results the
     fetch tasks kept; parsing only what they did not); idempotent per ``run_id``.
+
+    A source of ``planned`` (the groups ``plan_fetches`` made) with no outcome, because
+    its fetch task failed, is recorded as failed at ``run_started_at``: the same time on
+    every attempt of the record, so a retry does not record it twice.
 
     ``article_events`` counts the run's new, revised and withdrawn articles: the
     DAG updates the event log asset (and so starts a transform) only when it is
     not zero."""
     from ingestion._log.record import record
-    from ingestion._model import FetchOutcome
+    from ingestion._model import FetchOutcome, FetchRequest
 
-    report = record(db_path(), [FetchOutcome.from_dict(o) for o in outcomes], run_id=run_id)
+    fetched = [FetchOutcome.from_dict(o) for o in outcomes]
+    answered = {outcome.source_id for outcome in fetched}
+    missing = [
+        FetchRequest.from_dict(request)
+        for group in planned or []
+        for request in group["requests"]
+        if request["source_id"] not in answered
+    ]
+    started = (
+        run_started_at.astimezone(UTC).replace(tzinfo=None) if run_started_at else utcnow()
+    ).isoformat()
+    fetched += [
+        FetchOutcome(
+            source_id=request.source_id,
+            url=request.url,
+            kind=request.kind,
+            fetched_at=started,
+            ok=False,
+            language=request.language,
+            error_class="FetchTaskFailed",
+            error_message="its fetch task failed after its retries (see that task's log); fetched next round",
+        )
+        for request in missing
+    ]
+    report = record(db_path(), fetched, run_id=run_id)
     for summary in report.sources:
         print(summary.line())
     totals = report.totals()

@@ -4,6 +4,7 @@ task logs an operator can trust (no error lines from successful runs)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -164,6 +165,66 @@ def test_a_round_with_no_new_articles_leaves_the_event_log_asset_alone(airflow_h
         run_id,
     )
     assert json.loads(summary[0])["article_events"] == 0
+
+
+#: `dag.test()` of newsroom_ingest with the fetch task of one host failing as a task
+#: fails when its worker breaks (here its disk), before it sends a request; no retries.
+_ONE_FETCH_TASK_FAILS = """
+import sys
+from airflow.dag_processing.dagbag import DagBag
+from ingestion import pipeline
+
+real_fetch_group = pipeline.fetch_group
+
+def fetch_group(group):
+    if group["host"] == "ghost.invalid":
+        raise OSError(28, "No space left on device")
+    return real_fetch_group(group)
+
+pipeline.fetch_group = fetch_group
+dag = DagBag(dag_folder=sys.argv[1]).get_dag("newsroom_ingest")
+dag.get_task("fetch_host").partial_kwargs["retries"] = 0
+run = dag.test()
+print("RUN", run.state, run.run_id)
+"""
+
+
+def test_a_failed_fetch_task_keeps_neither_the_other_hosts_fetches_nor_itself_out_of_the_log(
+    airflow_home, tmp_path: Path
+) -> None:
+    from ingestion._demo.airflow import DAGS_FOLDER
+
+    server, env, db_path = airflow_home
+    config = tmp_path / "feeds.yml"
+    sources = [
+        {"id": "paper", "url": server.url("/rss"), "kind": "rss"},
+        {"id": "ghost", "url": "http://ghost.invalid/feed", "kind": "rss"},
+    ]
+    config.write_text(yaml.safe_dump({"sources": sources}))
+    server.routes["/rss"] = Route(rss([item(1), item(2), item(3)]), etag=True)
+    before = _log_counts(db_path)
+
+    result = subprocess.run(
+        [sys.executable, "-c", _ONE_FETCH_TASK_FAILS, str(DAGS_FOLDER)],
+        env={**os.environ, **env, "NEWSROOM_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).parents[1],
+    )
+
+    assert "RUN " in result.stdout, (result.stdout + result.stderr)[-3000:]
+    run_id = result.stdout.split("RUN ", 1)[1].split()[1]
+    states = _task_states(env, run_id)
+    assert states["record_events"] == "success", states
+    after = _log_counts(db_path)
+    assert after.get("article.published", 0) - before.get("article.published", 0) == 1  # item 3
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        failed = con.execute(
+            "SELECT source_id, payload ->> 'error_class', run_id FROM raw.events "
+            "WHERE event_type = 'feed.failed' AND source_id = 'ghost'"
+        ).fetchall()
+    assert failed == [("ghost", "FetchTaskFailed", f"airflow:{run_id}")]
 
 
 def test_dbt_leaves_no_semaphores_behind_in_a_task_process_that_ends_with_os_exit(tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from ingestion._demo.localserver import RequestInfo, Route
 from ingestion._log.backfill import backfill
@@ -335,6 +336,61 @@ def test_a_retried_record_reports_what_its_first_attempt_recorded(server, db_pat
     assert first.events_appended == 3 and again.events_appended == 0
     assert again.sources[0].status == "already recorded"
     assert again.totals()["new"] == first.totals()["new"] == 2
+
+
+def test_a_cleared_run_records_its_fresh_fetches_and_not_those_already_recorded(
+    server, db_path: Path
+) -> None:
+    """Clearing a scheduler run keeps its id: its fetch tasks run again and bring new
+    fetches, which are history; a fetch task left alone brings back what was recorded."""
+    paper = serve(server, "/cleared-paper", rss([item(1)]))
+    wire = serve(server, "/cleared-wire", rss([item(5)]))
+    blobs = blob_store_for(db_path)
+    first_fetches = fetch_all(plan({}, [paper, wire]).requests, blobs, limits=FAST)
+    first = record(db_path, first_fetches, run_id="airflow:scheduled__2")
+    server.routes["/cleared-paper"] = Route(rss([item(1, title="Headline one, corrected")]))
+    (paper_again,) = fetch_all(plan({}, [paper]).requests, blobs, limits=FAST)
+
+    cleared = record(db_path, [paper_again, first_fetches[1]], run_id="airflow:scheduled__2")
+
+    assert first.events_appended == 4
+    assert cleared.run_id == "airflow:scheduled__2#2" and cleared.events_appended == 2
+    assert [s.status for s in cleared.sources][1] == "already recorded"
+    assert cleared.totals()["revised"] == 1 and cleared.sources[1].counts["new"] == 1
+    retried = record(db_path, [paper_again, first_fetches[1]], run_id="airflow:scheduled__2")
+    assert retried.events_appended == 0
+    assert [s.counts["revised"] for s in retried.sources] == [1, 0]
+    rows = query(db_path, "SELECT run_id, event_type FROM raw.events WHERE source_id = 'cleared-paper'")
+    assert sorted(rows) == [
+        ("airflow:scheduled__2", "article.published"),
+        ("airflow:scheduled__2", "feed.fetched"),
+        ("airflow:scheduled__2#2", "article.revised"),
+        ("airflow:scheduled__2#2", "feed.fetched"),
+    ]
+
+
+def test_a_source_whose_fetch_task_failed_is_recorded_failed_once_however_often_the_record_runs(
+    server, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingestion.pipeline import record_fetches
+
+    monkeypatch.setenv("NEWSROOM_DB", str(db_path))
+    paper = serve(server, "/task-paper", rss([item(1)]))
+    requests = plan({}, [paper, Source("ghost", "http://ghost.invalid/feed")]).requests
+    planned = [{"host": "127.0.0.1", "requests": [r.to_dict() for r in requests]}]
+    fetched = [o.to_dict() for o in fetch_all(requests[:1], blob_store_for(db_path), limits=FAST)]
+    started = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+    first = record_fetches(fetched, "airflow:scheduled__3", planned=planned, run_started_at=started)
+    again = record_fetches(fetched, "airflow:scheduled__3", planned=planned, run_started_at=started)
+
+    assert first["events_appended"] == 3 and again["events_appended"] == 0
+    rows = query(
+        db_path,
+        "SELECT payload ->> 'error_class', payload ->> 'fetched_at' FROM raw.events "
+        "WHERE event_type = 'feed.failed'",
+    )
+    assert rows == [("FetchTaskFailed", "2026-03-10T12:00:00")]
 
 
 # -- parsing in worker processes ------------------------------------------------------

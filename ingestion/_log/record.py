@@ -148,7 +148,8 @@ def record(
     by ``ingest``'s workers (``parsed_by_source``, the parse of each source's
     fetched body) or by ``parse_fetched`` (its kept result, by this parser
     version, within the hour). With a ``run_id`` that already has events (a
-    retried scheduler task whose first attempt committed), nothing is appended again.
+    retried scheduler task whose first attempt committed), a fetch it recorded is
+    not appended again.
     """
     db_path = Path(db_path)
     blobs = blobs or blob_store_for(db_path)
@@ -164,30 +165,38 @@ def record(
     parsed = [parse(o, assumed.get(o.source_id)) for o in outcomes]
     with EventStore(db_path, lock_timeout=lock_timeout) as store:
         with store.transaction():
-            if store.has_run(run_id):
-                _already_recorded(store, run_id, summaries)
-                return IngestReport(run_id, summaries, 0)
+            # A retried task brings the fetches its first attempt recorded: they are counted,
+            # not appended again. A cleared run brings fresh fetches as well, which are
+            # recorded under the run's next id (``run#2``): new history, not a repeat.
+            recorded = store.fetches_of_run(run_id)
+            todo = [p for p, o in enumerate(outcomes) if (o.source_id, o.fetched_at) not in recorded]
+            if recorded:
+                _already_recorded(store, recorded, outcomes, summaries)
+                if not todo:
+                    return IngestReport(run_id, summaries, 0)
+                run_id = f"{run_id}#{len(set(recorded.values())) + 1}"
             # Under the lock the log cannot move: a states file that names its last event is its word.
             states = current_states_file(db_path, store.last_anchor())
             if states is None:
                 states = states_of(store)
             before = store.last_event_seq()
-            for position, outcome in enumerate(outcomes):
-                source = outcome.source_id
+            for position in todo:
+                source = outcomes[position].source_id
                 if _latest_body(states, source) != _latest_body(assumed, source):
                     # Another run recorded this source meanwhile: judge against what it left.
-                    parsed[position] = parse(outcome, states.get(source))
+                    parsed[position] = parse(outcomes[position], states.get(source))
             heads = _heads(
                 store,
                 (
-                    (outcome.source_id, item)
-                    for outcome, result in zip(outcomes, parsed, strict=True)
-                    if isinstance(result, ParseResult)
+                    (outcomes[position].source_id, item)
+                    for position in todo
+                    if isinstance(result := parsed[position], ParseResult)
                     for item in result.items
                 ),
             )
             pending: list[PendingEvent] = []
-            for outcome, result, summary in zip(outcomes, parsed, summaries, strict=True):
+            for position in todo:
+                outcome, result, summary = outcomes[position], parsed[position], summaries[position]
                 try:
                     decision = None
                     if isinstance(result, ParseResult):
@@ -228,19 +237,27 @@ def _heads(store: EventStore, arriving: Iterable[tuple[str, ParsedItem]]) -> dic
     return store.heads(stream_ids, wire_versions_of=versioned)
 
 
-def _already_recorded(store: EventStore, run_id: str, summaries: list[SourceSummary]) -> None:
-    """Counts of what an earlier attempt of this run recorded, so a retried task
-    reports (and passes on) the same changes."""
+def _already_recorded(
+    store: EventStore,
+    recorded: dict[tuple[str, str], str],
+    outcomes: list[FetchOutcome],
+    summaries: list[SourceSummary],
+) -> None:
+    """Counts of what an earlier attempt recorded for the fetches it recorded, so a
+    retried task reports (and passes on) the same changes."""
     rows = store.con.execute(
-        "SELECT source_id, event_type, count(*) FROM raw.events "
-        "WHERE run_id = ? AND starts_with(event_type, 'article.') GROUP BY ALL",
-        [run_id],
+        "SELECT run_id, source_id, event_type, count(*) FROM raw.events "
+        "WHERE list_contains(?, run_id) AND starts_with(event_type, 'article.') GROUP BY ALL",
+        [sorted(set(recorded.values()))],
     ).fetchall()
-    counted = {(source, event_type): count for source, event_type, count in rows}
-    for summary in summaries:
+    counted = {(run, source, event_type): count for run, source, event_type, count in rows}
+    for outcome, summary in zip(outcomes, summaries, strict=True):
+        run = recorded.get((outcome.source_id, outcome.fetched_at))
+        if run is None:
+            continue
         summary.status = "already recorded"
         for event_type, key in COUNT_KEYS.items():
-            summary.counts[key] = counted.get((summary.source_id, event_type), 0)
+            summary.counts[key] = counted.get((run, outcome.source_id, event_type), 0)
 
 
 def _latest_body(states: dict[str, FeedState], source_id: str) -> str | None:

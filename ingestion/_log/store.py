@@ -470,10 +470,17 @@ class EventStore:
             ).fetchall()
         return dict(rows)
 
-    def has_run(self, run_id: str) -> bool:
-        return bool(
-            self.con.execute("SELECT count(*) FROM raw.events WHERE run_id = ?", [run_id]).fetchall()[0][0]
-        )
+    def fetches_of_run(self, run_id: str) -> dict[tuple[str, str], str]:
+        """The fetches recorded by run ``run_id`` or its re-runs (``run_id#2``, ...): the
+        id each was recorded under, by (source id, ``fetched_at``). Every fetch outcome
+        is one ``feed.fetched`` or ``feed.failed`` event."""
+        rows = self.con.execute(
+            "SELECT source_id, payload ->> 'fetched_at', run_id FROM raw.events "
+            "WHERE (run_id = $run OR starts_with(run_id, $run || '#')) "
+            "AND event_type IN ('feed.fetched', 'feed.failed')",
+            {"run": run_id},
+        ).fetchall()
+        return {(source_id, fetched_at): run for source_id, fetched_at, run in rows}
 
     def last_anchor(self) -> dict[str, Any] | None:
         """What the anchor holds once every commit moved it: the log's last event (None
