@@ -10,7 +10,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ingestion._publish.sql import QueryLimits, error_line
-from ingestion.exceptions import ArchiveError, NewsroomError, StepFailed, StoreError, ValidationFailed
+from ingestion.exceptions import (
+    ArchiveError,
+    ConfigError,
+    NewsroomError,
+    StepFailed,
+    StoreError,
+    ValidationFailed,
+)
 
 #: The limits of `newsroom sql` unless its options say otherwise.
 QUERY_LIMITS = QueryLimits()
@@ -422,17 +429,23 @@ def _cmd_copy_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_transform(args: argparse.Namespace) -> int:
-    from ingestion._derive.transform import DBT_PROJECT, run_dbt, transform
+    from ingestion._derive.transform import DBT_PROJECT, check_selection, run_dbt, transform
     from ingestion._log.lake import is_lake
     from ingestion._publish.snapshot import last_published_seq
 
     db_path = _db_path(args)
     if not is_lake(db_path) and not db_path.exists():  # a typo would build a new, empty database
         raise StoreError(f"no event log at {db_path}; run `newsroom ingest` or `newsroom backfill` first")
+    if args.select:
+        check_selection(args.select)
     report = transform(
         db_path, full_refresh=args.full_refresh, select=args.select, checked_since=last_published_seq(db_path)
     )
     print(report.summary())
+    if args.select and not report.counts:
+        raise ConfigError(
+            f"--select {args.select} matched nothing in the dbt project: name a model, e.g. story_threads"
+        )
     for failure in report.failures:
         print(f"  FAIL {failure}")
     if args.docs and report.success:

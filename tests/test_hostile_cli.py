@@ -442,3 +442,17 @@ def test_transform_of_a_database_that_is_not_there_is_refused(tmp_path: Path) ->
     missing = tmp_path / "typo.duckdb"
     line = _one_error_line(run_cli("transform", "--db", str(missing)), "transform")
     assert "no event log" in line and not missing.exists()
+
+
+def test_a_selection_dbt_cannot_read_or_that_matches_nothing_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "n.duckdb"
+    with EventStore(db):
+        pass
+    line = _one_error_line(run_cli("transform", "--db", str(db), "--select", "path:/etc"), "transform")
+    assert "inside the dbt project" in line
+    result = run_cli("transform", "--db", str(db), "--select", "stroy_threads")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "newsroom transform: error: --select stroy_threads matched nothing in the dbt project: "
+        "name a model, e.g. story_threads"
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ingestion._log.lake import is_lake, read_lake
 from ingestion._log.store import connect
-from ingestion.exceptions import TransformError
+from ingestion.exceptions import ConfigError, TransformError
 
 #: The dbt project beside this package (the repository layout).
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -151,6 +151,15 @@ def transform(
         "unit_test",
         checked_since=0 if full_refresh else checked_since,
     )
+
+
+def check_selection(select: str) -> None:
+    """A ConfigError for a ``--select`` dbt would fail on with a traceback: a ``path:``
+    or ``file:`` selector outside the project (dbt globs it and cannot)."""
+    for part in select.replace(",", " ").split():
+        method, _, value = part.lstrip("+@0123456789").partition(":")
+        if method.split(".")[0] in ("path", "file") and value.startswith("/"):
+            raise ConfigError(f"--select {part}: a path selector names a path inside the dbt project")
 
 
 def with_ancestors(select: str) -> str:
