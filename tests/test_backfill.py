@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -144,8 +146,15 @@ def test_an_archive_that_changes_while_loading_records_nothing(
     tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = _versions_archive(tmp_path)
-    # As if a writer appended to the file between its hashing and its keeping.
-    monkeypatch.setattr(ingestion._log.backfill, "file_sha256", lambda path: "0" * 64)
+    # As if the file changed between its hashing and its keeping.
+    copy_and_hash = ingestion._log.backfill._private_copy
+
+    @contextmanager
+    def misread(path: Path, folder: Path) -> Iterator[tuple[Path, str]]:
+        with copy_and_hash(path, folder) as (copy, _):
+            yield copy, "0" * 64
+
+    monkeypatch.setattr(ingestion._log.backfill, "_private_copy", misread)
     with pytest.raises(NewsroomError, match="changed while it was being loaded"):
         backfill(archive, "s", db_path)
     assert _article_events(db_path) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -16,7 +16,7 @@ from typing import BinaryIO
 import orjson
 
 from ingestion._gc import gc_paused
-from ingestion._log.blobs import BlobStore, file_sha256
+from ingestion._log.blobs import BlobStore
 from ingestion._log.events import article_id, decide, item_content_hash
 from ingestion._log.record import blob_store_for, new_run_id
 from ingestion._log.store import EventStore, PendingEvent
@@ -154,21 +154,22 @@ def _read_lines(
 
 
 @contextmanager
-def _private_copy(path: Path, folder: Path) -> Iterator[Path]:
-    """A copy of the archive that nothing else writes, in ``folder``, removed after: it
-    is hashed, kept and read, so the kept archive holds every line the log points at
-    even if the original is still being written."""
+def _private_copy(path: Path, folder: Path) -> Iterator[tuple[Path, str]]:
+    """A copy of the archive that nothing else writes, in ``folder``, removed after, with
+    its sha256 (hashed as it is copied): it is kept and read, so the kept archive holds
+    every line the log points at even if the original is still being written."""
     folder.mkdir(parents=True, exist_ok=True)
     copy = folder / f".archive-{uuid.uuid4().hex}.tmp"
     try:
-        with path.open("rb") as original:
-            start = original.read(2)
-            if kind := _NOT_JSON_LINES.get(start):
+        digest = hashlib.sha256()
+        with path.open("rb") as original, copy.open("xb") as target:
+            if kind := _NOT_JSON_LINES.get(original.read(2)):
                 raise ArchiveError(f"archive {path} is {kind}; give it as JSON Lines in UTF-8")
             original.seek(0)
-            with copy.open("xb") as target:
-                shutil.copyfileobj(original, target, 2**20)
-        yield copy
+            while chunk := original.read(2**20):
+                digest.update(chunk)
+                target.write(chunk)
+        yield copy, digest.hexdigest()
     finally:
         copy.unlink(missing_ok=True)
 
@@ -188,12 +189,13 @@ def backfill(
     if not is_source_id(source_id):
         raise ArchiveError(f"source id {source_id!r} must be 1-64 lower-case letters, digits, '_', '.', '-'")
     blobs = blob_store_for(db_path)
-    with _private_copy(path, blobs.root) as copy:
-        return _load(copy, path, source_id, db_path, blobs, lock_timeout, on_bytes)
+    with _private_copy(path, blobs.root) as (copy, archive_sha):
+        return _load(copy, archive_sha, path, source_id, db_path, blobs, lock_timeout, on_bytes)
 
 
 def _load(
     copy: Path,
+    archive_sha: str,
     path: Path,
     source_id: str,
     db_path: Path,
@@ -204,7 +206,6 @@ def _load(
     """``backfill`` of the archive at ``path``, read from its private ``copy``."""
     report = BackfillReport(new_run_id(), path)
     now = utcnow()
-    archive_sha = file_sha256(copy)
     raw_ref = {"archive_sha256": archive_sha, "archive_name": path.name}
     with EventStore(db_path, lock_timeout=lock_timeout) as store:
         report.loaded_before, report.resumed_after_line = _earlier_loads(store, source_id, archive_sha)

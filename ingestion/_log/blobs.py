@@ -19,15 +19,6 @@ from typing import BinaryIO
 _FILE_BLOCK = 1 << 24
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The name a file gets in the store (see :meth:`BlobStore.put_file`)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_FILE_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class BlobStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
