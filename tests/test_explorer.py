@@ -312,6 +312,32 @@ def test_writes_are_refused(explorer: RunningExplorer, mirror: sqlite3.Connectio
     assert mirror.execute("SELECT count(*) FROM articles").fetchone()[0] == before
 
 
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("localhost", 200),
+        ("127.0.0.1:8001", 200),
+        ("[::1]:8001", 200),
+        ("LOCALHOST:80", 200),
+        ("newsroom.evil.example", 421),
+        ("evil.example:8001", 421),
+        ("127.0.0.1.evil.example", 421),
+        ("[::ffff:8.8.8.8]", 421),
+    ],
+)
+def test_only_requests_to_this_machines_names_are_answered(
+    explorer: RunningExplorer, host: str, status: int
+) -> None:
+    """A page whose name was pointed at 127.0.0.1 (DNS rebinding) must not read the explorer."""
+    request = urllib.request.Request(f"{explorer.url}newsroom/articles", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answered = response.status
+    except urllib.error.HTTPError as error:
+        answered = error.code
+    assert answered == status
+
+
 # In a real browser
 
 browser_needed = pytest.mark.skipif(

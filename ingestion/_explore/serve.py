@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import os
 import socket
 import sqlite3
@@ -48,6 +49,7 @@ def serve(published_dir: Path, *, host: str = "127.0.0.1", port: int = 8001) -> 
     """Serve the explorer until interrupted (Ctrl-C); returns the exit status."""
     app = explorer_app(published_dir)
     listening = _listen(host, port)
+    app.local_names_only = _is_loopback(listening)
     print(f"newsroom explorer on {_url(listening)} (Ctrl-C stops it)", file=sys.stderr)
     _server(app).run(sockets=[listening])
     return 0
@@ -76,6 +78,7 @@ def start_in_background(published_dir: Path, *, host: str = "127.0.0.1", port: i
     """Start the explorer in a thread (``port`` 0: a free port) and return once it answers."""
     app = explorer_app(published_dir)
     listening = _listen(host, port)
+    app.local_names_only = _is_loopback(listening)
     server = _server(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
@@ -110,11 +113,20 @@ class _FollowPublished:
         self._app = datasette.app()
         self._link = link
         self._serving = mirror
+        #: Served on a loopback address: answer only requests made to this machine's own
+        #: names. A web page whose name was pointed at 127.0.0.1 (DNS rebinding) would
+        #: otherwise read the explorer from a journalist's browser.
+        self.local_names_only = True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             if scope["method"] not in _READING_METHODS:
-                await _refuse_write(send)
+                await _refuse(
+                    send, 405, b"The newsroom explorer is read-only: it answers GET requests only.\n"
+                )
+                return
+            if self.local_names_only and not _is_local_name(dict(scope["headers"]).get(b"host")):
+                await _refuse(send, 421, b"This explorer answers requests to localhost or 127.0.0.1 only.\n")
                 return
             self._follow()
         await self._app(scope, receive, send)
@@ -129,11 +141,34 @@ class _FollowPublished:
         self._serving = current
 
 
-async def _refuse_write(send: Any) -> None:
-    body = b"The newsroom explorer is read-only: it answers GET requests only.\n"
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD")]
-    await send({"type": "http.response.start", "status": 405, "headers": headers})
+async def _refuse(send: Any, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    if status == 405:
+        headers.append((b"allow", b"GET, HEAD"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _is_local_name(host_header: bytes | None) -> bool:
+    """Whether a Host header names this machine: localhost, a loopback address, or none
+    (HTTP/1.0; a browser always sends one)."""
+    if host_header is None:
+        return True
+    name = host_header.decode("latin-1").lower()
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_loopback(listening: socket.socket) -> bool:
+    return ipaddress.ip_address(listening.getsockname()[0]).is_loopback
 
 
 class _MirrorDatabase(Database):
