@@ -60,6 +60,9 @@ EVENT_LOG = Asset(**EVENT_LOG_ASSET)
         "retry_delay": timedelta(seconds=30),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=5),
+        # A backstop for a hang (every fetch has its own deadline): the rounds after wait
+        # for this one (one run at a time), and record_events holds the writer's slot.
+        "execution_timeout": timedelta(hours=2),
     },
 )
 def newsroom_ingest():

@@ -29,7 +29,8 @@ from ingestion.pipeline import WRITER_POOL
     max_active_runs=1,
     tags=["newsroom", "maintenance"],
     doc_md=__doc__,
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
+    # A backstop for a hang: each task holds the writer's slot.
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "execution_timeout": timedelta(hours=6)},
 )
 def newsroom_maintenance():
     @task(pool=WRITER_POOL)

@@ -52,7 +52,9 @@ PUBLISHED = Asset(**PUBLISHED_ASSET)
     max_active_runs=1,
     tags=["newsroom", "dbt", "validation"],
     doc_md=__doc__,
-    default_args={"retries": 0},
+    # A backstop for a hang, above the longest backlog a run takes on (200,000 article
+    # versions): every task but the partitions holds the writer's slot.
+    default_args={"retries": 0, "execution_timeout": timedelta(hours=6)},
 )
 def newsroom_transform():
     @task(retries=1, retry_delay=timedelta(minutes=1))

@@ -59,6 +59,8 @@ def test_dags_have_tags_docs_schedules_and_retries_where_intended(dagbag) -> Non
     for dag in dagbag.dags.values():
         assert "newsroom" in dag.tags and dag.doc_md
         assert dag.catchup is False and dag.max_active_runs == 1
+        # No task can hold the writer's slot (or the next rounds) for good.
+        assert all(task.execution_timeout for task in dag.tasks), dag.dag_id
     ingest = dagbag.dags["newsroom_ingest"]
     assert "seconds=900" in repr(ingest.timetable)  # every 15 minutes by default
     assert ingest.get_task("fetch_host").retries == 3
