@@ -783,3 +783,13 @@ def test_ninjs_refuses_what_json_has_no_place_for() -> None:
     marked = "\ufeff" + json.dumps({"uri": "urn:a", "headline": "With a byte order mark"})
     [item] = ninjs(marked.encode()).items
     assert item.title == "With a byte order mark"
+
+
+def test_ninjs_1x_body_does_not_follow_the_order_of_its_keys() -> None:
+    """A wire that sends the same version with its keys in another order sends no revision."""
+    forms = {"body_xhtml": "<p>Ferry timetable, as filed.</p>", "body_html": "<p>Ferry timetable.</p>"}
+    bodies = {
+        ninjs({"uri": "urn:x:1", "type": "text", "headline": "Ferries", **dict(order)}).items[0].body
+        for order in (list(forms.items()), list(reversed(forms.items())))
+    }
+    assert bodies == {"Ferry timetable."}

@@ -283,9 +283,11 @@ def _description(doc: Mapping[str, Any], generation: int) -> str:
 
 
 def _variant(doc: Mapping[str, Any], prefix: str) -> str:
-    """The best ``body_*``/``description_*`` text: HTML forms first (captions drop out)."""
+    """The best ``body_*``/``description_*`` text: HTML forms first (captions drop out),
+    then by name: never by the order of the keys, which a wire may change between
+    versions of one item (that would read as a revision)."""
     keys = [k for k in doc if k.startswith(prefix) and isinstance(doc[k], str)]
-    keys.sort(key=lambda k: 0 if k.endswith("html") else 1 if k.endswith("text") else 2)
+    keys.sort(key=lambda k: (0 if k.endswith("html") else 1 if k.endswith("text") else 2, k))
     return first_text(doc[k] for k in keys)
 
 
