@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from ingestion._sources.config import Source
 from ingestion._sources.dates import parse_datetime
 from ingestion._sources.newsml import parse_newsml
 from ingestion._sources.ninjs import parse_ninjs
+from ingestion._sources.parse import parse_body
 from ingestion._sources.rss import parse_rss
 from ingestion._sources.rss_fast import parse_rss_fast
 from ingestion._sources.text import html_to_text, one_line, web_url
@@ -151,6 +153,28 @@ def test_http_charset_is_used_when_the_document_declares_nothing() -> None:
     result = parse(body, content_type="application/rss+xml; charset=windows-1252")
     assert result.items[0].title == "Café in Zürich"
     assert result.warning is None
+
+
+@pytest.mark.parametrize("path", ["product", "feedparser"])
+def test_a_utf8_body_reads_the_same_whatever_single_byte_charset_the_server_names(path: str) -> None:
+    """Two servers behind one name, one saying charset=iso-8859-1: the same UTF-8 bytes must
+    not read two ways, or every fetch from the other server records a revision of every item."""
+    body = rss([item(1, "Café in Zürich")]).replace(b' encoding="utf-8"', b"")
+    read = partial(parse_body, "rss") if path == "product" else parse_rss
+    headers = ("utf-8", "iso-8859-1", "windows-1251", None)
+    titles = {
+        read(
+            body,
+            source_id="s",
+            url="https://hostile.example/feed",
+            now=NOW,
+            content_type=f"application/rss+xml; charset={charset}" if charset else "application/rss+xml",
+        )
+        .items[0]
+        .title
+        for charset in headers
+    }
+    assert titles == {"Café in Zürich"}
 
 
 def test_undeclared_single_byte_feed_is_read_as_windows_1252_with_a_note() -> None:

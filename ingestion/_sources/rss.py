@@ -212,6 +212,14 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, st
             encoding = usable[0]
         elif names:
             notes.append(f"unknown encoding {names[0]!r}; read as UTF-8")
+        if not declared and encoding in _SINGLE_BYTE and _valid_utf8_beyond_ascii(body):
+            # A server's header, not the document, named a single-byte charset, and the
+            # bytes read as UTF-8: the header is wrong (text in a single-byte charset is
+            # valid UTF-8 beyond ASCII only by rare accident). Trusting it would make the
+            # reading follow a header that can differ between fetches of the same feed
+            # (two servers behind one name), recording a false revision of every item.
+            notes.append(f"valid UTF-8 although the server said charset {names[0]!r}; read as UTF-8")
+            encoding = "utf-8"
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -229,6 +237,25 @@ def _to_utf8(body: bytes, content_type: str | None) -> tuple[bytes, dict[str, st
     if content_type:
         headers["content-type"] = f"{content_type.split(';', 1)[0].strip()}; charset=utf-8"
     return text.encode("utf-8"), headers, notes
+
+
+#: The common single-byte codecs, as ``codecs.lookup`` names them (iso-8859-1 is read
+#: as cp1252): they give every byte a character, so a header naming one cannot be told
+#: wrong by the bytes failing to decode.
+_SINGLE_BYTE = frozenset(
+    {"cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "iso8859-2", "iso8859-5", "iso8859-7", "iso8859-9",
+     "iso8859-15", "koi8-r"}
+)  # fmt: skip
+
+
+def _valid_utf8_beyond_ascii(body: bytes) -> bool:
+    if body.isascii():
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _mostly_invalid(body: bytes, replaced: str) -> bool:
