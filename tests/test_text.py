@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion._sources.text import canonical_url, html_to_text, one_line
+from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
 
 from .conftest import shared_path
 
@@ -21,10 +21,21 @@ from .conftest import shared_path
         ("https://news.example/a?utm%5Fsource=rss", "https://news.example/a"),
         ("https://news.example/a?utm_source=a+b&x=%20", "https://news.example/a?x=+"),
         ("https://news.example/a?", "https://news.example/a"),
+        ("https://[2001:DB8::1]:8443/a?utm_source=x", "https://[2001:db8::1]:8443/a"),
     ],
 )
 def test_canonical_url_strips_tracking_and_case_only_where_safe(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["https://news.example/a\nb", "https://news.example/a\x00", "https://news.example/\x85a",
+     "https://news.example/\u202egpj.exe", "https://news.example/a\u2066b"],
+)  # fmt: skip
+def test_a_link_with_control_characters_is_not_published(link: str) -> None:
+    assert web_url(link) is None
+    assert web_url("https://news.example/a b") == "https://news.example/a b"  # browsers encode a space
 
 
 def test_markup_captions_credits_and_entities_do_not_reach_the_text() -> None:

@@ -311,6 +311,8 @@ def canonical_url(url: str | None) -> str | None:
         port = parts.port if parts.port not in (None, 80 if scheme == "http" else 443) else None
     except ValueError:  # a port that is not a number, or past 65535
         return url
+    if ":" in host:  # IPv6: urlsplit gives the address without its brackets
+        host = f"[{host}]"
     netloc = f"{host}:{port}" if port else host
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
@@ -334,12 +336,18 @@ def _plain_tracking_param(part: str) -> bool:
     return _PLAIN_PARAM.fullmatch(name) is not None and _tracking_param(name)
 
 
+#: What a published link never holds: control characters (browsers drop some, so the
+#: link shown is not the link followed; in an Atom feed they are no XML at all) and
+#: bidirectional controls (which show one link as another).
+_NOT_IN_A_LINK = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def web_url(link: str | None) -> str | None:
     """The canonical form of ``link`` when it is a web page (http or https with a
     host), else None: ``javascript:``, ``data:``, ``mailto:``... are never published
     as an article's link."""
     url = canonical_url(link)
-    if not url or not url.startswith(("http://", "https://")):
+    if not url or not url.startswith(("http://", "https://")) or _NOT_IN_A_LINK.search(url):
         return None
     if _SIMPLE_URL.match(url):  # a host and no port: nothing more to check
         return url
