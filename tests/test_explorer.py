@@ -338,6 +338,19 @@ def test_only_requests_to_this_machines_names_are_answered(
     assert answered == status
 
 
+def test_no_page_reads_the_whole_mirror_to_hash_it(explorer: RunningExplorer, monkeypatch) -> None:
+    """Datasette hashes an immutable database's file for its pages: gigabytes read on the
+    event loop, every other request waiting."""
+
+    def whole_file_hashed(path: Path) -> str:
+        raise AssertionError(f"{path} hashed whole")
+
+    monkeypatch.setattr("datasette.database.inspect_hash", whole_file_hashed)
+    for page in ("", "-/databases.json", "newsroom.json"):
+        status, _, body = _get(f"{explorer.url}{page}")
+        assert status == 200, (page, body[:300])
+
+
 # In a real browser
 
 browser_needed = pytest.mark.skipif(

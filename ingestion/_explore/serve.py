@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import ipaddress
 import os
 import socket
@@ -182,6 +183,11 @@ class _MirrorDatabase(Database):
     def __init__(self, datasette: Datasette, path: Path) -> None:
         super().__init__(datasette, path=str(path), is_mutable=False)
         self._per_thread = threading.local()
+        # Datasette would hash the whole file (gigabytes) on the event loop at the first
+        # page that shows the hash. A publish never changes a mirror file, it links a new
+        # one: its path, size and time tell it from any other as well.
+        stat = path.stat()
+        self.cached_hash = hashlib.sha256(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
 
     def connect(self, write: bool = False) -> sqlite3.Connection:
         connection = super().connect(write)
