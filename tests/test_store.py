@@ -65,6 +65,14 @@ def test_versions_are_contiguous_and_ids_unique(filled_db: Path) -> None:
         ("DELETE FROM raw.events WHERE event_seq = (SELECT max(event_seq) FROM raw.events)", "anchor"),
         # No index refuses a stream's version twice (the one writer numbers them): verify finds it.
         ("UPDATE raw.events SET stream_version = 1 WHERE payload ->> '$.title' = 'A2'", "stream_versions"),
+        # Whoever can write the file can drop NOT NULL: a NULL hash must fail its check.
+        (
+            "ALTER TABLE raw.events ALTER payload_hash DROP NOT NULL; "
+            "ALTER TABLE raw.events ALTER event_hash DROP NOT NULL; "
+            "UPDATE raw.events SET payload = replace(payload::VARCHAR, 'A2', 'A9')::JSON, "
+            "payload_hash = NULL, event_hash = NULL WHERE payload ->> '$.title' = 'A2'",
+            "payload_hash",
+        ),
     ],
 )
 def test_verify_names_the_first_altered_event(filled_db: Path, tamper: str, check: str) -> None:
@@ -245,3 +253,35 @@ def test_a_wire_version_older_than_the_logged_one_records_nothing(tmp_path: Path
             "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
         ).fetchall()
     assert titles == [("Talks begin",), ("Talks begin in Geneva",)]
+
+
+def test_an_older_canceled_version_withdraws_nothing(tmp_path: Path, db_path: Path) -> None:
+    """v1 usable, v2 canceled, v3 usable: v2 served again, or listed after v3 in one
+    document, is history already told, not a withdrawal of v3."""
+    feed = tmp_path / "wire.json"
+    source = Source("wire", str(feed), kind="ninjs")
+
+    def version(number: int, status: str) -> dict[str, str]:
+        return {
+            "uri": "urn:wire:2",
+            "version": str(number),
+            "pubstatus": status,
+            "headline": f"Talks, {number}",
+        }
+
+    def deliver(*versions: dict[str, str]) -> dict[str, int]:
+        feed.write_text(json.dumps(list(versions)))
+        return ingest([source], db_path).totals()
+
+    assert deliver(version(1, "usable"))["new"] == 1
+    assert deliver(version(2, "canceled"))["withdrawn"] == 1
+    assert deliver(version(3, "usable"))["revised"] == 1
+    assert deliver(version(2, "canceled"))["stale"] == 1
+    assert (
+        deliver(version(3, "usable"), version(2, "canceled"), version(1, "usable")).get("withdrawn", 0) == 0
+    )
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        types = con.execute(
+            "SELECT event_type FROM raw.events WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
+        ).fetchall()
+    assert types == [("article.published",), ("article.withdrawn",), ("article.revised",)]

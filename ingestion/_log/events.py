@@ -80,17 +80,16 @@ def decide(
         if head is None:
             event_type = "article.withdrawn" if item.withdrawn else "article.published"
             occurred_at = item.published_at or item.updated_at
-        elif item.withdrawn:
-            if head.withdrawn:
-                counts["unchanged"] += 1
-                continue
-            event_type, occurred_at = "article.withdrawn", item.updated_at
-        elif chash == head.content_hash and not head.withdrawn:
+        elif head.withdrawn if item.withdrawn else chash == head.content_hash and not head.withdrawn:
             counts["unchanged"] += 1
             continue
         elif _is_older_wire_version(item, head):
+            # Before the withdrawal below: an older version that was canceled (served again,
+            # or listed after the newer one in the same document) withdraws nothing now.
             counts["stale"] += 1
             continue
+        elif item.withdrawn:
+            event_type, occurred_at = "article.withdrawn", item.updated_at
         else:
             event_type = "article.revised"
             newer = item.updated_at and (head.occurred_at is None or item.updated_at > head.occurred_at)

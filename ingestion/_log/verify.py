@@ -27,33 +27,35 @@ class VerifyReport:
 
 
 # Each check returns (event_seq, event_id, reason) of offending events, first first.
+# IS DISTINCT FROM, not <>: whoever can write the file can drop NOT NULL, and a NULL
+# hash compared with <> fails no check.
 _CHECKS = {
     "payload_hash": """
         SELECT event_seq, event_id, 'payload does not match payload_hash (payload edited)'
-        FROM raw.events WHERE payload_hash <> sha256(payload::VARCHAR)""",
+        FROM raw.events WHERE payload_hash IS DISTINCT FROM sha256(payload::VARCHAR)""",
     "event_hash": f"""
         SELECT event_seq, event_id, 'event_hash does not match its fields (event edited)'
-        FROM raw.events WHERE event_hash <> {CHAIN_HASH_SQL}""",
+        FROM raw.events WHERE event_hash IS DISTINCT FROM {CHAIN_HASH_SQL}""",
     "chain": f"""
         SELECT event_seq, event_id, 'prev_hash does not link to the previous event '
                || '(event removed, inserted or reordered)'
         FROM (SELECT *, lag(event_hash, 1, '{GENESIS_HASH}') OVER (ORDER BY event_seq) AS expected
               FROM raw.events)
-        WHERE prev_hash <> expected""",
+        WHERE prev_hash IS DISTINCT FROM expected""",
     "sequence": """
         SELECT event_seq, event_id, 'event_seq is not contiguous (expected ' || expected || ')'
         FROM (SELECT *, row_number() OVER (ORDER BY event_seq) AS expected FROM raw.events)
-        WHERE event_seq <> expected""",
+        WHERE event_seq IS DISTINCT FROM expected""",
     "stream_versions": """
         SELECT event_seq, event_id,
                'stream ' || stream_id || ' has version ' || stream_version || ' where '
                || expected || ' was expected'
         FROM (SELECT *, row_number() OVER (PARTITION BY stream_id ORDER BY stream_version)
                      AS expected FROM raw.events)
-        WHERE stream_version <> expected""",
+        WHERE stream_version IS DISTINCT FROM expected""",
     "event_ids": f"""
         SELECT event_seq, event_id, 'event_id is not the one derived from stream and version'
-        FROM ({DERIVED_EVENT_IDS_SQL}) WHERE event_id <> derived_id""",
+        FROM ({DERIVED_EVENT_IDS_SQL}) WHERE event_id IS DISTINCT FROM derived_id""",
     "unique_ids": """
         SELECT min(event_seq), event_id, 'event_id appears ' || count(*) || ' times'
         FROM raw.events GROUP BY event_id HAVING count(*) > 1""",
