@@ -333,3 +333,30 @@ def test_random_builds_equal_a_full_refresh(seed: int, tmp_path: Path) -> None:
     shutil.copy(db, full)
     dbt("run", full, project, "--full-refresh")
     assert differences(derived_tables(full), derived_tables(db)) == []
+
+
+def test_an_article_withdrawn_with_its_text_and_published_again_counts_as_a_full_refresh(
+    tmp_path: Path,
+) -> None:
+    """A wire's kill keeps the article's text (its mentions are the withdrawal version's),
+    which counted for no one: a later version must not take those counts away again."""
+    project = private_project(tmp_path)
+    db = new_database(tmp_path / "newsroom.duckdb")
+    talks = [("Olaf Scholz", "PERSON"), ("Donald Tusk", "PERSON"), ("Warsaw", "GPE")]
+    runs = [
+        [("k1", 1, "article.published", 1, "Olaf Scholz and Donald Tusk meet in Warsaw", talks, ("open", "k1"))],
+        [("k1", 2, "article.withdrawn", 2, "Olaf Scholz and Donald Tusk meet in Warsaw", talks, ("leave", "k1"))],
+        [("k1", 3, "article.revised", 3, "Olaf Scholz meets Emmanuel Macron",
+          [("Olaf Scholz", "PERSON"), ("Emmanuel Macron", "PERSON")], ("open", "k1"))],
+    ]  # fmt: skip
+    for number, events in enumerate(runs):
+        with duckdb.connect(str(db)) as con:
+            append_run(con, events, [])
+        dbt("build", db, project, *(["--full-refresh"] if number == 0 else []))
+    full = tmp_path / "full.duckdb"
+    shutil.copy(db, full)
+    dbt("run", full, project, "--full-refresh")
+    assert differences(derived_tables(full), derived_tables(db)) == []
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = dict(con.execute("SELECT canonical_name, article_count FROM marts.entities").fetchall())
+    assert counts == {"Olaf Scholz": 1, "Emmanuel Macron": 1, "Donald Tusk": 0, "Warsaw": 0}

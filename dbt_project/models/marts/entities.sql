@@ -16,7 +16,8 @@
 --
 -- Incremental runs add to the rows built what the new versions bring: each article
 -- with a new version counts now for the entities its current version names (if
--- live) and no longer for those its version of the last build named; the new
+-- live) and no longer for those its version of the last build named (unless that
+-- was a withdrawal, which counted for no one: withdrawn, then published again); the new
 -- versions' mentions add their names, types and times. The canonical name is
 -- chosen again from the entity's names. Only the entities whose names were resolved
 -- anew (entities_relinked: any of their articles may count for another now) are
@@ -37,7 +38,10 @@ changed_articles as (
     select
         article_id,
         -- the version the rows were built with (none for an article seen for the first time)
-        max(version) filter (where event_seq <= {{ built_through }}) as built_version
+        max(version) filter (where event_seq <= {{ built_through }}) as built_version,
+        -- whether it was a withdrawal: then its mentions were counted for no one
+        coalesce(arg_max(is_withdrawal, version) filter (where event_seq <= {{ built_through }}), false)
+            as built_withdrawn
     from {{ ref('article_versions') }}
     where article_id in (
         select article_id from {{ ref('article_versions') }} where event_seq > {{ built_through }}
@@ -47,7 +51,7 @@ changed_articles as (
 
 -- every version's mentions of the articles with a new version, of the entities added to
 changed_mentions as (
-    select m.*, a.status, a.last_event_seq as article_event_seq, c.built_version
+    select m.*, a.status, a.last_event_seq as article_event_seq, c.built_version, c.built_withdrawn
     from {{ ref('entity_mentions') }} as m
     inner join changed_articles as c using (article_id)
     inner join {{ ref('articles') }} as a using (article_id)
@@ -61,9 +65,10 @@ added as (
         min(valid_from) filter (where event_seq > {{ built_through }}) as first_seen_at,
         max(valid_from) filter (where event_seq > {{ built_through }}) as last_seen_at,
         count(distinct article_id) filter (where is_current and status = 'live')
-            - count(distinct article_id) filter (where version = built_version) as article_change,
+            - count(distinct article_id) filter (where version = built_version and not built_withdrawn)
+            as article_change,
         count(*) filter (where is_current and status = 'live')
-            - count(*) filter (where version = built_version) as mention_change,
+            - count(*) filter (where version = built_version and not built_withdrawn) as mention_change,
         max(event_seq) as last_event_seq,
         max(article_event_seq) as last_article_event_seq
     from changed_mentions
