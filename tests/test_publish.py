@@ -5,17 +5,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from ingestion._derive.transform import run_dbt
+from ingestion._derive.transform import run_dbt, transform
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._publish.snapshot import last_published_seq, publish, published_path
-from ingestion._quality.validate import validate
+from ingestion._quality.validate import ValidationReport, validate
 from ingestion._sources.dates import utcnow
-from ingestion.exceptions import ValidationFailed
+from ingestion.exceptions import PublishError, ValidationFailed
 
 from .conftest import copy_data_dir, run_cli
 
@@ -95,6 +96,24 @@ def _rebuild_events_without_constraints(db_path: Path, tamper: str) -> None:
             "UPDATE raw.events SET stream_version = stream_version + 1 WHERE event_seq = ("
             "SELECT max(event_seq) FROM raw.events WHERE event_type = 'article.revised')",
             "raw_events: expect_column_values_to_be_in_set(version_follows_previous)",
+        ),
+        # A headline edited in the log: nothing built on it may be published.
+        (
+            'UPDATE raw.events SET payload = json_merge_patch(payload, \'{"title": "Edited"}\') '
+            "WHERE event_seq = (SELECT max(event_seq) FROM raw.events WHERE event_type = 'article.published')",
+            "raw_events: expect_column_values_to_be_in_set(payload_matches_hash)",
+        ),
+        (
+            'UPDATE raw.events SET payload = json_merge_patch(payload, \'{"title": "Edited"}\'), '
+            'payload_hash = sha256(json_merge_patch(payload, \'{"title": "Edited"}\')::VARCHAR) '
+            "WHERE event_seq = (SELECT max(event_seq) FROM raw.events WHERE event_type = 'article.published')",
+            "raw_events: expect_column_values_to_be_in_set(event_matches_hash)",
+        ),
+        (
+            'UPDATE raw.events SET payload = json_merge_patch(payload, \'{"title": "Edited"}\'), '
+            "payload_hash = NULL, event_hash = NULL "
+            "WHERE event_seq = (SELECT max(event_seq) FROM raw.events WHERE event_type = 'article.published')",
+            "raw_events: expect_column_values_to_be_in_set(payload_matches_hash)",
         ),
     ],
 )
@@ -233,3 +252,47 @@ def test_a_publish_that_fails_half_way_leaves_the_old_snapshot_and_no_debris(
     with pytest.raises(OSError, match="No space left"):
         publish(work_db)
     assert sorted(p.relative_to(published) for p in published.rglob("*")) == before
+
+
+# -- what is published is what was validated ----------------------------------------------
+
+
+def test_marts_of_a_failed_build_are_not_published(work_db: Path) -> None:
+    # A threads step gone wrong: the build's unique test fails after the article marts
+    # were rebuilt and before the thread marts were.
+    with duckdb.connect(str(work_db)) as con:
+        con.execute("INSERT INTO enrich.thread_assignments FROM enrich.thread_assignments LIMIT 1")
+    assert not transform(work_db, entities=False).success
+    with pytest.raises(PublishError, match="the last dbt build failed"):
+        publish(work_db)
+    assert not published_path(work_db).exists()
+
+
+def test_a_validation_of_marts_since_rebuilt_does_not_publish_them(work_db: Path) -> None:
+    since = last_published_seq(work_db)
+    report = validate(work_db, since=since, build_docs=False)
+    assert report.success and report.build_id
+    assert transform(work_db, entities=False).success  # built again: not what was validated
+    with pytest.raises(PublishError, match="built again after they were validated"):
+        publish(work_db, validation=report)
+    publish(work_db)  # validated anew, it is published
+
+
+def test_events_built_after_the_raw_stage_are_validated_before_they_are_published(work_db: Path) -> None:
+    """The scheduler validates raw events before the build and the marts after it: an
+    ingest in between puts events in the marts that the raw stage never read."""
+    since = last_published_seq(work_db)
+    raw = validate(work_db, stages=("raw",), since=since, build_docs=False)
+    article = {"identity": "ahead-1", "title": "Ferry timetable", "language": "en", "raw": {}}
+    with EventStore(work_db) as store, store.transaction():  # a writer whose clock is a day ahead
+        store.append(
+            [PendingEvent("article.published", "ahead-1", "ahead", article, content_hash="0" * 64)],
+            recorded_at=utcnow() + timedelta(days=1),
+            run_id="clock-ahead",
+        )
+    assert transform(work_db).success  # entities and threads too: the snapshot claims what all reflect
+    built = validate(work_db, stages=("staging", "marts"), since=since, build_docs=False)
+    merged = ValidationReport.merged([raw.to_dict(), built.to_dict()])
+    with pytest.raises(ValidationFailed) as failed:
+        publish(work_db, validation=merged)
+    assert "recorded_not_in_future" in str(failed.value.report.failures())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,30 @@ from ingestion.exceptions import ConfigError, TransformError
 
 #: The dbt project beside this package (the repository layout).
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+
+
+def build_record_path(db_path: Path) -> Path:
+    """``<db>.build.json``: the last ``dbt build`` of the marts, its id and how it ended
+    (``building``, ``built``, ``failed``). Validation notes the id it checked; publish
+    publishes only marts whose build ended well and is the one validated."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.name + ".build.json")
+
+
+def read_build_record(db_path: Path) -> dict[str, str] | None:
+    """The last build's record, or None before any build made one (or if unreadable)."""
+    try:
+        record = json.loads(build_record_path(db_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and {"id", "state"} <= record.keys() else None
+
+
+def _write_build_record(db_path: Path, build_id: str, state: str) -> None:
+    target = build_record_path(db_path)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps({"id": build_id, "state": state}), encoding="utf-8")
+    tmp.replace(target)
 
 
 @dataclass(slots=True)
@@ -141,9 +167,13 @@ def transform(
     extra = ["--full-refresh"] if full_refresh else []
     if select:
         extra += ["--select", with_ancestors(select)]
+    # A build stopped or failed halfway leaves some marts rebuilt and others not: the
+    # record says so until a build ends well (written before dbt touches anything).
+    build_id = uuid.uuid4().hex
+    _write_build_record(db_path, build_id, "building")
     # Unit tests check the SQL on fixed rows, not the data: the test suite runs them
     # (`dbt test --select test_type:unit`), the scheduler's every build need not.
-    return run_dbt(
+    report = run_dbt(
         "build",
         db_path,
         *extra,
@@ -151,6 +181,8 @@ def transform(
         "unit_test",
         checked_since=0 if full_refresh else checked_since,
     )
+    _write_build_record(db_path, build_id, "built" if report.success else "failed")
+    return report
 
 
 def check_selection(select: str) -> None:

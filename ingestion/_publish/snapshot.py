@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion._derive.transform import read_build_record
 from ingestion._explore.docs import model_docs
 from ingestion._explore.mirror import update_mirror, write_mirror
 from ingestion._extensions import forbid_downloads
@@ -122,13 +123,16 @@ def _publish(db_path: Path, validation: ValidationReport | None, *, full: bool) 
     """``publish``, the folder's lock held."""
     _sweep_debris(published_dir(db_path))
     since = last_published_seq(db_path)
-    report = validation or validate(db_path, since=since)
-    if report.since != since or {s.stage for s in report.suites} != set(STAGES):
-        raise PublishError("the validation given does not cover every stage since the last snapshot")
-    if not report.success:
-        raise ValidationFailed(report)
+    # Open from before validation to the end of the build: no other process can write the
+    # file meanwhile (a writer needs it to itself), so what is published is what passed.
     source = connect(db_path, read_only=True)
     try:
+        report = validation or validate(db_path, since=since)
+        if report.since != since or {s.stage for s in report.suites} != set(STAGES):
+            raise PublishError("the validation given does not cover every stage since the last snapshot")
+        if not report.success:
+            raise ValidationFailed(report)
+        _check_build(db_path, report)
         marts = [
             row[0]
             for row in source.execute(
@@ -141,15 +145,38 @@ def _publish(db_path: Path, validation: ValidationReport | None, *, full: bool) 
         built_up_to = source.execute(
             f"SELECT event_seq, recorded_at FROM raw.events WHERE event_seq = {_built_up_to_sql(source)}"
         ).fetchall()
+        last_seq, last_at = built_up_to[0] if built_up_to else (0, None)
+        if report.up_to is not None and last_seq > report.up_to:
+            # Events recorded after the raw stage read the log and built into the marts (an
+            # ingest between the scheduler's raw validation and its build): checked here, or
+            # the snapshot would claim them and no validation would ever read them.
+            late = validate(db_path, stages=("raw",), since=report.up_to, build_docs=False)
+            if not late.success:
+                raise ValidationFailed(late)
+        snapshot = _Snapshot(db_path, marts, last_seq, last_at, report, since)
+        if not full and published_path(db_path).exists() and _in_step(published_dir(db_path)):
+            try:
+                return snapshot.build(update=True)
+            except (SnapshotOutOfStep, duckdb.Error):
+                pass  # another version's, damaged, or rows the update cannot tell apart: build in full
+        return snapshot.build(update=False)
     finally:
         source.close()
-    snapshot = _Snapshot(db_path, marts, *(built_up_to[0] if built_up_to else (0, None)), report, since)
-    if not full and published_path(db_path).exists() and _in_step(published_dir(db_path)):
-        try:
-            return snapshot.build(update=True)
-        except (SnapshotOutOfStep, duckdb.Error):
-            pass  # another version's, damaged, or rows the update cannot tell apart: build in full
-    return snapshot.build(update=False)
+
+
+def _check_build(db_path: Path, report: ValidationReport) -> None:
+    """A PublishError unless the marts are those of a build that ended well and is the
+    one the report validated."""
+    build = read_build_record(db_path)
+    if build is None:
+        return  # marts built before builds were recorded: nothing to compare
+    if build["state"] != "built":
+        raise PublishError(
+            f"the last dbt build {'failed' if build['state'] == 'failed' else 'did not finish'}, so the "
+            "marts may be half-built; run `newsroom transform` until it passes, then publish"
+        )
+    if report.build_id != build["id"]:
+        raise PublishError("the marts were built again after they were validated; validate and publish again")
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingestion._log.store import EVENT_TYPES
+from ingestion._log.store import CHAIN_HASH_SQL, EVENT_TYPES, GENESIS_HASH
 
 HEX64 = r"^[0-9a-f]{64}$"
 #: A source failing more often than this is flagged (a warning, not a block).
@@ -55,8 +55,8 @@ SUITES: tuple[Suite, ...] = (
         name="raw_events",
         stage="raw",
         description="New events in raw.events: ids, types, hashes, versions, times, payloads.",
-        sql="""
-        WITH new AS (SELECT * FROM raw.events WHERE event_seq > {since}),
+        sql=f"""
+        WITH new AS (SELECT * FROM raw.events WHERE event_seq > {{since}}),
         stream_order AS (
             SELECT event_seq,
                    stream_version = row_number() OVER (PARTITION BY stream_id ORDER BY event_seq)
@@ -66,16 +66,28 @@ SUITES: tuple[Suite, ...] = (
         id_counts AS (
             SELECT event_id, count(*) AS event_id_occurrences FROM raw.events
             WHERE event_id IN (SELECT event_id FROM new) GROUP BY event_id
+        ),
+        -- The batch's hashes recomputed (what `newsroom verify` does for the whole log):
+        -- nothing edited in the log since it was appended is built on and published.
+        chain AS (
+            SELECT event_seq,
+                   payload_hash IS NOT DISTINCT FROM sha256(payload::VARCHAR) AS payload_matches_hash,
+                   event_hash IS NOT DISTINCT FROM {CHAIN_HASH_SQL} AS event_matches_hash,
+                   prev_hash IS NOT DISTINCT FROM
+                       lag(event_hash, 1, '{GENESIS_HASH}') OVER (ORDER BY event_seq) AS links_to_previous
+            FROM raw.events WHERE event_seq >= {{since}}
         )
         SELECT new.event_seq, new.event_id, new.event_type, new.stream_id, new.stream_version,
                new.payload_hash, new.prev_hash, new.event_hash,
                json_valid(new.payload::VARCHAR) AS payload_is_json,
                new.recorded_at <= now()::TIMESTAMP + INTERVAL 5 MINUTE AS recorded_not_in_future,
                stream_order.version_follows_previous,
-               id_counts.event_id_occurrences
+               id_counts.event_id_occurrences,
+               chain.payload_matches_hash, chain.event_matches_hash, chain.links_to_previous
         FROM new
         JOIN stream_order USING (event_seq)
         JOIN id_counts USING (event_id)
+        JOIN chain USING (event_seq)
         """,
         expectations=(
             # Once in the whole log, so also once in the batch.
@@ -91,6 +103,9 @@ SUITES: tuple[Suite, ...] = (
             _true("version_follows_previous"),
             _true("recorded_not_in_future"),
             _true("payload_is_json"),
+            _true("payload_matches_hash"),
+            _true("event_matches_hash"),
+            _true("links_to_previous"),
         ),
     ),
     Suite(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingestion._derive.transform import read_build_record
 from ingestion._log.store import connect
 from ingestion._quality.expectations import STAGES, SUITES, Expect, Suite
 from ingestion.exceptions import ValidationError
@@ -57,6 +58,12 @@ class ValidationReport:
     since: int
     suites: list[SuiteOutcome]
     docs_index: Path | None = None
+    #: The log's last event when the raw stage read it: the raw suites covered
+    #: ``since`` < event_seq <= ``up_to`` (None: no raw stage).
+    up_to: int | None = None
+    #: The id of the marts' build the staging and marts stages read (None: none
+    #: validated, or built before builds were recorded).
+    build_id: str | None = None
 
     @property
     def success(self) -> bool:
@@ -69,6 +76,8 @@ class ValidationReport:
         """JSON-safe form (an XCom between scheduler tasks)."""
         return {
             "since": self.since,
+            "up_to": self.up_to,
+            "build_id": self.build_id,
             "suites": [
                 {
                     "suite": s.suite,
@@ -91,7 +100,17 @@ class ValidationReport:
             for part in parts
             for s in part["suites"]
         ]
-        return cls(since=since.pop(), suites=suites)
+        # The raw stage runs before the build (on the scheduler), the others after it.
+        built = {part["build_id"] for part in parts if any(s["stage"] != "raw" for s in part["suites"])}
+        if len(built) > 1:
+            raise ValidationError("stage reports are of different builds of the marts: validate again")
+        up_to = [part["up_to"] for part in parts if part["up_to"] is not None]
+        return cls(
+            since=since.pop(),
+            suites=suites,
+            up_to=min(up_to) if up_to else None,
+            build_id=built.pop() if built else None,
+        )
 
     def lines(self) -> list[str]:
         lines = []
@@ -260,8 +279,11 @@ def validate(
     if unknown:
         raise ValidationError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}")
     selected = [suite for suite in SUITES if suite.stage in stages]
+    # Read before the marts: a build that starts meanwhile changes the record first.
+    build = read_build_record(Path(db_path))
     con = connect(Path(db_path), read_only=True)
     try:
+        [(up_to,)] = con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.events").fetchall()
         frames = {}
         for suite in selected:
             try:
@@ -282,7 +304,12 @@ def validate(
             f"({', '.join(stale[:3])}"
             f"{', ...' if len(stale) > 3 else ''}); run `newsroom gx-sync` and commit gx/"
         )
-    report = ValidationReport(since=int(since), suites=[])
+    report = ValidationReport(
+        since=int(since),
+        suites=[],
+        up_to=int(up_to) if "raw" in stages else None,
+        build_id=build["id"] if build and set(stages) - {"raw"} else None,
+    )
     for suite in selected:
         result = context.checkpoints.get(suite.name).run(batch_parameters={"dataframe": frames[suite.name]})
         outcome = SuiteOutcome(suite.name, suite.stage, len(frames[suite.name]))
