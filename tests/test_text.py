@@ -72,3 +72,17 @@ def test_seed_story_loses_doubled_dateline_and_glued_credits() -> None:
 )
 def test_a_sentence_that_only_looks_like_a_credit_or_a_doubled_label_is_kept_whole(text: str) -> None:
     assert html_to_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("seen", "sent"),
+    [
+        ("José Müller wins", "Jose\u0301 Mu\u0308ller wins"),  # decomposed letters
+        ("Germany votes", "Ger\xadmany votes"),  # a soft hyphen
+        ("Germany votes", "Ger&shy;many votes"),
+        ("Germany votes", "\ufeffGermany\u2060 votes"),
+    ],
+)
+def test_what_no_reader_sees_is_not_part_of_the_text(seen: str, sent: str) -> None:
+    """Otherwise a feed that switches between the two forms records a revision each time."""
+    assert one_line(sent) == html_to_text(f"<p>{sent}</p>") == seen

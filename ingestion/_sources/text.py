@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -112,6 +113,9 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NEEDS_PARSER = re.compile(
     r"<(?:" + "|".join(sorted(_SKIPPED_TAGS)) + r")\b|\b(?:class|id|role)\s*=|<!|<\?", re.I
 )
+#: Characters that show as nothing: soft hyphen, byte order mark (zero-width no-break
+#: space), word joiner.
+_INVISIBLE = ("\xad", "\ufeff", "\u2060")
 #: A tag the regex pass reads as the parser does: a name, then no quotes and no "<".
 _SIMPLE_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:[\s/][^<>\"']*)?>")
 
@@ -166,6 +170,22 @@ def html_to_text(markup: str | None, *, multiline: bool = True) -> str:
     """
     if not markup:
         return ""
+    return _as_seen(_text_of(markup, multiline))
+
+
+def _as_seen(text: str) -> str:
+    """The text with what no reader sees taken out: soft hyphens, byte order marks and
+    word joiners, and the difference between composed and decomposed letters ("é" as one
+    character or as "e" and an accent), which would otherwise record a revision."""
+    if text.isascii():
+        return text
+    for invisible in _INVISIBLE:
+        if invisible in text:
+            text = text.replace(invisible, "")
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def _text_of(markup: str, multiline: bool) -> str:
     if _PLAIN_LINE.fullmatch(markup):  # one clean line already (most titles)
         return _clean_line(markup.strip())
     if "<" in markup and not _NEEDS_PARSER.search(markup) and _only_simple_tags(markup):
