@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import duckdb
 import pytest
 
 from ingestion._derive.transform import run_dbt, transform
+from ingestion._log.backfill import backfill
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._publish.snapshot import last_published_seq, publish, published_path
 from ingestion._quality.validate import ValidationReport, validate
@@ -296,3 +298,19 @@ def test_events_built_after_the_raw_stage_are_validated_before_they_are_publishe
     with pytest.raises(ValidationFailed) as failed:
         publish(work_db, validation=merged)
     assert "recorded_not_in_future" in str(failed.value.report.failures())
+
+
+def test_a_build_of_a_selection_passes_and_is_not_published(work_db: Path, tmp_path: Path) -> None:
+    """New names, then a build of one mart: entity_mentions is rebuilt and entities is not,
+    so their relationship is not tested, and the marts are not published until a whole build."""
+    archive = tmp_path / "later.jsonl"
+    archive.write_text(
+        json.dumps({"guid": "later-1", "title": "Ursula von der Leyen visits Tallinn", "language": "en"})
+        + "\n"
+    )
+    backfill(archive, "later", work_db)
+    assert transform(work_db, select="entity_daily").success
+    with pytest.raises(PublishError, match="a selection"):
+        publish(work_db)
+    assert transform(work_db).success
+    assert publish(work_db).validation.success

@@ -22,8 +22,9 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 
 def build_record_path(db_path: Path) -> Path:
     """``<db>.build.json``: the last ``dbt build`` of the marts, its id and how it ended
-    (``building``, ``built``, ``failed``). Validation notes the id it checked; publish
-    publishes only marts whose build ended well and is the one validated."""
+    (``building``, ``built``, ``failed``, or ``selected``: a build of some models only).
+    Validation notes the id it checked; publish publishes only marts whose build was
+    whole, ended well and is the one validated."""
     db_path = Path(db_path)
     return db_path.with_name(db_path.name + ".build.json")
 
@@ -166,7 +167,9 @@ def transform(
         full_refresh = True
     extra = ["--full-refresh"] if full_refresh else []
     if select:
-        extra += ["--select", with_ancestors(select)]
+        # Only the tests whose every model was built: a test relating a rebuilt model to one
+        # left as it was (entity_mentions to entities) would fail on a difference of timing.
+        extra += ["--select", with_ancestors(select), "--indirect-selection", "cautious"]
     # A build stopped or failed halfway leaves some marts rebuilt and others not: the
     # record says so until a build ends well (written before dbt touches anything).
     build_id = uuid.uuid4().hex
@@ -181,7 +184,10 @@ def transform(
         "unit_test",
         checked_since=0 if full_refresh else checked_since,
     )
-    _write_build_record(db_path, build_id, "built" if report.success else "failed")
+    # A selection leaves the other marts as they were, not all of one build: not publishable.
+    _write_build_record(
+        db_path, build_id, "failed" if not report.success else "selected" if select else "built"
+    )
     return report
 
 

@@ -170,6 +170,11 @@ def _check_build(db_path: Path, report: ValidationReport) -> None:
     build = read_build_record(db_path)
     if build is None:
         return  # marts built before builds were recorded: nothing to compare
+    if build["state"] == "selected":
+        raise PublishError(
+            "the last dbt build was of a selection (--select), so the other marts may not match it; "
+            "run `newsroom transform` without --select, then publish"
+        )
     if build["state"] != "built":
         raise PublishError(
             f"the last dbt build {'failed' if build['state'] == 'failed' else 'did not finish'}, so the "
