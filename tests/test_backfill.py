@@ -249,3 +249,33 @@ def test_an_archive_still_being_written_records_only_lines_it_kept(tmp_path: Pat
     for *_, payload in events:
         raw = json.loads(payload)["raw"]
         assert json.loads(lines[raw["line"] - 1])["title"] == json.loads(payload)["title"]
+
+
+def test_an_archive_says_when_a_version_was_made_and_which_withdrew_the_article(
+    tmp_path: Path, db_path: Path
+) -> None:
+    versions = [
+        {"guid": "k1", "title": "Minister resigns", "published_at": "2026-03-10T08:00:00Z"},
+        {"guid": "k1", "title": "Minister resigns", "withdrawn": True, "updated_at": "2026-03-10T09:00:00Z"},
+        {"guid": "k1", "title": "Minister resigns, corrected", "updated_at": "2026-03-10T10:00:00Z"},
+        {"guid": "k2", "withdrawn": True},  # a kill notice may say nothing
+        {"guid": "k3", "title": "Port strike", "withdrawn": "yes"},
+    ]
+    archive = _write(tmp_path / "kills.jsonl", versions)
+    first = backfill(archive, "wire", db_path)
+    assert backfill(archive, "wire", db_path).loaded_before is not None
+    grown = _write(tmp_path / "kills-grown.jsonl", versions)  # the same lines, another file
+    assert backfill(grown, "wire", db_path).counts["new"] == 0
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT stream_version, event_type, occurred_at::VARCHAR, payload ->> '$.issues[0]' FROM raw.events "
+            "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
+        ).fetchall()
+    assert (first.counts["new"], first.counts["revised"], first.counts["withdrawn"]) == (2, 1, 2)
+    assert rows == [
+        (1, "article.published", "2026-03-10 08:00:00", None),
+        (2, "article.withdrawn", "2026-03-10 09:00:00", None),
+        (3, "article.revised", "2026-03-10 10:00:00", None),
+        (1, "article.withdrawn", None, None),
+        (1, "article.published", None, "withdrawn 'yes' is not true or false; ignored"),
+    ]

@@ -19,7 +19,7 @@ from ingestion._gc import gc_paused
 from ingestion._log.blobs import BlobStore
 from ingestion._log.events import article_id, decide, item_content_hash
 from ingestion._log.record import blob_store_for, new_run_id
-from ingestion._log.store import EventStore, PendingEvent
+from ingestion._log.store import EventStore, PendingEvent, version_key
 from ingestion._model import ParsedItem, Rejection
 from ingestion._sources.config import is_language_tag, is_source_id
 from ingestion._sources.dates import checked, iso, parse_datetime, utcnow
@@ -80,11 +80,11 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
     if not identity:
         raise ValueError("line has neither guid nor url")
     issues: list[str] = []
-    published = record.get("published_at")
-    readable = isinstance(published, str) and len(published) <= MAX_DATE_CHARS
-    published_at = checked(parse_datetime(published) if readable else None, now, issues, "published_at")
-    if published and published_at is None and not issues:
-        issues.append(f"published_at {str(published)[:MAX_DATE_CHARS]!r} is not a date; ignored")
+    published_at, updated_at = (_date(record, key, now, issues) for key in ("published_at", "updated_at"))
+    withdrawn = record.get("withdrawn")
+    if withdrawn is not None and not isinstance(withdrawn, bool):
+        issues.append(f"withdrawn {str(withdrawn)[:MAX_DATE_CHARS]!r} is not true or false; ignored")
+        withdrawn = None
     language = record.get("language") or None
     if language is not None and not (isinstance(language, str) and is_language_tag(language)):
         issues.append(f"language {str(language)[:MAX_DATE_CHARS]!r} is not a language tag; ignored")
@@ -100,15 +100,28 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
         byline=one_line(record.get("byline") or record.get("author")),
         language=language,
         published_at=published_at,
+        updated_at=updated_at,
+        withdrawn=bool(withdrawn),
         issues=issues,
         line=number,
     )
     if record.get("source"):
         item.wire["outlet"] = str(record["source"])[:MAX_IDENTITY_CHARS]
-    if not (item.title or item.summary or item.body):
+    if not (item.title or item.summary or item.body or item.withdrawn):  # a kill notice may say nothing
         raise ValueError("line has no title, summary or body")
     cap_fields(item)
     return item
+
+
+def _date(record: dict, key: str, now: datetime, issues: list[str]) -> datetime | None:
+    """The line's date ``key``, or None with a note in ``issues`` when it is no date."""
+    value = record.get(key)
+    readable = isinstance(value, str) and len(value) <= MAX_DATE_CHARS
+    noted = len(issues)
+    when = checked(parse_datetime(value) if readable else None, now, issues, key)
+    if value and when is None and len(issues) == noted:
+        issues.append(f"{key} {str(value)[:MAX_DATE_CHARS]!r} is not a date; ignored")
+    return when
 
 
 def _lines(handle: BinaryIO) -> Iterator[tuple[int, bytes | None, int]]:
@@ -361,7 +374,9 @@ def _append_chunk(
                 # From the version matched last: a line may repeat it (the log never
                 # holds one version twice in a row, so a repeat is no new version).
                 start = max(seen.position - 1, 0)
-                seen.position = seen.hashes.index(item_content_hash(item), start) + 1
+                seen.position = (
+                    seen.hashes.index(version_key(item_content_hash(item), item.withdrawn), start) + 1
+                )
             except ValueError:
                 recorded[stream_id] = None
             else:

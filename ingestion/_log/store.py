@@ -298,6 +298,12 @@ def anchor_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".head.json")
 
 
+def version_key(content_hash: str, withdrawn: bool) -> str:
+    """A version as ``EventStore.content_histories`` lists it: its text's hash, and whether
+    it withdrew the article (the same text, withdrawn, is another version)."""
+    return f"{content_hash}/withdrawn" if withdrawn else content_hash
+
+
 class EventStore:
     """The event log in one DuckDB file. Use as a context manager."""
 
@@ -455,14 +461,17 @@ class EventStore:
         return {row[0]: StreamHead(*row[1:5], wire_versions.get(row[0])) for row in rows}
 
     def content_histories(self, stream_ids: Iterable[str]) -> dict[str, list[str]]:
-        """Each given stream's content hashes in version order (streams never seen are absent)."""
+        """Each given stream's versions in order as ``version_key`` writes them (streams never
+        seen are absent)."""
         wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
         if not wanted.num_rows:
             return {}
         with registered(self.con, "_history_streams", wanted):
             rows = self.con.execute(
                 """
-                SELECT e.stream_id, list(e.content_hash ORDER BY e.stream_version)
+                SELECT e.stream_id, list(
+                    e.content_hash || if(e.event_type = 'article.withdrawn', '/withdrawn', '')
+                    ORDER BY e.stream_version)
                 FROM raw.events AS e
                 SEMI JOIN _history_streams AS w ON e.stream_id = w.stream_id
                 GROUP BY e.stream_id
