@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from ingestion._log.record import ingest
-from ingestion._log.store import EventStore, PendingEvent
+from ingestion._log.store import EventStore, PendingEvent, anchor_path
 from ingestion._log.verify import verify
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
@@ -124,6 +124,21 @@ def test_each_append_is_noted_and_the_log_keeps_no_index(filled_db: Path) -> Non
     assert len(appends) == 3  # one a run
     assert [first for first, _ in appends] == [1, *(last + 1 for _, last in appends[:-1])]
     assert appends[-1][1] == events
+
+
+def test_events_past_the_anchor_are_noted(filled_db: Path) -> None:
+    """A writer that stopped between its commit and moving the anchor (or rows added by
+    other means) leaves events past it: not proof of tampering, but said."""
+    anchor = anchor_path(filled_db)
+    before = anchor.read_text()
+    with EventStore(filled_db) as store, store.transaction():
+        store.append(
+            [PendingEvent("feed.fetched", "feed:x", "x", {})], recorded_at=utcnow(), run_id="stopped"
+        )
+    anchor.write_text(before)  # as if it had stopped before moving the anchor
+    report = verify(filled_db)
+    assert report.ok
+    assert any(note.startswith("1 event after the anchor") for note in report.notes), report.notes
 
 
 def test_a_log_made_with_the_key_keeps_it_and_notes_its_next_appends(db_path: Path) -> None:
