@@ -344,8 +344,6 @@ _ROUNDING_MARGIN = 1e-9
 #: A thread's origin when it has none: no article counted.
 _NO_ORIGIN = (0, None)
 _ONES = itertools.repeat(1)
-#: Above any closeness (a cosine of unit vectors, at most 1 but for rounding).
-_MOST_CLOSENESS = 1.0 + 1e-6
 _FLOAT_ONES = itertools.repeat(1.0)
 
 
@@ -927,11 +925,7 @@ class Threader:
             return None
         chosen, similarity, _ = cleared[0]
         if len(cleared) > 1:  # the nearest recent articles break near-ties between stories
-            # A thread whose ratio is further below the highest than its closeness could make
-            # up (a cosine is at most 1) cannot be chosen: its closeness is not worked out.
-            top = max(c[2] for c in cleared) - CORE_CHOICE_WEIGHT * _MOST_CLOSENESS
-            contenders = [c for c in cleared if c[2] >= top]
-            chosen, similarity, _ = max(contenders, key=lambda c: c[2] + CORE_CHOICE_WEIGHT * closeness(c[0]))
+            chosen, similarity, _ = max(cleared, key=lambda c: c[2] + CORE_CHOICE_WEIGHT * closeness(c[0]))
         return chosen, similarity, [th for th, _, _ in cleared if th != chosen and self.state[th] == 1]
 
     def best_late(
@@ -1039,10 +1033,10 @@ class Threader:
             for th, weight in holders.items():
                 dots[th] += x * weight
         for holders, x in common:  # still part of the similarity with the threads the other terms found
-            # The threads both hold, found in C: each thread's sum takes its terms in the same
-            # order whatever the order of the threads.
-            for th in dots.keys() & holders.keys():
-                dots[th] += x * holders[th]
+            for th in dots:
+                weight = holders.get(th)
+                if weight is not None:
+                    dots[th] += x * weight
         partial: defaultdict[int, float] = defaultdict(float)
         common_dormant: list[tuple[dict[int, float], float]] = []
         probe_limit = DORMANT_PROBE_LIMIT if when is None else LATE_PROBE_LIMIT
@@ -1482,7 +1476,7 @@ def assign(
     else:
         th, similarity, also_cleared = found
         for other in also_cleared:  # one article close to two similar stories makes them one
-            if closeness(th) < MERGE_CORE_SIMILARITY or closeness(other) < MERGE_CORE_SIMILARITY:
+            if min(closeness(th), closeness(other)) < MERGE_CORE_SIMILARITY:
                 continue
             both_active = threader.state[th] == threader.state[other] == 1
             if both_active and threader.alike_enough_to_merge(th, other, now):
