@@ -63,6 +63,14 @@ def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
         return False
 
 
+def _repeats(head: StreamHead, item: ParsedItem, chash: str) -> bool:
+    """Whether ``item`` is what the stream already says: a withdrawal of a withdrawn
+    article, or the text of a live one."""
+    if item.withdrawn:
+        return head.withdrawn
+    return chash == head.content_hash and not head.withdrawn
+
+
 def decide(
     source_id: str,
     items: list[ParsedItem],
@@ -80,7 +88,7 @@ def decide(
         if head is None:
             event_type = "article.withdrawn" if item.withdrawn else "article.published"
             occurred_at = item.published_at or item.updated_at
-        elif head.withdrawn if item.withdrawn else chash == head.content_hash and not head.withdrawn:
+        elif _repeats(head, item, chash):
             counts["unchanged"] += 1
             continue
         elif _is_older_wire_version(item, head):

@@ -101,10 +101,11 @@ class ValidationReport:
             for s in part["suites"]
         ]
         # The raw stage runs before the build (on the scheduler), the others after it.
-        built = {part["build_id"] for part in parts if any(s["stage"] != "raw" for s in part["suites"])}
+        # (.get: a report of a run from before builds were recorded has neither key.)
+        built = {part.get("build_id") for part in parts if any(s["stage"] != "raw" for s in part["suites"])}
         if len(built) > 1:
             raise ValidationError("stage reports are of different builds of the marts: validate again")
-        up_to = [part["up_to"] for part in parts if part["up_to"] is not None]
+        up_to = [part["up_to"] for part in parts if part.get("up_to") is not None]
         return cls(
             since=since.pop(),
             suites=suites,
