@@ -22,6 +22,8 @@ from .conftest import shared_path
         ("https://news.example/a?utm_source=a+b&x=%20", "https://news.example/a?x=+"),
         ("https://news.example/a?", "https://news.example/a"),
         ("https://[2001:DB8::1]:8443/a?utm_source=x", "https://[2001:db8::1]:8443/a"),
+        ("https://News.example/#!/story/1?x=1", "https://news.example/#!/story/1?x=1"),
+        ("https://news.example/a?utm_source=x#!/story/2", "https://news.example/a#!/story/2"),
     ],
 )
 def test_canonical_url_strips_tracking_and_case_only_where_safe(url: str, expected: str) -> None:

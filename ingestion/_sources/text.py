@@ -306,7 +306,8 @@ _PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid)=[^/?#]*", re.I)
 def canonical_url(url: str | None) -> str | None:
     """Canonical form of an article URL, used as identity when there is no guid.
 
-    Scheme and host are lower-cased, default ports and the fragment dropped, and
+    Scheme and host are lower-cased, default ports and the fragment (but a "#!" route)
+    dropped, and
     tracking/session parameters (utm_*, fbclid, jsessionid...) removed.
     """
     if not url:
@@ -342,7 +343,10 @@ def canonical_url(url: str | None) -> str | None:
         if not _tracking_param(key)
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+    # A "#!" fragment is the page's address in a site that routes in the browser
+    # ("/#!/story/1", "/#!/story/2"): dropped, every article of such a site was one.
+    route = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), route))
 
 
 def _tracking_param(name: str) -> bool:
