@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -113,9 +112,6 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _NEEDS_PARSER = re.compile(
     r"<(?:" + "|".join(sorted(_SKIPPED_TAGS)) + r")\b|\b(?:class|id|role)\s*=|<!|<\?", re.I
 )
-#: Characters that show as nothing: soft hyphen, byte order mark (zero-width no-break
-#: space), word joiner.
-_INVISIBLE = ("\xad", "\ufeff", "\u2060")
 #: A tag the regex pass reads as the parser does: a name, then no quotes and no "<".
 _SIMPLE_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:[\s/][^<>\"']*)?>")
 
@@ -170,22 +166,6 @@ def html_to_text(markup: str | None, *, multiline: bool = True) -> str:
     """
     if not markup:
         return ""
-    return _as_seen(_text_of(markup, multiline))
-
-
-def _as_seen(text: str) -> str:
-    """The text with what no reader sees taken out: soft hyphens, byte order marks and
-    word joiners, and the difference between composed and decomposed letters ("é" as one
-    character or as "e" and an accent), which would otherwise record a revision."""
-    if text.isascii():
-        return text
-    for invisible in _INVISIBLE:
-        if invisible in text:
-            text = text.replace(invisible, "")
-    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
-
-
-def _text_of(markup: str, multiline: bool) -> str:
     if _PLAIN_LINE.fullmatch(markup):  # one clean line already (most titles)
         return _clean_line(markup.strip())
     if "<" in markup and not _NEEDS_PARSER.search(markup) and _only_simple_tags(markup):
@@ -306,8 +286,7 @@ _PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid)=[^/?#]*", re.I)
 def canonical_url(url: str | None) -> str | None:
     """Canonical form of an article URL, used as identity when there is no guid.
 
-    Scheme and host are lower-cased, default ports and the fragment (but a "#!" route)
-    dropped, and
+    Scheme and host are lower-cased, default ports and the fragment dropped, and
     tracking/session parameters (utm_*, fbclid, jsessionid...) removed.
     """
     if not url:
@@ -343,10 +322,7 @@ def canonical_url(url: str | None) -> str | None:
         if not _tracking_param(key)
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
-    # A "#!" fragment is the page's address in a site that routes in the browser
-    # ("/#!/story/1", "/#!/story/2"): dropped, every article of such a site was one.
-    route = parts.fragment if parts.fragment.startswith("!") else ""
-    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), route))
+    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
 
 
 def _tracking_param(name: str) -> bool:
