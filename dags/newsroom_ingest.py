@@ -98,7 +98,8 @@ def newsroom_ingest():
             [o for group in groups for o in group],
             run_id=f"airflow:{context['run_id']}",
             planned=planned,
-            run_started_at=context["dag_run"].start_date,
+            # The run's own time: neither a retry nor a clear changes it (its start does).
+            run_at=context["dag_run"].run_after,
         )
 
     @task(outlets=[EVENT_LOG])

@@ -72,14 +72,15 @@ def record_fetches(
     outcomes: list[dict[str, Any]],
     run_id: str,
     planned: list[dict[str, Any]] | None = None,
-    run_started_at: datetime | None = None,
+    run_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Decide and append everything fetched in one run (reading the results the
     fetch tasks kept; parsing only what they did not); idempotent per ``run_id``.
 
     A source of ``planned`` (the groups ``plan_fetches`` made) with no outcome, because
-    its fetch task failed, is recorded as failed at ``run_started_at``: the same time on
-    every attempt of the record, so a retry does not record it twice.
+    its fetch task failed, is recorded as failed at ``run_at`` (the scheduler run's own
+    time): the same for every attempt of the record and after a clear, so one failure is
+    recorded once.
 
     ``article_events`` counts the run's new, revised and withdrawn articles: the
     DAG updates the event log asset (and so starts a transform) only when it is
@@ -95,9 +96,7 @@ def record_fetches(
         for request in group["requests"]
         if request["source_id"] not in answered
     ]
-    started = (
-        run_started_at.astimezone(UTC).replace(tzinfo=None) if run_started_at else utcnow()
-    ).isoformat()
+    started = (run_at.astimezone(UTC).replace(tzinfo=None) if run_at else utcnow()).isoformat()
     fetched += [
         FetchOutcome(
             source_id=request.source_id,

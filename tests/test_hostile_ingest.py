@@ -381,8 +381,8 @@ def test_a_source_whose_fetch_task_failed_is_recorded_failed_once_however_often_
     fetched = [o.to_dict() for o in fetch_all(requests[:1], blob_store_for(db_path), limits=FAST)]
     started = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
-    first = record_fetches(fetched, "airflow:scheduled__3", planned=planned, run_started_at=started)
-    again = record_fetches(fetched, "airflow:scheduled__3", planned=planned, run_started_at=started)
+    first = record_fetches(fetched, "airflow:scheduled__3", planned=planned, run_at=started)
+    again = record_fetches(fetched, "airflow:scheduled__3", planned=planned, run_at=started)
 
     assert first["events_appended"] == 3 and again["events_appended"] == 0
     rows = query(

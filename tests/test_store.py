@@ -295,8 +295,14 @@ def test_an_older_canceled_version_withdraws_nothing(tmp_path: Path, db_path: Pa
     assert (
         deliver(version(3, "usable"), version(2, "canceled"), version(1, "usable")).get("withdrawn", 0) == 0
     )
+    assert deliver(version(3, "canceled"))["withdrawn"] == 1  # a kill may keep the version it cancels
     with duckdb.connect(str(db_path), read_only=True) as con:
         types = con.execute(
             "SELECT event_type FROM raw.events WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
         ).fetchall()
-    assert types == [("article.published",), ("article.withdrawn",), ("article.revised",)]
+    assert types == [
+        ("article.published",),
+        ("article.withdrawn",),
+        ("article.revised",),
+        ("article.withdrawn",),
+    ]

@@ -54,11 +54,13 @@ def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:
 
 
 def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
+    """Whether the item's wire version is not past the logged one: a change of text needs
+    a higher version; a kill may keep the version it cancels (v3 usable, then v3 canceled)."""
     new, old = item.wire.get("version"), head.wire_version
     if new is None or old is None:
         return False
     try:
-        return int(new) <= int(old)
+        return int(new) < int(old) if item.withdrawn else int(new) <= int(old)
     except (TypeError, ValueError):
         return False
 
