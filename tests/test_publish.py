@@ -314,3 +314,24 @@ def test_a_build_of_a_selection_passes_and_is_not_published(work_db: Path, tmp_p
         publish(work_db)
     assert transform(work_db).success
     assert publish(work_db).validation.success
+
+
+def test_a_build_that_begins_while_publishing_stops_the_publish(
+    work_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lake takes no file lock: a transform may start while a snapshot is built. It
+    writes its build record before touching a mart, and the switch waits on that record."""
+    import ingestion._publish.snapshot as snapshot
+    from ingestion._derive.transform import _write_build_record
+
+    write_mirror = snapshot.write_mirror
+
+    def a_transform_starts_meanwhile(*args: object) -> None:
+        write_mirror(*args)
+        _write_build_record(work_db, "another-build", "building")
+
+    monkeypatch.setattr(snapshot, "write_mirror", a_transform_starts_meanwhile)
+    with pytest.raises(PublishError, match="did not finish"):
+        publish(work_db)
+    assert not published_path(work_db).exists()
+    assert not list((published_path(work_db).parent / "snapshots").glob("*"))

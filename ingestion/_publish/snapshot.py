@@ -123,8 +123,9 @@ def _publish(db_path: Path, validation: ValidationReport | None, *, full: bool) 
     """``publish``, the folder's lock held."""
     _sweep_debris(published_dir(db_path))
     since = last_published_seq(db_path)
-    # Open from before validation to the end of the build: no other process can write the
-    # file meanwhile (a writer needs it to itself), so what is published is what passed.
+    # Open from before validation to the end of the build: no other process can write a
+    # DuckDB file meanwhile (a writer needs it to itself), so what is published is what
+    # passed. (A lake locks nothing: the build record is checked again before the switch.)
     source = connect(db_path, read_only=True)
     try:
         report = validation or validate(db_path, since=since)
@@ -266,6 +267,9 @@ class _Snapshot:
                 )
             if not mirrored:
                 write_mirror(tmp_db, snapshot_dir / MIRROR_NAME)
+            # A lake has no file lock to keep a transform out meanwhile: one that began shows
+            # in the build record (written before it touches a mart). Checked before the switch.
+            _check_build(self.db_path, self.validation)
         except BaseException:
             # Nothing was switched in: readers still see the snapshot before. Leave no debris
             # (once the copy, if one is going on, has stopped writing into the folder).
