@@ -323,6 +323,7 @@ def test_writes_are_refused(explorer: RunningExplorer, mirror: sqlite3.Connectio
         ("evil.example:8001", 421),
         ("127.0.0.1.evil.example", 421),
         ("[::ffff:8.8.8.8]", 421),
+        ("[::ffff:127.0.0.1]:8001", 200),
     ],
 )
 def test_only_requests_to_this_machines_names_are_answered(

@@ -163,13 +163,19 @@ def _is_local_name(host_header: bytes | None) -> bool:
     if name in ("localhost", "localhost."):
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        return _loopback(ipaddress.ip_address(name))
     except ValueError:
         return False
 
 
 def _is_loopback(listening: socket.socket) -> bool:
-    return ipaddress.ip_address(listening.getsockname()[0]).is_loopback
+    return _loopback(ipaddress.ip_address(listening.getsockname()[0]))
+
+
+def _loopback(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # Python before 3.13 does not call ::ffff:127.0.0.1 (IPv4 written as IPv6) loopback.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 class _MirrorDatabase(Database):
