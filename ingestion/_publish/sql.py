@@ -345,11 +345,9 @@ def _time_limit(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[thre
     start another); the event tells that the time ran out."""
     expired = threading.Event()
     finished = threading.Event()
-    running = threading.Event()
     guard = threading.Lock()
 
     def watch() -> None:
-        running.set()
         if finished.wait(seconds):
             return
         expired.set()
@@ -363,9 +361,6 @@ def _time_limit(con: duckdb.DuckDBPyConnection, seconds: float) -> Iterator[thre
 
     watcher = threading.Thread(target=watch, name="query time limit", daemon=True)
     watcher.start()
-    # Started before the query runs: a thread that only got going once the query had taken
-    # the process's memory up to its cap died there (MemoryError), and nothing interrupted.
-    running.wait()
     try:
         yield expired
     finally:
