@@ -4,6 +4,7 @@ from outside the snapshot. Refusals are one line and exit status 2."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -215,13 +216,42 @@ def test_one_enormous_value_is_stopped_by_the_memory_limit(root: Path) -> None:
     # DuckDB's own limit does not see a list built inside one function call: the process's does.
     started = time.monotonic()
     query = "SELECT length(list_concat(range(200000000), range(10))) AS n"
-    result = run_cli("sql", query, "--snapshot", str(snapshot(root)), "--memory-limit", "100MB", timeout=120)
+    result = run_cli(
+        "sql",
+        query,
+        "--snapshot",
+        str(snapshot(root)),
+        "--memory-limit",
+        "100MB",
+        "--timeout",
+        "20",
+        timeout=120,
+    )
     assert result.returncode == 2, (result.stdout, result.stderr)
-    # DuckDB's own out-of-memory error, or, where an allocation fails where it does not
-    # expect one, the process's end by a signal: either way one line naming the limit.
+    # DuckDB's own out-of-memory error; where an allocation fails where it does not expect
+    # one, the process's end by a signal; where the process at its cap cannot stop itself
+    # (its time limit's thread dies there), its kill past the time: each one line naming the limit.
     assert "--memory-limit" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 60
+
+
+def test_a_reading_command_stuck_at_its_memory_cap_is_killed_and_said_to_need_memory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def stuck_at_the_cap() -> int:
+        held = []
+        with contextlib.suppress(MemoryError):
+            while True:
+                held.append(bytearray(50 * 2**20))
+        time.sleep(120)  # as a query whose time limit could not run
+        return 0
+
+    started = time.monotonic()
+    status = run_bounded(stuck_at_the_cap, QueryLimits(timeout=0.5, memory_bytes=100_000_000), "newsroom sql")
+    assert status == 2
+    assert time.monotonic() - started < 0.5 + GRACE_SECONDS + 5
+    assert capsys.readouterr().err.strip().endswith("raise --memory-limit")
 
 
 def test_a_reading_command_past_its_time_and_grace_is_killed(capsys: pytest.CaptureFixture[str]) -> None:

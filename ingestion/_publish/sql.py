@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 
@@ -109,6 +109,7 @@ def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> i
     """
     if not hasattr(os, "fork"):
         return work()
+    cap = 2 * limits.memory_bytes + PROCESS_HEADROOM_BYTES
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
@@ -116,8 +117,11 @@ def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> i
         status = 70
         try:
             with contextlib.suppress(ValueError, OSError):
-                cap = 2 * limits.memory_bytes + PROCESS_HEADROOM_BYTES
                 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            # At the cap any thread's allocation may fail (the time limit's among them):
+            # the parent reports how the child ended, in one line, not each thread's death.
+            sys.unraisablehook = _quiet_about_memory(sys.unraisablehook)
+            threading.excepthook = _quiet_about_memory(threading.excepthook)
             status = work()
         except MemoryError:
             print(f"{command}: error: stopped: {_MEMORY_STOP}", file=sys.stderr)
@@ -137,9 +141,13 @@ def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> i
             if finished:
                 break
             if time.monotonic() >= deadline:
+                # Near its cap the child may be unable to stop itself (its time limit's
+                # thread could not run): then memory, not time, is what it ran out of.
+                at_cap = _address_space(child) >= 0.9 * cap
                 os.kill(child, signal.SIGKILL)
                 os.waitpid(child, 0)
-                print(f"{command}: error: {_too_long(limits)}", file=sys.stderr)
+                stop = f"stopped: {_MEMORY_STOP}" if at_cap else _too_long(limits)
+                print(f"{command}: error: {stop}", file=sys.stderr)
                 return 2
             time.sleep(0.02)
     except KeyboardInterrupt:  # the child has its own, and says so
@@ -157,6 +165,26 @@ def run_bounded(work: Callable[[], int], limits: QueryLimits, command: str) -> i
 
 
 _MEMORY_STOP = "it may need more memory than its limit; narrow the query or raise --memory-limit"
+
+
+def _quiet_about_memory(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    def quiet(failure: Any) -> None:
+        if not isinstance(failure.exc_value, MemoryError):
+            hook(failure)
+
+    return quiet
+
+
+def _address_space(pid: int) -> int:
+    """The bytes of address space process ``pid`` holds (0 where /proc cannot tell)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def _too_long(limits: QueryLimits) -> str:
