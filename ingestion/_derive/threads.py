@@ -102,6 +102,7 @@ import pyarrow as pa
 
 from ingestion._derive.ner import language_key
 from ingestion._derive.places import gazetteer_id
+from ingestion._files import write_atomically
 from ingestion._forkserver import forkserver_context
 from ingestion._gc import gc_paused
 from ingestion._log.lake import create_schema
@@ -414,7 +415,7 @@ def _prior(language: str) -> dict[str, float]:
         if prior is None:
             prior = _build_prior(language)
             if path:
-                _write_atomically(path, pickle.dumps(prior, protocol=pickle.HIGHEST_PROTOCOL))
+                write_atomically(path, pickle.dumps(prior, protocol=pickle.HIGHEST_PROTOCOL))
         _PRIORS[language] = prior
     return prior
 
@@ -2097,12 +2098,10 @@ def _save_state(db_path: Path, threader: Threader) -> None:
         # Past every number on disk: a file the state before names stays as it was until it is replaced.
         number = 1 + max((*files, *(n for _, n in on_disk.values())), default=0)
         records = threader.dormant_records(unsaved)
-        _write_atomically(
-            _dormant_path(path, number), pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
-        )
+        write_atomically(_dormant_path(path, number), pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL))
         files[number] = len(unsaved)
         saved.update(dict.fromkeys(unsaved, number))
-    _write_atomically(path, pickle.dumps(threader.live_state(), protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomically(path, pickle.dumps(threader.live_state(), protocol=pickle.HIGHEST_PROTOCOL))
     # Only now are the files the state before named, and no longer this one, never read
     # again; nor the states of older rules (their rows were just replaced), nor priors
     # made for another rule or other packages.
@@ -2121,10 +2120,3 @@ def _save_state(db_path: Path, threader: Threader) -> None:
             older.fullmatch(other.name) or legacy.fullmatch(other.name) or stale_prior or unused
         ):
             other.unlink(missing_ok=True)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)

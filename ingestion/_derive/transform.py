@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingestion._files import write_atomically
 from ingestion._log.lake import is_lake, read_lake
 from ingestion._log.store import connect
 from ingestion.exceptions import ConfigError, TransformError
@@ -39,10 +40,7 @@ def read_build_record(db_path: Path) -> dict[str, str] | None:
 
 
 def _write_build_record(db_path: Path, build_id: str, state: str) -> None:
-    target = build_record_path(db_path)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps({"id": build_id, "state": state}), encoding="utf-8")
-    tmp.replace(target)
+    write_atomically(build_record_path(db_path), json.dumps({"id": build_id, "state": state}).encode())
 
 
 @dataclass(slots=True)

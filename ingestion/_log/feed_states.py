@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ingestion._files import write_atomically
 from ingestion._log.store import EventStore, anchor_path
 from ingestion._sources.dates import parse_datetime
 
@@ -124,11 +125,8 @@ def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> d
 
 
 def write_feed_states(db_path: Path, states: dict[str, FeedState]) -> None:
-    target = feed_states_path(db_path)
-    tmp = target.with_name(target.name + ".tmp")
     data = {
         "anchor": anchor(db_path),
         "sources": {source: state.to_dict() for source, state in states.items()},
     }
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(target)
+    write_atomically(feed_states_path(db_path), json.dumps(data, ensure_ascii=False).encode("utf-8"))

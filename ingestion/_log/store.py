@@ -25,6 +25,7 @@ import orjson
 import pyarrow as pa
 
 from ingestion._extensions import forbid_downloads
+from ingestion._files import write_atomically
 from ingestion._log.lake import WriterLock, attach_read_only, connect_lake, create_schema, is_lake
 from ingestion.exceptions import StoreError, StoreLockedError
 
@@ -414,9 +415,9 @@ class EventStore:
         if self._appended_head is not None:
             seq, event_hash = self._appended_head
             self._appended_head = None
-            tmp = self.anchor_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"event_seq": seq, "event_hash": event_hash}))
-            tmp.replace(self.anchor_path)
+            write_atomically(
+                self.anchor_path, json.dumps({"event_seq": seq, "event_hash": event_hash}).encode()
+            )
 
     # -- reads -------------------------------------------------------------------------
 
