@@ -96,13 +96,13 @@ def record_fetches(
         for request in group["requests"]
         if request["source_id"] not in answered
     ]
-    started = (run_at.astimezone(UTC).replace(tzinfo=None) if run_at else utcnow()).isoformat()
+    failed_at = (run_at.astimezone(UTC).replace(tzinfo=None) if run_at else utcnow()).isoformat()
     fetched += [
         FetchOutcome(
             source_id=request.source_id,
             url=request.url,
             kind=request.kind,
-            fetched_at=started,
+            fetched_at=failed_at,
             ok=False,
             language=request.language,
             error_class="FetchTaskFailed",
