@@ -386,7 +386,8 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     c = report.counts
     print(
         f"{args.source}: {report.lines} lines, {c['new']} new, {c['revised']} revised, {c['withdrawn']} "
-        f"withdrawn, {c['unchanged'] + c['stale']} already present, {c['rejected']} rejected; "
+        f"withdrawn, {c['unchanged']} already present, {c['stale']} older than the article's latest "
+        f"version, {c['rejected']} rejected; "
         f"{report.events_appended} events appended"
     )
     for rejection in report.rejections[:10]:

@@ -279,3 +279,28 @@ def test_an_archive_says_when_a_version_was_made_and_which_withdrew_the_article(
         (1, "article.withdrawn", None, None),
         (1, "article.published", None, "withdrawn 'yes' is not true or false; ignored"),
     ]
+
+
+@pytest.mark.parametrize("chunk_lines", [1, 25_000])
+def test_a_version_listed_after_a_newer_one_is_not_recorded_as_current(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_lines: int
+) -> None:
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", chunk_lines)  # 1: the log's head is read
+    versions = [
+        {"guid": "a", "title": "Talks resume", "published_at": "2026-03-10T08:00:00Z"},
+        {"guid": "a", "title": "Talks resume in Geneva", "updated_at": "2026-03-10T10:00:00Z"},
+        {"guid": "a", "title": "Talks to resume", "updated_at": "2026-03-10T09:00:00Z"},  # made before
+        {"guid": "a", "title": "Talks to resume", "withdrawn": True, "updated_at": "2026-03-10T09:30:00Z"},
+        {"guid": "a", "title": "Talks end", "updated_at": "2026-03-10T12:00:00Z"},
+    ]
+    first = backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
+    assert (first.counts["new"], first.counts["revised"], first.counts["stale"]) == (1, 2, 2)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        titles = con.execute(
+            "SELECT payload ->> '$.title' FROM raw.events WHERE event_type LIKE 'article.%' ORDER BY event_seq"
+        ).fetchall()
+    assert titles == [("Talks resume",), ("Talks resume in Geneva",), ("Talks end",)]
+    # Another export of the same versions and one made before the latest: nothing added.
+    again = backfill(_write(tmp_path / "b.jsonl", [*versions[1:3], versions[4], versions[2]]), "s", db_path)
+    assert again.events_appended == 1  # the archive's summary alone
+    assert verify(db_path).ok

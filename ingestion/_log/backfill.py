@@ -360,7 +360,8 @@ def _append_chunk(
     return to an earlier text (A, B, A) after it is still a revision.
     """
     stream_ids = [article_id(source_id, item.identity) for item in items]
-    heads = store.heads(stream_ids)
+    dated = {stream_id for item, stream_id in zip(items, stream_ids, strict=True) if item.updated_at}
+    heads = store.heads(stream_ids, made_at_of=dated)
     first_met = {stream_id for stream_id in heads if stream_id not in recorded}
     histories = store.content_histories(first_met)
     fresh: list[ParsedItem] = []
@@ -383,7 +384,7 @@ def _append_chunk(
                 report.counts["unchanged"] += 1
                 continue
         fresh.append(item)
-    pending, counts = decide(source_id, fresh, heads, raw_ref)
+    pending, counts = decide(source_id, fresh, heads, raw_ref, dated_versions=True)
     report.counts.update(counts)
     return store.append(pending, recorded_at=now, run_id=report.run_id)
 

@@ -4,7 +4,8 @@ The rule: an event is recorded only when what a reader sees changes. Content is
 compared by hash of the normalised title, summary, body, byline and URL against
 the latest version. A headline that flips back to an earlier wording is a real
 revision (publishers A/B-test headlines); a whole body fetched before records
-nothing (see ``record``), and a wire version older than the one we hold is stale.
+nothing (see ``record``), and a wire version older than the one we hold is stale, as
+is an archive's version made before the one we hold (see ``decide``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
         return False
 
 
+def _made_before(item: ParsedItem, head: StreamHead) -> bool:
+    """Whether the item's version was made before the latest one recorded, both dated."""
+    return item.updated_at is not None and head.made_at is not None and item.updated_at < head.made_at
+
+
 def _repeats(head: StreamHead, item: ParsedItem, chash: str) -> bool:
     """Whether ``item`` is what the stream already says: a withdrawal of a withdrawn
     article, or the text of a live one."""
@@ -78,9 +84,15 @@ def decide(
     items: list[ParsedItem],
     heads: dict[str, StreamHead],
     raw_ref: dict[str, Any],
+    *,
+    dated_versions: bool = False,
 ) -> tuple[list[PendingEvent], Counter[str]]:
     """Events for one source's items; ``heads`` is updated as events are decided,
-    so an identity repeated later in the same batch is judged against them."""
+    so an identity repeated later in the same batch is judged against them.
+
+    With ``dated_versions`` (an archive's lines, whose ``updated_at`` says when each
+    version was made), a version made before the latest one recorded is stale: listed
+    out of order, it would otherwise be recorded as the article's current text."""
     pending: list[PendingEvent] = []
     counts: Counter[str] = Counter()
     for item in items:
@@ -96,6 +108,9 @@ def decide(
         elif _is_older_wire_version(item, head):
             # Before the withdrawal below: an older version that was canceled (served again,
             # or listed after the newer one in the same document) withdraws nothing now.
+            counts["stale"] += 1
+            continue
+        elif dated_versions and _made_before(item, head):
             counts["stale"] += 1
             continue
         elif item.withdrawn:
@@ -115,4 +130,6 @@ def decide(
         head.content_hash = chash
         head.occurred_at = occurred_at or head.occurred_at
         head.wire_version = item.wire.get("version", head.wire_version)
+        if dated_versions:
+            head.made_at = item.updated_at
     return pending, counts

@@ -158,6 +158,9 @@ class StreamHead:
     content_hash: str | None
     occurred_at: datetime | None
     wire_version: str | None
+    #: When its latest version was made (its ``updated_at``), where versions are ordered by
+    #: it: an archive's (see ``backfill``). None elsewhere: a feed's times are not trusted.
+    made_at: datetime | None = None
 
     @property
     def withdrawn(self) -> bool:
@@ -422,12 +425,17 @@ class EventStore:
     # -- reads -------------------------------------------------------------------------
 
     def heads(
-        self, stream_ids: Iterable[str], *, wire_versions_of: Collection[str] = ()
+        self,
+        stream_ids: Iterable[str],
+        *,
+        wire_versions_of: Collection[str] = (),
+        made_at_of: Collection[str] = (),
     ) -> dict[str, StreamHead]:
         """Latest state of each given stream (those never seen are absent). Its wire version
-        sits in its payload and is read only for the streams in ``wire_versions_of``, those
-        an item with a wire version of its own arrives for: no other decision compares it,
-        and reading the payloads of the streams' events costs more than all the rest."""
+        and when its latest version was made (``StreamHead.made_at``) sit in its payload and
+        are read only for the streams in ``wire_versions_of`` and ``made_at_of``, those an
+        item arrives for that brings one to compare it with: no other decision compares
+        them, and reading the payloads of the streams' events costs more than all the rest."""
         wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
         if not wanted.num_rows:
             return {}
@@ -445,21 +453,31 @@ class EventStore:
                 GROUP BY e.stream_id
                 """
             ).fetchall()
-        latest = [row[5] for row in rows if row[0] in wire_versions_of]
-        wire_versions: dict[str, str | None] = {}
+        latest = [row[5] for row in rows if row[0] in wire_versions_of or row[0] in made_at_of]
+        from_payload: dict[str, tuple[str | None, datetime | None]] = {}
         if latest:
             with registered(
                 self.con, "_latest_events", pa.table({"event_seq": pa.array(latest, pa.int64())})
             ):
-                wire_versions = dict(
-                    self.con.execute(
+                from_payload = {
+                    stream_id: (wire_version, made_at)
+                    for stream_id, wire_version, made_at in self.con.execute(
                         """
-                        SELECT e.stream_id, e.payload ->> '$.wire.version'
+                        SELECT e.stream_id, e.payload ->> '$.wire.version',
+                               TRY_CAST(e.payload ->> '$.updated_at' AS TIMESTAMP)
                         FROM raw.events AS e SEMI JOIN _latest_events AS l ON e.event_seq = l.event_seq
                         """
                     ).fetchall()
-                )
-        return {row[0]: StreamHead(*row[1:5], wire_versions.get(row[0])) for row in rows}
+                }
+        heads = {}
+        for stream_id, *head, _ in rows:
+            wire_version, made_at = from_payload.get(stream_id, (None, None))
+            heads[stream_id] = StreamHead(
+                *head,
+                wire_version if stream_id in wire_versions_of else None,
+                made_at if stream_id in made_at_of else None,
+            )
+        return heads
 
     def content_histories(self, stream_ids: Iterable[str]) -> dict[str, list[str]]:
         """Each given stream's versions in order as ``version_key`` writes them (streams never
