@@ -10,10 +10,12 @@ import duckdb
 import pytest
 
 import ingestion._log.backfill
+from ingestion._log import events
 from ingestion._log.backfill import backfill
 from ingestion._log.blobs import BlobStore
 from ingestion._log.record import ingest
 from ingestion._log.verify import verify
+from ingestion._sources import text
 from ingestion._sources.config import Source
 from ingestion.exceptions import NewsroomError
 
@@ -304,3 +306,18 @@ def test_a_version_listed_after_a_newer_one_is_not_recorded_as_current(
     again = backfill(_write(tmp_path / "b.jsonl", [*versions[1:3], versions[4], versions[2]]), "s", db_path)
     assert again.events_appended == 1  # the archive's summary alone
     assert verify(db_path).ok
+
+
+def test_a_grown_archive_matches_versions_recorded_before_hashes_were_of_the_text_as_seen(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    versions = [{"guid": "g", "title": "Ger\xadmany votes"}, {"guid": "g", "title": "Germany has voted"}]
+    with monkeypatch.context() as before:  # the rule before: the hash of the text as written
+        before.setattr(
+            events, "content_hashes", lambda *fields: (text._hash(tuple(f or "" for f in fields)),)
+        )
+        backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
+    grown = backfill(
+        _write(tmp_path / "b.jsonl", [*versions, {"guid": "g", "title": "Germany votes no"}]), "s", db_path
+    )
+    assert (grown.counts["unchanged"], grown.counts["revised"]) == (2, 1)

@@ -17,12 +17,14 @@ import duckdb
 import pytest
 
 from ingestion._demo.localserver import RequestInfo, Route
+from ingestion._log import events
 from ingestion._log.backfill import backfill
 from ingestion._log.feed_states import current_states_file, feed_states_path, read_feed_states, states_of
 from ingestion._log.record import blob_store_for, ingest, record
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._log.verify import verify
 from ingestion._model import FetchRequest
+from ingestion._sources import text
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
 from ingestion._sources.fetch import FetchLimits
@@ -534,3 +536,40 @@ def test_a_states_file_left_behind_by_a_crash_is_not_trusted(server, db_path: Pa
         path.write_bytes(content)
     again = ingest([source], db_path, limits=FAST)
     assert again.sources[0].status == "body unchanged", again.sources[0].line()
+
+
+# -- what no reader sees is no revision ---------------------------------------------
+
+FORMS = [
+    "Ger\xadmany votes on Jose\u0301",
+    "Germany votes on José",
+    "\ufeffGermany\u2060 votes on Jose\u0301",
+]
+
+
+def _serve_titles(server, db_path: Path, titles: list[str]) -> None:
+    source = Source("forms", server.url("/forms"))
+    for minute, title in enumerate(titles):  # a new build date each time: the body changes
+        server.routes["/forms"] = Route(
+            rss([item(1, title)], build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT")
+        )
+        ingest([source], db_path, limits=FAST)
+
+
+def test_text_that_differs_only_in_what_no_reader_sees_is_no_revision(server, db_path: Path) -> None:
+    """Soft hyphens, byte order marks, word joiners, decomposed letters: a feed switching
+    between forms would otherwise record a revision each time."""
+    _serve_titles(server, db_path, [*FORMS, FORMS[0], "Germany votes on José again"])
+    assert titles_by_version(db_path) == [FORMS[0], "Germany votes on José again"]
+
+
+def test_a_version_recorded_before_hashes_were_of_the_text_as_seen_is_still_matched(
+    server, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as before:  # the rule before: the hash of the text as written
+        before.setattr(
+            events, "content_hashes", lambda *fields: (text._hash(tuple(f or "" for f in fields)),)
+        )
+        _serve_titles(server, db_path, [FORMS[0]])
+    _serve_titles(server, db_path, [FORMS[0], FORMS[0]])
+    assert titles_by_version(db_path) == [FORMS[0]]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
+from ingestion._sources.text import as_seen, canonical_url, content_hashes, html_to_text, one_line, web_url
 
 from .conftest import shared_path
 
@@ -72,3 +72,18 @@ def test_seed_story_loses_doubled_dateline_and_glued_credits() -> None:
 )
 def test_a_sentence_that_only_looks_like_a_credit_or_a_doubled_label_is_kept_whole(text: str) -> None:
     assert html_to_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("seen", "sent"),
+    [
+        ("José Müller wins", "Jose\u0301 Mu\u0308ller wins"),  # decomposed letters
+        ("Germany votes", "Ger\xadmany votes"),  # a soft hyphen
+        ("Germany votes", "\ufeffGermany\u2060 votes"),  # a byte order mark, a word joiner
+    ],
+)
+def test_what_no_reader_sees_is_not_hashed(seen: str, sent: str) -> None:
+    """Otherwise a feed that switches between the two forms records a revision each time."""
+    assert as_seen(sent) == seen
+    as_sent, as_written = content_hashes(sent, "Summary")
+    assert (as_sent,) == content_hashes(seen, "Summary") != (as_written,)

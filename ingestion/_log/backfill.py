@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ import orjson
 
 from ingestion._gc import gc_paused
 from ingestion._log.blobs import BlobStore
-from ingestion._log.events import article_id, decide, item_content_hash
+from ingestion._log.events import article_id, decide, item_content_hashes
 from ingestion._log.record import blob_store_for, new_run_id
 from ingestion._log.store import EventStore, PendingEvent, version_key
 from ingestion._model import ParsedItem, Rejection
@@ -371,22 +371,29 @@ def _append_chunk(
             recorded[stream_id] = _Recorded(history) if history else None
         seen = recorded[stream_id]
         if seen is not None:
-            try:
-                # From the version matched last: a line may repeat it (the log never
-                # holds one version twice in a row, so a repeat is no new version).
-                start = max(seen.position - 1, 0)
-                seen.position = (
-                    seen.hashes.index(version_key(item_content_hash(item), item.withdrawn), start) + 1
-                )
-            except ValueError:
+            # From the version matched last: a line may repeat it (the log never
+            # holds one version twice in a row, so a repeat is no new version).
+            matched = _first_match(seen.hashes, item, start=max(seen.position - 1, 0))
+            if matched is None:
                 recorded[stream_id] = None
             else:
+                seen.position = matched + 1
                 report.counts["unchanged"] += 1
                 continue
         fresh.append(item)
     pending, counts = decide(source_id, fresh, heads, raw_ref, dated_versions=True)
     report.counts.update(counts)
     return store.append(pending, recorded_at=now, run_id=report.run_id)
+
+
+def _first_match(history: list[str], item: ParsedItem, start: int) -> int | None:
+    """The first of the versions in ``history`` from ``start`` that ``item`` is (by either
+    of its hashes, see ``content_hashes``), None if none."""
+    found = []
+    for chash in item_content_hashes(item):
+        with suppress(ValueError):
+            found.append(history.index(version_key(chash, item.withdrawn), start))
+    return min(found, default=None)
 
 
 def _commit(store: EventStore, appended: int) -> int:

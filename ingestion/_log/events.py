@@ -17,7 +17,7 @@ from typing import Any
 from ingestion._log.store import PendingEvent, StreamHead
 from ingestion._model import ParsedItem
 from ingestion._sources.dates import iso
-from ingestion._sources.text import content_hash
+from ingestion._sources.text import content_hashes
 
 #: The name each article event is counted under in reports.
 COUNT_KEYS = {"article.published": "new", "article.revised": "revised", "article.withdrawn": "withdrawn"}
@@ -28,8 +28,10 @@ def article_id(source_id: str, identity: str) -> str:
     return hashlib.sha256(f"{source_id}\x1f{identity}".encode()).hexdigest()[:20]
 
 
-def item_content_hash(item: ParsedItem) -> str:
-    return content_hash(item.title, item.summary, item.body, item.byline, item.url)
+def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
+    """The hash of the item's text as seen, recorded with a new version, and the hash of
+    its text as written if that differs (see ``content_hashes``)."""
+    return content_hashes(item.title, item.summary, item.body, item.byline, item.url)
 
 
 def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:
@@ -71,12 +73,12 @@ def _made_before(item: ParsedItem, head: StreamHead) -> bool:
     return item.updated_at is not None and head.made_at is not None and item.updated_at < head.made_at
 
 
-def _repeats(head: StreamHead, item: ParsedItem, chash: str) -> bool:
+def _repeats(head: StreamHead, item: ParsedItem, hashes: tuple[str, ...]) -> bool:
     """Whether ``item`` is what the stream already says: a withdrawal of a withdrawn
     article, or the text of a live one."""
     if item.withdrawn:
         return head.withdrawn
-    return chash == head.content_hash and not head.withdrawn
+    return head.content_hash in hashes and not head.withdrawn
 
 
 def decide(
@@ -97,12 +99,13 @@ def decide(
     counts: Counter[str] = Counter()
     for item in items:
         stream_id = article_id(source_id, item.identity)
-        chash = item_content_hash(item)
+        hashes = item_content_hashes(item)
+        chash = hashes[0]
         head = heads.get(stream_id)
         if head is None:
             event_type = "article.withdrawn" if item.withdrawn else "article.published"
             occurred_at = item.published_at or item.updated_at
-        elif _repeats(head, item, chash):
+        elif _repeats(head, item, hashes):
             counts["unchanged"] += 1
             continue
         elif _is_older_wire_version(item, head):

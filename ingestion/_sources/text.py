@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -359,7 +360,34 @@ def web_url(link: str | None) -> str | None:
     return url if host else None
 
 
-def content_hash(*fields: str | None) -> str:
-    """Hash of what a reader sees; equal hashes mean 'no revision'."""
+#: Characters that show as nothing: soft hyphen, byte order mark (zero-width no-break
+#: space), word joiner. (Zero-width joiners are left: they shape emoji and scripts.)
+_INVISIBLE = ("\xad", "\ufeff", "\u2060")
+
+
+def as_seen(text: str) -> str:
+    """The text as a reader sees it: without soft hyphens, byte order marks and word
+    joiners, and with letters in one form ("é" as one character, not "e" and an accent)."""
+    if text.isascii():
+        return text
+    for invisible in _INVISIBLE:
+        if invisible in text:
+            text = text.replace(invisible, "")
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def content_hashes(*fields: str | None) -> tuple[str, ...]:
+    """Hash of what a reader sees (``as_seen``): equal hashes mean 'no revision'; then,
+    if the fields as written hash differently, that hash too. Versions recorded before
+    the hash was taken of the text as seen carry the second: an item that matches a
+    version by either is that version, so the change of rule records no revision."""
+    seen = tuple(as_seen(f) if f else "" for f in fields)
+    written = tuple(f or "" for f in fields)
+    if seen == written:
+        return (_hash(seen),)
+    return _hash(seen), _hash(written)
+
+
+def _hash(fields: tuple[str, ...]) -> str:
     # \x1f (unit separator) never survives text cleaning, so fields cannot run together.
-    return hashlib.sha256("\x1f".join(f or "" for f in fields).encode()).hexdigest()
+    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
