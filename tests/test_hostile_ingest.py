@@ -573,3 +573,23 @@ def test_a_version_recorded_before_hashes_were_of_the_text_as_seen_is_still_matc
         _serve_titles(server, db_path, [FORMS[0]])
     _serve_titles(server, db_path, [FORMS[0], FORMS[0]])
     assert titles_by_version(db_path) == [FORMS[0]]
+
+
+@pytest.mark.parametrize("cut_before", [b"goes on", b"r 2</title>", b"</item></channel>"])
+def test_a_feed_that_breaks_off_records_no_revision_of_the_item_it_cut(
+    server, db_path: Path, cut_before: bytes
+) -> None:
+    """A dropped connection or a server's output cut at a size ends the document inside an
+    item: the lenient parser still offers it, with part of its text."""
+    whole = rss([item(1), item(2, description="A long summary of story two that goes on and on.")])
+    source = serve(server, "/cut", whole)
+    ingest([source], db_path, limits=FAST)
+    server.routes["/cut"] = Route(whole[: whole.rindex(cut_before)])
+    ingest([source], db_path, limits=FAST)
+    assert titles_by_version(db_path) == ["Headline number 1", "Headline number 2"]
+    (last_fetch,) = query(
+        db_path, "SELECT payload FROM raw.events WHERE stream_id = 'feed:cut' ORDER BY event_seq DESC LIMIT 1"
+    )
+    assert [(r["index"], r["reason"]) for r in json.loads(last_fetch[0])["rejections"]] == [
+        (1, "item cut off: the document breaks off before its end")
+    ]

@@ -22,6 +22,8 @@ from ingestion.exceptions import DateRefused, ParseError
 _HTML_START = (b"<!doctype html", b"<html")
 #: RSS 1.1 has no version attribute for feedparser to report; its namespace says it.
 _RSS11_NAMESPACE = "http://purl.org/net/rss1.1#"
+#: The end of an item or entry, with or without a namespace prefix.
+_ANY_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.I)
 
 # Media RSS describes the attached photo or video, but feedparser files
 # media:description under the item's description/content and media:title under
@@ -375,13 +377,26 @@ def parse_rss(
             )
         if broken:
             raise ParseError(f"unreadable feed: {warning}", source_id=source_id, url=url)
-    return result_of(
-        map(_feed_entry, parsed.entries),
+    entries, cut_off = parsed.entries, []
+    if broken:
+        # A document that breaks off (a dropped connection, a server's output cut at a
+        # size) ends inside an item, which the lenient parser still offers with part of
+        # its text: a revision that never happened. Only items whose end was read count.
+        closed = len(_ANY_ITEM_END.findall(body))
+        entries, cut_off = entries[:closed], entries[closed:]
+    result = result_of(
+        map(_feed_entry, entries),
         feed_title=parsed.feed.get("title"),
         feed_language=parsed.feed.get("language") or default_language or None,
         warning=warning,
         now=now,
     )
+    for index, entry in enumerate(cut_off, start=len(entries)):
+        identity = (entry.get("id") or entry.get("link") or "").strip() or None
+        result.rejections.append(
+            Rejection(index, "item cut off: the document breaks off before its end", identity)
+        )
+    return result
 
 
 def result_of(
