@@ -314,7 +314,9 @@ def test_a_grown_archive_matches_versions_recorded_before_hashes_were_of_the_tex
     versions = [{"guid": "g", "title": "Ger\xadmany votes"}, {"guid": "g", "title": "Germany has voted"}]
     with monkeypatch.context() as before:  # the rule before: the hash of the text as written
         before.setattr(
-            events, "content_hashes", lambda *fields: (text._hash(tuple(f or "" for f in fields)),)
+            events,
+            "content_hashes",
+            lambda *texts, url: (text._hash((*(t or "" for t in texts), url or "")),),
         )
         backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
     grown = backfill(

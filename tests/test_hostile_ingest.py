@@ -568,11 +568,15 @@ def test_a_version_recorded_before_hashes_were_of_the_text_as_seen_is_still_matc
 ) -> None:
     with monkeypatch.context() as before:  # the rule before: the hash of the text as written
         before.setattr(
-            events, "content_hashes", lambda *fields: (text._hash(tuple(f or "" for f in fields)),)
+            events,
+            "content_hashes",
+            lambda *texts, url: (text._hash((*(t or "" for t in texts), url or "")),),
         )
         _serve_titles(server, db_path, [FORMS[0]])
+    hashes = "SELECT content_hash FROM raw.events WHERE event_type LIKE 'article.%'"
+    (recorded_before,) = query(db_path, hashes)  # the one version, hashed as written
     _serve_titles(server, db_path, [FORMS[0], FORMS[0]])
-    assert titles_by_version(db_path) == [FORMS[0]]
+    assert query(db_path, hashes) == [recorded_before]
 
 
 @pytest.mark.parametrize("cut_before", [b"goes on", b"r 2</title>", b"</item></channel>"])
@@ -616,3 +620,35 @@ def test_a_guid_the_feed_gives_every_item_identifies_none_of_them(server, db_pat
         .rejections[0]
         .reason.startswith("duplicate")
     )
+
+
+def test_a_site_that_moves_to_https_or_back_records_nothing_new(server, db_path: Path) -> None:
+    """A site moving to https, or servers behind one name that disagree on the scheme they
+    write: each article was recorded again as new (without guids) or revised (with)."""
+    source = Source("moving", server.url("/moving"))
+    for minute, scheme in enumerate(["http", "https", "http", "https"]):
+        stories = [
+            {"title": "Without a guid", "link": f"{scheme}://example.org/news/1"},
+            {"title": "A permalink guid", "guid": f"{scheme}://example.org/news/2"},
+        ]
+        server.routes["/moving"] = Route(rss(stories, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT"))
+        ingest([source], db_path, limits=FAST)
+    assert titles_by_version(db_path) == ["Without a guid", "A permalink guid"]
+    # A new story at the other scheme's address is still new.
+    server.routes["/moving"] = Route(rss([{"title": "Another", "link": "http://example.org/news/3"}]))
+    ingest([source], db_path, limits=FAST)
+    assert titles_by_version(db_path)[-1] == "Another"
+
+
+def test_an_archive_of_the_same_articles_at_https_adds_nothing(tmp_path: Path, db_path: Path) -> None:
+    lines = [
+        {"url": "http://example.org/a", "title": "Talks"},
+        {"guid": "http://example.org/b", "title": "Vote"},
+    ]
+    backfill(_archive(tmp_path / "http.jsonl", lines), "s", db_path)
+    moved = [
+        {**line, **{key: line[key].replace("http:", "https:") for key in ("url", "guid") if key in line}}
+        for line in lines
+    ]
+    again = backfill(_archive(tmp_path / "https.jsonl", moved), "s", db_path)
+    assert (again.counts["new"], again.counts["revised"], again.counts["unchanged"]) == (0, 0, 2)

@@ -85,5 +85,12 @@ def test_a_sentence_that_only_looks_like_a_credit_or_a_doubled_label_is_kept_who
 def test_what_no_reader_sees_is_not_hashed(seen: str, sent: str) -> None:
     """Otherwise a feed that switches between the two forms records a revision each time."""
     assert as_seen(sent) == seen
-    as_sent, as_written = content_hashes(sent, "Summary")
-    assert (as_sent,) == content_hashes(seen, "Summary") != (as_written,)
+    as_sent, as_written = content_hashes(sent, "Summary", url=None)
+    assert (as_sent,) == content_hashes(seen, "Summary", url=None) != (as_written,)
+
+
+def test_a_page_over_http_or_https_is_one_link() -> None:
+    """Servers behind one name disagree on the scheme they write: each switch was a revision."""
+    over_https = content_hashes("Title", url="https://example.org/a")
+    assert over_https[0] == content_hashes("Title", url="http://example.org/a")[0]
+    assert over_https[0] != content_hashes("Title", url="https://example.org/b")[0]

@@ -17,7 +17,13 @@ import orjson
 
 from ingestion._gc import gc_paused
 from ingestion._log.blobs import BlobStore
-from ingestion._log.events import article_id, decide, item_content_hashes
+from ingestion._log.events import (
+    article_id,
+    decide,
+    follow_scheme_moves,
+    item_content_hashes,
+    stream_ids_with_twins,
+)
 from ingestion._log.record import blob_store_for, new_run_id
 from ingestion._log.store import EventStore, PendingEvent, version_key
 from ingestion._model import ParsedItem, Rejection
@@ -359,10 +365,11 @@ def _append_chunk(
     So the log's history is never replayed as flip-flopping revisions, and a real
     return to an earlier text (A, B, A) after it is still a revision.
     """
+    dated = set(stream_ids_with_twins(source_id, (item for item in items if item.updated_at)))
+    heads = store.heads(stream_ids_with_twins(source_id, items), made_at_of=dated)
+    follow_scheme_moves(source_id, items, heads)
     stream_ids = [article_id(source_id, item.identity) for item in items]
-    dated = {stream_id for item, stream_id in zip(items, stream_ids, strict=True) if item.updated_at}
-    heads = store.heads(stream_ids, made_at_of=dated)
-    first_met = {stream_id for stream_id in heads if stream_id not in recorded}
+    first_met = {stream_id for stream_id in stream_ids if stream_id in heads and stream_id not in recorded}
     histories = store.content_histories(first_met)
     fresh: list[ParsedItem] = []
     for item, stream_id in zip(items, stream_ids, strict=True):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from ingestion._log.store import PendingEvent, StreamHead
@@ -28,10 +29,48 @@ def article_id(source_id: str, identity: str) -> str:
     return hashlib.sha256(f"{source_id}\x1f{identity}".encode()).hexdigest()[:20]
 
 
+def scheme_twin(identity: str) -> str | None:
+    """The identity with the other of http and https, for one that is a web address."""
+    for scheme, other in (("https://", "http://"), ("http://", "https://")):
+        if identity.startswith(scheme):
+            return other + identity[len(scheme) :]
+    return None
+
+
+def stream_ids_with_twins(source_id: str, items: Iterable[ParsedItem]) -> list[str]:
+    """The streams of ``items`` and of their identities' ``scheme_twin``: the heads that
+    ``follow_scheme_moves`` needs."""
+    ids = []
+    for item in items:
+        ids.append(article_id(source_id, item.identity))
+        if twin := scheme_twin(item.identity):
+            ids.append(article_id(source_id, twin))
+    return ids
+
+
+def follow_scheme_moves(source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead]) -> None:
+    """Give an item whose address moved between http and https the identity its article
+    was recorded under: an identity new to the log whose twin is not (and is not another
+    item of ``items``). A site moving to https, or servers behind one name that disagree
+    on the scheme, would otherwise record each of its articles again as new. ``heads``
+    holds those of ``stream_ids_with_twins``."""
+    identities = {item.identity for item in items}
+    for item in items:
+        twin = scheme_twin(item.identity)
+        if (
+            twin is not None
+            and twin not in identities
+            and article_id(source_id, item.identity) not in heads
+            and article_id(source_id, twin) in heads
+        ):
+            item.issues.append(f"identified as {twin[:200]!r}, the address it was first recorded under")
+            item.identity = twin
+
+
 def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
     """The hash of the item's text as seen, recorded with a new version, and the hash of
     its text as written if that differs (see ``content_hashes``)."""
-    return content_hashes(item.title, item.summary, item.body, item.byline, item.url)
+    return content_hashes(item.title, item.summary, item.body, item.byline, url=item.url)
 
 
 def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:

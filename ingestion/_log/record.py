@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion._log.blobs import BlobStore
-from ingestion._log.events import COUNT_KEYS, article_id, decide
+from ingestion._log.events import COUNT_KEYS, article_id, decide, follow_scheme_moves, stream_ids_with_twins
 from ingestion._log.feed_states import (
     FeedState,
     current_states_file,
@@ -230,10 +230,10 @@ def _heads(store: EventStore, arriving: Iterable[tuple[str, ParsedItem]]) -> dic
     stream_ids: list[str] = []
     versioned: set[str] = set()
     for source_id, item in arriving:
-        stream_id = article_id(source_id, item.identity)
-        stream_ids.append(stream_id)
+        streams = stream_ids_with_twins(source_id, [item])  # the twin for follow_scheme_moves
+        stream_ids.extend(streams)
         if item.wire.get("version") is not None:
-            versioned.add(stream_id)
+            versioned.update(streams)
     return store.heads(stream_ids, wire_versions_of=versioned)
 
 
@@ -439,6 +439,7 @@ def _events_for_outcome(
             )
         ]
     raw_ref = {"body_sha256": outcome.body_sha256, "fetched_at": outcome.fetched_at}
+    follow_scheme_moves(outcome.source_id, result.items, heads)
     article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
     summary.counts.update(counts)
     summary.counts["rejected"] += len(result.rejections)

@@ -376,16 +376,26 @@ def as_seen(text: str) -> str:
     return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
 
 
-def content_hashes(*fields: str | None) -> tuple[str, ...]:
-    """Hash of what a reader sees (``as_seen``): equal hashes mean 'no revision'; then,
-    if the fields as written hash differently, that hash too. Versions recorded before
-    the hash was taken of the text as seen carry the second: an item that matches a
-    version by either is that version, so the change of rule records no revision."""
-    seen = tuple(as_seen(f) if f else "" for f in fields)
-    written = tuple(f or "" for f in fields)
+def content_hashes(*texts: str | None, url: str | None) -> tuple[str, ...]:
+    """Hash of what a reader sees: the ``texts`` ``as_seen``, and the ``url`` without its
+    scheme (a page is the same page over http and https, and servers behind one name
+    disagree on which they write); equal hashes mean 'no revision'. Then, if the fields
+    as written hash differently, that hash too. Versions recorded before the hash was
+    taken of what is seen carry the second: an item that matches a version by either is
+    that version, so the change of rule records no revision."""
+    written = (*(text or "" for text in texts), url or "")
+    seen = (*(as_seen(text) if text else "" for text in texts), _without_scheme(url or ""))
     if seen == written:
         return (_hash(seen),)
     return _hash(seen), _hash(written)
+
+
+def _without_scheme(url: str) -> str:
+    """``//host/path``: a web address without its http or https."""
+    for scheme in ("https:", "http:"):
+        if url.startswith(scheme):
+            return url[len(scheme) :]
+    return url
 
 
 def _hash(fields: tuple[str, ...]) -> str:
