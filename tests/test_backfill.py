@@ -4,6 +4,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ from ingestion._log.record import ingest
 from ingestion._log.verify import verify
 from ingestion._sources import text
 from ingestion._sources.config import Source
+from ingestion._sources.dates import utcnow
 from ingestion.exceptions import NewsroomError
 
 from .feeds import item, rss
@@ -323,3 +325,84 @@ def test_a_grown_archive_matches_versions_recorded_before_hashes_were_of_the_tex
         _write(tmp_path / "b.jsonl", [*versions, {"guid": "g", "title": "Germany votes no"}]), "s", db_path
     )
     assert (grown.counts["unchanged"], grown.counts["revised"]) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "versions",
+    [
+        [
+            {"guid": "a", "title": "A", "updated_at": "2026-03-10T10:00:00Z"},
+            {"guid": "a", "title": "B", "updated_at": "2026-03-10T12:00:00Z"},
+            {"guid": "a", "title": "X", "updated_at": "2026-03-10T11:00:00Z"},  # made before B
+            {"guid": "a", "title": "C"},  # undated
+        ],
+        [
+            {"guid": "a", "title": "A", "updated_at": "2026-03-10T10:00Z"},
+            {"guid": "a", "title": "B", "updated_at": "2026-03-10T12:00Z"},
+            {"guid": "a", "title": "X", "updated_at": "2026-03-10T11:00Z"},  # made before B
+            {"guid": "a", "title": "Y", "updated_at": "2026-03-10T13:00Z"},
+            {"guid": "a", "title": "Z", "updated_at": "2026-03-10T13:00Z"},  # the same minute
+        ],
+    ],
+    ids=["undated-last", "same-minute"],
+)
+def test_a_load_resumed_or_grown_past_a_version_made_before_records_what_one_load_did(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, versions: list[dict]
+) -> None:
+    """The version made before was not recorded, so it is in no history: the walk through
+    the log's versions must step over it, not judge the lines after it anew."""
+    lines = [*versions, *({"guid": f"b{n}", "title": "Other"} for n in range(3))]
+    archive = _write(tmp_path / "a.jsonl", lines)
+    expected = [v["title"] for v in versions if v["title"] != "X"]
+    backfill(archive, "s", db_path)
+    assert _titles_of(db_path, "a") == expected
+    grown = backfill(_write(tmp_path / "grown.jsonl", [*lines, {"guid": "c", "title": "New"}]), "s", db_path)
+    assert (grown.counts["new"], grown.counts["revised"], grown.counts["stale"]) == (1, 0, 1)
+
+    resumed = tmp_path / "resumed" / "newsroom.duckdb"
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", len(versions))
+    appended_chunks = 0
+
+    def interrupted_at_the_second_chunk(*args: object) -> int:
+        nonlocal appended_chunks
+        appended_chunks += 1
+        if appended_chunks == 2:
+            raise KeyboardInterrupt
+        return append_chunk(*args)
+
+    append_chunk = ingestion._log.backfill._append_chunk
+    with monkeypatch.context() as interrupting:
+        interrupting.setattr(ingestion._log.backfill, "_append_chunk", interrupted_at_the_second_chunk)
+        with pytest.raises(KeyboardInterrupt):
+            backfill(archive, "s", resumed)
+    backfill(archive, "s", resumed)
+    assert _titles_of(resumed, "a") == expected
+
+
+def test_a_feeds_clock_does_not_decide_which_archive_versions_are_older(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """A feed's times are not trusted to order versions: one 9 hours ahead (a local time
+    sent as UTC) made an archive's later version look older than the feed's."""
+    now = utcnow()
+    ahead = (now + timedelta(hours=9)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    extra = f'<dc:date xmlns:dc="http://purl.org/dc/elements/1.1/">{ahead}</dc:date>'
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([item(1, "Polls open", extra=extra)]))
+    ingest([Source("s", str(feed))], db_path)
+    later = {
+        "guid": "urn:test:1",
+        "title": "Polls close early",
+        "updated_at": f"{(now + timedelta(minutes=1)).isoformat()}Z",
+    }
+    assert backfill(_write(tmp_path / "a.jsonl", [later]), "s", db_path).counts["revised"] == 1
+
+
+def _titles_of(db_path: Path, guid: str) -> list[str]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT payload ->> '$.title' FROM raw.events WHERE event_type LIKE 'article.%' "
+            "AND (payload ->> '$.guid') = ? ORDER BY event_seq",
+            [guid],
+        ).fetchall()
+    return [title for (title,) in rows]

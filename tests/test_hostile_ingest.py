@@ -580,12 +580,25 @@ def test_a_version_recorded_before_hashes_were_of_the_text_as_seen_is_still_matc
 
 
 @pytest.mark.parametrize("cut_before", [b"goes on", b"r 2</title>", b"</item></channel>"])
+@pytest.mark.parametrize(
+    "first_summary",
+    [
+        "Summary of story 1.",
+        "<![CDATA[<p>Close each item with </item>.</p>]]>",  # markup that is text
+        "Summary of story 1.<!-- </item> -->",
+    ],
+)
 def test_a_feed_that_breaks_off_records_no_revision_of_the_item_it_cut(
-    server, db_path: Path, cut_before: bytes
+    server, db_path: Path, cut_before: bytes, first_summary: str
 ) -> None:
     """A dropped connection or a server's output cut at a size ends the document inside an
     item: the lenient parser still offers it, with part of its text."""
-    whole = rss([item(1), item(2, description="A long summary of story two that goes on and on.")])
+    whole = rss(
+        [
+            item(1, description=first_summary),
+            item(2, description="A long summary of story two that goes on and on."),
+        ]
+    )
     source = serve(server, "/cut", whole)
     ingest([source], db_path, limits=FAST)
     server.routes["/cut"] = Route(whole[: whole.rindex(cut_before)])
@@ -652,3 +665,24 @@ def test_an_archive_of_the_same_articles_at_https_adds_nothing(tmp_path: Path, d
     ]
     again = backfill(_archive(tmp_path / "https.jsonl", moved), "s", db_path)
     assert (again.counts["new"], again.counts["revised"], again.counts["unchanged"]) == (0, 0, 2)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        rss([item(1), item(2), item(3)]).replace(b"</item>", b"", 1),  # an item without its end, mid-document
+        rss([item(1), item(2, description="S&P gains"), item(3)]),  # a bare "&"
+        # a bare "&" in bytes the patterns for items cannot read
+        rss([item(1), item(2, description="S&P gains"), item(3)])
+        .decode()
+        .replace('encoding="utf-8"', 'encoding="utf-16"')
+        .encode("utf-16-le"),
+    ],
+    ids=["unclosed-item", "bare-ampersand", "utf-16-without-bom"],
+)
+def test_a_broken_document_that_does_not_break_off_has_every_item_read(broken: bytes) -> None:
+    result = parse_body(
+        "rss", broken, source_id="s", url="u", now=utcnow(), content_type="application/rss+xml"
+    )
+    assert result.warning and not result.rejections
+    assert [i.identity for i in result.items] == ["urn:test:1", "urn:test:2", "urn:test:3"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -338,11 +339,39 @@ def _chunks(items: Iterator[ParsedItem], size: int) -> Iterator[list[ParsedItem]
 
 @dataclass(slots=True)
 class _Recorded:
-    """What the log held for a stream when this load first met it, and how far
-    the archive's lines have walked through it."""
+    """What the log held for a stream when this load first met it (each version's
+    ``version_key``, and when an archive's version was made: ``EventStore.content_histories``),
+    and how far the archive's lines have walked through it."""
 
-    hashes: list[str]
+    keys: list[str]
+    made: list[datetime | None]
     position: int = 0
+    #: Each key's places in ``keys``, in order: made when first asked (``find``).
+    places: dict[str, list[int]] | None = None
+
+    def find(self, item: ParsedItem) -> int | None:
+        """The first version from the one matched last that ``item`` is (by either of its
+        hashes, see ``content_hashes``), None if none: a line may repeat the version matched
+        last (the log never holds one version twice in a row, so a repeat is no new version).
+        In time logarithmic in the history: an archive may hold thousands of versions."""
+        if self.places is None:
+            self.places = {}
+            for place, key in enumerate(self.keys):
+                self.places.setdefault(key, []).append(place)
+        start = max(self.position - 1, 0)
+        found = None
+        for chash in item_content_hashes(item):
+            places = self.places.get(version_key(chash, item.withdrawn), ())
+            at = bisect.bisect_left(places, start)
+            if at < len(places) and (found is None or places[at] < found):
+                found = places[at]
+        return found
+
+    def made_before_last_match(self, item: ParsedItem) -> bool:
+        """Whether ``item`` was made before the version matched last: when this archive was
+        first loaded it was stale there (``decide``), and recorded nothing."""
+        made = self.made[self.position - 1] if self.position else None
+        return made is not None and item.updated_at is not None and item.updated_at < made
 
 
 def _append_chunk(
@@ -375,32 +404,22 @@ def _append_chunk(
     for item, stream_id in zip(items, stream_ids, strict=True):
         if stream_id not in recorded:
             history = histories.get(stream_id)
-            recorded[stream_id] = _Recorded(history) if history else None
+            recorded[stream_id] = _Recorded(*history) if history else None
         seen = recorded[stream_id]
         if seen is not None:
-            # From the version matched last: a line may repeat it (the log never
-            # holds one version twice in a row, so a repeat is no new version).
-            matched = _first_match(seen.hashes, item, start=max(seen.position - 1, 0))
-            if matched is None:
-                recorded[stream_id] = None
-            else:
+            matched = seen.find(item)
+            if matched is not None:
                 seen.position = matched + 1
                 report.counts["unchanged"] += 1
                 continue
+            if seen.made_before_last_match(item):
+                report.counts["stale"] += 1
+                continue
+            recorded[stream_id] = None
         fresh.append(item)
     pending, counts = decide(source_id, fresh, heads, raw_ref, dated_versions=True)
     report.counts.update(counts)
     return store.append(pending, recorded_at=now, run_id=report.run_id)
-
-
-def _first_match(history: list[str], item: ParsedItem, start: int) -> int | None:
-    """The first of the versions in ``history`` from ``start`` that ``item`` is (by either
-    of its hashes, see ``content_hashes``), None if none."""
-    found = []
-    for chash in item_content_hashes(item):
-        with suppress(ValueError):
-            found.append(history.index(version_key(chash, item.withdrawn), start))
-    return min(found, default=None)
 
 
 def _commit(store: EventStore, appended: int) -> int:

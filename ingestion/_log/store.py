@@ -159,7 +159,8 @@ class StreamHead:
     occurred_at: datetime | None
     wire_version: str | None
     #: When its latest version was made (its ``updated_at``), where versions are ordered by
-    #: it: an archive's (see ``backfill``). None elsewhere: a feed's times are not trusted.
+    #: it: one an archive recorded (``ARCHIVE_MADE_AT_SQL``), read for ``backfill``. None
+    #: elsewhere: a feed's times are not trusted.
     made_at: datetime | None = None
 
     @property
@@ -300,6 +301,15 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
 def anchor_path(db_path: Path) -> Path:
     """``<db>.head.json``: see :attr:`EventStore.anchor_path`."""
     return db_path.with_name(db_path.name + ".head.json")
+
+
+#: When an event's version was made, for one an archive recorded: its ``updated_at``. A
+#: feed's times are not trusted to order versions (a clock hours ahead would make an
+#: archive's later versions look older), so NULL for any other.
+ARCHIVE_MADE_AT_SQL = """
+    if((e.payload -> '$.raw.archive_sha256') IS NOT NULL,
+       TRY_CAST(e.payload ->> '$.updated_at' AS TIMESTAMP), NULL)
+"""
 
 
 def version_key(content_hash: str, withdrawn: bool) -> str:
@@ -462,9 +472,8 @@ class EventStore:
                 from_payload = {
                     stream_id: (wire_version, made_at)
                     for stream_id, wire_version, made_at in self.con.execute(
-                        """
-                        SELECT e.stream_id, e.payload ->> '$.wire.version',
-                               TRY_CAST(e.payload ->> '$.updated_at' AS TIMESTAMP)
+                        f"""
+                        SELECT e.stream_id, e.payload ->> '$.wire.version', {ARCHIVE_MADE_AT_SQL}
                         FROM raw.events AS e SEMI JOIN _latest_events AS l ON e.event_seq = l.event_seq
                         """
                     ).fetchall()
@@ -479,24 +488,28 @@ class EventStore:
             )
         return heads
 
-    def content_histories(self, stream_ids: Iterable[str]) -> dict[str, list[str]]:
-        """Each given stream's versions in order as ``version_key`` writes them (streams never
-        seen are absent)."""
+    def content_histories(
+        self, stream_ids: Iterable[str]
+    ) -> dict[str, tuple[list[str], list[datetime | None]]]:
+        """Each given stream's versions in order: as ``version_key`` writes them, and when
+        each was made if an archive recorded it (``ARCHIVE_MADE_AT_SQL``); streams never
+        seen are absent."""
         wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
         if not wanted.num_rows:
             return {}
         with registered(self.con, "_history_streams", wanted):
             rows = self.con.execute(
-                """
-                SELECT e.stream_id, list(
-                    e.content_hash || if(e.event_type = 'article.withdrawn', '/withdrawn', '')
-                    ORDER BY e.stream_version)
+                f"""
+                SELECT e.stream_id,
+                       list(e.content_hash || if(e.event_type = 'article.withdrawn', '/withdrawn', '')
+                            ORDER BY e.stream_version),
+                       list({ARCHIVE_MADE_AT_SQL} ORDER BY e.stream_version)
                 FROM raw.events AS e
                 SEMI JOIN _history_streams AS w ON e.stream_id = w.stream_id
                 GROUP BY e.stream_id
                 """
             ).fetchall()
-        return dict(rows)
+        return {stream_id: (keys, made) for stream_id, keys, made in rows}
 
     def fetches_of_run(self, run_id: str) -> dict[tuple[str, str], str]:
         """The fetches recorded by run ``run_id`` or its re-runs (``run_id#2``, ...): the

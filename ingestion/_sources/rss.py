@@ -23,8 +23,10 @@ from ingestion.exceptions import DateRefused, ParseError
 _HTML_START = (b"<!doctype html", b"<html")
 #: RSS 1.1 has no version attribute for feedparser to report; its namespace says it.
 _RSS11_NAMESPACE = "http://purl.org/net/rss1.1#"
-#: The end of an item or entry, with or without a namespace prefix.
-_ANY_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.I)
+#: The start and end of an item or entry, and the end of a feed, with or without a prefix.
+_ANY_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])")
+_ANY_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_FEED_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF)\s*>")
 
 # Media RSS describes the attached photo or video, but feedparser files
 # media:description under the item's description/content and media:title under
@@ -379,12 +381,11 @@ def parse_rss(
         if broken:
             raise ParseError(f"unreadable feed: {warning}", source_id=source_id, url=url)
     entries, cut_off = parsed.entries, []
-    if broken:
+    if broken and entries and _ends_inside_an_item(body):
         # A document that breaks off (a dropped connection, a server's output cut at a
-        # size) ends inside an item, which the lenient parser still offers with part of
-        # its text: a revision that never happened. Only items whose end was read count.
-        closed = len(_ANY_ITEM_END.findall(body))
-        entries, cut_off = entries[:closed], entries[closed:]
+        # size) ends inside its last item, which the lenient parser still offers with part
+        # of its text: a revision that never happened.
+        entries, cut_off = entries[:-1], entries[-1:]
     result = result_of(
         map(_feed_entry, entries),
         feed_title=parsed.feed.get("title"),
@@ -398,6 +399,29 @@ def parse_rss(
             Rejection(index, "item cut off: the document breaks off before its end", identity)
         )
     return result
+
+
+def _ends_inside_an_item(body: bytes) -> bool:
+    """Whether the document ends inside its last item: neither an item's end nor the
+    feed's follows the last item's start (markup in CDATA sections and comments is text).
+    False for a body these byte patterns cannot read (UTF-16): it is not known to be cut."""
+    opaque = _opaque_spans(body, 0, len(body))
+
+    def is_markup(found: re.Match[bytes]) -> bool:
+        at = bisect.bisect_right(opaque, (found.start(), math.inf)) - 1
+        return not (at >= 0 and opaque[at][0] <= found.start() < opaque[at][1])
+
+    last_start = None
+    for found in _ANY_ITEM_START.finditer(body):
+        if is_markup(found):
+            last_start = found
+    if last_start is None:
+        return False
+    return not any(
+        is_markup(found)
+        for end in (_ANY_ITEM_END, _FEED_END)
+        for found in end.finditer(body, last_start.end())
+    )
 
 
 def result_of(
