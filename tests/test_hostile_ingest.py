@@ -575,8 +575,11 @@ def test_a_version_recorded_before_hashes_were_of_the_text_as_seen_is_still_matc
         _serve_titles(server, db_path, [FORMS[0]])
     hashes = "SELECT content_hash FROM raw.events WHERE event_type LIKE 'article.%'"
     (recorded_before,) = query(db_path, hashes)  # the one version, hashed as written
-    _serve_titles(server, db_path, [FORMS[0], FORMS[0]])
+    # The same text, then other forms of it: its text as seen is read again to compare.
+    _serve_titles(server, db_path, [FORMS[0], *FORMS, FORMS[0]])
     assert query(db_path, hashes) == [recorded_before]
+    _serve_titles(server, db_path, ["Germany votes no"])
+    assert titles_by_version(db_path) == [FORMS[0], "Germany votes no"]
 
 
 @pytest.mark.parametrize("cut_before", [b"goes on", b"r 2</title>", b"</item></channel>"])

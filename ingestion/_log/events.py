@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ingestion._log.store import PendingEvent, StreamHead
@@ -65,6 +65,29 @@ def follow_scheme_moves(source_id: str, items: list[ParsedItem], heads: dict[str
         ):
             item.issues.append(f"identified as {twin[:200]!r}, the address it was first recorded under")
             item.identity = twin
+
+
+def reread_heads(
+    source_id: str,
+    items: list[ParsedItem],
+    heads: dict[str, StreamHead],
+    latest_texts: Callable[[list[str]], dict[str, tuple[str | None, ...]]],
+) -> None:
+    """Give each head that an item of a live article matches by neither hash the hash of
+    its text as seen now (``latest_texts``: ``EventStore.latest_texts``), read for those
+    streams only. A version recorded before ``content_hashes`` took the text as seen is
+    hashed as written: an item that differs from it only in what no reader sees (a soft
+    hyphen gone, a link now over https) would otherwise be recorded once as a revision."""
+    differing = []
+    for item in items:
+        stream_id = article_id(source_id, item.identity)
+        head = heads.get(stream_id)
+        live = head is not None and not head.withdrawn and not item.withdrawn
+        if live and head.content_hash not in item_content_hashes(item):
+            differing.append(stream_id)
+    if differing:
+        for stream_id, (title, summary, body, byline, url) in latest_texts(differing).items():
+            heads[stream_id].content_hash = content_hashes(title, summary, body, byline, url=url)[0]
 
 
 def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:

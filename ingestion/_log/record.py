@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ingestion._log.blobs import BlobStore
-from ingestion._log.events import COUNT_KEYS, article_id, decide, follow_scheme_moves, stream_ids_with_twins
+from ingestion._log.events import (
+    COUNT_KEYS,
+    article_id,
+    decide,
+    follow_scheme_moves,
+    reread_heads,
+    stream_ids_with_twins,
+)
 from ingestion._log.feed_states import (
     FeedState,
     current_states_file,
@@ -202,6 +209,8 @@ def record(
                     if isinstance(result, ParseResult):
                         state = states.get(outcome.source_id) or FeedState()
                         decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
+                        follow_scheme_moves(outcome.source_id, result.items, heads)
+                        reread_heads(outcome.source_id, result.items, heads, store.latest_texts)
                     events = _events_for_outcome(outcome, result, heads, summary, decision)
                     for event in events:  # made here, so a payload that cannot be stored fails its source
                         event.payload_text = dump_payload(event.payload)
@@ -439,7 +448,6 @@ def _events_for_outcome(
             )
         ]
     raw_ref = {"body_sha256": outcome.body_sha256, "fetched_at": outcome.fetched_at}
-    follow_scheme_moves(outcome.source_id, result.items, heads)
     article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
     summary.counts.update(counts)
     summary.counts["rejected"] += len(result.rejections)

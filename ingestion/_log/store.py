@@ -511,6 +511,23 @@ class EventStore:
             ).fetchall()
         return {stream_id: (keys, made) for stream_id, keys, made in rows}
 
+    def latest_texts(self, stream_ids: Iterable[str]) -> dict[str, tuple[str | None, ...]]:
+        """The title, summary, body, byline and url of each given stream's latest version
+        (streams never seen are absent)."""
+        wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
+        if not wanted.num_rows:
+            return {}
+        with registered(self.con, "_text_streams", wanted):
+            rows = self.con.execute(
+                """
+                SELECT e.stream_id, e.title, e.summary, e.body, e.byline, e.url
+                FROM raw.article_events AS e
+                SEMI JOIN _text_streams AS w ON e.stream_id = w.stream_id
+                QUALIFY e.stream_version = max(e.stream_version) OVER (PARTITION BY e.stream_id)
+                """
+            ).fetchall()
+        return {stream_id: tuple(fields) for stream_id, *fields in rows}
+
     def fetches_of_run(self, run_id: str) -> dict[tuple[str, str], str]:
         """The fetches recorded by run ``run_id`` or its re-runs (``run_id#2``, ...): the
         id each was recorded under, by (source id, ``fetched_at``). Every fetch outcome
