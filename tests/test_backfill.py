@@ -314,17 +314,23 @@ def test_a_grown_archive_matches_versions_recorded_before_hashes_were_of_the_tex
     tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     versions = [{"guid": "g", "title": "Ger\xadmany votes"}, {"guid": "g", "title": "Germany has voted"}]
+    latest_with_a_soft_hyphen = {"guid": "h", "title": "Ger\xadmany has voted"}
     with monkeypatch.context() as before:  # the rule before: the hash of the text as written
         before.setattr(
             events,
             "content_hashes",
             lambda *texts, url: (text._hash((*(t or "" for t in texts), url or "")),),
         )
-        backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
+        backfill(_write(tmp_path / "a.jsonl", [*versions, latest_with_a_soft_hyphen]), "s", db_path)
     grown = backfill(
         _write(tmp_path / "b.jsonl", [*versions, {"guid": "g", "title": "Germany votes no"}]), "s", db_path
     )
     assert (grown.counts["unchanged"], grown.counts["revised"]) == (2, 1)
+    # Another export, without the soft hyphen: the same version as a reader sees it.
+    plain = backfill(
+        _write(tmp_path / "c.jsonl", [{"guid": "h", "title": "Germany has voted"}]), "s", db_path
+    )
+    assert (plain.counts["unchanged"], plain.counts["revised"]) == (1, 0)
 
 
 @pytest.mark.parametrize(

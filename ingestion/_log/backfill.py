@@ -23,6 +23,7 @@ from ingestion._log.events import (
     decide,
     follow_scheme_moves,
     item_content_hashes,
+    reread_heads,
     stream_ids_with_twins,
 )
 from ingestion._log.record import blob_store_for, new_run_id
@@ -417,6 +418,7 @@ def _append_chunk(
                 continue
             recorded[stream_id] = None
         fresh.append(item)
+    reread_heads(source_id, fresh, heads, store.latest_texts)
     pending, counts = decide(source_id, fresh, heads, raw_ref, dated_versions=True)
     report.counts.update(counts)
     return store.append(pending, recorded_at=now, run_id=report.run_id)
