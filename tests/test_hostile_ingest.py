@@ -615,29 +615,6 @@ def test_a_feed_that_breaks_off_records_no_revision_of_the_item_it_cut(
     ]
 
 
-def test_a_guid_the_feed_gives_every_item_identifies_none_of_them(server, db_path: Path) -> None:
-    """Identified by it, each new top item would be recorded as a revision of the story before."""
-    stories = [item(n, guid="http://example.org/") for n in (1, 2, 3)]
-    source = serve(server, "/same-guid", rss(stories[1:]))
-    ingest([source], db_path, limits=FAST)
-    server.routes["/same-guid"] = Route(rss(stories))  # a new story on top
-    ingest([source], db_path, limits=FAST)
-    assert query(
-        db_path,
-        "SELECT event_type, payload ->> '$.title' FROM raw.events WHERE event_type LIKE 'article.%' ORDER BY event_seq",
-    ) == [
-        ("article.published", "Headline number 2"),
-        ("article.published", "Headline number 3"),
-        ("article.published", "Headline number 1"),
-    ]
-    # The same guid and link twice is one item listed twice.
-    assert (
-        parse_body("rss", rss([item(4), item(4)]), source_id="s", url="u", now=utcnow())
-        .rejections[0]
-        .reason.startswith("duplicate")
-    )
-
-
 def test_a_site_that_moves_to_https_or_back_records_nothing_new(server, db_path: Path) -> None:
     """A site moving to https, or servers behind one name that disagree on the scheme they
     write: each article was recorded again as new (without guids) or revised (with)."""

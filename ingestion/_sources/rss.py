@@ -8,7 +8,6 @@ import io
 import math
 import re
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -434,8 +433,6 @@ def result_of(
 ) -> ParseResult:
     """Entries to items: identities, duplicates, clean text, strictly read dates."""
     result = ParseResult(warning=warning, feed_title=one_line(feed_title) or None)
-    entries = list(entries)
-    shared_guids = _guids_of_several_links(entries)
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         guid = (entry.guid or "").strip() or None
@@ -443,20 +440,7 @@ def result_of(
         # Only a web page's link is published as the article's url; the identity is
         # the canonical form of whatever link there is, as it always was.
         url_id = web_url(link)
-        issues: list[str] = []
-        if guid in shared_guids:
-            # A guid the feed gives items of other links too (its own address, "0") names
-            # none of them: as their identity, each new top item would be recorded as a
-            # revision of the story before it.
-            identity = url_id or canonical_url(link)
-            if not identity:
-                result.rejections.append(
-                    Rejection(index, "guid shared with items of other links, and no link")
-                )
-                continue
-            issues.append(f"guid {guid[:100]!r} is shared with items of other links; identified by its link")
-        else:
-            identity = guid or url_id or canonical_url(link)
+        identity = guid or url_id or canonical_url(link)
         if not identity:
             result.rejections.append(Rejection(index, "item has neither guid nor link"))
             continue
@@ -466,6 +450,7 @@ def result_of(
             )
             continue
         seen[identity] = index
+        issues: list[str] = []
         # Without link elements feedparser offers the guid as the link: nothing to note.
         if link and not url_id and entry.has_links:
             issues.append(f"link {link[:100]!r} is not a web (http/https) address; not published")
@@ -503,19 +488,6 @@ def result_of(
             )
         )
     return result
-
-
-def _guids_of_several_links(entries: list[FeedEntry]) -> set[str]:
-    """The guids that entries with different links (or none) share."""
-    guids = [(entry.guid or "").strip() for entry in entries]
-    if len(set(guids)) == len(guids):  # the common case, answered without reading links
-        return set()
-    links: dict[str, set[str | None]] = defaultdict(set)
-    for guid, entry in zip(guids, entries, strict=True):
-        if guid:
-            link = (entry.link or "").strip() or None
-            links[guid].add(web_url(link) or canonical_url(link))
-    return {guid for guid, found in links.items() if len(found) > 1}
 
 
 #: A date text longer than this is not read by dateutil (its time grows with the text).
