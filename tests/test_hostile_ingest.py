@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import ingestion._log.backfill
 from ingestion._demo.localserver import RequestInfo, Route
 from ingestion._log import events
 from ingestion._log.backfill import backfill
@@ -666,3 +667,16 @@ def test_a_broken_document_that_does_not_break_off_has_every_item_read(broken: b
     )
     assert result.warning and not result.rejections
     assert [i.identity for i in result.items] == ["urn:test:1", "urn:test:2", "urn:test:3"]
+
+
+@pytest.mark.parametrize("chunk_lines", [1, 25_000])
+def test_an_address_at_both_schemes_is_one_article_in_one_archive_or_one_chunk(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, chunk_lines: int
+) -> None:
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", chunk_lines)
+    lines = [
+        {"url": "http://example.org/a", "title": "Talks"},
+        {"url": "https://example.org/a", "title": "Talks end"},
+    ]
+    loaded = backfill(_archive(tmp_path / "a.jsonl", lines), "s", db_path)
+    assert (loaded.counts["new"], loaded.counts["revised"]) == (1, 1)

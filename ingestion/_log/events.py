@@ -50,44 +50,47 @@ def stream_ids_with_twins(source_id: str, items: Iterable[ParsedItem]) -> list[s
 
 def follow_scheme_moves(source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead]) -> None:
     """Give an item whose address moved between http and https the identity its article
-    was recorded under: an identity new to the log whose twin is not (and is not another
-    item of ``items``). A site moving to https, or servers behind one name that disagree
-    on the scheme, would otherwise record each of its articles again as new. ``heads``
-    holds those of ``stream_ids_with_twins``."""
-    identities = {item.identity for item in items}
+    has: the one an item before it in ``items`` took for the same address, else, for an
+    identity new to the log, its twin's if that is recorded. A site moving to https, or
+    servers behind one name that disagree on the scheme, would otherwise record each of
+    its articles again as new. ``heads`` holds those of ``stream_ids_with_twins``."""
+    taken: dict[str, str] = {}  # an address without its scheme -> the identity its first item took
     for item in items:
         twin = scheme_twin(item.identity)
-        if (
-            twin is not None
-            and twin not in identities
-            and article_id(source_id, item.identity) not in heads
-            and article_id(source_id, twin) in heads
-        ):
-            item.issues.append(f"identified as {twin[:200]!r}, the address it was first recorded under")
-            item.identity = twin
+        if twin is None:
+            continue
+        address = twin.partition(":")[2]
+        identity = taken.get(address)
+        if identity is None:
+            recorded = article_id(source_id, item.identity) in heads
+            identity = twin if not recorded and article_id(source_id, twin) in heads else item.identity
+            taken[address] = identity
+        if identity != item.identity:
+            item.issues.append(f"identified as {identity[:200]!r}, the address its article has")
+            item.identity = identity
 
 
 def reread_heads(
     source_id: str,
     items: list[ParsedItem],
     heads: dict[str, StreamHead],
-    latest_texts: Callable[[list[str]], dict[str, tuple[str | None, ...]]],
+    latest_texts: Callable[[list[int]], dict[int, tuple[str | None, ...]]],
 ) -> None:
     """Give each head that an item of a live article matches by neither hash the hash of
     its text as seen now (``latest_texts``: ``EventStore.latest_texts``), read for those
-    streams only. A version recorded before ``content_hashes`` took the text as seen is
+    versions only. A version recorded before ``content_hashes`` took the text as seen is
     hashed as written: an item that differs from it only in what no reader sees (a soft
     hyphen gone, a link now over https) would otherwise be recorded once as a revision."""
-    differing = []
+    differing: dict[int, StreamHead] = {}
     for item in items:
-        stream_id = article_id(source_id, item.identity)
-        head = heads.get(stream_id)
-        live = head is not None and not head.withdrawn and not item.withdrawn
-        if live and head.content_hash not in item_content_hashes(item):
-            differing.append(stream_id)
+        head = heads.get(article_id(source_id, item.identity))
+        if head is None or head.event_seq is None or head.withdrawn or item.withdrawn:
+            continue  # a version decided in this batch was hashed as seen
+        if head.content_hash not in item_content_hashes(item):
+            differing[head.event_seq] = head
     if differing:
-        for stream_id, (title, summary, body, byline, url) in latest_texts(differing).items():
-            heads[stream_id].content_hash = content_hashes(title, summary, body, byline, url=url)[0]
+        for event_seq, (title, summary, body, byline, url) in latest_texts(list(differing)).items():
+            differing[event_seq].content_hash = content_hashes(title, summary, body, byline, url=url)[0]
 
 
 def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
@@ -195,6 +198,7 @@ def decide(
         head.content_hash = chash
         head.occurred_at = occurred_at or head.occurred_at
         head.wire_version = item.wire.get("version", head.wire_version)
+        head.event_seq = None  # not in the log yet
         if dated_versions:
             head.made_at = item.updated_at
     return pending, counts

@@ -162,6 +162,9 @@ class StreamHead:
     #: it: one an archive recorded (``ARCHIVE_MADE_AT_SQL``), read for ``backfill``. None
     #: elsewhere: a feed's times are not trusted.
     made_at: datetime | None = None
+    #: The ``event_seq`` of its latest version; None once a version is decided that is
+    #: not yet in the log.
+    event_seq: int | None = None
 
     @property
     def withdrawn(self) -> bool:
@@ -479,12 +482,13 @@ class EventStore:
                     ).fetchall()
                 }
         heads = {}
-        for stream_id, *head, _ in rows:
+        for stream_id, *head, latest_seq in rows:
             wire_version, made_at = from_payload.get(stream_id, (None, None))
             heads[stream_id] = StreamHead(
                 *head,
                 wire_version if stream_id in wire_versions_of else None,
                 made_at if stream_id in made_at_of else None,
+                latest_seq,
             )
         return heads
 
@@ -511,22 +515,20 @@ class EventStore:
             ).fetchall()
         return {stream_id: (keys, made) for stream_id, keys, made in rows}
 
-    def latest_texts(self, stream_ids: Iterable[str]) -> dict[str, tuple[str | None, ...]]:
-        """The title, summary, body, byline and url of each given stream's latest version
-        (streams never seen are absent)."""
-        wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
+    def latest_texts(self, event_seqs: Iterable[int]) -> dict[int, tuple[str | None, ...]]:
+        """The title, summary, body, byline and url of the given article events (by
+        ``event_seq``, as ``StreamHead.event_seq`` names a stream's latest)."""
+        wanted = pa.table({"event_seq": pa.array(sorted(set(event_seqs)), pa.int64())})
         if not wanted.num_rows:
             return {}
-        with registered(self.con, "_text_streams", wanted):
+        with registered(self.con, "_text_events", wanted):
             rows = self.con.execute(
                 """
-                SELECT e.stream_id, e.title, e.summary, e.body, e.byline, e.url
-                FROM raw.article_events AS e
-                SEMI JOIN _text_streams AS w ON e.stream_id = w.stream_id
-                QUALIFY e.stream_version = max(e.stream_version) OVER (PARTITION BY e.stream_id)
+                SELECT e.event_seq, e.title, e.summary, e.body, e.byline, e.url
+                FROM raw.article_events AS e SEMI JOIN _text_events AS w ON e.event_seq = w.event_seq
                 """
             ).fetchall()
-        return {stream_id: tuple(fields) for stream_id, *fields in rows}
+        return {event_seq: tuple(fields) for event_seq, *fields in rows}
 
     def fetches_of_run(self, run_id: str) -> dict[tuple[str, str], str]:
         """The fetches recorded by run ``run_id`` or its re-runs (``run_id#2``, ...): the
