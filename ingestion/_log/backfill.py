@@ -19,7 +19,6 @@ import orjson
 from ingestion._gc import gc_paused
 from ingestion._log.blobs import BlobStore
 from ingestion._log.events import (
-    article_id,
     decide,
     follow_scheme_moves,
     item_content_hashes,
@@ -418,10 +417,9 @@ def _append_chunk(
     So the log's history is never replayed as flip-flopping revisions, and a real
     return to an earlier text (A, B, A) after it is still a revision.
     """
-    dated = set(stream_ids_with_twins(source_id, (item for item in items if item.updated_at)))
-    heads = store.heads(stream_ids_with_twins(source_id, items), made_at_of=dated)
-    follow_scheme_moves(source_id, items, heads)
-    stream_ids = [article_id(source_id, item.identity) for item in items]
+    wanted = stream_ids_with_twins(source_id, items)
+    heads = store.heads(wanted, made_at_of=wanted if any(item.updated_at for item in items) else ())
+    stream_ids = follow_scheme_moves(source_id, items, heads)
     first_met = {stream_id for stream_id in stream_ids if stream_id in heads and stream_id not in recorded}
     histories = store.content_histories(first_met)
     for stream_id in stream_ids:
@@ -440,6 +438,7 @@ def _append_chunk(
         assert recorded_stream is not None
         recorded_stream.add_as_seen(texts)
     fresh: list[ParsedItem] = []
+    fresh_ids: list[str] = []
     for item, stream_id in zip(items, stream_ids, strict=True):
         seen = recorded[stream_id]
         if seen is not None:
@@ -453,7 +452,8 @@ def _append_chunk(
                 continue
             recorded[stream_id] = None
         fresh.append(item)
-    reread_heads(source_id, fresh, heads, store.latest_texts)
+        fresh_ids.append(stream_id)
+    reread_heads(fresh, fresh_ids, heads, store.latest_texts)
     pending, counts = decide(source_id, fresh, heads, raw_ref, dated_versions=True)
     report.counts.update(counts)
     return store.append(pending, recorded_at=now, run_id=report.run_id)

@@ -48,42 +48,48 @@ def stream_ids_with_twins(source_id: str, items: Iterable[ParsedItem]) -> list[s
     return ids
 
 
-def follow_scheme_moves(source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead]) -> None:
+def follow_scheme_moves(source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead]) -> list[str]:
     """Give an item whose address moved between http and https the identity its article
     has: the one an item before it in ``items`` took for the same address, else, for an
     identity new to the log, its twin's if that is recorded. A site moving to https, or
     servers behind one name that disagree on the scheme, would otherwise record each of
-    its articles again as new. ``heads`` holds those of ``stream_ids_with_twins``."""
+    its articles again as new. ``heads`` holds those of ``stream_ids_with_twins``.
+    Returns the items' streams, as they are identified now."""
     taken: dict[str, str] = {}  # an address without its scheme -> the identity its first item took
+    stream_ids = []
     for item in items:
+        stream_id = article_id(source_id, item.identity)
         twin = scheme_twin(item.identity)
-        if twin is None:
-            continue
-        address = twin.partition(":")[2]
-        identity = taken.get(address)
-        if identity is None:
-            recorded = article_id(source_id, item.identity) in heads
-            identity = twin if not recorded and article_id(source_id, twin) in heads else item.identity
-            taken[address] = identity
-        if identity != item.identity:
-            item.issues.append(f"identified as {identity[:200]!r}, the address its article has")
-            item.identity = identity
+        if twin is not None:
+            address = twin.partition(":")[2]
+            identity = taken.get(address)
+            if identity is None:
+                recorded = stream_id in heads
+                identity = twin if not recorded and article_id(source_id, twin) in heads else item.identity
+                taken[address] = identity
+            if identity != item.identity:
+                item.issues.append(f"identified as {identity[:200]!r}, the address its article has")
+                item.identity = identity
+                stream_id = article_id(source_id, identity)
+        stream_ids.append(stream_id)
+    return stream_ids
 
 
 def reread_heads(
-    source_id: str,
     items: list[ParsedItem],
+    stream_ids: list[str],
     heads: dict[str, StreamHead],
     latest_texts: Callable[[list[int]], dict[int, tuple[str | None, ...]]],
 ) -> None:
     """Give each head that an item of a live article matches by neither hash the hash of
-    its text as seen now (``latest_texts``: ``EventStore.latest_texts``), read for those
+    its text as seen now (``latest_texts``: ``EventStore.latest_texts``; ``stream_ids``:
+    the items', as ``follow_scheme_moves`` gives them), read for those
     versions only. A version recorded before ``content_hashes`` took the text as seen is
     hashed as written: an item that differs from it only in what no reader sees (a soft
     hyphen gone, a link now over https) would otherwise be recorded once as a revision."""
     differing: dict[int, StreamHead] = {}
-    for item in items:
-        head = heads.get(article_id(source_id, item.identity))
+    for item, stream_id in zip(items, stream_ids, strict=True):
+        head = heads.get(stream_id)
         if head is None or head.event_seq is None or head.withdrawn or item.withdrawn:
             continue  # a version decided in this batch was hashed as seen
         if head.content_hash not in item_content_hashes(item):

@@ -209,8 +209,8 @@ def record(
                     if isinstance(result, ParseResult):
                         state = states.get(outcome.source_id) or FeedState()
                         decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
-                        follow_scheme_moves(outcome.source_id, result.items, heads)
-                        reread_heads(outcome.source_id, result.items, heads, store.latest_texts)
+                        stream_ids = follow_scheme_moves(outcome.source_id, result.items, heads)
+                        reread_heads(result.items, stream_ids, heads, store.latest_texts)
                     events = _events_for_outcome(outcome, result, heads, summary, decision)
                     for event in events:  # made here, so a payload that cannot be stored fails its source
                         event.payload_text = dump_payload(event.payload)
