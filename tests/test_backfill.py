@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -412,33 +412,3 @@ def _titles_of(db_path: Path, guid: str) -> list[str]:
             [guid],
         ).fetchall()
     return [title for (title,) in rows]
-
-
-@pytest.mark.parametrize(
-    "as_exported_again",
-    [
-        lambda line: {**line, "url": line["url"].replace("http:", "https:")},
-        lambda line: {**line, "title": line["title"].replace("\xad", "")},
-    ],
-    ids=["at-https", "without-soft-hyphens"],
-)
-def test_a_re_export_of_versions_hashed_as_written_is_walked_past_as_seen(
-    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, as_exported_again: Callable[[dict], dict]
-) -> None:
-    """Each of the versions, not just the latest, is matched by its text as seen: judged
-    against the latest alone, the earlier ones came back as revisions."""
-    versions = [
-        {"guid": "g", "url": "http://example.org/a", "title": "Ger\xadmany votes"},
-        {"guid": "g", "url": "http://example.org/a", "title": "Ger\xadmany has voted"},
-    ]
-    with monkeypatch.context() as before:  # the rule before: the hash of the text as written
-        before.setattr(
-            events,
-            "content_hashes",
-            lambda *texts, url: (text._hash((*(t or "" for t in texts), url or "")),),
-        )
-        backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
-    again = backfill(
-        _write(tmp_path / "b.jsonl", [as_exported_again(line) for line in versions]), "s", db_path
-    )
-    assert (again.counts["unchanged"], again.counts["revised"]) == (2, 0)

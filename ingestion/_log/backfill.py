@@ -31,7 +31,7 @@ from ingestion._model import ParsedItem, Rejection
 from ingestion._sources.config import is_language_tag, is_source_id
 from ingestion._sources.dates import checked, iso, parse_datetime, utcnow
 from ingestion._sources.parse import cap_fields
-from ingestion._sources.text import canonical_url, content_hashes, html_to_text, one_line, web_url
+from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
 from ingestion.exceptions import ArchiveError
 
 #: Lines decided and appended per transaction: bounds memory on large archives.
@@ -346,48 +346,25 @@ class _Recorded:
     keys: list[str]
     made: list[datetime | None]
     position: int = 0
-    #: Each key's places in ``keys``, in order: made when first asked (``_places``).
+    #: Each key's places in ``keys``, in order: made when first asked (``find``).
     places: dict[str, list[int]] | None = None
-    #: Whether the versions' texts were read again as seen (``add_as_seen``).
-    reread: bool = False
-
-    def _places(self) -> dict[str, list[int]]:
-        if self.places is None:
-            self.places = {}
-            for place, key in enumerate(self.keys):
-                self.places.setdefault(key, []).append(place)
-        return self.places
-
-    def holds(self, item: ParsedItem) -> bool:
-        """Whether ``item`` is any of the versions, wherever it is."""
-        places = self._places()
-        return any(version_key(chash, item.withdrawn) in places for chash in item_content_hashes(item))
-
-    def add_as_seen(self, texts: list[tuple[str | None, ...]]) -> None:
-        """Let each version be matched by its text as seen too (``texts``: each version's
-        title, summary, body, byline, url and whether it withdrew the article): versions
-        recorded before ``content_hashes`` took the text as seen are keyed by their text as
-        written, which a re-export without soft hyphens, or at https, no longer matches."""
-        places = self._places()
-        for place, (title, summary, body, byline, url, withdrawn) in enumerate(texts):
-            key = version_key(content_hashes(title, summary, body, byline, url=url)[0], bool(withdrawn))
-            if key != self.keys[place]:
-                bisect.insort(places.setdefault(key, []), place)
-        self.reread = True
 
     def find(self, item: ParsedItem) -> int | None:
         """The first version from the one matched last that ``item`` is (by either of its
         hashes, see ``content_hashes``), None if none: a line may repeat the version matched
         last (the log never holds one version twice in a row, so a repeat is no new version).
         In time logarithmic in the history: an archive may hold thousands of versions."""
-        places = self._places()
+        if self.places is None:
+            self.places = {}
+            for place, key in enumerate(self.keys):
+                self.places.setdefault(key, []).append(place)
         start = max(self.position - 1, 0)
         found = None
         for chash in item_content_hashes(item):
-            kept = places.get(version_key(chash, item.withdrawn), ())
-            at = bisect.bisect_left(kept, start)
-            if at < len(kept) and (found is None or kept[at] < found):
-                found = kept[at]
+            places = self.places.get(version_key(chash, item.withdrawn), ())
+            at = bisect.bisect_left(places, start)
+            if at < len(places) and (found is None or places[at] < found):
+                found = places[at]
         return found
 
     def made_before_last_match(self, item: ParsedItem) -> bool:
@@ -422,24 +399,12 @@ def _append_chunk(
     stream_ids = follow_scheme_moves(source_id, items, heads)
     first_met = {stream_id for stream_id in stream_ids if stream_id in heads and stream_id not in recorded}
     histories = store.content_histories(first_met)
-    for stream_id in stream_ids:
-        if stream_id not in recorded:
-            history = histories.get(stream_id)
-            recorded[stream_id] = _Recorded(*history) if history else None
-    # Versions hashed as written (recorded before hashes were of the text as seen) are read
-    # again for the streams a line of this chunk is none of the versions of, all at once.
-    unread = {
-        stream_id
-        for item, stream_id in zip(items, stream_ids, strict=True)
-        if (seen := recorded[stream_id]) is not None and not seen.reread and not seen.holds(item)
-    }
-    for stream_id, texts in store.version_texts(unread).items():
-        recorded_stream = recorded[stream_id]
-        assert recorded_stream is not None
-        recorded_stream.add_as_seen(texts)
     fresh: list[ParsedItem] = []
     fresh_ids: list[str] = []
     for item, stream_id in zip(items, stream_ids, strict=True):
+        if stream_id not in recorded:
+            history = histories.get(stream_id)
+            recorded[stream_id] = _Recorded(*history) if history else None
         seen = recorded[stream_id]
         if seen is not None:
             matched = seen.find(item)

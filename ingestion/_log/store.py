@@ -530,24 +530,6 @@ class EventStore:
             ).fetchall()
         return {event_seq: tuple(fields) for event_seq, *fields in rows}
 
-    def version_texts(self, stream_ids: Iterable[str]) -> dict[str, list[tuple[str | None, ...]]]:
-        """Each given stream's versions in order: title, summary, body, byline, url and
-        whether it withdrew the article (streams never seen are absent)."""
-        wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
-        if not wanted.num_rows:
-            return {}
-        with registered(self.con, "_version_streams", wanted):
-            rows = self.con.execute(
-                """
-                SELECT e.stream_id,
-                       list((e.title, e.summary, e.body, e.byline, e.url, e.event_type = 'article.withdrawn')
-                            ORDER BY e.stream_version)
-                FROM raw.article_events AS e SEMI JOIN _version_streams AS w ON e.stream_id = w.stream_id
-                GROUP BY e.stream_id
-                """
-            ).fetchall()
-        return {stream_id: [tuple(version) for version in versions] for stream_id, versions in rows}
-
     def fetches_of_run(self, run_id: str) -> dict[tuple[str, str], str]:
         """The fetches recorded by run ``run_id`` or its re-runs (``run_id#2``, ...): the
         id each was recorded under, by (source id, ``fetched_at``). Every fetch outcome
