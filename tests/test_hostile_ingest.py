@@ -680,3 +680,27 @@ def test_an_address_at_both_schemes_is_one_article_in_one_archive_or_one_chunk(
     ]
     loaded = backfill(_archive(tmp_path / "a.jsonl", lines), "s", db_path)
     assert (loaded.counts["new"], loaded.counts["revised"]) == (1, 1)
+
+
+def test_a_feed_that_lists_an_address_at_both_schemes_keeps_two_articles(
+    server, tmp_path: Path, db_path: Path
+) -> None:
+    """A document is a snapshot: its two items are two articles, revised each on its own.
+    An archive of the same lines then finds each its own (recorded) article."""
+    source = Source("both", server.url("/both"))
+    for minute, (first, second) in enumerate(
+        [("Talks resume", "Talks end"), ("Talks resume", "Talks ended")]
+    ):
+        stories = [
+            {"title": first, "link": "http://example.org/live"},
+            {"title": second, "link": "https://example.org/live"},
+        ]
+        server.routes["/both"] = Route(rss(stories, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT"))
+        ingest([source], db_path, limits=FAST)
+    assert titles_by_version(db_path) == ["Talks resume", "Talks end", "Talks ended"]
+    lines = [
+        {"url": "http://example.org/live", "title": "Talks resume"},
+        {"url": "https://example.org/live", "title": "Talks ended"},
+    ]
+    loaded = backfill(_archive(tmp_path / "both.jsonl", lines), "both", db_path)
+    assert (loaded.counts["new"], loaded.counts["revised"]) == (0, 0)

@@ -48,24 +48,29 @@ def stream_ids_with_twins(source_id: str, items: Iterable[ParsedItem]) -> list[s
     return ids
 
 
-def follow_scheme_moves(source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead]) -> list[str]:
+def follow_scheme_moves(
+    source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead], *, versions_in_order: bool
+) -> list[str]:
     """Give an item whose address moved between http and https the identity its article
-    has: the one an item before it in ``items`` took for the same address, else, for an
-    identity new to the log, its twin's if that is recorded. A site moving to https, or
-    servers behind one name that disagree on the scheme, would otherwise record each of
-    its articles again as new. ``heads`` holds those of ``stream_ids_with_twins``.
-    Returns the items' streams, as they are identified now."""
-    taken: dict[str, str] = {}  # an address without its scheme -> the identity its first item took
+    has, if its own is new to the log: with ``versions_in_order`` (an archive's lines,
+    each a version of its article) the identity an item before it in ``items`` took for
+    the same address, else its twin's if that is recorded and, in a feed's document (a
+    snapshot, whose items are different articles), no other item of ``items`` has it. A
+    site moving to https, or servers behind one name that disagree on the scheme, would
+    otherwise record each of its articles again as new. ``heads`` holds those of
+    ``stream_ids_with_twins``. Returns the items' streams, as they are identified now."""
+    identities = set() if versions_in_order else {item.identity for item in items}
+    taken: dict[str, str] = {}  # an address without its scheme -> the identity an item took
     stream_ids = []
     for item in items:
         stream_id = article_id(source_id, item.identity)
         twin = scheme_twin(item.identity)
-        if twin is not None:
+        if twin is not None and stream_id not in heads:
             address = twin.partition(":")[2]
-            identity = taken.get(address)
+            identity = taken.get(address) if versions_in_order else None
             if identity is None:
-                recorded = stream_id in heads
-                identity = twin if not recorded and article_id(source_id, twin) in heads else item.identity
+                recorded = article_id(source_id, twin) in heads and twin not in identities
+                identity = twin if recorded else item.identity
                 taken[address] = identity
             if identity != item.identity:
                 item.issues.append(f"identified as {identity[:200]!r}, the address its article has")

@@ -209,7 +209,9 @@ def record(
                     if isinstance(result, ParseResult):
                         state = states.get(outcome.source_id) or FeedState()
                         decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
-                        stream_ids = follow_scheme_moves(outcome.source_id, result.items, heads)
+                        stream_ids = follow_scheme_moves(
+                            outcome.source_id, result.items, heads, versions_in_order=False
+                        )
                         reread_heads(result.items, stream_ids, heads, store.latest_texts)
                     events = _events_for_outcome(outcome, result, heads, summary, decision)
                     for event in events:  # made here, so a payload that cannot be stored fails its source
