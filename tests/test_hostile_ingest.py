@@ -704,23 +704,3 @@ def test_a_feed_that_lists_an_address_at_both_schemes_keeps_two_articles(
     ]
     loaded = backfill(_archive(tmp_path / "both.jsonl", lines), "both", db_path)
     assert (loaded.counts["new"], loaded.counts["revised"]) == (0, 0)
-
-
-def test_a_guid_written_with_letters_composed_or_not_is_one_article(
-    server, tmp_path: Path, db_path: Path
-) -> None:
-    """Read as two identities, each switch recorded the article again as new."""
-    source = Source("forms-of-guid", server.url("/forms-of-guid"))
-    for minute, guid in enumerate(["urn:caf\u00e9:1", "urn:cafe\u0301:1", "urn:caf\u00e9:1"]):
-        story = {"title": "Caf\u00e9 owners strike", "guid": guid}
-        server.routes["/forms-of-guid"] = Route(
-            rss([story], build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT")
-        )
-        ingest([source], db_path, limits=FAST)
-    assert titles_by_version(db_path) == ["Caf\u00e9 owners strike"]
-    lines = [
-        {"guid": "urn:cafe\u0301:1", "title": "Caf\u00e9 owners strike"},
-        {"guid": "urn:caf\u00e9:2", "title": "Other"},
-    ]
-    loaded = backfill(_archive(tmp_path / "forms.jsonl", lines), "forms-of-guid", db_path)
-    assert (loaded.counts["new"], loaded.counts["unchanged"]) == (1, 1)

@@ -20,7 +20,7 @@ from ingestion._gc import gc_paused
 from ingestion._log.blobs import BlobStore
 from ingestion._log.events import (
     decide,
-    follow_identity_moves,
+    follow_scheme_moves,
     item_content_hashes,
     reread_heads,
     stream_ids_with_twins,
@@ -396,7 +396,7 @@ def _append_chunk(
     """
     wanted = stream_ids_with_twins(source_id, items)
     heads = store.heads(wanted, made_at_of=wanted if any(item.updated_at for item in items) else ())
-    stream_ids = follow_identity_moves(source_id, items, heads, versions_in_order=True)
+    stream_ids = follow_scheme_moves(source_id, items, heads, versions_in_order=True)
     first_met = {stream_id for stream_id in stream_ids if stream_id in heads and stream_id not in recorded}
     histories = store.content_histories(first_met)
     fresh: list[ParsedItem] = []

@@ -11,7 +11,6 @@ is an archive's version made before the one we hold (see ``decide``).
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,19 +29,7 @@ def article_id(source_id: str, identity: str) -> str:
     return hashlib.sha256(f"{source_id}\x1f{identity}".encode()).hexdigest()[:20]
 
 
-def identity_twins(identity: str) -> list[str]:
-    """The other ways of writing ``identity`` that name the same article, in a fixed order:
-    a web address with the other of http and https, and letters composed or decomposed
-    ("é" as one character, or "e" and an accent)."""
-    forms = {identity}
-    if not identity.isascii():
-        forms |= {unicodedata.normalize("NFC", identity), unicodedata.normalize("NFD", identity)}
-    forms |= {twin for form in forms if (twin := _other_scheme(form)) is not None}
-    forms.discard(identity)
-    return sorted(forms)
-
-
-def _other_scheme(identity: str) -> str | None:
+def scheme_twin(identity: str) -> str | None:
     """The identity with the other of http and https, for one that is a web address."""
     for scheme, other in (("https://", "http://"), ("http://", "https://")):
         if identity.startswith(scheme):
@@ -50,51 +37,43 @@ def _other_scheme(identity: str) -> str | None:
     return None
 
 
-def _one_article(identity: str) -> str:
-    """What ``identity`` and each of its ``identity_twins`` have in common."""
-    composed = unicodedata.normalize("NFC", identity)
-    return composed.partition("://")[2] if _other_scheme(composed) is not None else composed
-
-
 def stream_ids_with_twins(source_id: str, items: Iterable[ParsedItem]) -> list[str]:
-    """The streams of ``items`` and of their ``identity_twins``: the heads that
-    ``follow_identity_moves`` needs."""
+    """The streams of ``items`` and of their identities' ``scheme_twin``: the heads that
+    ``follow_scheme_moves`` needs."""
     ids = []
     for item in items:
         ids.append(article_id(source_id, item.identity))
-        ids.extend(article_id(source_id, twin) for twin in identity_twins(item.identity))
+        if twin := scheme_twin(item.identity):
+            ids.append(article_id(source_id, twin))
     return ids
 
 
-def follow_identity_moves(
+def follow_scheme_moves(
     source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead], *, versions_in_order: bool
 ) -> list[str]:
-    """Give an item whose identity is written another way than its article's (an address
-    moved between http and https, letters composed one way or the other) the identity its
-    article has, if its own is new to the log: with ``versions_in_order`` (an archive's
-    lines, each a version of its article) the identity an item before it in ``items`` took
-    for the same article, else the first of its ``identity_twins`` that is recorded and, in
-    a feed's document (a snapshot, whose items are different articles), no other item of
-    ``items`` has. A site moving to https, or servers behind one name that disagree on the
-    scheme or on composed letters, would otherwise record each of its articles again as
-    new. ``heads`` holds those of ``stream_ids_with_twins``. Returns the items' streams, as
-    they are identified now."""
+    """Give an item whose address moved between http and https the identity its article
+    has, if its own is new to the log: with ``versions_in_order`` (an archive's lines,
+    each a version of its article) the identity an item before it in ``items`` took for
+    the same address, else its twin's if that is recorded and, in a feed's document (a
+    snapshot, whose items are different articles), no other item of ``items`` has it. A
+    site moving to https, or servers behind one name that disagree on the scheme, would
+    otherwise record each of its articles again as new. ``heads`` holds those of
+    ``stream_ids_with_twins``. Returns the items' streams, as they are identified now."""
     identities = set() if versions_in_order else {item.identity for item in items}
-    taken: dict[str, str] = {}  # _one_article -> the identity an item took
+    taken: dict[str, str] = {}  # an address without its scheme -> the identity an item took
     stream_ids = []
     for item in items:
         stream_id = article_id(source_id, item.identity)
-        twins = identity_twins(item.identity)
-        if twins and stream_id not in heads:
-            article = _one_article(item.identity)
-            identity = taken.get(article) if versions_in_order else None
+        twin = scheme_twin(item.identity)
+        if twin is not None and stream_id not in heads:
+            address = twin.partition(":")[2]
+            identity = taken.get(address) if versions_in_order else None
             if identity is None:
-                recorded = (
-                    twin for twin in twins if article_id(source_id, twin) in heads and twin not in identities
-                )
-                identity = taken[article] = next(recorded, item.identity)
+                recorded = article_id(source_id, twin) in heads and twin not in identities
+                identity = twin if recorded else item.identity
+                taken[address] = identity
             if identity != item.identity:
-                item.issues.append(f"identified as {identity[:200]!r}, the identity its article has")
+                item.issues.append(f"identified as {identity[:200]!r}, the address its article has")
                 item.identity = identity
                 stream_id = article_id(source_id, identity)
         stream_ids.append(stream_id)
@@ -109,7 +88,7 @@ def reread_heads(
 ) -> None:
     """Give each head that an item of a live article matches by neither hash the hash of
     its text as seen now (``latest_texts``: ``EventStore.latest_texts``; ``stream_ids``:
-    the items', as ``follow_identity_moves`` gives them), read for those
+    the items', as ``follow_scheme_moves`` gives them), read for those
     versions only. A version recorded before ``content_hashes`` took the text as seen is
     hashed as written: an item that differs from it only in what no reader sees (a soft
     hyphen gone, a link now over https) would otherwise be recorded once as a revision."""

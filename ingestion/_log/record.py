@@ -25,7 +25,7 @@ from ingestion._log.events import (
     COUNT_KEYS,
     article_id,
     decide,
-    follow_identity_moves,
+    follow_scheme_moves,
     reread_heads,
     stream_ids_with_twins,
 )
@@ -209,7 +209,7 @@ def record(
                     if isinstance(result, ParseResult):
                         state = states.get(outcome.source_id) or FeedState()
                         decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
-                        stream_ids = follow_identity_moves(
+                        stream_ids = follow_scheme_moves(
                             outcome.source_id, result.items, heads, versions_in_order=False
                         )
                         reread_heads(result.items, stream_ids, heads, store.latest_texts)
@@ -241,7 +241,7 @@ def _heads(store: EventStore, arriving: Iterable[tuple[str, ParsedItem]]) -> dic
     stream_ids: list[str] = []
     versioned: set[str] = set()
     for source_id, item in arriving:
-        streams = stream_ids_with_twins(source_id, [item])  # the twins for follow_identity_moves
+        streams = stream_ids_with_twins(source_id, [item])  # the twin for follow_scheme_moves
         stream_ids.extend(streams)
         if item.wire.get("version") is not None:
             versioned.update(streams)
