@@ -395,7 +395,7 @@ def _append_chunk(
     return to an earlier text (A, B, A) after it is still a revision.
     """
     wanted = stream_ids_with_twins(source_id, items)
-    heads = store.heads(wanted, made_at_of=wanted if any(item.updated_at for item in items) else ())
+    heads = store.heads(wanted, made_at_of=set(wanted) if any(item.updated_at for item in items) else ())
     stream_ids = follow_scheme_moves(source_id, items, heads, versions_in_order=True)
     first_met = {stream_id for stream_id in stream_ids if stream_id in heads and stream_id not in recorded}
     histories = store.content_histories(first_met)
