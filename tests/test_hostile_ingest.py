@@ -156,6 +156,58 @@ def test_items_sharing_one_link_keep_their_guids(server, db_path: Path) -> None:
     assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
 
 
+def test_items_given_one_guid_are_each_their_own_article_in_any_order(server, db_path: Path) -> None:
+    """A site giving every item the same guid ("0"): the first item took the guid and the
+    others were rejected as duplicates, and when another came first, it was recorded as a
+    revision of the article before."""
+    source = Source("one-guid", server.url("/one-guid"))
+
+    def story(name: str, title: str | None = None) -> dict[str, str]:
+        return {"title": title or f"Story {name}", "guid": "0", "link": f"https://example.org/{name}"}
+
+    fetches = [
+        ([story("a"), story("b")], (2, 0)),
+        ([story("b"), story("a")], (0, 0)),  # the other order
+        ([story("c"), story("b")], (1, 0)),  # a gone, c first
+        ([story("b", "Story b, revised")], (0, 1)),  # b alone: its guid is recorded for a's page
+        ([story("a"), story("c")], (0, 0)),
+        ([story("a", "Story a, revised"), story("b", "Story b, revised")], (0, 1)),
+    ]
+    for minute, (stories, (new, revised)) in enumerate(fetches):
+        server.routes["/one-guid"] = Route(
+            rss(stories, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT")
+        )
+        report = ingest([source], db_path, limits=FAST).sources[0]
+        assert (report.counts["new"], report.counts["revised"], report.counts["rejected"]) == (
+            new,
+            revised,
+            0,
+        )
+    versions = query(
+        db_path,
+        "SELECT payload ->> '$.url', list(payload ->> '$.title' ORDER BY event_seq) FROM raw.events "
+        "WHERE starts_with(event_type, 'article.') GROUP BY stream_id, 1 ORDER BY 1",
+    )
+    assert versions == [
+        ("https://example.org/a", ["Story a", "Story a, revised"]),
+        ("https://example.org/b", ["Story b", "Story b, revised"]),
+        ("https://example.org/c", ["Story c"]),
+    ]
+    assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
+
+
+def test_a_guid_whose_page_moves_is_still_one_article(server, db_path: Path) -> None:
+    source = Source("moved", server.url("/moved"))
+    for minute, (link, title) in enumerate([("talks", "Talks begin"), ("talks-end", "Talks end")]):
+        stories = [item(1, title, link=f"https://example.org/{link}"), item(2)]
+        server.routes["/moved"] = Route(rss(stories, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT"))
+        ingest([source], db_path, limits=FAST)
+    assert titles_by_version(db_path) == ["Talks begin", "Headline number 2", "Talks end"]
+    assert query(
+        db_path, "SELECT count(DISTINCT stream_id) FROM raw.events WHERE starts_with(event_type, 'article.')"
+    ) == [(2,)]
+
+
 def _archive(path: Path, lines: list[dict]) -> Path:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path

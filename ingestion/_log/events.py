@@ -80,6 +80,90 @@ def follow_scheme_moves(
     return stream_ids
 
 
+def follow_shared_guids(
+    source_id: str,
+    items: list[ParsedItem],
+    heads: dict[str, StreamHead],
+    latest_texts: Callable[[list[int]], dict[int, tuple[str | None, ...]]],
+    heads_of: Callable[[list[str]], dict[str, StreamHead]],
+) -> list[ParsedItem]:
+    """Identify by its page an item whose guid the log holds for another page's article.
+
+    Items of a feed's document that share a guid (``result_of`` identified all but the
+    first by their pages) are an article each: the one on the page of the article recorded
+    under the guid is that article, the others are identified by their pages (all of them
+    when none is on it). An item alone with a guid recorded for another page is a revision
+    of that article (its page moved), unless its own page is an article recorded by page:
+    then it is that one. Otherwise a site giving its items one guid ("0", its own address)
+    records the article it lists first as a revision of the one it listed first before.
+
+    ``heads`` holds the items' streams' (``latest_texts``: ``EventStore.latest_texts``;
+    ``heads_of``: ``EventStore.heads``). An identity is changed only where no other item
+    of the document has the new one. Returns the items whose identity changed: their heads
+    are not looked up yet."""
+    by_guid: dict[str, list[tuple[ParsedItem, str]]] = {}  # a guid -> its items, each with its page
+    for item in items:
+        if item.guid is not None and item.url is not None and not item.withdrawn:
+            by_guid.setdefault(item.guid, []).append((item, item.url))
+    holders: dict[str, ParsedItem | None] = {}  # a guid -> the item of its recorded article, if any
+    to_read: dict[int, str] = {}  # the event_seq of a guid's latest version -> the guid
+    for guid, group in by_guid.items():
+        head = heads.get(article_id(source_id, guid))
+        if head is None or head.withdrawn or head.event_seq is None:
+            continue  # new to the log, or decided in this batch: as parsed
+        unchanged = [item for item, _ in group if head.content_hash in item_content_hashes(item)]
+        if unchanged:
+            holders[guid] = unchanged[0]
+        else:
+            to_read[head.event_seq] = guid
+    alone: list[tuple[ParsedItem, str]] = []  # items alone with their guid, recorded for another page
+    for event_seq, texts in latest_texts(list(to_read)).items() if to_read else ():
+        guid, recorded_page = to_read[event_seq], texts[-1]
+        group = by_guid[guid]
+        on_page = [item for item, page in group if page == recorded_page] or [
+            item for item, page in group if _same_page(page, recorded_page)
+        ]
+        if on_page:
+            holders[guid] = on_page[0]
+        elif len(group) > 1:
+            holders[guid] = None
+        else:
+            alone.append(group[0])
+    if alone:
+        recorded = heads_of([article_id(source_id, page) for _, page in alone])
+        for item, page in alone:
+            if article_id(source_id, page) in recorded:
+                holders[item.guid or ""] = None
+    counts = Counter(item.identity for item in items)
+    changed: list[ParsedItem] = []
+    for guid, holder in holders.items():
+        group = by_guid[guid]
+        wanted = [guid if item is holder else page for item, page in group]
+        if all(item.identity == identity for (item, _), identity in zip(group, wanted, strict=True)):
+            continue
+        within = Counter(item.identity for item, _ in group)
+        if len(set(wanted)) < len(wanted) or any(counts[identity] > within[identity] for identity in wanted):
+            continue  # another item of the document has it: two items would be one article
+        for (item, _), identity in zip(group, wanted, strict=True):
+            if item.identity != identity:
+                counts[item.identity] -= 1
+                counts[identity] += 1
+                item.identity = identity
+                item.issues.append(
+                    f"identified by its guid: the article recorded under {guid[:100]!r} is on its page"
+                    if identity == guid
+                    else f"identified by its link: the article recorded under guid {guid[:100]!r} "
+                    "is another page's"
+                )
+                changed.append(item)
+    return changed
+
+
+def _same_page(page: str, other: str | None) -> bool:
+    """Whether two web addresses are one page but for http and https."""
+    return other is not None and page.partition("://")[2] == other.partition("://")[2]
+
+
 def reread_heads(
     items: list[ParsedItem],
     stream_ids: list[str],

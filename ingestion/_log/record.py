@@ -26,6 +26,7 @@ from ingestion._log.events import (
     article_id,
     decide,
     follow_scheme_moves,
+    follow_shared_guids,
     reread_heads,
     stream_ids_with_twins,
 )
@@ -201,6 +202,7 @@ def record(
                     for item in result.items
                 ),
             )
+            latest_texts = _read_once(store.latest_texts)
             pending: list[PendingEvent] = []
             for position in todo:
                 outcome, result, summary = outcomes[position], parsed[position], summaries[position]
@@ -209,10 +211,15 @@ def record(
                     if isinstance(result, ParseResult):
                         state = states.get(outcome.source_id) or FeedState()
                         decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
+                        if outcome.kind == "rss" and decision is None and state.identity_decision is None:
+                            moved = follow_shared_guids(
+                                outcome.source_id, result.items, heads, latest_texts, store.heads
+                            )
+                            _look_up_heads(store, outcome.source_id, moved, heads)
                         stream_ids = follow_scheme_moves(
                             outcome.source_id, result.items, heads, versions_in_order=False
                         )
-                        reread_heads(result.items, stream_ids, heads, store.latest_texts)
+                        reread_heads(result.items, stream_ids, heads, latest_texts)
                     events = _events_for_outcome(outcome, result, heads, summary, decision)
                     for event in events:  # made here, so a payload that cannot be stored fails its source
                         event.payload_text = dump_payload(event.payload)
@@ -246,6 +253,21 @@ def _heads(store: EventStore, arriving: Iterable[tuple[str, ParsedItem]]) -> dic
         if item.wire.get("version") is not None:
             versioned.update(streams)
     return store.heads(stream_ids, wire_versions_of=versioned)
+
+
+def _read_once(
+    read: Callable[[list[int]], dict[int, tuple[str | None, ...]]],
+) -> Callable[[list[int]], dict[int, tuple[str | None, ...]]]:
+    """``read`` (``EventStore.latest_texts``) reading each version once: the identities
+    and the hashes of a source's items ask for the same ones."""
+    known: dict[int, tuple[str | None, ...]] = {}
+
+    def latest_texts(event_seqs: list[int]) -> dict[int, tuple[str | None, ...]]:
+        if missing := [event_seq for event_seq in event_seqs if event_seq not in known]:
+            known.update(read(missing))
+        return {event_seq: known[event_seq] for event_seq in event_seqs if event_seq in known}
+
+    return latest_texts
 
 
 def _already_recorded(
@@ -366,14 +388,29 @@ def _identify(
         seen[item.identity] = index
         kept.append(item)
     result.items = kept
-    heads.update(_heads(store, ((outcome.source_id, item) for item in kept)))
+    _look_up_heads(store, outcome.source_id, kept, heads)
     return taken_now
+
+
+def _look_up_heads(
+    store: EventStore, source_id: str, items: list[ParsedItem], heads: dict[str, StreamHead]
+) -> None:
+    """Add to ``heads`` those of the streams of ``items`` newly identified (a head already
+    there may be ahead of the log: another fetch's in the same batch)."""
+    for stream_id, head in _heads(store, ((source_id, item) for item in items)).items():
+        heads.setdefault(stream_id, head)
 
 
 def _links_once(items: list[ParsedItem]) -> set[str]:
     """The links that exactly one of ``items`` has."""
     counts = Counter(item.url for item in items if item.url)
     return {link for link, count in counts.items() if count == 1}
+
+
+def _shared_guids(items: list[ParsedItem]) -> set[str]:
+    """The guids that more than one of ``items`` has."""
+    counts = Counter(item.guid for item in items if item.guid)
+    return {guid for guid, count in counts.items() if count > 1}
 
 
 def _unstable_guids(
@@ -390,7 +427,9 @@ def _unstable_guids(
     Looked at only when at least half of the body's guids are new to the log, so
     a stable feed never pays for parsing its previous body.
     """
-    with_guid = [item for item in result.items if item.guid and item.url]
+    # A guid several items share (``follow_shared_guids``) shows nothing of guids moving.
+    shared = _shared_guids(result.items)
+    with_guid = [item for item in result.items if item.guid and item.url and item.guid not in shared]
     if len(with_guid) < 2 or not state.latest_body:
         return None
     new = [item for item in with_guid if article_id(outcome.source_id, item.identity) not in heads]
@@ -401,7 +440,12 @@ def _unstable_guids(
         return None
     # Only links that stand for one item in both bodies can show a guid moving.
     links_before = _links_once(previous.items)
-    before = {item.url: item.identity for item in previous.items if item.guid and item.url in links_before}
+    shared_before = _shared_guids(previous.items)
+    before = {
+        item.url: item.identity
+        for item in previous.items
+        if item.guid and item.guid not in shared_before and item.url in links_before
+    }
     links_now = _links_once(with_guid)
     shared = [item for item in with_guid if item.url in before and item.url in links_now]
     moved = [item for item in shared if before[item.url] != item.identity]
