@@ -208,6 +208,42 @@ def test_a_guid_whose_page_moves_is_still_one_article(server, db_path: Path) -> 
     ) == [(2,)]
 
 
+def test_articles_of_a_one_page_site_are_told_apart_by_their_routes(server, db_path: Path) -> None:
+    """Links such as https://example.org/#!/story/1 all read as the site's address: the
+    first item was read and the others rejected, and each fetch recorded the item it
+    listed first as a revision of the one before."""
+    source = Source("routes", server.url("/routes"))
+    for minute, (stories, new) in enumerate([(("1", "2"), 2), (("3", "1", "2"), 1)]):
+        items = [{"title": f"Story {n}", "link": f"https://example.org/#!/story/{n}"} for n in stories]
+        server.routes["/routes"] = Route(rss(items, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT"))
+        report = ingest([source], db_path, limits=FAST).sources[0]
+        assert (report.counts["new"], report.counts["revised"], report.counts["rejected"]) == (new, 0, 0)
+    assert titles_by_version(db_path) == ["Story 1", "Story 2", "Story 3"]
+
+
+def test_an_article_recorded_before_routes_were_kept_is_not_revised_by_the_upgrade(
+    server, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = Source("route", server.url("/route"))
+    story = item(1, link="https://example.org/#!/story/1")
+    server.routes["/route"] = Route(rss([story]))
+    with monkeypatch.context() as before:  # the rule before: every fragment dropped
+        canonical = text.canonical_url
+        before.setattr(text, "canonical_url", lambda url: canonical(url and url.partition("#")[0]))
+        ingest([source], db_path, limits=FAST)
+    server.routes["/route"] = Route(rss([story], build_date="Mon, 09 Mar 2026 10:01:00 GMT"))
+    assert ingest([source], db_path, limits=FAST).sources[0].counts["unchanged"] == 1
+    server.routes["/route"] = Route(
+        rss([{**story, "title": "Revised"}], build_date="Mon, 09 Mar 2026 10:02:00 GMT")
+    )
+    ingest([source], db_path, limits=FAST)
+    urls = query(
+        db_path,
+        "SELECT payload ->> '$.url' FROM raw.events WHERE event_type LIKE 'article.%' ORDER BY event_seq",
+    )
+    assert urls == [("https://example.org/",), ("https://example.org/#!/story/1",)]
+
+
 def _archive(path: Path, lines: list[dict]) -> Path:
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     return path

@@ -22,6 +22,10 @@ from .conftest import shared_path
         ("https://news.example/a?utm_source=a+b&x=%20", "https://news.example/a?x=+"),
         ("https://news.example/a?", "https://news.example/a"),
         ("https://[2001:DB8::1]:8443/a?utm_source=x", "https://[2001:db8::1]:8443/a"),
+        # a route in a one-page site is all that tells its articles apart; a bare "#!" is none
+        ("https://News.example/#!/story/1?utm_source=x", "https://news.example/#!/story/1?utm_source=x"),
+        ("https://news.example/app?utm_source=x#/story/2", "https://news.example/app#/story/2"),
+        ("https://news.example/a#!", "https://news.example/a"),
     ],
 )
 def test_canonical_url_strips_tracking_and_case_only_where_safe(url: str, expected: str) -> None:

@@ -190,8 +190,14 @@ def reread_heads(
 
 def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
     """The hash of the item's text as seen, recorded with a new version, and the hash of
-    its text as written if that differs (see ``content_hashes``)."""
-    return content_hashes(item.title, item.summary, item.body, item.byline, url=item.url)
+    its text as written if that differs (see ``content_hashes``); for a link with a route
+    (``canonical_url``), also those with the link as read before routes were kept, so
+    that the upgrade records no revision."""
+    texts = (item.title, item.summary, item.body, item.byline)
+    hashes = content_hashes(*texts, url=item.url)
+    if item.url and "#" in item.url:
+        hashes += content_hashes(*texts, url=item.url.partition("#")[0])
+    return hashes
 
 
 def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:

@@ -287,8 +287,10 @@ _PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid)=[^/?#]*", re.I)
 def canonical_url(url: str | None) -> str | None:
     """Canonical form of an article URL, used as identity when there is no guid.
 
-    Scheme and host are lower-cased, default ports and the fragment dropped, and
-    tracking/session parameters (utm_*, fbclid, jsessionid...) removed.
+    Scheme and host are lower-cased, default ports and the fragment dropped (but for a
+    route, ``#!/story/1`` or ``#/story/1``: on a site whose pages are routes in one page, it
+    is all that tells two articles apart), and tracking/session parameters (utm_*, fbclid,
+    jsessionid...) removed.
     """
     if not url:
         return None
@@ -323,7 +325,8 @@ def canonical_url(url: str | None) -> str | None:
         if not _tracking_param(key)
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+    route = parts.fragment if parts.fragment.startswith(("!", "/")) and parts.fragment.strip("!/") else ""
+    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), route))
 
 
 def _tracking_param(name: str) -> bool:
