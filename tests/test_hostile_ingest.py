@@ -156,44 +156,109 @@ def test_items_sharing_one_link_keep_their_guids(server, db_path: Path) -> None:
     assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
 
 
+def _story(name: str, title: str | None = None, guid: str = "0", scheme: str = "https") -> dict[str, str]:
+    return {"title": title or f"Story {name}", "guid": guid, "link": f"{scheme}://example.org/{name}"}
+
+
+def _serve(server, path: str, stories: list[dict[str, str]], minute: int) -> None:
+    server.routes[path] = Route(rss(stories, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT"))
+
+
+def article_histories(db_path: Path) -> list[list[str]]:
+    """Each article's versions (link and title), whatever it is identified by."""
+    rows = query(
+        db_path,
+        "SELECT list(concat_ws(' | ', payload ->> '$.url', payload ->> '$.title') ORDER BY event_seq) "
+        "FROM raw.events WHERE starts_with(event_type, 'article.') GROUP BY stream_id ORDER BY 1",
+    )
+    return [versions for (versions,) in rows]
+
+
 def test_items_given_one_guid_are_each_their_own_article_in_any_order(server, db_path: Path) -> None:
     """A site giving every item the same guid ("0"): the first item took the guid and the
     others were rejected as duplicates, and when another came first, it was recorded as a
     revision of the article before."""
     source = Source("one-guid", server.url("/one-guid"))
-
-    def story(name: str, title: str | None = None) -> dict[str, str]:
-        return {"title": title or f"Story {name}", "guid": "0", "link": f"https://example.org/{name}"}
-
     fetches = [
-        ([story("a"), story("b")], (2, 0)),
-        ([story("b"), story("a")], (0, 0)),  # the other order
-        ([story("c"), story("b")], (1, 0)),  # a gone, c first
-        ([story("b", "Story b, revised")], (0, 1)),  # b alone: its guid is recorded for a's page
-        ([story("a"), story("c")], (0, 0)),
-        ([story("a", "Story a, revised"), story("b", "Story b, revised")], (0, 1)),
+        ([_story("a")], (1, 0)),  # alone: the article under the guid
+        ([_story("b"), _story("a")], (1, 0)),
+        ([_story("c"), _story("b")], (1, 0)),  # neither is on the guid's page
+        ([_story("b", "Story b, revised")], (0, 1)),  # alone, its guid recorded for a's page
+        ([_story("a"), _story("c")], (0, 0)),
+        ([_story("a", "Story a, revised"), _story("b", "Story b, revised")], (0, 1)),
     ]
     for minute, (stories, (new, revised)) in enumerate(fetches):
-        server.routes["/one-guid"] = Route(
-            rss(stories, build_date=f"Mon, 09 Mar 2026 10:{minute:02d}:00 GMT")
-        )
-        report = ingest([source], db_path, limits=FAST).sources[0]
-        assert (report.counts["new"], report.counts["revised"], report.counts["rejected"]) == (
-            new,
-            revised,
-            0,
-        )
-    versions = query(
-        db_path,
-        "SELECT payload ->> '$.url', list(payload ->> '$.title' ORDER BY event_seq) FROM raw.events "
-        "WHERE starts_with(event_type, 'article.') GROUP BY stream_id, 1 ORDER BY 1",
-    )
-    assert versions == [
-        ("https://example.org/a", ["Story a", "Story a, revised"]),
-        ("https://example.org/b", ["Story b", "Story b, revised"]),
-        ("https://example.org/c", ["Story c"]),
+        _serve(server, "/one-guid", stories, minute)
+        counts = ingest([source], db_path, limits=FAST).sources[0].counts
+        assert (counts["new"], counts["revised"], counts["rejected"]) == (new, revised, 0)
+    assert article_histories(db_path) == [
+        ["https://example.org/a | Story a", "https://example.org/a | Story a, revised"],
+        ["https://example.org/b | Story b", "https://example.org/b | Story b, revised"],
+        ["https://example.org/c | Story c"],
     ]
     assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
+
+
+@pytest.mark.parametrize("guids", ["0000", "0123"], ids=["one-guid", "a-new-guid-each-fetch"])
+def test_a_guid_items_share_from_the_start_names_none_of_them(server, db_path: Path, guids: str) -> None:
+    source = Source("shared", server.url("/shared"))
+    for minute, (order, guid) in enumerate(zip(["ab", "ba", "ab", "b"], guids, strict=True)):
+        title = "Story b, revised" if order == "b" else None
+        _serve(
+            server, "/shared", [_story(name, title if name == "b" else None, guid) for name in order], minute
+        )
+        ingest([source], db_path, limits=FAST)
+    assert article_histories(db_path) == [
+        ["https://example.org/a | Story a"],
+        ["https://example.org/b | Story b", "https://example.org/b | Story b, revised"],
+    ]
+
+
+def test_one_page_at_both_schemes_under_one_guid_is_one_item(server, db_path: Path) -> None:
+    _serve(server, "/schemes", [_story("a", scheme="http"), _story("a")], 0)
+    counts = ingest([Source("schemes", server.url("/schemes"))], db_path, limits=FAST).sources[0].counts
+    assert (counts["new"], counts["rejected"]) == (1, 1)
+
+
+def test_a_guid_whose_first_item_is_rejected_keeps_its_article(server, db_path: Path) -> None:
+    source = Source("untitled", server.url("/untitled"))
+    _serve(server, "/untitled", [_story("a")], 0)
+    ingest([source], db_path, limits=FAST)
+    _serve(server, "/untitled", [{"guid": "0", "link": "https://example.org/x"}, _story("a")], 1)
+    counts = ingest([source], db_path, limits=FAST).sources[0].counts
+    assert (counts["new"], counts["unchanged"]) == (0, 1)
+
+
+def test_two_fetches_of_a_source_with_one_guid_in_one_batch(server, db_path: Path) -> None:
+    """The guid's article revised by the first fetch is told apart in the second all the same."""
+    source = Source("batch", server.url("/batch"))
+    _serve(server, "/batch", [_story("a")], 0)
+    ingest([source], db_path, limits=FAST)
+    blobs = blob_store_for(db_path)
+    fetched = []
+    for minute, order in enumerate([("a", "b"), ("b", "a")], start=1):
+        _serve(server, "/batch", [_story(n, "Story a, revised" if n == "a" else None) for n in order], minute)
+        fetched += fetch_all(plan({}, [source]).requests, blobs, limits=FAST)
+    record(db_path, fetched)
+    assert article_histories(db_path) == [
+        ["https://example.org/a | Story a", "https://example.org/a | Story a, revised"],
+        ["https://example.org/b | Story b"],
+    ]
+
+
+def test_an_item_alone_with_its_guid_whose_page_moved_to_https_is_its_own_article(
+    server, db_path: Path
+) -> None:
+    source = Source("alone", server.url("/alone"))
+    for minute, names in enumerate(["a", "ab"]):  # the guid recorded for a's page, b's page by itself
+        _serve(server, "/alone", [_story(name, scheme="http") for name in names], minute)
+        ingest([source], db_path, limits=FAST)
+    _serve(server, "/alone", [_story("b", "Story b, revised")], 2)
+    ingest([source], db_path, limits=FAST)
+    assert article_histories(db_path) == [
+        ["http://example.org/a | Story a"],
+        ["http://example.org/b | Story b", "https://example.org/b | Story b, revised"],
+    ]
 
 
 def test_a_guid_whose_page_moves_is_still_one_article(server, db_path: Path) -> None:

@@ -87,38 +87,51 @@ def follow_shared_guids(
     latest_texts: Callable[[list[int]], dict[int, tuple[str | None, ...]]],
     heads_of: Callable[[list[str]], dict[str, StreamHead]],
 ) -> list[ParsedItem]:
-    """Identify by its page an item whose guid the log holds for another page's article.
+    """Identify by its page an item whose guid does not tell it apart.
 
     Items of a feed's document that share a guid (``result_of`` identified all but the
     first by their pages) are an article each: the one on the page of the article recorded
     under the guid is that article, the others are identified by their pages (all of them
-    when none is on it). An item alone with a guid recorded for another page is a revision
-    of that article (its page moved), unless its own page is an article recorded by page:
-    then it is that one. Otherwise a site giving its items one guid ("0", its own address)
-    records the article it lists first as a revision of the one it listed first before.
+    when none is on it, or the guid is new to the log). An item alone with its guid is its
+    guid's article (a guid recorded for another page: its page moved), unless its page is
+    an article recorded by page: then it is that one. Otherwise a site giving its items one
+    guid ("0", its own address) records the article it lists first as a revision of the one
+    it listed first before.
 
-    ``heads`` holds the items' streams' (``latest_texts``: ``EventStore.latest_texts``;
-    ``heads_of``: ``EventStore.heads``). An identity is changed only where no other item
-    of the document has the new one. Returns the items whose identity changed: their heads
-    are not looked up yet."""
+    ``heads`` holds those of the items' streams and of ``guid_streams``; ``latest_texts``
+    is ``EventStore.latest_texts``, ``heads_of`` ``EventStore.heads`` (asked only about the
+    pages of items whose guid's article is on another page). An identity is changed only
+    where no other item of the document has the new one. Returns the items whose identity
+    changed: their heads are not looked up yet."""
     by_guid: dict[str, list[tuple[ParsedItem, str]]] = {}  # a guid -> its items, each with its page
     for item in items:
         if item.guid is not None and item.url is not None and not item.withdrawn:
             by_guid.setdefault(item.guid, []).append((item, item.url))
     holders: dict[str, ParsedItem | None] = {}  # a guid -> the item of its recorded article, if any
     to_read: dict[int, str] = {}  # the event_seq of a guid's latest version -> the guid
+    recorded_pages: list[tuple[str, str | None]] = []  # a guid -> the page of its latest version
+    alone: list[tuple[ParsedItem, str]] = []  # items alone with their guid, whose page is to be looked up
     for guid, group in by_guid.items():
         head = heads.get(article_id(source_id, guid))
-        if head is None or head.withdrawn or head.event_seq is None:
-            continue  # new to the log, or decided in this batch: as parsed
+        if head is None or head.withdrawn:  # no article under the guid: the items are new or known by page
+            if len(group) > 1:
+                holders[guid] = None
+            else:
+                alone.append(group[0])
+            continue
         unchanged = [item for item, _ in group if head.content_hash in item_content_hashes(item)]
         if unchanged:
             holders[guid] = unchanged[0]
+        elif head.event_seq is None:  # decided in this batch (another fetch of the source)
+            recorded_pages.append((guid, head.url))
         else:
             to_read[head.event_seq] = guid
-    alone: list[tuple[ParsedItem, str]] = []  # items alone with their guid, recorded for another page
-    for event_seq, texts in latest_texts(list(to_read)).items() if to_read else ():
-        guid, recorded_page = to_read[event_seq], texts[-1]
+    if to_read:
+        recorded_pages += [
+            (to_read[event_seq], texts[-1]) for event_seq, texts in latest_texts(list(to_read)).items()
+        ]
+    moved: list[tuple[ParsedItem, str]] = []  # items alone with a guid recorded for another page
+    for guid, recorded_page in recorded_pages:
         group = by_guid[guid]
         on_page = [item for item, page in group if page == recorded_page] or [
             item for item, page in group if _same_page(page, recorded_page)
@@ -128,12 +141,15 @@ def follow_shared_guids(
         elif len(group) > 1:
             holders[guid] = None
         else:
-            alone.append(group[0])
-    if alone:
-        recorded = heads_of([article_id(source_id, page) for _, page in alone])
-        for item, page in alone:
-            if article_id(source_id, page) in recorded:
-                holders[item.guid or ""] = None
+            moved.append(group[0])
+    if moved:
+        for stream_id, head in heads_of(
+            [s for _, page in moved for s in _page_streams(source_id, page)]
+        ).items():
+            heads.setdefault(stream_id, head)
+    for item, page in alone + moved:
+        if any(stream_id in heads for stream_id in _page_streams(source_id, page)):
+            holders[item.guid or ""] = None
     counts = Counter(item.identity for item in items)
     changed: list[ParsedItem] = []
     for guid, holder in holders.items():
@@ -152,11 +168,31 @@ def follow_shared_guids(
                 item.issues.append(
                     f"identified by its guid: the article recorded under {guid[:100]!r} is on its page"
                     if identity == guid
-                    else f"identified by its link: the article recorded under guid {guid[:100]!r} "
-                    "is another page's"
+                    else f"identified by its link: guid {guid[:100]!r} does not tell it apart"
                 )
                 changed.append(item)
     return changed
+
+
+def guid_streams(source_id: str, items: Iterable[ParsedItem], heads: dict[str, StreamHead]) -> list[str]:
+    """The streams ``follow_shared_guids`` reads that ``heads`` lacks: each item's guid's
+    and, as it is not there, its page's (at either scheme)."""
+    ids = []
+    for item in items:
+        if (
+            item.guid is not None
+            and item.url is not None
+            and (guid := article_id(source_id, item.guid)) not in heads
+        ):
+            ids.append(guid)
+            ids.extend(_page_streams(source_id, item.url))
+    return ids
+
+
+def _page_streams(source_id: str, page: str) -> list[str]:
+    """The streams of an article identified by ``page``, at either scheme."""
+    twin = scheme_twin(page)
+    return [article_id(source_id, page)] + ([article_id(source_id, twin)] if twin else [])
 
 
 def _same_page(page: str, other: str | None) -> bool:
@@ -300,6 +336,7 @@ def decide(
         head.occurred_at = occurred_at or head.occurred_at
         head.wire_version = item.wire.get("version", head.wire_version)
         head.event_seq = None  # not in the log yet
+        head.url = item.url
         if dated_versions:
             head.made_at = item.updated_at
     return pending, counts

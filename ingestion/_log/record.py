@@ -27,6 +27,7 @@ from ingestion._log.events import (
     decide,
     follow_scheme_moves,
     follow_shared_guids,
+    guid_streams,
     reread_heads,
     stream_ids_with_twins,
 )
@@ -203,6 +204,16 @@ def record(
                 ),
             )
             latest_texts = _read_once(store.latest_texts)
+            # What the items' guids and pages tell of their identities (``follow_shared_guids``).
+            guids_and_pages = [
+                stream_id
+                for position in todo
+                if outcomes[position].kind == "rss" and isinstance(result := parsed[position], ParseResult)
+                for stream_id in guid_streams(outcomes[position].source_id, result.items, heads)
+            ]
+            if guids_and_pages:
+                for stream_id, head in store.heads(guids_and_pages).items():
+                    heads.setdefault(stream_id, head)
             pending: list[PendingEvent] = []
             for position in todo:
                 outcome, result, summary = outcomes[position], parsed[position], summaries[position]

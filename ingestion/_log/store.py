@@ -165,6 +165,8 @@ class StreamHead:
     #: The ``event_seq`` of its latest version; None once a version is decided that is
     #: not yet in the log.
     event_seq: int | None = None
+    #: The page of a version decided in this batch (None for one read from the log).
+    url: str | None = None
 
     @property
     def withdrawn(self) -> bool:

@@ -434,7 +434,7 @@ def result_of(
     """Entries to items: identities, duplicates, clean text, strictly read dates."""
     result = ParseResult(warning=warning, feed_title=one_line(feed_title) or None)
     seen: dict[str, int] = {}
-    first_link_of_guid: dict[str, str | None] = {}  # a guid -> the web address of the item that took it
+    pages_of_guid: dict[str, set[str]] = {}  # a guid -> the pages of its items (without their schemes)
     for index, entry in enumerate(entries):
         guid = (entry.guid or "").strip() or None
         link = (entry.link or "").strip() or None
@@ -446,14 +446,16 @@ def result_of(
             result.rejections.append(Rejection(index, "item has neither guid nor link"))
             continue
         issues: list[str] = []
-        if guid is not None and guid not in first_link_of_guid:
-            first_link_of_guid[guid] = url_id
-        elif guid is not None and url_id and url_id != first_link_of_guid[guid] and url_id not in seen:
+        page = url_id.partition("://")[2] if url_id else None
+        if guid is not None and guid not in pages_of_guid:
+            pages_of_guid[guid] = {page} if page else set()
+        elif guid is not None and page and page not in pages_of_guid[guid] and url_id not in seen:
             # One guid on items of different pages (a site's address, "0"): the guid tells
             # them apart no more, their pages do. Which of them is the article the log holds
             # under the guid is the writer's to decide (``follow_shared_guids``).
             issues.append(f"guid {guid[:100]!r} also given to another page's item: identified by its link")
             identity = url_id
+            pages_of_guid[guid].add(page)
         if identity in seen:
             result.rejections.append(
                 Rejection(index, f"duplicate guid/link in feed (first at item {seen[identity]})", identity)
