@@ -199,11 +199,19 @@ def test_items_given_one_guid_are_each_their_own_article_in_any_order(server, db
     assert not [p for p in feed_payloads(db_path) if "identity_decision" in p]
 
 
-@pytest.mark.parametrize("guids", ["0000", "0123"], ids=["one-guid", "a-new-guid-each-fetch"])
-def test_a_guid_items_share_from_the_start_names_none_of_them(server, db_path: Path, guids: str) -> None:
+@pytest.mark.parametrize(
+    ("guids", "orders"),
+    [("0000", "ab ba ab b"), ("0123", "ab ba ab ba")],
+    ids=["one-guid", "a-new-guid-each-fetch"],
+)
+def test_a_guid_items_share_from_the_start_names_none_of_them(
+    server, db_path: Path, guids: str, orders: str
+) -> None:
+    """A lone item whose guid is new to the log is its page's article when that article came
+    with the same guid (one-guid); under another guid it would be a new article (as before)."""
     source = Source("shared", server.url("/shared"))
-    for minute, (order, guid) in enumerate(zip(["ab", "ba", "ab", "b"], guids, strict=True)):
-        title = "Story b, revised" if order == "b" else None
+    for minute, (order, guid) in enumerate(zip(orders.split(), guids, strict=True)):
+        title = "Story b, revised" if minute == 3 else None  # the last fetch revises b
         _serve(
             server, "/shared", [_story(name, title if name == "b" else None, guid) for name in order], minute
         )
@@ -212,6 +220,45 @@ def test_a_guid_items_share_from_the_start_names_none_of_them(server, db_path: P
         ["https://example.org/a | Story a"],
         ["https://example.org/b | Story b", "https://example.org/b | Story b, revised"],
     ]
+
+
+def test_an_item_without_a_page_sharing_a_guid_is_rejected(server, db_path: Path) -> None:
+    """It cannot be told apart: it was recorded as a revision of the guid's article."""
+    source = Source("no-page", server.url("/no-page"))
+    for minute, stories in enumerate([[_story("a")], [{"title": "Notice", "guid": "0"}, _story("a")]]):
+        _serve(server, "/no-page", stories, minute)
+        counts = ingest([source], db_path, limits=FAST).sources[0].counts
+    assert (counts["new"], counts["revised"], counts["unchanged"], counts["rejected"]) == (0, 0, 1, 1)
+    assert article_histories(db_path) == [["https://example.org/a | Story a"]]
+
+
+def test_guids_new_on_a_page_recorded_without_one_are_their_own_articles(server, db_path: Path) -> None:
+    """A live blog: updates with guids of their own on a page first recorded by its link."""
+    source = Source("live", server.url("/live"))
+    live = "https://example.org/live"
+    fetches = [
+        [{"title": "Live coverage", "link": live}],
+        [{"title": f"Update {g}", "guid": g, "link": live} for g in ("u1", "u2")],
+        [{"title": "Update u3", "guid": "u3", "link": live}],
+    ]
+    for minute, stories in enumerate(fetches):
+        _serve(server, "/live", stories, minute)
+        ingest([source], db_path, limits=FAST)
+    assert sorted(article_histories(db_path)) == [
+        [f"{live} | Live coverage"],
+        [f"{live} | Update u1"],
+        [f"{live} | Update u2"],
+        [f"{live} | Update u3"],
+    ]
+
+
+def test_tracking_parameters_in_a_route_are_no_other_article(server, db_path: Path) -> None:
+    source = Source("tracked", server.url("/tracked"))
+    for minute, campaign in enumerate(["mon", "tue"]):
+        link = f"https://example.org/#!/story/1?utm_source=rss&amp;utm_campaign={campaign}"
+        _serve(server, "/tracked", [{"title": "Story 1", "link": link}], minute)
+        ingest([source], db_path, limits=FAST)
+    assert article_histories(db_path) == [["https://example.org/#!/story/1 | Story 1"]]
 
 
 def test_one_page_at_both_schemes_under_one_guid_is_one_item(server, db_path: Path) -> None:

@@ -22,10 +22,14 @@ from .conftest import shared_path
         ("https://news.example/a?utm_source=a+b&x=%20", "https://news.example/a?x=+"),
         ("https://news.example/a?", "https://news.example/a"),
         ("https://[2001:DB8::1]:8443/a?utm_source=x", "https://[2001:db8::1]:8443/a"),
-        # a route in a one-page site is all that tells its articles apart; a bare "#!" is none
-        ("https://News.example/#!/story/1?utm_source=x", "https://news.example/#!/story/1?utm_source=x"),
-        ("https://news.example/app?utm_source=x#/story/2", "https://news.example/app#/story/2"),
-        ("https://news.example/a#!", "https://news.example/a"),
+        # a route in a one-page site is all that tells its articles apart: after the front
+        # page, without tracking parameters; a bare "#!", or one after another page, is none
+        ("https://News.example/#!/story/1?utm_source=x&id=2", "https://news.example/#!/story/1?id=2"),
+        ("https://news.example?utm_source=x#/story/2", "https://news.example/#/story/2"),
+        ("http://news.example/#!5781263/talks-resume", "http://news.example/#!5781263/talks-resume"),
+        ("https://news.example/#!", "https://news.example/"),
+        ("https://news.example/post/1#!comments", "https://news.example/post/1"),
+        ("https://news.example/wiki/X#/media/File:Y.jpg", "https://news.example/wiki/X"),
     ],
 )
 def test_canonical_url_strips_tracking_and_case_only_where_safe(url: str, expected: str) -> None:

@@ -94,9 +94,9 @@ def follow_shared_guids(
     under the guid is that article, the others are identified by their pages (all of them
     when none is on it, or the guid is new to the log). An item alone with its guid is its
     guid's article (a guid recorded for another page: its page moved), unless its page is
-    an article recorded by page: then it is that one. Otherwise a site giving its items one
-    guid ("0", its own address) records the article it lists first as a revision of the one
-    it listed first before.
+    an article recorded by page whose latest version came with the same guid: then it is
+    that one. Otherwise a site giving its items one guid ("0", its own address) records the
+    article it lists first as a revision of the one it listed first before.
 
     ``heads`` holds those of the items' streams and of ``guid_streams``; ``latest_texts``
     is ``EventStore.latest_texts``, ``heads_of`` ``EventStore.heads`` (asked only about the
@@ -128,7 +128,7 @@ def follow_shared_guids(
             to_read[head.event_seq] = guid
     if to_read:
         recorded_pages += [
-            (to_read[event_seq], texts[-1]) for event_seq, texts in latest_texts(list(to_read)).items()
+            (to_read[event_seq], url) for event_seq, (*_, url, _guid) in latest_texts(list(to_read)).items()
         ]
     moved: list[tuple[ParsedItem, str]] = []  # items alone with a guid recorded for another page
     for guid, recorded_page in recorded_pages:
@@ -147,9 +147,25 @@ def follow_shared_guids(
             [s for _, page in moved for s in _page_streams(source_id, page)]
         ).items():
             heads.setdefault(stream_id, head)
+    # An item alone with its guid is the article recorded by its page (a link no other item
+    # of the document has) if that article's latest version came with the same guid: one
+    # its guid named no more, when the guid was shared. (A page recorded without the guid,
+    # a live blog's, say, is another article.)
+    links = Counter(item.url for item in items)
+    to_check: dict[int, ParsedItem] = {}  # the event_seq of a page's latest version -> the item
     for item, page in alone + moved:
-        if any(stream_id in heads for stream_id in _page_streams(source_id, page)):
-            holders[item.guid or ""] = None
+        head = next((heads[s] for s in _page_streams(source_id, page) if s in heads), None)
+        if head is None or head.withdrawn or links[page] > 1:
+            continue
+        if head.event_seq is None:  # decided in this batch
+            if head.guid == item.guid:
+                holders[item.guid or ""] = None
+        else:
+            to_check[head.event_seq] = item
+    if to_check:
+        for event_seq, (*_, recorded_guid) in latest_texts(list(to_check)).items():
+            if recorded_guid == to_check[event_seq].guid:
+                holders[to_check[event_seq].guid or ""] = None
     counts = Counter(item.identity for item in items)
     changed: list[ParsedItem] = []
     for guid, holder in holders.items():
@@ -220,7 +236,7 @@ def reread_heads(
         if head.content_hash not in item_content_hashes(item):
             differing[head.event_seq] = head
     if differing:
-        for event_seq, (title, summary, body, byline, url) in latest_texts(list(differing)).items():
+        for event_seq, (title, summary, body, byline, url, _guid) in latest_texts(list(differing)).items():
             differing[event_seq].content_hash = content_hashes(title, summary, body, byline, url=url)[0]
 
 
@@ -336,7 +352,7 @@ def decide(
         head.occurred_at = occurred_at or head.occurred_at
         head.wire_version = item.wire.get("version", head.wire_version)
         head.event_seq = None  # not in the log yet
-        head.url = item.url
+        head.url, head.guid = item.url, item.guid
         if dated_versions:
             head.made_at = item.updated_at
     return pending, counts

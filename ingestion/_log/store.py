@@ -165,8 +165,9 @@ class StreamHead:
     #: The ``event_seq`` of its latest version; None once a version is decided that is
     #: not yet in the log.
     event_seq: int | None = None
-    #: The page of a version decided in this batch (None for one read from the log).
+    #: The page and guid of a version decided in this batch (None for one read from the log).
     url: str | None = None
+    guid: str | None = None
 
     @property
     def withdrawn(self) -> bool:
@@ -518,7 +519,7 @@ class EventStore:
         return {stream_id: (keys, made) for stream_id, keys, made in rows}
 
     def latest_texts(self, event_seqs: Iterable[int]) -> dict[int, tuple[str | None, ...]]:
-        """The title, summary, body, byline and url of the given article events (by
+        """The title, summary, body, byline, url and guid of the given article events (by
         ``event_seq``, as ``StreamHead.event_seq`` names a stream's latest)."""
         wanted = pa.table({"event_seq": pa.array(sorted(set(event_seqs)), pa.int64())})
         if not wanted.num_rows:
@@ -526,7 +527,7 @@ class EventStore:
         with registered(self.con, "_text_events", wanted):
             rows = self.con.execute(
                 """
-                SELECT e.event_seq, e.title, e.summary, e.body, e.byline, e.url
+                SELECT e.event_seq, e.title, e.summary, e.body, e.byline, e.url, e.guid
                 FROM raw.article_events AS e SEMI JOIN _text_events AS w ON e.event_seq = w.event_seq
                 """
             ).fetchall()

@@ -423,6 +423,16 @@ def _ends_inside_an_item(body: bytes) -> bool:
     )
 
 
+def _addressed(entries: Iterable[FeedEntry]) -> list[tuple[str | None, str | None, str | None, FeedEntry]]:
+    """Each entry's guid and link, trimmed (None when empty), and its link's ``web_url``:
+    only a web page's link is published as the article's url."""
+    read = []
+    for entry in entries:
+        link = (entry.link or "").strip() or None
+        read.append(((entry.guid or "").strip() or None, link, web_url(link), entry))
+    return read
+
+
 def result_of(
     entries: Iterable[FeedEntry],
     *,
@@ -434,21 +444,24 @@ def result_of(
     """Entries to items: identities, duplicates, clean text, strictly read dates."""
     result = ParseResult(warning=warning, feed_title=one_line(feed_title) or None)
     seen: dict[str, int] = {}
+    read = _addressed(entries)
+    with_pages = {guid for guid, _, url_id, _ in read if guid and url_id}  # guids that items with pages have
     pages_of_guid: dict[str, set[str]] = {}  # a guid -> the pages of its items (without their schemes)
-    for index, entry in enumerate(entries):
-        guid = (entry.guid or "").strip() or None
-        link = (entry.link or "").strip() or None
-        # Only a web page's link is published as the article's url; the identity is
-        # the canonical form of whatever link there is, as it always was.
-        url_id = web_url(link)
+    for index, (guid, link, url_id, entry) in enumerate(read):
+        # the canonical form of whatever link there is, as it always was
         identity = guid or url_id or canonical_url(link)
         if not identity:
             result.rejections.append(Rejection(index, "item has neither guid nor link"))
             continue
+        if url_id is None and guid in with_pages:
+            # Its guid is another item's too, and it has no page to be told apart by.
+            reason = "guid also given to an item with a page, and this one has none"
+            result.rejections.append(Rejection(index, reason, identity))
+            continue
         issues: list[str] = []
         page = url_id.partition("://")[2] if url_id else None
-        if guid is not None and guid not in pages_of_guid:
-            pages_of_guid[guid] = {page} if page else set()
+        if guid is not None and page and guid not in pages_of_guid:
+            pages_of_guid[guid] = {page}
         elif guid is not None and page and page not in pages_of_guid[guid] and url_id not in seen:
             # One guid on items of different pages (a site's address, "0"): the guid tells
             # them apart no more, their pages do. Which of them is the article the log holds

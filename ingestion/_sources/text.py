@@ -288,9 +288,9 @@ def canonical_url(url: str | None) -> str | None:
     """Canonical form of an article URL, used as identity when there is no guid.
 
     Scheme and host are lower-cased, default ports and the fragment dropped (but for a
-    route, ``#!/story/1`` or ``#/story/1``: on a site whose pages are routes in one page, it
-    is all that tells two articles apart), and tracking/session parameters (utm_*, fbclid,
-    jsessionid...) removed.
+    route after the front page's address, ``#!/story/1`` or ``#/story/1``: on a site whose
+    pages are routes in one page, it is all that tells two articles apart), and
+    tracking/session parameters (utm_*, fbclid, jsessionid...) removed.
     """
     if not url:
         return None
@@ -325,8 +325,19 @@ def canonical_url(url: str | None) -> str | None:
         if not _tracking_param(key)
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
-    route = parts.fragment if parts.fragment.startswith(("!", "/")) and parts.fragment.strip("!/") else ""
-    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), route))
+    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), _route(path, parts.fragment)))
+
+
+def _route(path: str, fragment: str) -> str:
+    """The fragment of a link to a site's front page that is a route in its one page
+    (``#!/story/1``, ``#!5781263``, ``#/story/1``), without tracking parameters; else ''."""
+    if path != "/" or not fragment.startswith(("!", "/")) or not fragment.strip("!/"):
+        return ""
+    route, _, query = fragment.partition("?")
+    kept = [
+        (key, value) for key, value in parse_qsl(query, keep_blank_values=True) if not _tracking_param(key)
+    ]
+    return f"{route}?{urlencode(kept, doseq=True)}" if kept else route
 
 
 def _tracking_param(name: str) -> bool:
