@@ -28,6 +28,8 @@ from .conftest import shared_path
         ("https://news.example?utm_source=x#/story/2", "https://news.example/#/story/2"),
         ("http://news.example/#!5781263/talks-resume", "http://news.example/#!5781263/talks-resume"),
         ("https://news.example/#!", "https://news.example/"),
+        ("https://news.example/#!/?utm_source=rss", "https://news.example/"),
+        ("https://news.example/#!?id=3", "https://news.example/#!?id=3"),
         ("https://news.example/post/1#!comments", "https://news.example/post/1"),
         ("https://news.example/wiki/X#/media/File:Y.jpg", "https://news.example/wiki/X"),
     ],

@@ -191,17 +191,16 @@ def follow_shared_guids(
 
 
 def guid_streams(source_id: str, items: Iterable[ParsedItem], heads: dict[str, StreamHead]) -> list[str]:
-    """The streams ``follow_shared_guids`` reads that ``heads`` lacks: each item's guid's
-    and, as it is not there, its page's (at either scheme)."""
+    """The streams ``follow_shared_guids`` reads that ``heads`` (those of the items' own)
+    lacks: the guid's of an item identified otherwise and, for a guid not there, the item's
+    page's (at either scheme)."""
     ids = []
     for item in items:
-        if (
-            item.guid is not None
-            and item.url is not None
-            and (guid := article_id(source_id, item.guid)) not in heads
-        ):
+        if item.guid is None or item.url is None or (guid := article_id(source_id, item.guid)) in heads:
+            continue
+        if item.identity != item.guid:
             ids.append(guid)
-            ids.extend(_page_streams(source_id, item.url))
+        ids.extend(_page_streams(source_id, item.url))
     return ids
 
 

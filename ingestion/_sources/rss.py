@@ -445,7 +445,9 @@ def result_of(
     result = ParseResult(warning=warning, feed_title=one_line(feed_title) or None)
     seen: dict[str, int] = {}
     read = _addressed(entries)
-    with_pages = {guid for guid, _, url_id, _ in read if guid and url_id}  # guids that items with pages have
+    # A guid an item without a page has cannot be shared out by pages: its first item takes
+    # it and the others are duplicates, as they always were.
+    unpaged = {guid for guid, _, url_id, _ in read if guid and not url_id}
     pages_of_guid: dict[str, set[str]] = {}  # a guid -> the pages of its items (without their schemes)
     for index, (guid, link, url_id, entry) in enumerate(read):
         # the canonical form of whatever link there is, as it always was
@@ -453,22 +455,19 @@ def result_of(
         if not identity:
             result.rejections.append(Rejection(index, "item has neither guid nor link"))
             continue
-        if url_id is None and guid in with_pages:
-            # Its guid is another item's too, and it has no page to be told apart by.
-            reason = "guid also given to an item with a page, and this one has none"
-            result.rejections.append(Rejection(index, reason, identity))
-            continue
         issues: list[str] = []
         page = url_id.partition("://")[2] if url_id else None
-        if guid is not None and page and guid not in pages_of_guid:
-            pages_of_guid[guid] = {page}
-        elif guid is not None and page and page not in pages_of_guid[guid] and url_id not in seen:
-            # One guid on items of different pages (a site's address, "0"): the guid tells
-            # them apart no more, their pages do. Which of them is the article the log holds
-            # under the guid is the writer's to decide (``follow_shared_guids``).
-            issues.append(f"guid {guid[:100]!r} also given to another page's item: identified by its link")
-            identity = url_id
-            pages_of_guid[guid].add(page)
+        if guid is not None and page and guid not in unpaged:
+            pages = pages_of_guid.setdefault(guid, {page})
+            if page not in pages and url_id not in seen:
+                # One guid on items of different pages (a site's address, "0"): the guid tells
+                # them apart no more, their pages do. Which of them is the article the log
+                # holds under the guid is the writer's to decide (``follow_shared_guids``).
+                issues.append(
+                    f"guid {guid[:100]!r} also given to another page's item: identified by its link"
+                )
+                identity = url_id
+                pages.add(page)
         if identity in seen:
             result.rejections.append(
                 Rejection(index, f"duplicate guid/link in feed (first at item {seen[identity]})", identity)

@@ -331,13 +331,15 @@ def canonical_url(url: str | None) -> str | None:
 def _route(path: str, fragment: str) -> str:
     """The fragment of a link to a site's front page that is a route in its one page
     (``#!/story/1``, ``#!5781263``, ``#/story/1``), without tracking parameters; else ''."""
-    if path != "/" or not fragment.startswith(("!", "/")) or not fragment.strip("!/"):
+    if path != "/" or not fragment.startswith(("!", "/")):
         return ""
     route, _, query = fragment.partition("?")
     kept = [
         (key, value) for key, value in parse_qsl(query, keep_blank_values=True) if not _tracking_param(key)
     ]
-    return f"{route}?{urlencode(kept, doseq=True)}" if kept else route
+    if kept:
+        return f"{route}?{urlencode(kept, doseq=True)}"
+    return route if route.strip("!/") else ""  # a bare "#!" (or tracking parameters alone): the front page
 
 
 def _tracking_param(name: str) -> bool:
