@@ -151,11 +151,19 @@ def follow_shared_guids(
     # of the document has) if that article's latest version came with the same guid: one
     # its guid named no more, when the guid was shared. (A page recorded without the guid,
     # a live blog's, say, is another article.)
-    links = Counter(item.url for item in items)
+    found = [
+        (item, page, heads[stream_id])
+        for item, page in alone  # looked up at the scheme they have (``guid_streams``)
+        if (stream_id := article_id(source_id, page)) in heads
+    ] + [
+        (item, page, heads[stream_ids[0]])
+        for item, page in moved
+        if (stream_ids := [s for s in _page_streams(source_id, page) if s in heads])
+    ]
+    links = Counter(item.url for item in items) if found else Counter()
     to_check: dict[int, ParsedItem] = {}  # the event_seq of a page's latest version -> the item
-    for item, page in alone + moved:
-        head = next((heads[s] for s in _page_streams(source_id, page) if s in heads), None)
-        if head is None or head.withdrawn or links[page] > 1:
+    for item, page, head in found:
+        if head.withdrawn or links[page] > 1:
             continue
         if head.event_seq is None:  # decided in this batch
             if head.guid == item.guid:
@@ -166,13 +174,15 @@ def follow_shared_guids(
         for event_seq, (*_, recorded_guid) in latest_texts(list(to_check)).items():
             if recorded_guid == to_check[event_seq].guid:
                 holders[to_check[event_seq].guid or ""] = None
-    counts = Counter(item.identity for item in items)
+    counts: Counter[str] | None = None  # the identities of the document's items, once needed
     changed: list[ParsedItem] = []
     for guid, holder in holders.items():
         group = by_guid[guid]
         wanted = [guid if item is holder else page for item, page in group]
         if all(item.identity == identity for (item, _), identity in zip(group, wanted, strict=True)):
             continue
+        if counts is None:
+            counts = Counter(item.identity for item in items)
         within = Counter(item.identity for item, _ in group)
         if len(set(wanted)) < len(wanted) or any(counts[identity] > within[identity] for identity in wanted):
             continue  # another item of the document has it: two items would be one article
@@ -193,14 +203,16 @@ def follow_shared_guids(
 def guid_streams(source_id: str, items: Iterable[ParsedItem], heads: dict[str, StreamHead]) -> list[str]:
     """The streams ``follow_shared_guids`` reads that ``heads`` (those of the items' own)
     lacks: the guid's of an item identified otherwise and, for a guid not there, the item's
-    page's (at either scheme)."""
+    page's (at the scheme it has now: a lone item whose page also moved to the other scheme
+    since it was recorded is its guid's article)."""
     ids = []
     for item in items:
         if item.guid is None or item.url is None or (guid := article_id(source_id, item.guid)) in heads:
             continue
         if item.identity != item.guid:
             ids.append(guid)
-        ids.extend(_page_streams(source_id, item.url))
+        if item.url != item.guid:
+            ids.append(article_id(source_id, item.url))
     return ids
 
 
