@@ -222,18 +222,46 @@ def test_a_guid_items_share_from_the_start_names_none_of_them(
     ]
 
 
-@pytest.mark.parametrize("order", ["notice-first", "story-first"])
-def test_a_guid_an_item_without_a_page_has_is_not_shared_out(server, db_path: Path, order: str) -> None:
-    """Nothing tells such an item apart: the guid's first item takes it, the others are
-    duplicates, as before (sharing it out recorded the story as a revision of the notice)."""
-    source = Source("no-page", server.url("/no-page"))
-    notice = {"title": "Notice", "guid": "0"}
-    both = [notice, _story("a")] if order == "notice-first" else [_story("a"), notice]
-    for minute, stories in enumerate([both[:1], both]):
-        _serve(server, "/no-page", stories, minute)
+def _fetch_each(
+    server, db_path: Path, path: str, fetches: list[list[dict[str, str]]]
+) -> list[tuple[int, ...]]:
+    """Serve and ingest each document in turn: the counts (new, revised, unchanged, rejected) of each."""
+    source = Source(path.strip("/"), server.url(path))
+    counted = []
+    for minute, stories in enumerate(fetches):
+        _serve(server, path, stories, minute)
         counts = ingest([source], db_path, limits=FAST).sources[0].counts
-    assert (counts["new"], counts["revised"], counts["unchanged"], counts["rejected"]) == (0, 0, 1, 1)
-    assert len(article_histories(db_path)) == 1
+        counted.append(tuple(counts[key] for key in ("new", "revised", "unchanged", "rejected")))
+    return counted
+
+
+NOTICE = {"title": "Notice", "guid": "0"}  # no link: nothing but its guid identifies it
+
+
+@pytest.mark.parametrize(
+    ("fetches", "counted"),
+    [
+        ([[NOTICE], [NOTICE, _story("a")]], [(1, 0, 0, 0), (1, 0, 1, 0)]),
+        ([[NOTICE, _story("a")], [_story("a"), NOTICE]], [(2, 0, 0, 0), (0, 0, 2, 0)]),
+        ([[NOTICE, _story("a")], [_story("a")]], [(2, 0, 0, 0), (0, 0, 1, 0)]),
+        ([[_story("a")], [NOTICE, _story("a")]], [(1, 0, 0, 0), (0, 0, 1, 1)]),  # the guid is a's
+    ],
+    ids=["notice-then-both", "both-in-either-order", "both-then-story", "story-then-both"],
+)
+def test_an_item_without_a_page_is_told_apart_from_those_with_pages_by_its_guid(
+    server, db_path: Path, fetches: list[list[dict[str, str]]], counted: list[tuple[int, ...]]
+) -> None:
+    """Sharing the guid out recorded the story as a revision of the notice, or the notice
+    as a revision of the story, by the order the feed listed them."""
+    assert _fetch_each(server, db_path, "/no-page", fetches) == counted
+    assert all(len(versions) == 1 for versions in article_histories(db_path))
+
+
+def test_a_lone_item_whose_shared_guid_is_new_and_page_moved_to_https_is_its_page(
+    server, db_path: Path
+) -> None:
+    fetches = [[_story("a", scheme="http"), _story("b", scheme="http")], [_story("b", "Story b, revised")]]
+    assert _fetch_each(server, db_path, "/moved-page", fetches) == [(2, 0, 0, 0), (0, 1, 0, 0)]
 
 
 def test_guids_new_on_a_page_recorded_without_one_are_their_own_articles(server, db_path: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ingestion._log.store import PendingEvent, StreamHead
-from ingestion._model import ParsedItem
+from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import iso
 from ingestion._sources.text import content_hashes
 
@@ -82,42 +82,48 @@ def follow_scheme_moves(
 
 def follow_shared_guids(
     source_id: str,
-    items: list[ParsedItem],
+    result: ParseResult,
     heads: dict[str, StreamHead],
     latest_texts: Callable[[list[int]], dict[int, tuple[str | None, ...]]],
     heads_of: Callable[[list[str]], dict[str, StreamHead]],
 ) -> list[ParsedItem]:
-    """Identify by its page an item whose guid does not tell it apart.
+    """Identify by its page an item of ``result`` whose guid does not tell it apart.
 
-    Items of a feed's document that share a guid (``result_of`` identified all but the
-    first by their pages) are an article each: the one on the page of the article recorded
-    under the guid is that article, the others are identified by their pages (all of them
-    when none is on it, or the guid is new to the log). An item alone with its guid is its
-    guid's article (a guid recorded for another page: its page moved), unless its page is
-    an article recorded by page whose latest version came with the same guid: then it is
-    that one. Otherwise a site giving its items one guid ("0", its own address) records the
-    article it lists first as a revision of the one it listed first before.
+    Items of a feed's document that share a guid (``result_of`` identified those with pages
+    by them, but for the first when none lacks a page) are an article each: the one the
+    article recorded under the guid is (its latest text, else its page) keeps the guid, the
+    others are identified by their pages. A guid new to the log goes to an item without a
+    page if there is one (nothing else identifies it), else to none. An item without a page
+    that is not the guid's article is rejected: nothing tells it apart. An item alone with
+    its guid is its guid's article (a guid recorded for another page: its page moved),
+    unless its page, at either scheme, is an article recorded by page whose latest version
+    came with the same guid: then it is that one. Otherwise a site giving its items one guid
+    ("0", its own address) records the article it lists first as a revision of the one it
+    listed first before.
 
     ``heads`` holds those of the items' streams and of ``guid_streams``; ``latest_texts``
     is ``EventStore.latest_texts``, ``heads_of`` ``EventStore.heads`` (asked only about the
     pages of items whose guid's article is on another page). An identity is changed only
     where no other item of the document has the new one. Returns the items whose identity
     changed: their heads are not looked up yet."""
-    by_guid: dict[str, list[tuple[ParsedItem, str]]] = {}  # a guid -> its items, each with its page
+    items = result.items
+    by_guid: dict[str, list[tuple[ParsedItem, str | None]]] = {}  # a guid -> its items, each with its page
     for item in items:
-        if item.guid is not None and item.url is not None and not item.withdrawn:
+        if item.guid is not None and not item.withdrawn:
             by_guid.setdefault(item.guid, []).append((item, item.url))
     holders: dict[str, ParsedItem | None] = {}  # a guid -> the item of its recorded article, if any
     to_read: dict[int, str] = {}  # the event_seq of a guid's latest version -> the guid
     recorded_pages: list[tuple[str, str | None]] = []  # a guid -> the page of its latest version
     alone: list[tuple[ParsedItem, str]] = []  # items alone with their guid, whose page is to be looked up
     for guid, group in by_guid.items():
+        if all(page is None for _, page in group):
+            continue  # as parsed: the first takes the guid, the others are duplicates
         head = heads.get(article_id(source_id, guid))
         if head is None or head.withdrawn:  # no article under the guid: the items are new or known by page
             if len(group) > 1:
-                holders[guid] = None
+                holders[guid] = next((item for item, page in group if page is None), None)
             else:
-                alone.append(group[0])
+                alone.append(_paged(group[0]))
             continue
         unchanged = [item for item, _ in group if head.content_hash in item_content_hashes(item)]
         if unchanged:
@@ -134,14 +140,14 @@ def follow_shared_guids(
     for guid, recorded_page in recorded_pages:
         group = by_guid[guid]
         on_page = [item for item, page in group if page == recorded_page] or [
-            item for item, page in group if _same_page(page, recorded_page)
+            item for item, page in group if page is not None and _same_page(page, recorded_page)
         ]
         if on_page:
             holders[guid] = on_page[0]
         elif len(group) > 1:
             holders[guid] = None
         else:
-            moved.append(group[0])
+            moved.append(_paged(group[0]))
     if moved:
         for stream_id, head in heads_of(
             [s for _, page in moved for s in _page_streams(source_id, page)]
@@ -152,12 +158,8 @@ def follow_shared_guids(
     # its guid named no more, when the guid was shared. (A page recorded without the guid,
     # a live blog's, say, is another article.)
     found = [
-        (item, page, heads[stream_id])
-        for item, page in alone  # looked up at the scheme they have (``guid_streams``)
-        if (stream_id := article_id(source_id, page)) in heads
-    ] + [
         (item, page, heads[stream_ids[0]])
-        for item, page in moved
+        for item, page in alone + moved
         if (stream_ids := [s for s in _page_streams(source_id, page) if s in heads])
     ]
     links = Counter(item.url for item in items) if found else Counter()
@@ -174,20 +176,41 @@ def follow_shared_guids(
         for event_seq, (*_, recorded_guid) in latest_texts(list(to_check)).items():
             if recorded_guid == to_check[event_seq].guid:
                 holders[to_check[event_seq].guid or ""] = None
+    return _reidentify(result, by_guid, holders)
+
+
+def _paged(member: tuple[ParsedItem, str | None]) -> tuple[ParsedItem, str]:
+    item, page = member
+    assert page is not None  # a guid's only item, and one of them has a page
+    return item, page
+
+
+def _reidentify(
+    result: ParseResult,
+    by_guid: dict[str, list[tuple[ParsedItem, str | None]]],
+    holders: dict[str, ParsedItem | None],
+) -> list[ParsedItem]:
+    """Give each guid's ``holders`` item the guid and its other items their pages (those
+    without pages rejected), where no other item of the document has the identity it would
+    take; the items whose identity changed."""
     counts: Counter[str] | None = None  # the identities of the document's items, once needed
     changed: list[ParsedItem] = []
+    rejected: dict[int, str] = {}  # id() of an item -> the guid it shares
     for guid, holder in holders.items():
         group = by_guid[guid]
-        wanted = [guid if item is holder else page for item, page in group]
+        wanted = [guid if item is holder else page for item, page in group]  # None: rejected
         if all(item.identity == identity for (item, _), identity in zip(group, wanted, strict=True)):
             continue
         if counts is None:
-            counts = Counter(item.identity for item in items)
+            counts = Counter(item.identity for item in result.items)
         within = Counter(item.identity for item, _ in group)
-        if len(set(wanted)) < len(wanted) or any(counts[identity] > within[identity] for identity in wanted):
+        taken = [identity for identity in wanted if identity is not None]
+        if len(set(taken)) < len(taken) or any(counts[identity] > within[identity] for identity in taken):
             continue  # another item of the document has it: two items would be one article
         for (item, _), identity in zip(group, wanted, strict=True):
-            if item.identity != identity:
+            if identity is None:
+                rejected[id(item)] = guid
+            elif item.identity != identity:
                 counts[item.identity] -= 1
                 counts[identity] += 1
                 item.identity = identity
@@ -197,22 +220,26 @@ def follow_shared_guids(
                     else f"identified by its link: guid {guid[:100]!r} does not tell it apart"
                 )
                 changed.append(item)
+    if rejected:
+        for index, item in enumerate(result.items):
+            if id(item) in rejected:
+                reason = f"guid {rejected[id(item)][:100]!r} is another item's, and nothing else names it"
+                result.rejections.append(Rejection(index, reason, item.identity))
+        result.items = [item for item in result.items if id(item) not in rejected]
     return changed
 
 
 def guid_streams(source_id: str, items: Iterable[ParsedItem], heads: dict[str, StreamHead]) -> list[str]:
     """The streams ``follow_shared_guids`` reads that ``heads`` (those of the items' own)
     lacks: the guid's of an item identified otherwise and, for a guid not there, the item's
-    page's (at the scheme it has now: a lone item whose page also moved to the other scheme
-    since it was recorded is its guid's article)."""
+    page's (at either scheme)."""
     ids = []
     for item in items:
         if item.guid is None or item.url is None or (guid := article_id(source_id, item.guid)) in heads:
             continue
         if item.identity != item.guid:
             ids.append(guid)
-        if item.url != item.guid:
-            ids.append(article_id(source_id, item.url))
+        ids.extend(stream_id for stream_id in _page_streams(source_id, item.url) if stream_id != guid)
     return ids
 
 

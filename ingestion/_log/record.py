@@ -204,11 +204,14 @@ def record(
                 ),
             )
             latest_texts = _read_once(store.latest_texts)
-            # What the items' guids and pages tell of their identities (``follow_shared_guids``).
+            # What the items' guids and pages tell of their identities (``follow_shared_guids``):
+            # nothing yet for a source never fetched.
             guids_and_pages = [
                 stream_id
                 for position in todo
-                if outcomes[position].kind == "rss" and isinstance(result := parsed[position], ParseResult)
+                if outcomes[position].kind == "rss"
+                and outcomes[position].source_id in states
+                and isinstance(result := parsed[position], ParseResult)
                 for stream_id in guid_streams(outcomes[position].source_id, result.items, heads)
             ]
             if guids_and_pages:
@@ -224,7 +227,7 @@ def record(
                         decision = _identify(store, outcome, result, state, heads, blobs, recorded_at)
                         if outcome.kind == "rss" and decision is None and state.identity_decision is None:
                             moved = follow_shared_guids(
-                                outcome.source_id, result.items, heads, latest_texts, store.heads
+                                outcome.source_id, result, heads, latest_texts, store.heads
                             )
                             _look_up_heads(store, outcome.source_id, moved, heads)
                         stream_ids = follow_scheme_moves(

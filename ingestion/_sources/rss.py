@@ -445,8 +445,7 @@ def result_of(
     result = ParseResult(warning=warning, feed_title=one_line(feed_title) or None)
     seen: dict[str, int] = {}
     read = _addressed(entries)
-    # A guid an item without a page has cannot be shared out by pages: its first item takes
-    # it and the others are duplicates, as they always were.
+    # A guid an item without a page has is that item's: nothing else identifies it.
     unpaged = {guid for guid, _, url_id, _ in read if guid and not url_id}
     pages_of_guid: dict[str, set[str]] = {}  # a guid -> the pages of its items (without their schemes)
     for index, (guid, link, url_id, entry) in enumerate(read):
@@ -457,8 +456,8 @@ def result_of(
             continue
         issues: list[str] = []
         page = url_id.partition("://")[2] if url_id else None
-        if guid is not None and page and guid not in unpaged:
-            pages = pages_of_guid.setdefault(guid, {page})
+        if guid is not None and page:
+            pages = pages_of_guid.setdefault(guid, set() if guid in unpaged else {page})
             if page not in pages and url_id not in seen:
                 # One guid on items of different pages (a site's address, "0"): the guid tells
                 # them apart no more, their pages do. Which of them is the article the log
