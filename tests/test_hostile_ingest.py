@@ -245,8 +245,15 @@ NOTICE = {"title": "Notice", "guid": "0"}  # no link: nothing but its guid ident
         ([[NOTICE, _story("a")], [_story("a"), NOTICE]], [(2, 0, 0, 0), (0, 0, 2, 0)]),
         ([[NOTICE, _story("a")], [_story("a")]], [(2, 0, 0, 0), (0, 0, 1, 0)]),
         ([[_story("a")], [NOTICE, _story("a")]], [(1, 0, 0, 0), (0, 0, 1, 1)]),  # the guid is a's
+        ([[_story("a")], [NOTICE], [_story("a"), NOTICE]], [(1, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1)]),
     ],
-    ids=["notice-then-both", "both-in-either-order", "both-then-story", "story-then-both"],
+    ids=[
+        "notice-then-both",
+        "both-in-either-order",
+        "both-then-story",
+        "story-then-both",
+        "story-then-notice",
+    ],
 )
 def test_an_item_without_a_page_is_told_apart_from_those_with_pages_by_its_guid(
     server, db_path: Path, fetches: list[list[dict[str, str]]], counted: list[tuple[int, ...]]
@@ -255,6 +262,14 @@ def test_an_item_without_a_page_is_told_apart_from_those_with_pages_by_its_guid(
     as a revision of the story, by the order the feed listed them."""
     assert _fetch_each(server, db_path, "/no-page", fetches) == counted
     assert all(len(versions) == 1 for versions in article_histories(db_path))
+
+
+def test_an_item_rejected_for_sharing_a_guid_is_named_by_its_place_in_the_document(
+    server, db_path: Path
+) -> None:
+    untitled = {"guid": "x", "link": "https://example.org/x"}  # the parser's rejection, item 0
+    _fetch_each(server, db_path, "/places", [[_story("a")], [untitled, _story("a"), NOTICE]])
+    assert [r["index"] for r in feed_payloads(db_path)[-1]["rejections"]] == [0, 2]
 
 
 def test_a_lone_item_whose_shared_guid_is_new_and_page_moved_to_https_is_its_page(

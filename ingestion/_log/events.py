@@ -116,9 +116,9 @@ def follow_shared_guids(
     recorded_pages: list[tuple[str, str | None]] = []  # a guid -> the page of its latest version
     alone: list[tuple[ParsedItem, str]] = []  # items alone with their guid, whose page is to be looked up
     for guid, group in by_guid.items():
-        if all(page is None for _, page in group):
-            continue  # as parsed: the first takes the guid, the others are duplicates
         head = heads.get(article_id(source_id, guid))
+        if all(page is None for _, page in group) and (head is None or head.withdrawn):
+            continue  # as parsed: the first takes the guid, the others are duplicates
         if head is None or head.withdrawn:  # no article under the guid: the items are new or known by page
             if len(group) > 1:
                 holders[guid] = next((item for item, page in group if page is None), None)
@@ -144,7 +144,7 @@ def follow_shared_guids(
         ]
         if on_page:
             holders[guid] = on_page[0]
-        elif len(group) > 1:
+        elif len(group) > 1 or group[0][1] is None:  # an item without a page is no page's article
             holders[guid] = None
         else:
             moved.append(_paged(group[0]))
@@ -221,7 +221,10 @@ def _reidentify(
                 )
                 changed.append(item)
     if rejected:
-        for index, item in enumerate(result.items):
+        # The document's index of each item: those the parser rejected are not among them.
+        parsed_out = {rejection.index for rejection in result.rejections}
+        indices = (at for at in range(len(result.items) + len(parsed_out)) if at not in parsed_out)
+        for index, item in zip(indices, result.items, strict=False):
             if id(item) in rejected:
                 reason = f"guid {rejected[id(item)][:100]!r} is another item's, and nothing else names it"
                 result.rejections.append(Rejection(index, reason, item.identity))
