@@ -264,6 +264,16 @@ def test_an_item_without_a_page_is_told_apart_from_those_with_pages_by_its_guid(
     assert all(len(versions) == 1 for versions in article_histories(db_path))
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["page-first", "notice-first"])
+def test_one_page_at_both_schemes_beside_an_item_without_a_page_is_one_article(
+    server, db_path: Path, reverse: bool
+) -> None:
+    stories = [_story("a"), _story("a", scheme="http"), NOTICE]
+    assert _fetch_each(server, db_path, "/twice", [stories[::-1] if reverse else stories]) == [(2, 0, 0, 1)]
+    first_versions = [v[0].replace("https://", "").replace("http://", "") for v in article_histories(db_path)]
+    assert sorted(first_versions) == ["Notice", "example.org/a | Story a"]
+
+
 def test_an_item_rejected_for_sharing_a_guid_is_named_by_its_place_in_the_document(
     server, db_path: Path
 ) -> None:

@@ -447,7 +447,8 @@ def result_of(
     read = _addressed(entries)
     # A guid an item without a page has is that item's: nothing else identifies it.
     unpaged = {guid for guid, _, url_id, _ in read if guid and not url_id}
-    pages_of_guid: dict[str, set[str]] = {}  # a guid -> the pages of its items (without their schemes)
+    # a guid -> the pages of its items (without their schemes), each with the identity it took
+    pages_of_guid: dict[str, dict[str, str]] = {}
     for index, (guid, link, url_id, entry) in enumerate(read):
         # the canonical form of whatever link there is, as it always was
         identity = guid or url_id or canonical_url(link)
@@ -457,16 +458,17 @@ def result_of(
         issues: list[str] = []
         page = url_id.partition("://")[2] if url_id else None
         if guid is not None and page:
-            pages = pages_of_guid.setdefault(guid, set() if guid in unpaged else {page})
-            if page not in pages and url_id not in seen:
+            pages = pages_of_guid.setdefault(guid, {} if guid in unpaged else {page: guid})
+            if page in pages:  # a page listed again (at either scheme): a duplicate
+                identity = pages[page]
+            elif url_id not in seen:
                 # One guid on items of different pages (a site's address, "0"): the guid tells
                 # them apart no more, their pages do. Which of them is the article the log
                 # holds under the guid is the writer's to decide (``follow_shared_guids``).
                 issues.append(
                     f"guid {guid[:100]!r} also given to another page's item: identified by its link"
                 )
-                identity = url_id
-                pages.add(page)
+                identity = pages[page] = url_id
         if identity in seen:
             result.rejections.append(
                 Rejection(index, f"duplicate guid/link in feed (first at item {seen[identity]})", identity)
