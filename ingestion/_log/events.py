@@ -18,7 +18,7 @@ from typing import Any
 from ingestion._log.store import PendingEvent, StreamHead
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import iso
-from ingestion._sources.text import content_hashes
+from ingestion._sources.text import content_hashes, without_scheme
 
 #: The name each article event is counted under in reports.
 COUNT_KEYS = {"article.published": "new", "article.revised": "revised", "article.withdrawn": "withdrawn"}
@@ -66,7 +66,7 @@ def follow_scheme_moves(
         stream_id = article_id(source_id, item.identity)
         twin = scheme_twin(item.identity)
         if twin is not None and stream_id not in heads:
-            address = twin.partition(":")[2]
+            address = without_scheme(twin)
             identity = taken.get(address) if versions_in_order else None
             if identity is None:
                 recorded = article_id(source_id, twin) in heads and twin not in identities
@@ -254,7 +254,7 @@ def _page_streams(source_id: str, page: str) -> list[str]:
 
 def _same_page(page: str, other: str | None) -> bool:
     """Whether two web addresses are one page but for http and https."""
-    return other is not None and page.partition("://")[2] == other.partition("://")[2]
+    return other is not None and without_scheme(page) == without_scheme(other)
 
 
 def reread_heads(

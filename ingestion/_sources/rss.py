@@ -16,7 +16,7 @@ import feedparser
 
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import checked, from_struct_time, loose_reading, names_day, read_datetime
-from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url
+from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url, without_scheme
 from ingestion.exceptions import DateRefused, ParseError
 
 _HTML_START = (b"<!doctype html", b"<html")
@@ -456,7 +456,7 @@ def result_of(
             result.rejections.append(Rejection(index, "item has neither guid nor link"))
             continue
         issues: list[str] = []
-        page = url_id.partition("://")[2] if url_id else None
+        page = without_scheme(url_id) if url_id else None
         if guid is not None and page:
             pages = pages_of_guid.setdefault(guid, {} if guid in unpaged else {page: guid})
             if page in pages:  # a page listed again (at either scheme): a duplicate

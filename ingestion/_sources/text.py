@@ -400,13 +400,13 @@ def content_hashes(*texts: str | None, url: str | None) -> tuple[str, ...]:
     taken of what is seen carry the second: an item that matches a version by either is
     that version, so the change of rule records no revision."""
     written = (*(text or "" for text in texts), url or "")
-    seen = (*(as_seen(text) if text else "" for text in texts), _without_scheme(url or ""))
+    seen = (*(as_seen(text) if text else "" for text in texts), without_scheme(url or ""))
     if seen == written:
         return (_hash(seen),)
     return _hash(seen), _hash(written)
 
 
-def _without_scheme(url: str) -> str:
+def without_scheme(url: str) -> str:
     """``//host/path``: a web address without its http or https."""
     for scheme in ("https:", "http:"):
         if url.startswith(scheme):
