@@ -412,3 +412,38 @@ def _titles_of(db_path: Path, guid: str) -> list[str]:
             [guid],
         ).fetchall()
     return [title for (title,) in rows]
+
+
+def test_a_text_field_of_another_type_rejects_its_line(tmp_path: Path, db_path: Path) -> None:
+    """An exporter's "nothing" of the wrong type (``{}``, ``[]``, ``false``, ``0``) is no
+    empty text: read as one, it would record the body or title deleted, then restored."""
+    lines = [
+        {"guid": "g1", "title": "Dock strike ends", "body": "Workers return on Monday."},
+        {"guid": "g1", "title": "Dock strike ends", "body": {}},
+        {"guid": "g1", "title": [], "body": "Workers return on Monday."},
+        {"guid": "g1", "title": "Dock strike ends", "summary": False, "body": "Workers return on Monday."},
+        {"guid": "g1", "title": "Dock strike ends", "body": 0},
+        {"guid": "g1", "title": "Dock strike ends", "byline": 0, "author": "Jo Bloggs"},
+    ]
+    report = backfill(_write(tmp_path / "typed.jsonl", lines), "s", db_path)
+    assert [row[2] for row in _article_events(db_path)] == ["article.published"]
+    assert [r.reason for r in report.rejections] == [
+        "line 2: body is an object, not text",
+        "line 3: title is a list, not text",
+        "line 4: summary is true or false, not text",
+        "line 5: body is a number, not text",
+        "line 6: byline is a number, not text",
+    ]
+
+
+def test_links_told_apart_by_a_story_number_named_sid_are_two_articles(tmp_path: Path, db_path: Path) -> None:
+    """PHP-Nuke's ``modules.php?name=News&file=article&sid=101``: ``sid`` is the story, not a
+    session (one would be a long token), so the second story is not a revision of the first."""
+    base = "http://news.example.org/modules.php?name=News&file=article&sid="
+    lines = [
+        {"url": base + "101", "title": "Council approves budget", "body": "The vote was 7 to 2."},
+        {"url": base + "202", "title": "Storm closes schools", "body": "All schools shut on Friday."},
+    ]
+    report = backfill(_write(tmp_path / "nuke.jsonl", lines), "s", db_path)
+    assert report.counts["new"] == 2
+    assert [row[2] for row in _article_events(db_path)] == ["article.published", "article.published"]

@@ -487,3 +487,68 @@ def test_text_reads_the_same_whichever_way_the_markup_is_read(markup: str) -> No
     # An id elsewhere sends the markup through the HTML parser; its text must not change.
     assert html_to_text(markup) == html_to_text('<span id="x"></span>' + markup)
     assert "2 < 3" in html_to_text(markup) or "More talks." in html_to_text(markup)
+
+
+# --- Documents that are not well-formed XML: feedparser's loose parser ------------------------
+
+#: An item with an HTML entity XML does not define: feedparser reads the whole document with
+#: its loose parser, which leaves XML escapes in some values its strict parser resolves.
+NOT_WELL_FORMED_ITEM = {
+    "title": "Other story",
+    "link": "http://example.org/other",
+    "guid": "urn:other",
+    "description": "Fish&nbsp;and chips",
+}
+
+
+def test_a_guid_reads_the_same_when_another_item_is_not_well_formed() -> None:
+    story = {**item(1), "guid": "http://example.org/?p=1&amp;lang=en"}
+    strict, loose = parse(rss([story])).items[0], parse(rss([story, NOT_WELL_FORMED_ITEM])).items[0]
+    assert strict.guid == loose.guid == strict.identity == loose.identity == "http://example.org/?p=1&lang=en"
+
+
+def test_an_atom_link_reads_the_same_when_another_entry_is_not_well_formed() -> None:
+    """WordPress writes ``&#038;`` in a link's href; left undecoded, its ``#`` would cut the
+    link (``?p=123``: another page) and revise the article."""
+
+    def atom(*entries: str) -> bytes:
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<title>T</title><id>urn:feed</id><updated>2026-03-09T09:00:00Z</updated>{''.join(entries)}</feed>"
+        ).encode()
+
+    story = (
+        "<entry><id>urn:story</id><title>Budget passes</title>"
+        '<link rel="alternate" href="https://example.org/?p=123&#038;lang=en"/>'
+        "<summary>The budget passed.</summary><updated>2026-03-09T09:00:00Z</updated></entry>"
+    )
+    other = (
+        '<entry><id>urn:other</id><title>Other story</title><link href="https://example.org/?p=9"/>'
+        "<summary>Fish&nbsp;and chips</summary><updated>2026-03-09T09:00:00Z</updated></entry>"
+    )
+    strict, loose = parse(atom(story)).items[0], parse(atom(story, other)).items[0]
+    assert strict.url == loose.url == "https://example.org/?p=123&lang=en"
+
+
+def test_a_document_cut_inside_an_item_s_start_tag_keeps_the_item_before() -> None:
+    """Cut inside ``<item ``, no entry was opened for it: the complete item before it is
+    read (it was rejected as cut off, so its revision was lost)."""
+    whole = rss([item(1, "Budget passes narrowly")])
+    cut = whole[: whole.index(b"</channel>")] + b'<item rdf:about="http://exa'
+    result = parse(cut)
+    assert [i.title for i in result.items] == ["Budget passes narrowly"] and not result.rejections
+    assert parse(whole[: whole.index(b"</channel>")] + b"<item><title>Next</title>").rejections
+
+
+def test_the_fast_path_declines_a_document_that_binds_a_prefix_feedparser_uses_elsewhere() -> None:
+    """``dc`` bound to DC Terms, DC Elements' creator written under another prefix: feedparser
+    reads it through the document's ``dc``, which the fast path does not; it declines, so a
+    document read by either path reads the same."""
+    namespaces = ' xmlns:dc="http://purl.org/dc/terms/" xmlns:el="http://purl.org/dc/elements/1.1/"'
+    body = rss([item(1, extra="<el:creator>Jo Bloggs</el:creator>")]).replace(
+        b'<rss version="2.0">', f'<rss version="2.0"{namespaces}>'.encode()
+    )
+    assert parse_rss_fast(body, now=NOW) is None
+    assert parse_body("rss", body, source_id="b", url="b", now=NOW).items == parse(body).items
+    standard = body.replace(b"http://purl.org/dc/terms/", b"http://purl.org/dc/elements/1.1/")
+    assert parse_rss_fast(standard, now=NOW) is not None

@@ -793,3 +793,29 @@ def test_ninjs_1x_body_does_not_follow_the_order_of_its_keys() -> None:
         for order in (list(forms.items()), list(reversed(forms.items())))
     }
     assert bodies == {"Ferry timetable."}
+
+
+def test_the_order_of_a_ninjs_1x_item_s_keys_picks_neither_its_page_nor_its_headline() -> None:
+    """A wire may list an item's properties in another order in its next delivery: the same
+    item, which must read the same (else each delivery records a revision). 1.x names its
+    renditions and headline variants: they are taken by name, an AMP page after the page."""
+    page = {"href": "https://wire.example/stories/1.html", "mimetype": "text/html"}
+    amp = {"href": "https://wire.example/amp/stories/1.html", "mimetype": "text/html"}
+    short, extended = "Talks begin", "Talks begin in Geneva after a year of preparation"
+    base = {"uri": "urn:wire:r", "body_text": "Delegates met in Geneva."}
+    orders = [
+        {
+            **base,
+            "renditions": {"web": page, "amp": amp},
+            "headline_short": short,
+            "headline_extended": extended,
+        },
+        {
+            **base,
+            "headline_extended": extended,
+            "headline_short": short,
+            "renditions": {"amp": amp, "web": page},
+        },
+    ]
+    items = [ninjs(doc).items[0] for doc in orders]
+    assert {(item.url, item.title) for item in items} == {(page["href"], extended)}

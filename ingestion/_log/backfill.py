@@ -101,10 +101,10 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
         guid=guid,
         link=link,
         url=url,
-        title=one_line(record.get("title")),
-        summary=html_to_text(record.get("summary")),
-        body=html_to_text(record.get("body")),
-        byline=one_line(record.get("byline") or record.get("author")),
+        title=one_line(_text(record, "title")),
+        summary=html_to_text(_text(record, "summary")),
+        body=html_to_text(_text(record, "body")),
+        byline=one_line(_text(record, "byline") or _text(record, "author")),
         language=language,
         published_at=published_at,
         updated_at=updated_at,
@@ -118,6 +118,20 @@ def _item_from_line(record: dict, number: int, now: datetime) -> ParsedItem:
         raise ValueError("line has no title, summary or body")
     cap_fields(item)
     return item
+
+
+def _text(record: dict, key: str) -> str | None:
+    """The line's text ``key``: None when missing or null. Anything but text rejects the
+    line: an empty list, ``false`` or 0 read as no text would record the text deleted."""
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        kind = _JSON_TYPES.get(type(value), "of another type")
+        raise ValueError(f"{key} is {kind}, not text")
+    return value
+
+
+#: How a JSON value's type is named in a rejection.
+_JSON_TYPES = {bool: "true or false", int: "a number", float: "a number", list: "a list", dict: "an object"}
 
 
 def _date(record: dict, key: str, now: datetime, issues: list[str]) -> datetime | None:

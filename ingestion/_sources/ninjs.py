@@ -247,7 +247,10 @@ def _ninjs_item(
 
 def _headline(doc: Mapping[str, Any], generation: int) -> str:
     if generation == 1:
-        variants = sorted((k for k in doc if k.startswith("headline_")), key=lambda k: k != "headline_main")
+        # by name, never by the order of the keys (see ``_variant``)
+        variants = sorted(
+            (k for k in doc if k.startswith("headline_")), key=lambda k: (k != "headline_main", k)
+        )
         text = first_text([doc.get("headline"), *(doc[k] for k in variants)])
     else:
         text = _pick(doc.get("headlines"), _MAIN_ROLES)
@@ -367,7 +370,12 @@ def _link(doc: Mapping[str, Any]) -> str | None:
         ):
             return link["href"]
     renditions = doc.get("renditions")
-    values = renditions.values() if isinstance(renditions, dict) else renditions or ()
+    if isinstance(renditions, dict):
+        # 1.x names its renditions: taken by name (an AMP page last), never by the order of
+        # the keys (see ``_variant``)
+        values = [renditions[k] for k in sorted(renditions, key=lambda k: ("amp" in k.lower(), k))]
+    else:
+        values = renditions or ()
     for rendition in values:
         kind = str(_get(rendition, "contenttype", "contentType", "mimetype") or "")
         href = rendition.get("href")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import html
 import io
 import math
 import re
@@ -325,12 +326,20 @@ def _first_content(entry: feedparser.FeedParserDict) -> str:
     return contents[0].get("value", "") if contents else ""
 
 
-def _feed_entry(entry: feedparser.FeedParserDict) -> FeedEntry:
+def _feed_entry(entry: feedparser.FeedParserDict, *, read_loosely: bool = False) -> FeedEntry:
+    """``read_loosely``: by feedparser's loose parser, which it falls back to for a document
+    that is not well-formed XML (one ``&nbsp;`` anywhere in it). That parser leaves the XML
+    escapes of a guid, an Atom id or a link's href as written (``?p=1&amp;lang=en``, and
+    WordPress's ``&#038;``, whose ``#`` then cuts the link), which its strict parser
+    resolves: they are resolved here, so the same item reads the same in either document."""
     # dict.get for dates: feedparser's own lookup quietly falls back to the published date.
     published, updated = dict.get(entry, "published"), dict.get(entry, "updated")
+    guid, link = entry.get("id"), entry.get("link")
+    if read_loosely:
+        guid, link = _escapes_resolved(guid), _escapes_resolved(link)
     return FeedEntry(
-        guid=entry.get("id"),
-        link=entry.get("link"),
+        guid=guid,
+        link=link,
         has_links=bool(entry.get("links")),
         title=entry.get("title"),
         summary_markup=entry.get("summary") or "",
@@ -342,6 +351,10 @@ def _feed_entry(entry: feedparser.FeedParserDict) -> FeedEntry:
         published_parsed=dict.get(entry, "published_parsed"),
         updated_parsed=dict.get(entry, "updated_parsed"),
     )
+
+
+def _escapes_resolved(value: str | None) -> str | None:
+    return html.unescape(value) if isinstance(value, str) and "&" in value else value
 
 
 def parse_rss(
@@ -386,7 +399,7 @@ def parse_rss(
         # of its text: a revision that never happened.
         entries, cut_off = entries[:-1], entries[-1:]
     result = result_of(
-        map(_feed_entry, entries),
+        (_feed_entry(entry, read_loosely=broken) for entry in entries),
         feed_title=parsed.feed.get("title"),
         feed_language=parsed.feed.get("language") or default_language or None,
         warning=warning,
@@ -402,7 +415,7 @@ def parse_rss(
 
 def _ends_inside_an_item(body: bytes) -> bool:
     """Whether the document ends inside its last item: neither an item's end nor the
-    feed's follows the last item's start (markup in CDATA sections and comments is text).
+    feed's follows the last item's start tag (markup in CDATA sections and comments is text).
     False for a body these byte patterns cannot read (UTF-16): it is not known to be cut."""
     opaque = _opaque_spans(body, 0, len(body))
 
@@ -414,8 +427,8 @@ def _ends_inside_an_item(body: bytes) -> bool:
     for found in _ANY_ITEM_START.finditer(body):
         if is_markup(found):
             last_start = found
-    if last_start is None:
-        return False
+    if last_start is None or body.find(b">", last_start.end()) < 0:
+        return False  # none, or one cut inside its start tag: no entry was opened for it
     return not any(
         is_markup(found)
         for end in (_ANY_ITEM_END, _FEED_END)

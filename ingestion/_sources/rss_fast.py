@@ -45,6 +45,9 @@ _TEXT_XML_TYPES = ("text/xml", "text/xml-external-parsed-entity")
 # lower case), else by the prefix the document gives it; names are lower-cased.
 _CANONICAL_PREFIXES = {uri.lower(): prefix for uri, prefix in _FeedParserMixin.namespaces.items()}
 _USERLAND = "http://backend.userland.com/rss"
+_CANONICAL_NAMES = frozenset(prefix.encode() for prefix in _CANONICAL_PREFIXES.values())
+# A namespace declaration anywhere in the document (in text too: then it only costs the fast path).
+_PREFIX_BINDING = re.compile(rb"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']*)["']""")
 
 # Children of <channel> that never touch the feed's title or language.
 _CHANNEL_LEAVES = frozenset(
@@ -225,7 +228,7 @@ def parse_rss_fast(
     if not _xml_content_type(content_type):
         return None
     body, _headers, notes = prepared(body, content_type)
-    if notes or _NOT_ASCII_COMPATIBLE.match(body[:4]):
+    if notes or _NOT_ASCII_COMPATIBLE.match(body[:4]) or _rebinds_a_canonical_prefix(body):
         return None
     # A parser per call: lxml parsers must not be shared between threads.
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -237,6 +240,17 @@ def parse_rss_fast(
         return _read(tree.getroot(), now, default_language)
     except (etree.XMLSyntaxError, _Declined, ValueError):
         return None
+
+
+def _rebinds_a_canonical_prefix(body: bytes) -> bool:
+    """Whether the document binds a prefix feedparser names a namespace by (``dc``) to
+    another namespace: feedparser then reads that namespace's elements through the
+    document's binding of the name, wherever it is declared, which ``_name`` does not."""
+    return any(
+        _CANONICAL_PREFIXES.get(uri.decode("utf-8", "replace").lower()) != prefix.decode()
+        for prefix, uri in _PREFIX_BINDING.findall(body)
+        if prefix in _CANONICAL_NAMES
+    )
 
 
 def _xml_content_type(content_type: str | None) -> bool:

@@ -264,7 +264,6 @@ _TRACKING_PARAMS = frozenset(
         "ref_url",
         "sessionid",
         "session_id",
-        "sid",
         "phpsessid",
         "jsessionid",
         "aspsessionid",
@@ -281,6 +280,8 @@ _SIMPLE_URL = re.compile(r"^https?://[a-z0-9.-]+(/[^?#;]*)?$")
 _SIMPLE_URL_WITH_QUERY = re.compile(r"^(https?://[a-z0-9.-]+(/[^?#;]*)?)\?([^#;]*)$")
 # A query parameter name that reads as itself (nothing to unquote).
 _PLAIN_PARAM = re.compile(r"[A-Za-z0-9_.-]+")
+#: A ``sid`` that is a session's token, not a story's number.
+_SESSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}")
 _PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid)=[^/?#]*", re.I)
 
 
@@ -322,7 +323,7 @@ def canonical_url(url: str | None) -> str | None:
     kept = [
         (key, value)
         for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _tracking_param(key)
+        if not _tracking_param(key, value)
     ]
     path = _PATH_SESSION.sub("", parts.path) or "/"
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), _route(path, parts.fragment)))
@@ -335,22 +336,27 @@ def _route(path: str, fragment: str) -> str:
         return ""
     route, _, query = fragment.partition("?")
     kept = [
-        (key, value) for key, value in parse_qsl(query, keep_blank_values=True) if not _tracking_param(key)
+        (key, value)
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        if not _tracking_param(key, value)
     ]
     if kept:
         return f"{route}?{urlencode(kept, doseq=True)}"
     return route if route.strip("!/") else ""  # a bare "#!" (or tracking parameters alone): the front page
 
 
-def _tracking_param(name: str) -> bool:
+def _tracking_param(name: str, value: str) -> bool:
     name = name.lower()
+    if name == "sid":  # a session's token, or a story's number (PHP-Nuke's ``article&sid=101``)
+        return _SESSION_TOKEN.fullmatch(value) is not None and not value.isdigit()
     return name in _TRACKING_PARAMS or name.startswith(_TRACKING_PREFIXES)
 
 
 def _plain_tracking_param(part: str) -> bool:
-    """Whether one ``name=value`` of a query is a tracking parameter whose name needs no unquoting."""
-    name = part.split("=", 1)[0]
-    return _PLAIN_PARAM.fullmatch(name) is not None and _tracking_param(name)
+    """Whether one ``name=value`` of a query is a tracking parameter whose name needs no
+    unquoting (a value that does is no session token: see ``_tracking_param``)."""
+    name, _, value = part.partition("=")
+    return _PLAIN_PARAM.fullmatch(name) is not None and _tracking_param(name, value)
 
 
 #: What a published link never holds: control characters (browsers drop some, so the
