@@ -249,7 +249,7 @@ def test_a_log_made_in_the_older_format_keeps_working(db_path: Path) -> None:
 
 
 def test_a_wire_version_older_than_the_logged_one_records_nothing(tmp_path: Path, db_path: Path) -> None:
-    # The logged version is read from the payload of the stream's latest event, and only for
+    # The logged version is read from the payloads of the stream's events, and only for
     # items that bring a version of their own (heads' wire_versions_of).
     feed = tmp_path / "wire.json"
     source = Source("wire", str(feed), kind="ninjs")
@@ -268,6 +268,57 @@ def test_a_wire_version_older_than_the_logged_one_records_nothing(tmp_path: Path
             "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
         ).fetchall()
     assert titles == [("Talks begin",), ("Talks begin in Geneva",)]
+
+
+def _wire_history(db_path: Path) -> list[tuple]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return con.execute(
+            "SELECT event_type, payload ->> '$.title' FROM raw.events "
+            "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
+        ).fetchall()
+
+
+def test_a_version_without_a_number_leaves_the_version_logged_before(tmp_path: Path, db_path: Path) -> None:
+    """v3, then a kill that carries no version (ninjs makes it optional), then v2 late: v2 is
+    older than v3, which the log holds; it does not bring the article back with older text."""
+    feed = tmp_path / "wire.json"
+    source = Source("wire", str(feed), kind="ninjs")
+
+    def deliver(version: str | None, status: str, headline: str) -> dict[str, int]:
+        doc = {"uri": "urn:wire:3", "pubstatus": status, "headline": headline}
+        feed.write_text(json.dumps(doc if version is None else {**doc, "version": version}))
+        return ingest([source], db_path).totals()
+
+    assert deliver("3", "usable", "Talks begin in Geneva")["new"] == 1
+    assert deliver(None, "canceled", "Talks begin in Geneva")["withdrawn"] == 1
+    assert deliver("2", "usable", "Talks begin")["stale"] == 1
+    assert [event_type for event_type, _ in _wire_history(db_path)] == [
+        "article.published",
+        "article.withdrawn",
+    ]
+
+
+@pytest.mark.parametrize("written", [3.0, "3.0", " 3"])
+def test_a_version_is_a_number_however_it_is_written(tmp_path: Path, db_path: Path, written: object) -> None:
+    """dpa digitalwires' ``"version": 3.0`` (its structure allows a number) is version 3, so
+    version 2 arriving after it is older."""
+    feed = tmp_path / "wire.json"
+    source = Source("wire", str(feed), kind="ninjs")
+
+    def deliver(version: object, headline: str) -> dict[str, int]:
+        doc = {
+            "format": "digitalwires",
+            "urn": "urn:newsml:dpa.com:1",
+            "version": version,
+            "headline": headline,
+        }
+        feed.write_text(json.dumps(doc))
+        return ingest([source], db_path).totals()
+
+    assert deliver(written, "Talks begin in Geneva")["new"] == 1
+    assert deliver(2, "Talks begin")["stale"] == 1
+    assert deliver(4, "Talks end")["revised"] == 1
+    assert [title for _, title in _wire_history(db_path)] == ["Talks begin in Geneva", "Talks end"]
 
 
 def test_an_older_canceled_version_withdraws_nothing(tmp_path: Path, db_path: Path) -> None:

@@ -438,7 +438,7 @@ def _read(
             report.words += words
         text_rows.append((digest, extractor, lang, status, words, len(mentions), detail))
         mention_rows.extend((digest, i, *m) for i, m in enumerate(mentions))
-    report.mentions = len(mention_rows)
+    report.mentions += len(mention_rows)
     return text_rows, mention_rows
 
 

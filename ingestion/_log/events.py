@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ingestion._log.store import PendingEvent, StreamHead
+from ingestion._log.store import PendingEvent, StreamHead, wire_version_number
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import iso
 from ingestion._sources.text import content_hashes, without_scheme
@@ -318,13 +318,10 @@ def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:
 def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
     """Whether the item's wire version is not past the logged one: a change of text needs
     a higher version; a kill may keep the version it cancels (v3 usable, then v3 canceled)."""
-    new, old = item.wire.get("version"), head.wire_version
+    new, old = wire_version_number(item.wire.get("version")), head.wire_version
     if new is None or old is None:
         return False
-    try:
-        return int(new) < int(old) if item.withdrawn else int(new) <= int(old)
-    except (TypeError, ValueError):
-        return False
+    return new < old if item.withdrawn else new <= old
 
 
 def _made_before(item: ParsedItem, head: StreamHead) -> bool:
@@ -391,7 +388,9 @@ def decide(
         head.event_type = event_type
         head.content_hash = chash
         head.occurred_at = occurred_at or head.occurred_at
-        head.wire_version = item.wire.get("version", head.wire_version)
+        version = wire_version_number(item.wire.get("version"))
+        if version is not None and (head.wire_version is None or version > head.wire_version):
+            head.wire_version = version
         head.event_seq = None  # not in the log yet
         head.url, head.guid = item.url, item.guid
         if dated_versions:

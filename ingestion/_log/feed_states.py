@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ingestion._files import write_atomically
-from ingestion._log.store import EventStore, anchor_path
+from ingestion._log.store import EventStore, anchor_path, read_anchor_file
 from ingestion._sources.dates import parse_datetime
+
+#: The fields that are times (ISO 8601 text in the states file).
+_TIMES = ("last_fetched_at", "last_unconditional_at", "latest_body_fetched_at", "retry_after_until")
 
 
 @dataclass(slots=True)
@@ -25,6 +28,8 @@ class FeedState:
     last_fetched_at: datetime | None = None
     last_unconditional_at: datetime | None = None
     latest_body: str | None = None
+    #: When the fetch that delivered ``latest_body`` was made (by the fetching machine's clock).
+    latest_body_fetched_at: datetime | None = None
     etag: str | None = None
     last_modified: str | None = None
     retry_after_until: datetime | None = None
@@ -35,7 +40,7 @@ class FeedState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeedState:
         state = cls(**{name: data.get(name) for name in cls.__slots__})
-        for name in ("last_fetched_at", "last_unconditional_at", "retry_after_until"):
+        for name in _TIMES:
             value = getattr(state, name)
             if isinstance(value, str):
                 setattr(state, name, parse_datetime(value))
@@ -77,7 +82,7 @@ def current_states_file(db_path: Path, log_head: Any = _ANCHOR_FILE) -> dict[str
     ``log_head``: the last event as the log itself says (``EventStore.last_anchor``),
     for a writer holding the lock: an anchor a crash left behind the log is then no
     reason to trust a states file as old as it."""
-    expected = anchor(db_path) if log_head is _ANCHOR_FILE else log_head
+    expected = read_anchor_file(anchor_path(db_path)) if log_head is _ANCHOR_FILE else log_head
     try:
         data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
         if data["anchor"] is not None and data["anchor"] == expected:
@@ -85,13 +90,6 @@ def current_states_file(db_path: Path, log_head: Any = _ANCHOR_FILE) -> dict[str
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # missing, stale or damaged: it is only a copy of what the log says
     return None
-
-
-def anchor(db_path: Path) -> Any:
-    try:
-        return json.loads(anchor_path(db_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def states_of(store: EventStore, after_seq: int = 0) -> dict[str, FeedState]:
@@ -102,9 +100,9 @@ def states_of(store: EventStore, after_seq: int = 0) -> dict[str, FeedState]:
 def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> dict[str, FeedState]:
     """The states of a log from those of its events up to some point (``earlier``) and
     of its events after it (``later``): what ``states_of`` gives for the whole log, at
-    the cost of reading only the new events. The two times are maxima; the validators
-    are the latest body's (with it, even None); every other field is the latest value
-    given, so a later one wins unless it is None."""
+    the cost of reading only the new events. The validators are the latest body's (with
+    it, even None); every other field is the latest value given, so a later one wins
+    unless it is None."""
     folded = dict(earlier)
     for source, new in later.items():
         old = folded.get(source)
@@ -114,9 +112,7 @@ def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> d
         values = {}
         for name in FeedState.__slots__:
             before, after = getattr(old, name), getattr(new, name)
-            if name in ("last_fetched_at", "last_unconditional_at"):
-                values[name] = max((v for v in (before, after) if v is not None), default=None)
-            elif name in ("etag", "last_modified") and new.latest_body is not None:
+            if name in ("etag", "last_modified") and new.latest_body is not None:
                 values[name] = after
             else:
                 values[name] = before if after is None else after
@@ -126,7 +122,7 @@ def fold_states(earlier: dict[str, FeedState], later: dict[str, FeedState]) -> d
 
 def write_feed_states(db_path: Path, states: dict[str, FeedState]) -> None:
     data = {
-        "anchor": anchor(db_path),
+        "anchor": read_anchor_file(anchor_path(db_path)),
         "sources": {source: state.to_dict() for source, state in states.items()},
     }
     write_atomically(feed_states_path(db_path), json.dumps(data, ensure_ascii=False).encode("utf-8"))

@@ -182,6 +182,12 @@ def record(
             if recorded:
                 _already_recorded(store, recorded, outcomes, summaries)
                 if not todo:
+                    # The first attempt may have stopped between its commit and the files that
+                    # planning reads (the anchor, the states): left so, planning would go on
+                    # from the states before it (a server's Retry-After unheeded).
+                    if store.move_anchor_to_last_event():
+                        with suppress(OSError):
+                            write_feed_states(db_path, states_of(store))
                     return IngestReport(run_id, summaries, 0)
                 run_id = f"{run_id}#{len(set(recorded.values())) + 1}"
             # Under the lock the log cannot move: a states file that names its last event is its word.
@@ -234,7 +240,8 @@ def record(
                             outcome.source_id, result.items, heads, versions_in_order=False
                         )
                         reread_heads(result.items, stream_ids, heads, latest_texts)
-                    events = _events_for_outcome(outcome, result, heads, summary, decision)
+                    older = _older_than_latest_body(outcome, states.get(outcome.source_id), recorded_at)
+                    events = _events_for_outcome(outcome, result, heads, summary, decision, older=older)
                     for event in events:  # made here, so a payload that cannot be stored fails its source
                         event.payload_text = dump_payload(event.payload)
                 except (TypeError, ValueError, UnicodeError) as exc:
@@ -481,13 +488,33 @@ def _failed(outcome: FetchOutcome, summary: SourceSummary, error_class: str, mes
     return PendingEvent("feed.failed", f"feed:{outcome.source_id}", outcome.source_id, payload)
 
 
+def _older_than_latest_body(outcome: FetchOutcome, state: FeedState | None, now: datetime) -> bool:
+    """Whether the fetch was made before the one that delivered its source's latest recorded
+    body: recorded late (it waited for the writer behind a newer run, or a failed run of long
+    ago was cleared and run again), it is history, not the articles' latest word. A latest
+    body dated after ``now`` (the clock was set back since) says nothing."""
+    if not outcome.body_sha256 or state is None or state.latest_body_fetched_at is None:
+        return False
+    if state.latest_body_fetched_at > now:
+        return False
+    try:
+        return datetime.fromisoformat(outcome.fetched_at) < state.latest_body_fetched_at
+    except (TypeError, ValueError):
+        return False
+
+
 def _events_for_outcome(
     outcome: FetchOutcome,
     result: ParseResult | SourceError | None,
     heads: dict[str, StreamHead],
     summary: SourceSummary,
     identity_decision: dict[str, Any] | None = None,
+    *,
+    older: bool = False,
 ) -> list[PendingEvent]:
+    """The fetch's event and its items' events. A fetch ``older`` than the one that delivered
+    its source's latest body is recorded without its body as the latest (``content_hash``)
+    and its items are counted stale: what it says was said before what the log holds."""
     feed_stream = f"feed:{outcome.source_id}"
     if not outcome.ok:
         return [
@@ -508,7 +535,11 @@ def _events_for_outcome(
             )
         ]
     raw_ref = {"body_sha256": outcome.body_sha256, "fetched_at": outcome.fetched_at}
-    article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
+    if older:
+        article_events, counts = [], Counter(stale=len(result.items))
+        payload["older_than_latest_body"] = True
+    else:
+        article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
     summary.counts.update(counts)
     summary.counts["rejected"] += len(result.rejections)
     notes = [result.warning] if result.warning else []
@@ -540,9 +571,8 @@ def _events_for_outcome(
     )
     if identity_decision:
         payload["identity_decision"] = identity_decision
-    fetched = PendingEvent(
-        "feed.fetched", feed_stream, outcome.source_id, payload, content_hash=outcome.body_sha256
-    )
+    body = None if older else outcome.body_sha256
+    fetched = PendingEvent("feed.fetched", feed_stream, outcome.source_id, payload, content_hash=body)
     return [fetched, *article_events]
 
 

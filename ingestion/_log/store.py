@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,16 @@ class PendingEvent:
     payload_text: str | None = None
 
 
+def wire_version_number(value: object) -> Decimal | None:
+    """A wire version as a number ("3", " 3", "3.0" and 3.0 are version 3); None for none
+    (absent, empty, "v3"), which orders nothing."""
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError:  # not a number (decimal's InvalidOperation)
+        return None
+    return number if number.is_finite() else None
+
+
 @dataclass(slots=True)
 class StreamHead:
     """What the log already knows about one article stream."""
@@ -157,7 +168,9 @@ class StreamHead:
     event_type: str
     content_hash: str | None
     occurred_at: datetime | None
-    wire_version: str | None
+    #: The highest wire version among its versions (``wire_version_number``): a version
+    #: without one, or one judged a repeat, leaves it as it was.
+    wire_version: Decimal | None
     #: When its latest version was made (its ``updated_at``), where versions are ordered by
     #: it: one an archive recorded (``ARCHIVE_MADE_AT_SQL``), read for ``backfill``. None
     #: elsewhere: a feed's times are not trusted.
@@ -309,6 +322,14 @@ def anchor_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".head.json")
 
 
+def read_anchor_file(path: Path) -> Any:
+    """What the anchor file holds (None if it cannot be read)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 #: When an event's version was made, for one an archive recorded: its ``updated_at``. A
 #: feed's times are not trusted to order versions (a clock hours ahead would make an
 #: archive's later versions look older), so NULL for any other.
@@ -438,6 +459,16 @@ class EventStore:
                 self.anchor_path, json.dumps({"event_seq": seq, "event_hash": event_hash}).encode()
             )
 
+    def move_anchor_to_last_event(self) -> bool:
+        """For a writer holding the lock: point the anchor at the log's last event if a
+        writer stopped between its commit and moving it (as the next append would); whether
+        it had to."""
+        last = self.last_anchor()
+        if last is None or read_anchor_file(self.anchor_path) == last:
+            return False
+        write_atomically(self.anchor_path, json.dumps(last).encode())
+        return True
+
     # -- reads -------------------------------------------------------------------------
 
     def heads(
@@ -463,34 +494,38 @@ class EventStore:
                        arg_max(e.event_type, e.stream_version),
                        arg_max(e.content_hash, e.stream_version),
                        max(e.occurred_at),
-                       arg_max(e.event_seq, e.stream_version)
+                       arg_max(e.event_seq, e.stream_version),
+                       list(e.event_seq)
                 FROM raw.events AS e
                 SEMI JOIN _wanted_streams AS w ON e.stream_id = w.stream_id
                 GROUP BY e.stream_id
                 """
             ).fetchall()
-        latest = [row[5] for row in rows if row[0] in wire_versions_of or row[0] in made_at_of]
-        from_payload: dict[str, tuple[str | None, datetime | None]] = {}
-        if latest:
-            with registered(
-                self.con, "_latest_events", pa.table({"event_seq": pa.array(latest, pa.int64())})
-            ):
-                from_payload = {
-                    stream_id: (wire_version, made_at)
-                    for stream_id, wire_version, made_at in self.con.execute(
-                        f"""
-                        SELECT e.stream_id, e.payload ->> '$.wire.version', {ARCHIVE_MADE_AT_SQL}
-                        FROM raw.events AS e SEMI JOIN _latest_events AS l ON e.event_seq = l.event_seq
-                        """
-                    ).fetchall()
-                }
+        # A stream's wire version is the highest of all its versions' (the latest may have none),
+        # its made_at its latest version's.
+        read = [seq for row in rows if row[0] in wire_versions_of for seq in row[6]]
+        read += [row[5] for row in rows if row[0] in made_at_of]
+        wire_versions: dict[str, Decimal] = {}
+        made_at_by_seq: dict[int, datetime | None] = {}
+        if read:
+            with registered(self.con, "_read_events", pa.table({"event_seq": pa.array(read, pa.int64())})):
+                for stream_id, event_seq, version, made_at in self.con.execute(
+                    f"""
+                    SELECT e.stream_id, e.event_seq, e.payload ->> '$.wire.version', {ARCHIVE_MADE_AT_SQL}
+                    FROM raw.events AS e SEMI JOIN _read_events AS r ON e.event_seq = r.event_seq
+                    """
+                ).fetchall():
+                    made_at_by_seq[event_seq] = made_at
+                    number = wire_version_number(version)
+                    highest = wire_versions.get(stream_id)
+                    if number is not None and (highest is None or number > highest):
+                        wire_versions[stream_id] = number
         heads = {}
-        for stream_id, *head, latest_seq in rows:
-            wire_version, made_at = from_payload.get(stream_id, (None, None))
+        for stream_id, *head, latest_seq, _ in rows:
             heads[stream_id] = StreamHead(
                 *head,
-                wire_version if stream_id in wire_versions_of else None,
-                made_at if stream_id in made_at_of else None,
+                wire_versions.get(stream_id) if stream_id in wire_versions_of else None,
+                made_at_by_seq.get(latest_seq) if stream_id in made_at_of else None,
                 latest_seq,
             )
         return heads
@@ -570,9 +605,13 @@ class EventStore:
         ``after_seq`` (all of them by default); ``feed_states.fold_states`` adds the
         states of later events to earlier ones.
 
+        The times are when its latest fetch (and latest unconditional one) was made, by the
+        fetching machine's clock: ``recorded_at`` never goes back, so after a clock set back
+        it would keep a source from being due until the clock caught up.
         ``latest_body`` is the hash of the last body it delivered (a 304 delivers
-        none); ``etag``/``last_modified`` came with that body (NULL if it came
-        without: an older body's would let a 304 hide a change). ``retry_after_until``
+        none), ``latest_body_fetched_at`` when that body was fetched; ``etag`` and
+        ``last_modified`` came with that body (NULL if it came without: an older body's
+        would let a 304 hide a change). ``retry_after_until``
         is what the latest fetch's server asked for; ``identity_decision`` the
         latest decision on how the source's items are identified (see ``record``).
         Those are the latest value given (NULLs are passed over).
@@ -581,10 +620,12 @@ class EventStore:
         rows = self.con.execute(
             """
             SELECT source_id,
-                   max(recorded_at),
-                   max(recorded_at) FILTER (WHERE event_type = 'feed.fetched'
-                                            AND (payload ->> '$.conditional') = 'false'),
+                   arg_max(payload ->> '$.fetched_at', stream_version),
+                   arg_max(payload ->> '$.fetched_at', stream_version)
+                       FILTER (WHERE event_type = 'feed.fetched' AND (payload ->> '$.conditional') = 'false'),
                    arg_max(content_hash, stream_version) FILTER (WHERE content_hash IS NOT NULL),
+                   arg_max(payload ->> '$.fetched_at', stream_version)
+                       FILTER (WHERE content_hash IS NOT NULL),
                    arg_max_null(payload ->> '$.etag', stream_version) FILTER (WHERE content_hash IS NOT NULL),
                    arg_max_null(payload ->> '$.last_modified', stream_version)
                        FILTER (WHERE content_hash IS NOT NULL),
@@ -601,6 +642,7 @@ class EventStore:
             "last_fetched_at",
             "last_unconditional_at",
             "latest_body",
+            "latest_body_fetched_at",
             "etag",
             "last_modified",
             "retry_after_until",

@@ -115,10 +115,14 @@ def _read_anchor(store: EventStore, report: VerifyReport) -> tuple[int, str] | N
         return None
     try:
         anchor = json.loads(path.read_text())
-        return int(anchor["event_seq"]), str(anchor["event_hash"])
-    except (ValueError, KeyError, TypeError):
+        seq, event_hash = anchor["event_seq"], anchor["event_hash"]
+    except (ValueError, KeyError, TypeError):  # not JSON (or not UTF-8), not an object, a key missing
+        seq = event_hash = None
+    # What a writer wrote: a whole number and a hash (not 2.7, true or 1e999, which JSON allows)
+    if type(seq) is not int or not 0 <= seq < 2**63 or not isinstance(event_hash, str):
         report.problems.append(f"anchor: {path.name} is not a valid anchor (edited or damaged)")
         return None
+    return seq, event_hash
 
 
 def _check_anchor(store: EventStore, anchor: tuple[int, str], report: VerifyReport) -> None:

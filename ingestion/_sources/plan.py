@@ -33,7 +33,7 @@ def is_due(last_fetched_at: datetime | None, poll_interval_minutes: float, now: 
     """A source is due once its poll interval has passed, give or take the few
     seconds or minutes between a run's planning and its recording: a run every
     15 minutes must find a 15-minute source due every time."""
-    if last_fetched_at is None:
+    if last_fetched_at is None or last_fetched_at > now:  # ahead of now: the clock was set back since
         return True
     interval = timedelta(minutes=poll_interval_minutes)
     slack = max(timedelta(minutes=1), interval / 10)
@@ -59,7 +59,7 @@ def plan(
             continue
         conditional = (
             state.last_unconditional_at is not None
-            and now - state.last_unconditional_at < UNCONDITIONAL_AFTER
+            and timedelta(0) <= now - state.last_unconditional_at < UNCONDITIONAL_AFTER
         )
         result.requests.append(
             FetchRequest(
