@@ -504,3 +504,27 @@ def test_entity_page_links_to_its_articles(
 def test_write_through_sql_is_refused_in_the_browser(browser, explorer: RunningExplorer) -> None:
     browser.get(f"{explorer.url}newsroom?sql=INSERT+INTO+sources+(source_id)+VALUES+('x')")
     assert "Statement must be a SELECT" in browser.page_source
+
+
+def test_a_bad_request_leaves_no_traceback_and_no_headers_on_the_console(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A page size over the limit is a 400 page; Datasette's own handler, which printed every
+    error's traceback with its local variables (the request's headers among them), is out."""
+    published = tmp_path / "published"
+    published.mkdir()
+    with closing(sqlite3.connect(published / "newsroom.sqlite")) as con:
+        con.execute("CREATE TABLE articles (article_id TEXT PRIMARY KEY, title TEXT)")
+        con.execute("INSERT INTO articles VALUES ('a1', 'A headline')")
+        con.commit()
+    statuses = []
+    with start_in_background(published) as running:
+        capfd.readouterr()
+        for path in ("newsroom/articles?_size=100000", "newsroom/articles?_sort=nonexistent"):
+            request = urllib.request.Request(f"{running.url}{path}", headers={"Cookie": "session=SECRET-42"})
+            with pytest.raises(urllib.error.HTTPError) as answered:
+                urllib.request.urlopen(request, timeout=30)
+            statuses.append(answered.value.code)
+    printed = capfd.readouterr()
+    assert statuses == [400, 500]  # Datasette answers an unknown sort column with a 500 of its own
+    assert "SECRET-42" not in printed.out + printed.err and "Traceback" not in printed.out + printed.err

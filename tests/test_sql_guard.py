@@ -135,13 +135,27 @@ def test_a_refused_query_changes_and_reveals_nothing(
 def test_reading_the_snapshot_still_works(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_sql(snapshot(root), "SELECT count(*) AS n FROM marts.articles", fmt="csv")
     run_sql(snapshot(root), "EXPLAIN SELECT * FROM marts.articles", fmt="csv")
+    run_sql(snapshot(root), "EXPLAIN (FORMAT json) SELECT * FROM marts.articles", fmt="csv")
+    run_sql(snapshot(root), "SELECT count(*) AS n FROM query('SELECT * FROM marts.articles')", fmt="csv")
     assert capsys.readouterr().out.startswith("n\n5\n")
+
+
+#: Calls the statement check must find however they are written: a comment between the
+#: name and its arguments, a statement in a string, one made as the query runs. (Run in a
+#: process of their own: one that got through would abort it.)
+HIDDEN = {
+    "block comment": "SELECT * FROM enable_logging /* */ (storage='file', storage_path='{root}/logs')",
+    "line comment": "SELECT * FROM enable_logging --\n(storage='file', storage_path='{root}/logs')",
+    "in query()": "SELECT * FROM query('SELECT * FROM enable_logging(storage=''file'')')",
+    "made in query()": "SELECT * FROM query('SELECT * FROM enable_' || 'logging(storage=''file'')')",
+    "in a subquery": "SELECT (SELECT count(*) FROM truncate_duckdb_logs())",
+}
 
 
 @pytest.mark.parametrize(
     "query",
-    [REFUSED["delete"], REFUSED["read_text"], REFUSED["load"]],
-    ids=["write", "file function", "extension"],
+    [REFUSED["delete"], REFUSED["read_text"], REFUSED["load"], *HIDDEN.values()],
+    ids=["write", "file function", "extension", *HIDDEN.keys()],
 )
 def test_the_command_refuses_in_one_line_with_exit_status_2(root: Path, query: str) -> None:
     before = _tree(root)

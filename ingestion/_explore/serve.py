@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasette.handle_exception as datasette_errors
 import uvicorn
 from datasette.app import Datasette
 from datasette.database import Database
@@ -97,6 +98,8 @@ def explorer_app(published_dir: Path) -> Any:
     mirror = _readable_mirror(link)
     if pm.get_plugin(plugin.__name__) is None:
         pm.register(plugin, name=plugin.__name__)
+    if pm.is_registered(datasette_errors):  # ``plugin.handle_exception`` answers every error
+        pm.unregister(datasette_errors)
     datasette = Datasette(
         metadata=explorer_metadata(mirror, published_dir / FEEDS_NAME),
         template_dir=str(_TEMPLATES),

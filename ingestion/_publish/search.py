@@ -34,11 +34,54 @@ import duckdb
 from ingestion._extensions import load_extension
 from ingestion.exceptions import QueryError
 
-_SEPARATORS = re.compile(r"[^a-z0-9]+")
-#: A text's words as the index sees them, in SQL: the same rule as ``_SEPARATORS`` after ``fold``.
-_WORDS_SQL = (
-    "list_filter(regexp_split_to_array(strip_accents(lower({text})), '[^a-z0-9]+'), word -> word <> '')"
-)
+#: Letters that have no decomposition but that a reader takes for others ("Wałęsa" is
+#: searched as "Walesa", "Straße" as "Strasse"), Greek's final sigma, the Latin ligatures
+#: and fullwidth letters and digits: ``fold`` and ``_fold_sql`` turn them into these.
+_FOLDED_LETTERS = {
+    "ł": "l",
+    "ø": "o",
+    "đ": "d",
+    "ð": "d",
+    "ħ": "h",
+    "\u0131": "i",  # dotless i
+    "ŧ": "t",
+    "\u03c2": "\u03c3",  # Greek final sigma: sigma
+    **{chr(0xFF41 + n): chr(0x61 + n) for n in range(26)},  # fullwidth a-z
+    **{chr(0xFF10 + n): str(n) for n in range(10)},  # fullwidth 0-9
+    "ß": "ss",
+    "æ": "ae",
+    "œ": "oe",
+    "þ": "th",
+    "ﬀ": "ff",
+    "ﬁ": "fi",
+    "ﬂ": "fl",
+    "ﬃ": "ffi",
+    "ﬄ": "ffl",
+    "ﬅ": "st",
+    "ﬆ": "st",
+}
+_FOLD_TABLE = str.maketrans(_FOLDED_LETTERS)
+#: Between words: anything but a letter or a digit, of any script.
+_SEPARATORS = re.compile(r"[\W_]+")
+#: The index's name for how it reads words: a snapshot indexed otherwise is indexed again.
+SEARCH_RULE = "unicode-words-1"
+
+
+def _fold_sql(text: str) -> str:
+    """``fold`` in SQL (DuckDB's ``strip_accents`` drops the marks a canonical decomposition leaves)."""
+    single = {letter: to for letter, to in _FOLDED_LETTERS.items() if len(to) == 1}
+    folded = f"translate(strip_accents(lower({text})), '{''.join(single)}', '{''.join(single.values())}')"
+    for letter, letters in _FOLDED_LETTERS.items():
+        if len(letters) > 1:
+            folded = f"replace({folded}, '{letter}', '{letters}')"
+    return folded
+
+
+def _words_sql(text: str) -> str:
+    """A text's words as the index sees them, in SQL: the same rule as ``_SEPARATORS`` after ``fold``."""
+    return f"list_filter(regexp_split_to_array({_fold_sql(text)}, '[^\\pL\\pN]+'), word -> word <> '')"
+
+
 _STOPWORDS_FILE = Path(__file__).parents[1] / "_derive" / "stopwords_en.txt"
 #: BM25's usual constants: how fast repeated words stop counting, how much length matters.
 BM25_K1, BM25_B = 1.2, 0.75
@@ -79,7 +122,7 @@ _DOCUMENTS_SQL = """
 _POSTINGS_SQL = f"""
     WITH words AS (
         SELECT doc_id, article_number, version, is_current,
-               unnest({_WORDS_SQL.format(text="concat_ws(' ', title, summary, body)")}) AS word
+               unnest({_words_sql("concat_ws(' ', title, summary, body)")}) AS word
         FROM main.search_documents
         WHERE doc_id > {{after}}
     ), counted AS (
@@ -137,12 +180,13 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
     counted, total = _document_lengths(con, "true")
     _write_stats(con, documents_with_terms=counted, total_terms=total, unsorted_postings=0)
     con.execute(_DOCUMENTS_INDEX_SQL)
+    con.execute("CREATE TABLE main.search_rule AS SELECT ?::VARCHAR AS rule", [SEARCH_RULE])
     con.execute(
         f"""
         CREATE MACRO main.search_articles(query) AS TABLE
         WITH query_terms AS (
             SELECT DISTINCT stem(word, 'porter') AS term
-            FROM (SELECT unnest({_WORDS_SQL.format(text="query")}) AS word)
+            FROM (SELECT unnest({_words_sql("query")}) AS word)
             WHERE word NOT IN (SELECT word FROM main.search_stopwords)
         ), weights AS (
             SELECT t.term, {_idf_sql()} AS idf
@@ -166,7 +210,14 @@ def update_search_index(con: duckdb.DuckDBPyConnection, touched_articles: str) -
     whose marts were brought up to date: their documents and postings are replaced,
     the term counts and statistics follow. Every score is what a fresh
     ``build_search_index`` would give; only the document numbers differ (and with
-    them the order of equal scores, which goes by number)."""
+    them the order of equal scores, which goes by number). An index that reads words by
+    another rule (``SEARCH_RULE``: an older version's) is built again instead."""
+    if _rule_of(con) != SEARCH_RULE:
+        for table in _SEARCH_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS main.{table}")
+        con.execute("DROP MACRO TABLE IF EXISTS main.search_articles")
+        build_search_index(con)
+        return
     load_extension(con, "fts")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT article_id FROM ({touched_articles})"
@@ -247,6 +298,24 @@ def update_search_index(con: duckdb.DuckDBPyConnection, touched_articles: str) -
         con.execute(f"DROP TABLE {table}")
 
 
+#: The index's tables (``build_search_index``).
+_SEARCH_TABLES = (
+    "search_stopwords",
+    "search_documents",
+    "search_postings",
+    "search_terms",
+    "search_stats",
+    "search_rule",
+)
+
+
+def _rule_of(con: duckdb.DuckDBPyConnection) -> str | None:
+    """How the snapshot's index reads words (None: from before the rule was recorded)."""
+    with contextlib.suppress(duckdb.CatalogException):
+        return con.execute("SELECT any_value(rule) FROM main.search_rule").fetchall()[0][0]
+    return None
+
+
 def _document_lengths(con: duckdb.DuckDBPyConnection, documents: str) -> tuple[int, int]:
     """How many of ``documents`` (a condition on ``doc_id``) have postings, and their terms in all."""
     return con.execute(
@@ -286,9 +355,13 @@ class ParsedQuery:
 
 
 def fold(text: str) -> str:
-    """Lowercase without accents, as the index sees text."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    """Lowercase without accents (and ``_FOLDED_LETTERS``), as the index sees text."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    # composed again, as DuckDB's strip_accents does (Hangul syllables stay syllables)
+    stripped = unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if unicodedata.category(c)[0] != "M")
+    )
+    return stripped.translate(_FOLD_TABLE)
 
 
 def parse_query(query: str) -> ParsedQuery:
@@ -350,10 +423,10 @@ def search(
         weights.setdefault(term, ALIAS_WEIGHT)
     conditions, params = _filter_sql(con, filters)
     for number, phrase in enumerate(parsed.phrases):
-        text = "strip_accents(lower(concat_ws(' ', d.title, d.summary, d.body)))"
+        text = _fold_sql("concat_ws(' ', d.title, d.summary, d.body)")
         conditions.append(f"{text} LIKE $phrase{number} ESCAPE '\\'")
         params[f"phrase{number}"] = "%" + _like_escape(fold(phrase)) + "%"
-    # Terms are [a-z0-9] only (the split above), so literals are safe; as literals they
+    # Terms are letters and digits only (the split above), so literals are safe; as literals they
     # let DuckDB skip every row group of the sorted postings that holds none of them.
     terms = ", ".join(f"'{term}'" for term in weights)
     weight_of = " ".join(f"WHEN '{term}' THEN {weight}" for term, weight in weights.items())
@@ -482,7 +555,7 @@ def _alias_names(con: duckdb.DuckDBPyConnection, query: str, parsed: ParsedQuery
         WHERE entity_id IN (
             SELECT entity_id
             FROM {_ENTITY_NAMES}
-            WHERE strip_accents(lower(alias)) IN (SELECT unnest(?::VARCHAR[]))
+            WHERE {_fold_sql("alias")} IN (SELECT unnest(?::VARCHAR[]))
         )
         ORDER BY alias
         """,
@@ -526,7 +599,7 @@ def _filter_sql(
                 f"""
                 SELECT DISTINCT entity_id
                 FROM {_ENTITY_NAMES}
-                WHERE strip_accents(lower(alias)) = strip_accents(lower(?)) OR entity_id = ?
+                WHERE {_fold_sql("alias")} = {_fold_sql("?")} OR entity_id = ?
                 """,
                 [filters.entity, filters.entity],
             ).fetchall()

@@ -70,12 +70,21 @@ _BLOB_NAME = re.compile(r"[0-9a-f]{64}\.gz")
 _NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 #: Table functions that change the connection's state or write files: refused by name
 #: (with file access off, one that enables logging aborts the process when it closes).
-_STATEFUL_FUNCTIONS = re.compile(
-    r'\b"?(enable_logging|disable_logging|truncate_duckdb_logs|enable_profiling|disable_profiling'
-    r'|checkpoint|force_checkpoint)"?\s*\(',
-    re.IGNORECASE,
+_STATEFUL_NAMES = frozenset(
+    {
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "enable_profiling",
+        "disable_profiling",
+        "checkpoint",
+        "force_checkpoint",
+    }
 )
-_EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
+#: The same in a statement's text, for one DuckDB cannot hand back parsed.
+_STATEFUL_FUNCTIONS = re.compile(rf'\b"?({"|".join(sorted(_STATEFUL_NAMES))})"?\s*\(', re.IGNORECASE)
+#: EXPLAIN, ANALYZE and options in parentheses (``EXPLAIN (FORMAT json)``) before what is explained.
+_EXPLAIN = re.compile(r"\s*EXPLAIN(\s+ANALY[SZ]E)?(\s*\([^()]*\))?", re.IGNORECASE)
 _PIVOT = re.compile(r"\s*(?:UN)?PIVOT\b", re.IGNORECASE)
 
 
@@ -362,8 +371,46 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             check_read_only(con, explained)
     if len(statements) > 1:
         raise QueryError(f"refused: {len(statements)} statements; run one at a time")
-    if found := _STATEFUL_FUNCTIONS.search(sql):
-        raise QueryError(f"refused: {found.group(1)}() changes the connection or writes files")
+    calls = _function_calls(con, sql)
+    if calls is None:
+        if found := _STATEFUL_FUNCTIONS.search(sql):
+            raise QueryError(f"refused: {found.group(1)}() changes the connection or writes files")
+        return
+    for name, arguments in calls:
+        if name in _STATEFUL_NAMES:
+            raise QueryError(f"refused: {name}() changes the connection or writes files")
+        if name == "query":  # a statement in a string: what it runs is checked too
+            if len(arguments) != 1 or arguments[0].get("class") != "CONSTANT":
+                raise QueryError("refused: query() of a text made as the query runs; write the SELECT out")
+            value = arguments[0].get("value") or {}
+            if not value.get("is_null") and isinstance(value.get("value"), str):
+                check_read_only(con, value["value"])
+
+
+def _function_calls(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[str, list[dict]]] | None:
+    """The functions a statement calls (lower-cased name, argument nodes), read from DuckDB's
+    own parse of it, so that neither comments nor spelling hide one; None for a statement
+    it does not hand back parsed."""
+    try:
+        [(serialized,)] = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchall()
+        tree = json.loads(serialized)
+    except (duckdb.Error, ValueError):
+        return None
+    if not isinstance(tree, dict) or tree.get("error"):
+        return None
+    calls: list[tuple[str, list[dict]]] = []
+    pending: list[object] = [tree]
+    while pending:  # a loop, not recursion: a query may nest deeper than Python's stack
+        node = pending.pop()
+        if isinstance(node, dict):
+            name = node.get("function_name")
+            if isinstance(name, str):
+                children = node.get("children")
+                calls.append((name.lower(), children if isinstance(children, list) else []))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return calls
 
 
 @contextlib.contextmanager
