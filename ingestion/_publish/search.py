@@ -67,14 +67,21 @@ _SEPARATORS = re.compile(r"[\W_]+")
 SEARCH_RULE = "unicode-words-1"
 
 
+#: The letters ``_FOLDED_LETTERS`` folds, as a regular expression's class.
+_FOLDED_CLASS = f"[{''.join(_FOLDED_LETTERS)}]"
+
+
 def _fold_sql(text: str) -> str:
-    """``fold`` in SQL (DuckDB's ``strip_accents`` drops the marks a canonical decomposition leaves)."""
+    """``fold`` in SQL (DuckDB's ``strip_accents`` drops the marks a canonical decomposition
+    leaves): the letters of ``_FOLDED_LETTERS`` are looked for once, and only a text that
+    has one goes through their replacements (a pass over the text each)."""
+    accents_off = f"strip_accents(lower({text}))"
     single = {letter: to for letter, to in _FOLDED_LETTERS.items() if len(to) == 1}
-    folded = f"translate(strip_accents(lower({text})), '{''.join(single)}', '{''.join(single.values())}')"
+    folded = f"translate({accents_off}, '{''.join(single)}', '{''.join(single.values())}')"
     for letter, letters in _FOLDED_LETTERS.items():
         if len(letters) > 1:
             folded = f"replace({folded}, '{letter}', '{letters}')"
-    return folded
+    return f"CASE WHEN regexp_matches({accents_off}, '{_FOLDED_CLASS}') THEN {folded} ELSE {accents_off} END"
 
 
 def _words_sql(text: str) -> str:
@@ -599,9 +606,9 @@ def _filter_sql(
                 f"""
                 SELECT DISTINCT entity_id
                 FROM {_ENTITY_NAMES}
-                WHERE {_fold_sql("alias")} = {_fold_sql("?")} OR entity_id = ?
+                WHERE {_fold_sql("alias")} = ? OR entity_id = ?
                 """,
-                [filters.entity, filters.entity],
+                [fold(filters.entity), filters.entity],
             ).fetchall()
         ]
         if not entity_ids:
