@@ -447,3 +447,90 @@ def test_links_told_apart_by_a_story_number_named_sid_are_two_articles(tmp_path:
     report = backfill(_write(tmp_path / "nuke.jsonl", lines), "s", db_path)
     assert report.counts["new"] == 2
     assert [row[2] for row in _article_events(db_path)] == ["article.published", "article.published"]
+
+
+def test_a_version_made_before_one_a_feed_recorded_is_stale(tmp_path: Path, db_path: Path) -> None:
+    """A feed recorded two versions (the log keeps no time they were made); an archive lists
+    them dated 10:00 and 12:00, then one dated 11:00: stale, as in a first load, not the
+    article's current text."""
+    feed = tmp_path / "feed.xml"
+    for title in ("Talks resume", "Talks resume in Geneva"):
+        feed.write_bytes(rss([item(1, title)]))
+        ingest([Source("s", str(feed))], db_path)
+    common = {"guid": "urn:test:1", "url": "http://example.org/news/1", "summary": "Summary of story 1."}
+    versions = [
+        {**common, "title": "Talks resume", "updated_at": "2026-03-10T10:00:00Z"},
+        {**common, "title": "Talks resume in Geneva", "updated_at": "2026-03-10T12:00:00Z"},
+        {**common, "title": "Talks to resume", "updated_at": "2026-03-10T11:00:00Z"},
+    ]
+    report = backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
+    assert report.counts["stale"] == 1
+    assert [json.loads(row[-1])["title"] for row in _article_events(db_path)] == [
+        "Talks resume",
+        "Talks resume in Geneva",
+    ]
+
+
+def _interrupted_then_resumed(archive: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``backfill`` two lines a chunk, stopped (Ctrl-C) as its third chunk is decided, then run again."""
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", 2)
+    append_chunk = ingestion._log.backfill._append_chunk
+    chunks = 0
+
+    def interrupted_at_the_third(*args: object) -> int:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 3:
+            raise KeyboardInterrupt
+        return append_chunk(*args)
+
+    with monkeypatch.context() as interrupting:
+        interrupting.setattr(ingestion._log.backfill, "_append_chunk", interrupted_at_the_third)
+        with pytest.raises(KeyboardInterrupt):
+            backfill(archive, "s", db_path)
+    backfill(archive, "s", db_path)
+
+
+def test_a_resumed_load_steps_over_a_kill_notice_repeated(
+    tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill notice again (no version in the log: it repeated a withdrawal) is stepped over
+    when a load resumes, not recorded as a withdrawal of the corrected article after it."""
+    lines = [
+        {"guid": "k1", "title": "Minister resigns"},
+        {"guid": "k1", "title": "Minister resigns", "withdrawn": True},
+        {"guid": "k1", "withdrawn": True},
+        {"guid": "k1", "title": "Minister resigns, corrected"},
+        {"guid": "k2", "title": "Port strike ends"},
+        {"guid": "k3", "title": "Ferry resumes"},
+    ]
+    archive = _write(tmp_path / "kills.jsonl", lines)
+    reference = tmp_path / "reference" / "newsroom.duckdb"
+    backfill(archive, "s", reference)
+    _interrupted_then_resumed(archive, db_path, monkeypatch)
+
+    def history(path: Path) -> list[tuple]:
+        return [(row[2], json.loads(row[-1])["title"]) for row in _article_events(path)]
+
+    assert history(db_path) == history(reference)
+    assert [kind for kind, _ in history(db_path)][:3] == [
+        "article.published",
+        "article.withdrawn",
+        "article.revised",
+    ]
+
+
+def test_a_stale_line_does_not_jump_to_its_text_later_in_the_history(tmp_path: Path, db_path: Path) -> None:
+    """A, B, C made before B (stale), D, C again: loaded again with a line more, the stale C
+    is stepped over where it stands, not matched with the later C (which replayed D and C)."""
+    versions = [
+        {"guid": "h", "title": "Poll: Smith leads", "updated_at": "2026-03-10T10:00:00Z"},
+        {"guid": "h", "title": "Smith takes lead in poll", "updated_at": "2026-03-10T12:00:00Z"},
+        {"guid": "h", "title": "Poll: Smith ahead", "updated_at": "2026-03-10T11:00:00Z"},
+        {"guid": "h", "title": "Smith leads poll by 5 points"},
+        {"guid": "h", "title": "Poll: Smith ahead"},
+    ]
+    first = backfill(_write(tmp_path / "a.jsonl", versions), "s", db_path)
+    assert (first.counts["new"], first.counts["revised"], first.counts["stale"]) == (1, 3, 1)
+    grown = backfill(_write(tmp_path / "b.jsonl", [*versions, {"guid": "k", "title": "Other"}]), "s", db_path)
+    assert (grown.counts["new"], grown.counts["revised"], grown.counts["stale"]) == (1, 0, 1)

@@ -26,7 +26,7 @@ from ingestion._log.events import (
     stream_ids_with_twins,
 )
 from ingestion._log.record import blob_store_for, new_run_id
-from ingestion._log.store import EventStore, PendingEvent, version_key
+from ingestion._log.store import EventStore, PendingEvent, version_key, withdrew
 from ingestion._model import ParsedItem, Rejection
 from ingestion._sources.config import is_language_tag, is_source_id
 from ingestion._sources.dates import checked, iso, parse_datetime, utcnow
@@ -373,6 +373,8 @@ class _Recorded:
             for place, key in enumerate(self.keys):
                 self.places.setdefault(key, []).append(place)
         start = max(self.position - 1, 0)
+        if item.withdrawn and self.position and withdrew(self.keys[start]):
+            return start  # a withdrawal of a withdrawn article repeats it, whatever it says (``decide``)
         found = None
         for chash in item_content_hashes(item):
             places = self.places.get(version_key(chash, item.withdrawn), ())
@@ -422,9 +424,21 @@ def _append_chunk(
         seen = recorded[stream_id]
         if seen is not None:
             matched = seen.find(item)
+            if matched is not None and matched >= seen.position and seen.made_before_last_match(item):
+                # Stale when first loaded (made before the version it followed): its text may
+                # come back later in the history, which it must not jump to.
+                report.counts["stale"] += 1
+                continue
             if matched is not None:
                 seen.position = matched + 1
                 report.counts["unchanged"] += 1
+                if seen.made[matched] is None:
+                    # A version a feed recorded (the log keeps no time it was made): the line
+                    # says when, so a line made before it after it is stale as in a first load.
+                    seen.made[matched] = item.updated_at
+                    head = heads.get(stream_id)
+                    if matched == len(seen.keys) - 1 and head is not None and head.made_at is None:
+                        head.made_at = item.updated_at
                 continue
             if seen.made_before_last_match(item):
                 report.counts["stale"] += 1

@@ -345,6 +345,11 @@ def version_key(content_hash: str, withdrawn: bool) -> str:
     return f"{content_hash}/withdrawn" if withdrawn else content_hash
 
 
+def withdrew(key: str) -> bool:
+    """Whether the version ``version_key`` named withdrew the article."""
+    return key.endswith("/withdrawn")
+
+
 class EventStore:
     """The event log in one DuckDB file. Use as a context manager."""
 
