@@ -528,3 +528,16 @@ def test_a_bad_request_leaves_no_traceback_and_no_headers_on_the_console(
     printed = capfd.readouterr()
     assert statuses == [400, 500]  # Datasette answers an unknown sort column with a 500 of its own
     assert "SECRET-42" not in printed.out + printed.err and "Traceback" not in printed.out + printed.err
+
+
+def test_saved_queries_read_the_words_as_written(explorer: RunningExplorer) -> None:
+    """``%`` and ``_`` are characters to find, not wildcards matching every headline."""
+
+    def rows(query: str, words: str) -> list:
+        status, _, body = _get(f"{explorer.url}newsroom/{query}.json?_shape=array&words={words}")
+        assert status == 200
+        return json.loads(body)
+
+    for query in ("headline_changes", "who_broke_it_first"):
+        assert rows(query, "")  # empty words: all of them
+        assert rows(query, "%25") == rows(query, "_") == []

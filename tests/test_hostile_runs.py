@@ -23,6 +23,7 @@ from ingestion._model import FetchOutcome
 from ingestion._sources.config import Source
 from ingestion._sources.dates import utcnow
 from ingestion._sources.plan import plan
+from ingestion.exceptions import StoreError
 
 from .feeds import item, rss
 
@@ -165,3 +166,19 @@ def test_a_retry_after_a_stop_between_commit_and_files_brings_planning_up_to_dat
     assert record(db_path, [refused], run_id="airflow:scheduled__2").events_appended == 0
     assert "paper" in plan(read_feed_states(db_path), [source]).deferred
     assert verify(db_path).ok and not verify(db_path).notes
+
+
+def test_an_anchor_that_cannot_be_written_after_the_commit_says_the_events_were_stored(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as full:
+        full.setattr(store_module, "write_atomically", disk_full)
+        with pytest.raises(StoreError, match="the events were stored") as failed:
+            record(db_path, [_fetched(db_path, "paper", rss([item(1)]), "2026-03-10T10:00:00")], run_id="r1")
+    assert "No space left on device" in str(failed.value)
+    assert _query(db_path, "SELECT count(*) FROM raw.events WHERE event_type = 'article.published'") == [(1,)]
+    assert record(db_path, [], run_id="r1").events_appended == 0  # the retry: nothing twice...
+    assert verify(db_path).ok and not verify(db_path).notes  # ...and the anchor moved

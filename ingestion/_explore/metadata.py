@@ -79,7 +79,7 @@ LIMIT 50""",
 FROM article_versions AS v
 WHERE v.article_id IN (
     SELECT article_id FROM article_versions
-    WHERE title LIKE '%' || :words || '%' OR previous_title LIKE '%' || :words || '%')
+    WHERE instr(lower(title), lower(:words)) OR instr(lower(previous_title), lower(:words)))
   AND v.article_id IN (SELECT article_id FROM article_versions WHERE title_changed)
 ORDER BY (SELECT max(valid_from) FROM article_versions AS last WHERE last.article_id = v.article_id) DESC,
          v.article_id, v.version
@@ -101,7 +101,7 @@ JOIN (
     FROM thread_articles AS ta JOIN articles AS a ON a.article_id = ta.article_id
     WHERE ta.is_member
 ) AS first ON first.thread_id = t.thread_id AND first.rank = 1
-WHERE t.label LIKE '%' || :words || '%'
+WHERE instr(lower(t.label), lower(:words))
 ORDER BY t.article_count DESC, t.last_seen_at DESC
 LIMIT 200""",
     },

@@ -460,9 +460,16 @@ class EventStore:
         if self._appended_head is not None:
             seq, event_hash = self._appended_head
             self._appended_head = None
-            write_atomically(
-                self.anchor_path, json.dumps({"event_seq": seq, "event_hash": event_hash}).encode()
-            )
+            try:
+                write_atomically(
+                    self.anchor_path, json.dumps({"event_seq": seq, "event_hash": event_hash}).encode()
+                )
+            except OSError as exc:
+                raise StoreError(
+                    f"the events were stored in {self.path}, but its anchor {self.anchor_path.name} "
+                    f"could not be written ({exc.strerror or exc}): `newsroom verify` notes it until "
+                    "the next run that records moves it"
+                ) from exc
 
     def move_anchor_to_last_event(self) -> bool:
         """For a writer holding the lock: point the anchor at the log's last event if a
