@@ -534,3 +534,24 @@ def test_a_stale_line_does_not_jump_to_its_text_later_in_the_history(tmp_path: P
     assert (first.counts["new"], first.counts["revised"], first.counts["stale"]) == (1, 3, 1)
     grown = backfill(_write(tmp_path / "b.jsonl", [*versions, {"guid": "k", "title": "Other"}]), "s", db_path)
     assert (grown.counts["new"], grown.counts["revised"], grown.counts["stale"]) == (1, 0, 1)
+
+
+def test_a_dated_line_repeating_an_undated_version_dates_it_in_every_load(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """T1 undated, T1 again dated 14:00, T2 dated 11:00: T2 is stale whether the archive is
+    loaded at once or its first line before the rest."""
+    rows = [
+        {"guid": "a", "title": "T1"},
+        {"guid": "a", "title": "T1", "updated_at": "2026-03-10T14:00:00Z"},
+        {"guid": "a", "title": "T2", "updated_at": "2026-03-10T11:00:00Z"},
+    ]
+    once = tmp_path / "once" / "newsroom.duckdb"
+    assert backfill(_write(tmp_path / "whole.jsonl", rows), "s", once).counts["stale"] == 1
+    backfill(_write(tmp_path / "first.jsonl", rows[:1]), "s", db_path)
+    assert backfill(_write(tmp_path / "whole.jsonl", rows), "s", db_path).counts["stale"] == 1
+
+    def titles(path: Path) -> list[str]:
+        return [json.loads(row[-1])["title"] for row in _article_events(path)]
+
+    assert titles(db_path) == titles(once) == ["T1"]

@@ -9,6 +9,8 @@ import re
 import shutil
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -541,3 +543,26 @@ def test_saved_queries_read_the_words_as_written(explorer: RunningExplorer) -> N
     for query in ("headline_changes", "who_broke_it_first"):
         assert rows(query, "")  # empty words: all of them
         assert rows(query, "%25") == rows(query, "_") == []
+
+
+def test_another_datasette_in_the_process_keeps_its_own_error_pages(tmp_path: Path) -> None:
+    """The explorer's error hook answers for its own Datasette only (run in a process of its
+    own: the plugin manager is the process's)."""
+    script = f"""
+import asyncio, sqlite3
+from pathlib import Path
+from datasette.app import Datasette
+from ingestion._explore.serve import explorer_app
+from ingestion._publish.snapshot import FEEDS_NAME, MIRROR_NAME
+folder = Path({str(tmp_path)!r})
+(folder / FEEDS_NAME).mkdir()
+con = sqlite3.connect(folder / "m.sqlite")
+con.execute("CREATE TABLE articles (article_id TEXT PRIMARY KEY)")
+con.commit()
+con.close()
+(folder / MIRROR_NAME).symlink_to(folder / "m.sqlite")
+explorer_app(folder)
+print("STATUS", asyncio.run(Datasette(memory=True).client.get("/nope")).status_code)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "STATUS 404" in result.stdout, result.stderr[-600:]

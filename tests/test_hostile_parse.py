@@ -552,3 +552,32 @@ def test_the_fast_path_declines_a_document_that_binds_a_prefix_feedparser_uses_e
     assert parse_body("rss", body, source_id="b", url="b", now=NOW).items == parse(body).items
     standard = body.replace(b"http://purl.org/dc/terms/", b"http://purl.org/dc/elements/1.1/")
     assert parse_rss_fast(standard, now=NOW) is not None
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "read"),
+    [
+        ("link", "https://e.com/?id=1&amp;section=world", "https://e.com/?id=1&section=world"),
+        ("guid", "https://e.com/?p=12&#038;section=world", "https://e.com/?p=12&section=world"),
+        ("guid", "https://e.com/?p=1&amp;amp;lang=en", "https://e.com/?p=1&amp;lang=en"),
+    ],
+)
+def test_escapes_are_resolved_once_when_another_item_is_not_well_formed(
+    field: str, written: str, read: str
+) -> None:
+    """Only what the loose parser leaves as written is resolved: resolved twice, ``&section``
+    read as the entity ``&sect`` (``\u00a7ion=world``)."""
+    story = {**item(1), field: written}
+    strict, loose = parse(rss([story])).items[0], parse(rss([story, NOT_WELL_FORMED_ITEM])).items[0]
+    assert getattr(strict, field) == getattr(loose, field) == read
+
+
+def test_the_fast_path_declines_a_prefix_bound_to_two_namespaces() -> None:
+    """feedparser keeps one map of prefixes for the document: ``x`` bound to DC Elements on
+    the root and to another namespace inside an item reads as dc there too."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0" xmlns:x="http://purl.org/dc/elements/1.1/"><channel>'
+        b"<title>B</title><item><guid>g1</guid><title>Post</title><description>Hello</description>"
+        b'<x:creator xmlns:x="urn:other">Bob</x:creator></item></channel></rss>'
+    )
+    assert parse_rss_fast(body, now=NOW) is None

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -16,7 +16,7 @@ import pytest
 import ingestion._log.record as recording
 import ingestion._log.store as store_module
 from ingestion._derive.entities import extract_entities
-from ingestion._log.feed_states import read_feed_states
+from ingestion._log.feed_states import feed_states_path, read_feed_states
 from ingestion._log.record import blob_store_for, record
 from ingestion._log.verify import verify
 from ingestion._model import FetchOutcome
@@ -182,3 +182,84 @@ def test_an_anchor_that_cannot_be_written_after_the_commit_says_the_events_were_
     assert _query(db_path, "SELECT count(*) FROM raw.events WHERE event_type = 'article.published'") == [(1,)]
     assert record(db_path, [], run_id="r1").events_appended == 0  # the retry: nothing twice...
     assert verify(db_path).ok and not verify(db_path).notes  # ...and the anchor moved
+
+
+def test_a_fetch_recorded_late_still_records_the_articles_new_to_the_log(db_path: Path) -> None:
+    """The 10:00 fetch, recorded after the 10:15 one, lists a story the later fetch no longer
+    does: that story is recorded; the one both list keeps the newer text."""
+    record(db_path, [_fetched(db_path, "paper", rss([item(2, "Newer")]), "2026-03-10T10:15:00")], run_id="b")
+    late = record(
+        db_path,
+        [_fetched(db_path, "paper", rss([item(1), item(2, "Older")]), "2026-03-10T10:00:00")],
+        run_id="a",
+    )
+    assert (late.totals()["new"], late.totals()["stale"]) == (1, 1)
+    rows = _query(
+        db_path,
+        "SELECT event_type, payload ->> '$.title' FROM raw.events "
+        "WHERE starts_with(event_type, 'article.') ORDER BY event_seq",
+    )
+    assert rows == [("article.published", "Newer"), ("article.published", "Headline number 1")]
+
+
+def test_two_fetches_of_a_source_in_one_run_are_judged_by_when_they_were_made(db_path: Path) -> None:
+    newer = _fetched(db_path, "paper", rss([item(1, "Corrected")]), "2026-03-10T10:15:00")
+    older = _fetched(db_path, "paper", rss([item(1, "Old")]), "2026-03-10T10:00:00")
+    assert record(db_path, [newer, older], run_id="r1").totals()["stale"] == 1
+    titles = _query(
+        db_path, "SELECT payload ->> '$.title' FROM raw.events WHERE starts_with(event_type, 'article.')"
+    )
+    assert titles == [("Corrected",)]
+
+
+def test_a_states_file_from_before_the_latest_body_s_time_is_read_from_the_log(db_path: Path) -> None:
+    record(
+        db_path, [_fetched(db_path, "paper", rss([item(1, "Corrected")]), "2026-03-10T10:15:00")], run_id="b"
+    )
+    path = feed_states_path(db_path)
+    data = json.loads(path.read_text())
+    for state in data["sources"].values():
+        del state["latest_body_fetched_at"]  # as the version before wrote it
+    path.write_text(json.dumps(data))
+    late = record(
+        db_path, [_fetched(db_path, "paper", rss([item(1, "Old")]), "2026-03-10T10:00:00")], run_id="a"
+    )
+    assert late.totals()["stale"] == 1
+
+
+def test_fetches_minutes_apart_on_machines_whose_clocks_differ_are_both_recorded(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One fetching machine's clock runs 3 minutes ahead: a fetch the other made 1 minute
+    later, stamped 1 minute earlier, is within the margin and recorded as a revision."""
+    monkeypatch.setattr(recording, "utcnow", lambda: datetime(2026, 3, 10, 10, 1))
+    record(
+        db_path,
+        [_fetched(db_path, "paper", rss([item(1, "Talks resume")]), "2026-03-10T10:03:00")],
+        run_id="m1",
+    )
+    monkeypatch.setattr(recording, "utcnow", lambda: datetime(2026, 3, 10, 10, 4))
+    second = record(
+        db_path,
+        [_fetched(db_path, "paper", rss([item(1, "Talks collapse")]), "2026-03-10T10:02:00")],
+        run_id="m2",
+    )
+    assert second.totals()["revised"] == 1
+
+
+@pytest.mark.parametrize("damage", ["nested", "folder"])
+def test_an_anchor_file_no_reader_can_read_is_a_problem_not_a_crash(db_path: Path, damage: str) -> None:
+    record(db_path, [_fetched(db_path, "paper", rss([item(1)]), "2026-03-10T10:00:00")], run_id="r1")
+    anchor = db_path.with_name(db_path.name + ".head.json")
+    if damage == "folder":
+        anchor.unlink()
+        anchor.mkdir()
+    else:
+        anchor.write_text("[" * 100_000)  # JSON nested past Python's stack
+    report = verify(db_path)
+    assert not report.ok and "not a valid anchor" in report.problems[0]
+    if damage == "nested":  # the next run records, and moves the anchor
+        later = record(
+            db_path, [_fetched(db_path, "paper", rss([item(2)]), "2026-03-10T10:15:00")], run_id="r2"
+        )
+        assert later.totals()["new"] == 1 and verify(db_path).ok

@@ -73,7 +73,7 @@ ARTICLES = [
     ("de", "Sperrung der Hauptstraße", "Die Hauptstraße bleibt gesperrt.", "de"),
     ("dk", "Museum opens in København", "Søren Kierkegaard museum opened.", "en"),
     ("lig", "Budget row", "The ﬁscal plan stands, the oﬃcial said in ＧＥＮＥＶＡ.", "en"),  # noqa: RUF001
-    ("en", "Talks in Geneva", "Prisoner exchange discussed.", "en"),
+    ("en", "Talks in Geneva", "Prisoner\nexchange discussed.", "en"),
 ]
 
 
@@ -94,6 +94,7 @@ ARTICLES = [
         ('"ﬁscal plan"', ["lig"]),
         ('"fiscal plan"', ["lig"]),
         ("official", ["lig"]),
+        ('"Prisoner exchange"', ["en"]),  # across the line break of its text
     ],
 )
 def test_words_of_any_script_and_letters_a_reader_takes_for_others_are_found(

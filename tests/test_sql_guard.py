@@ -149,6 +149,10 @@ HIDDEN = {
     "in query()": "SELECT * FROM query('SELECT * FROM enable_logging(storage=''file'')')",
     "made in query()": "SELECT * FROM query('SELECT * FROM enable_' || 'logging(storage=''file'')')",
     "in a subquery": "SELECT (SELECT count(*) FROM truncate_duckdb_logs())",
+    "serialized": (
+        "SELECT * FROM json_execute_serialized_sql(json_serialize_sql("
+        "'SELECT * FROM enable_logging(storage=''file'', storage_path=''{root}/logs'')'))"
+    ),
 }
 
 

@@ -298,6 +298,31 @@ def test_a_version_without_a_number_leaves_the_version_logged_before(tmp_path: P
     ]
 
 
+@pytest.mark.parametrize(
+    ("versions", "recorded"),
+    [
+        (["1.9", "1.10"], ["1.9", "1.10"]),  # dotted: 1.10 comes after 1.9
+        (["1", "1e999999999", "2"], ["1", "1e999999999", "2"]),  # orders nothing, silences nothing
+        (["2", "1_000", "3"], ["2", "1_000", "3"]),
+    ],
+)
+def test_a_version_that_orders_by_its_parts_or_not_at_all(
+    tmp_path: Path, db_path: Path, versions: list[str], recorded: list[str]
+) -> None:
+    feed = tmp_path / "wire.json"
+    source = Source("wire", str(feed), kind="ninjs")
+    for number, version in enumerate(versions):
+        doc = {"uri": "urn:wire:4", "version": version, "pubstatus": "usable", "headline": f"Quake, {number}"}
+        feed.write_text(json.dumps(doc))
+        ingest([source], db_path)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        logged = con.execute(
+            "SELECT payload ->> '$.wire.version' FROM raw.events WHERE starts_with(event_type, 'article.') "
+            "ORDER BY event_seq"
+        ).fetchall()
+    assert [version for (version,) in logged] == recorded
+
+
 @pytest.mark.parametrize("written", [3.0, "3.0", " 3"])
 def test_a_version_is_a_number_however_it_is_written(tmp_path: Path, db_path: Path, written: object) -> None:
     """dpa digitalwires' ``"version": 3.0`` (its structure allows a number) is version 3, so

@@ -12,7 +12,6 @@ import difflib
 import json
 import mimetypes
 import re
-import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from datasette import hookimpl
 from datasette.database import QueryInterrupted
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import Base400, Response
-from datasette.views.base import DatasetteError
 from markupsafe import Markup, escape
 
 from ingestion._explore.metadata import DATABASE, PLUGIN
@@ -68,22 +66,20 @@ def prepare_jinja2_environment(env: Any) -> None:
 
 
 @hookimpl
-def handle_exception(datasette: Any, request: Any, exception: Exception) -> Callable[[], Awaitable[Response]]:
-    """Every error as a short page: a request's own (a 4xx), a query over the time limit, or
-    the explorer's (a 500, whose traceback goes to the console without its local variables).
-    Datasette's own handler, which prints every error's traceback with its local variables
-    (the request's headers among them), is taken out (``serve.explorer_app``)."""
-    message: str | Markup
+def handle_exception(
+    datasette: Any, request: Any, exception: Exception
+) -> Callable[[], Awaitable[Response]] | None:
+    """A request's own error (a 4xx) or a query over the time limit as a short page, without
+    a traceback on the console (``serve.explorer_app`` keeps Datasette's own handler, which
+    answers the rest, from printing the frames' local variables: the request's headers)."""
+    if DATABASE not in datasette.databases:  # another Datasette in this process: its own pages
+        return None
     if isinstance(exception, QueryInterrupted):
         status, message = 503, "This page took too long to build from the published snapshot."
     elif isinstance(exception, Base400):
         status, message = exception.status, str(exception.args[0]) if exception.args else "Bad request."
-    elif isinstance(exception, DatasetteError):
-        status = exception.status
-        message = Markup(exception.message) if exception.message_is_html else exception.message
     else:
-        traceback.print_exception(exception)
-        status, message = 500, "The explorer failed to build this page; its console says why."
+        return None
 
     async def page() -> Response:
         if request.path.endswith(".json"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import importlib
 import ipaddress
 import os
 import socket
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import datasette.handle_exception as datasette_errors
 import uvicorn
 from datasette.app import Datasette
 from datasette.database import Database
@@ -98,8 +98,11 @@ def explorer_app(published_dir: Path) -> Any:
     mirror = _readable_mirror(link)
     if pm.get_plugin(plugin.__name__) is None:
         pm.register(plugin, name=plugin.__name__)
-    if pm.is_registered(datasette_errors):  # ``plugin.handle_exception`` answers every error
-        pm.unregister(datasette_errors)
+    # Datasette's own error hook, which every error also goes through, prints the traceback
+    # with each frame's local variables (the request's headers among them) when rich is
+    # installed; without it, only a 500's, without them. (Its module is imported here, once
+    # Datasette registered it: imported first, it was registered half made, without its hook.)
+    importlib.import_module("datasette.handle_exception").rich = None
     datasette = Datasette(
         metadata=explorer_metadata(mirror, published_dir / FEEDS_NAME),
         template_dir=str(_TEMPLATES),

@@ -433,8 +433,9 @@ def _append_chunk(
                 seen.position = matched + 1
                 report.counts["unchanged"] += 1
                 if seen.made[matched] is None:
-                    # A version a feed recorded (the log keeps no time it was made): the line
-                    # says when, so a line made before it after it is stale as in a first load.
+                    # A version recorded without the time it was made (by a feed, or from an
+                    # undated line): the line says when, as ``decide`` takes it from a line
+                    # that repeats it, so a line made before it after it is stale.
                     seen.made[matched] = item.updated_at
                     head = heads.get(stream_id)
                     if matched == len(seen.keys) - 1 and head is not None and head.made_at is None:

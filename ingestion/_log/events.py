@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ingestion._log.store import PendingEvent, StreamHead, wire_version_number
+from ingestion._log.store import PendingEvent, StreamHead, wire_version_key
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import iso
-from ingestion._sources.text import content_hashes, without_scheme
+from ingestion._sources.text import content_hashes, without_scheme, without_story_sids
 
 #: The name each article event is counted under in reports.
 COUNT_KEYS = {"article.published": "new", "article.revised": "revised", "article.withdrawn": "withdrawn"}
@@ -284,12 +284,14 @@ def reread_heads(
 def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
     """The hash of the item's text as seen, recorded with a new version, and the hash of
     its text as written if that differs (see ``content_hashes``); for a link with a route
-    (``canonical_url``), also those with the link as read before routes were kept, so
-    that the upgrade records no revision."""
+    or a story's ``sid`` (``canonical_url``), also those with the link as read before they
+    were kept, so that the upgrade records no revision."""
     texts = (item.title, item.summary, item.body, item.byline)
     hashes = content_hashes(*texts, url=item.url)
     if item.url and "#" in item.url:
         hashes += content_hashes(*texts, url=item.url.partition("#")[0])
+    if item.url and "sid=" in item.url.lower() and (before := without_story_sids(item.url)):
+        hashes += content_hashes(*texts, url=before)  # a story's sid was dropped as a session's
     return hashes
 
 
@@ -318,7 +320,7 @@ def item_payload(item: ParsedItem, raw_ref: dict[str, Any]) -> dict[str, Any]:
 def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
     """Whether the item's wire version is not past the logged one: a change of text needs
     a higher version; a kill may keep the version it cancels (v3 usable, then v3 canceled)."""
-    new, old = wire_version_number(item.wire.get("version")), head.wire_version
+    new, old = wire_version_key(item.wire.get("version")), head.wire_version
     if new is None or old is None:
         return False
     return new < old if item.withdrawn else new <= old
@@ -363,6 +365,8 @@ def decide(
             occurred_at = item.published_at or item.updated_at
         elif _repeats(head, item, hashes):
             counts["unchanged"] += 1
+            if dated_versions and head.made_at is None:
+                head.made_at = item.updated_at  # the line says when the version it repeats was made
             continue
         elif _is_older_wire_version(item, head):
             # Before the withdrawal below: an older version that was canceled (served again,
@@ -388,7 +392,7 @@ def decide(
         head.event_type = event_type
         head.content_hash = chash
         head.occurred_at = occurred_at or head.occurred_at
-        version = wire_version_number(item.wire.get("version"))
+        version = wire_version_key(item.wire.get("version"))
         if version is not None and (head.wire_version is None or version > head.wire_version):
             head.wire_version = version
         head.event_seq = None  # not in the log yet

@@ -53,6 +53,9 @@ class FeedState:
         }
 
 
+_FIELDS = frozenset(FeedState.__slots__)
+
+
 def feed_states_path(db_path: Path) -> Path:
     """The feed states as of the last ``record``, beside the database: planning
     reads them without opening DuckDB, so it never waits for the writer."""
@@ -85,7 +88,12 @@ def current_states_file(db_path: Path, log_head: Any = _ANCHOR_FILE) -> dict[str
     expected = read_anchor_file(anchor_path(db_path)) if log_head is _ANCHOR_FILE else log_head
     try:
         data = json.loads(feed_states_path(db_path).read_text(encoding="utf-8"))
-        if data["anchor"] is not None and data["anchor"] == expected:
+        # A file written before a field was added holds none of it: the log says what it is
+        if (
+            data["anchor"] is not None
+            and data["anchor"] == expected
+            and all(set(state) >= _FIELDS for state in data["sources"].values())
+        ):
             return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # missing, stale or damaged: it is only a copy of what the log says

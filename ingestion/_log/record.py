@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +224,12 @@ def record(
                 for stream_id, head in store.heads(guids_and_pages).items():
                     heads.setdefault(stream_id, head)
             pending: list[PendingEvent] = []
+            # When each source's latest body was fetched, as the run goes
+            latest_bodies = {
+                source: state.latest_body_fetched_at
+                for source, state in states.items()
+                if state.latest_body_fetched_at is not None
+            }
             for position in todo:
                 outcome, result, summary = outcomes[position], parsed[position], summaries[position]
                 try:
@@ -240,8 +246,10 @@ def record(
                             outcome.source_id, result.items, heads, versions_in_order=False
                         )
                         reread_heads(result.items, stream_ids, heads, latest_texts)
-                    older = _older_than_latest_body(outcome, states.get(outcome.source_id), recorded_at)
+                    older = _older_than_latest_body(outcome, latest_bodies, recorded_at)
                     events = _events_for_outcome(outcome, result, heads, summary, decision, older=older)
+                    if not older and outcome.body_sha256 and (made := _fetch_time(outcome)) is not None:
+                        latest_bodies[outcome.source_id] = made  # a later fetch of it in this run
                     for event in events:  # made here, so a payload that cannot be stored fails its source
                         event.payload_text = dump_payload(event.payload)
                 except (TypeError, ValueError, UnicodeError) as exc:
@@ -488,19 +496,29 @@ def _failed(outcome: FetchOutcome, summary: SourceSummary, error_class: str, mes
     return PendingEvent("feed.failed", f"feed:{outcome.source_id}", outcome.source_id, payload)
 
 
-def _older_than_latest_body(outcome: FetchOutcome, state: FeedState | None, now: datetime) -> bool:
-    """Whether the fetch was made before the one that delivered its source's latest recorded
-    body: recorded late (it waited for the writer behind a newer run, or a failed run of long
-    ago was cleared and run again), it is history, not the articles' latest word. A latest
-    body dated after ``now`` (the clock was set back since) says nothing."""
-    if not outcome.body_sha256 or state is None or state.latest_body_fetched_at is None:
-        return False
-    if state.latest_body_fetched_at > now:
-        return False
+#: How much earlier than the fetch that delivered its source's latest body a fetch must be
+#: made to be judged older: fetch tasks run on machines whose clocks may differ by a little.
+OLDER_FETCH_MARGIN = timedelta(minutes=5)
+
+
+def _fetch_time(outcome: FetchOutcome) -> datetime | None:
+    """When the fetch was made (UTC, naive, as ``fetched_at`` is written), None if unreadable."""
     try:
-        return datetime.fromisoformat(outcome.fetched_at) < state.latest_body_fetched_at
+        made = datetime.fromisoformat(outcome.fetched_at)
     except (TypeError, ValueError):
+        return None
+    return made.astimezone(UTC).replace(tzinfo=None) if made.tzinfo else made
+
+
+def _older_than_latest_body(outcome: FetchOutcome, latest: dict[str, datetime], now: datetime) -> bool:
+    """Whether the fetch was made well before the one that delivered its source's latest body
+    (``latest``: by source): recorded late (it waited for the writer behind a newer run, or
+    a failed run of long ago was cleared and run again), it is history, not the articles'
+    latest word. A latest body dated after ``now`` (the clock was set back since) says nothing."""
+    made, newest = _fetch_time(outcome), latest.get(outcome.source_id)
+    if not outcome.body_sha256 or made is None or newest is None or newest > now:
         return False
+    return made < newest - OLDER_FETCH_MARGIN
 
 
 def _events_for_outcome(
@@ -513,8 +531,9 @@ def _events_for_outcome(
     older: bool = False,
 ) -> list[PendingEvent]:
     """The fetch's event and its items' events. A fetch ``older`` than the one that delivered
-    its source's latest body is recorded without its body as the latest (``content_hash``)
-    and its items are counted stale: what it says was said before what the log holds."""
+    its source's latest body is recorded without its body as the latest (``content_hash``),
+    and of its items only articles new to the log are recorded: the others are counted
+    stale, what it says of them was said before what the log holds."""
     feed_stream = f"feed:{outcome.source_id}"
     if not outcome.ok:
         return [
@@ -535,11 +554,12 @@ def _events_for_outcome(
             )
         ]
     raw_ref = {"body_sha256": outcome.body_sha256, "fetched_at": outcome.fetched_at}
+    items = result.items
     if older:
-        article_events, counts = [], Counter(stale=len(result.items))
         payload["older_than_latest_body"] = True
-    else:
-        article_events, counts = decide(outcome.source_id, result.items, heads, raw_ref)
+        items = [item for item in items if article_id(outcome.source_id, item.identity) not in heads]
+    article_events, counts = decide(outcome.source_id, items, heads, raw_ref)
+    counts["stale"] += len(result.items) - len(items)
     summary.counts.update(counts)
     summary.counts["rejected"] += len(result.rejections)
     notes = [result.warning] if result.warning else []

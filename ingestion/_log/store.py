@@ -17,7 +17,6 @@ from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -150,14 +149,20 @@ class PendingEvent:
     payload_text: str | None = None
 
 
-def wire_version_number(value: object) -> Decimal | None:
-    """A wire version as a number ("3", " 3", "3.0" and 3.0 are version 3); None for none
-    (absent, empty, "v3"), which orders nothing."""
-    try:
-        number = Decimal(str(value).strip())
-    except ArithmeticError:  # not a number (decimal's InvalidOperation)
+#: A wire version that orders: whole numbers, dotted or not ("3", "3.0", "1.10").
+_WIRE_VERSION = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,18})*")
+
+
+def wire_version_key(value: object) -> tuple[int, ...] | None:
+    """A wire version as it orders: "3", " 3", "3.0" and 3.0 are (3,), "1.10" comes after
+    "1.9"; None for one that orders nothing (absent, empty, "v3", "1e9", "-1")."""
+    found = _WIRE_VERSION.fullmatch(str(value).strip())
+    if found is None:
         return None
-    return number if number.is_finite() else None
+    parts = [int(part) for part in found.group().split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 @dataclass(slots=True)
@@ -168,9 +173,9 @@ class StreamHead:
     event_type: str
     content_hash: str | None
     occurred_at: datetime | None
-    #: The highest wire version among its versions (``wire_version_number``): a version
+    #: The highest wire version among its versions (``wire_version_key``): a version
     #: without one, or one judged a repeat, leaves it as it was.
-    wire_version: Decimal | None
+    wire_version: tuple[int, ...] | None
     #: When its latest version was made (its ``updated_at``), where versions are ordered by
     #: it: one an archive recorded (``ARCHIVE_MADE_AT_SQL``), read for ``backfill``. None
     #: elsewhere: a feed's times are not trusted.
@@ -326,7 +331,7 @@ def read_anchor_file(path: Path) -> Any:
     """What the anchor file holds (None if it cannot be read)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: "[[[[..." nested past Python's stack
         return None
 
 
@@ -492,7 +497,8 @@ class EventStore:
     ) -> dict[str, StreamHead]:
         """Latest state of each given stream (those never seen are absent). Its wire version
         and when its latest version was made (``StreamHead.made_at``) sit in its payload and
-        are read only for the streams in ``wire_versions_of`` and ``made_at_of``, those an
+        are read only for the streams in ``wire_versions_of`` (its highest, from every event
+        of the stream) and ``made_at_of`` (its latest version's), those an
         item arrives for that brings one to compare it with: no other decision compares
         them, and reading the payloads of the streams' events costs more than all the rest."""
         wanted = pa.table({"stream_id": pa.array(sorted(set(stream_ids)), pa.string())})
@@ -500,14 +506,14 @@ class EventStore:
             return {}
         with registered(self.con, "_wanted_streams", wanted):
             rows = self.con.execute(
-                """
+                f"""
                 SELECT e.stream_id,
                        max(e.stream_version),
                        arg_max(e.event_type, e.stream_version),
                        arg_max(e.content_hash, e.stream_version),
                        max(e.occurred_at),
                        arg_max(e.event_seq, e.stream_version),
-                       list(e.event_seq)
+                       {"list(e.event_seq)" if wire_versions_of else "NULL"}
                 FROM raw.events AS e
                 SEMI JOIN _wanted_streams AS w ON e.stream_id = w.stream_id
                 GROUP BY e.stream_id
@@ -517,7 +523,7 @@ class EventStore:
         # its made_at its latest version's.
         read = [seq for row in rows if row[0] in wire_versions_of for seq in row[6]]
         read += [row[5] for row in rows if row[0] in made_at_of]
-        wire_versions: dict[str, Decimal] = {}
+        wire_versions: dict[str, tuple[int, ...]] = {}
         made_at_by_seq: dict[int, datetime | None] = {}
         if read:
             with registered(self.con, "_read_events", pa.table({"event_seq": pa.array(read, pa.int64())})):
@@ -528,7 +534,7 @@ class EventStore:
                     """
                 ).fetchall():
                     made_at_by_seq[event_seq] = made_at
-                    number = wire_version_number(version)
+                    number = wire_version_key(version)
                     highest = wire_versions.get(stream_id)
                     if number is not None and (highest is None or number > highest):
                         wire_versions[stream_id] = number

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from ingestion._log.store import CHAIN_HASH_SQL, DERIVED_EVENT_IDS_SQL, GENESIS_HASH, EventStore
+from ingestion._log.store import (
+    CHAIN_HASH_SQL,
+    DERIVED_EVENT_IDS_SQL,
+    GENESIS_HASH,
+    EventStore,
+    read_anchor_file,
+)
 from ingestion._publish.sql import error_line
 from ingestion.exceptions import StoreError
 
@@ -113,10 +118,10 @@ def _read_anchor(store: EventStore, report: VerifyReport) -> tuple[int, str] | N
     if not path.exists():
         report.notes.append(f"no anchor file {path.name}: cannot check that no events were cut off the end")
         return None
+    anchor = read_anchor_file(path)
     try:
-        anchor = json.loads(path.read_text())
         seq, event_hash = anchor["event_seq"], anchor["event_hash"]
-    except (ValueError, KeyError, TypeError):  # not JSON (or not UTF-8), not an object, a key missing
+    except (KeyError, TypeError):  # unreadable, not an object, a key missing
         seq = event_hash = None
     # What a writer wrote: a whole number and a hash (not 2.7, true or 1e999, which JSON allows)
     if type(seq) is not int or not 0 <= seq < 2**63 or not isinstance(event_hash, str):

@@ -430,7 +430,9 @@ def search(
         weights.setdefault(term, ALIAS_WEIGHT)
     conditions, params = _filter_sql(con, filters)
     for number, phrase in enumerate(parsed.phrases):
-        text = _fold_sql("concat_ws(' ', d.title, d.summary, d.body)")
+        # white space as the phrase has it: one space (a phrase may run across a line break)
+        folded = _fold_sql("concat_ws(' ', d.title, d.summary, d.body)")
+        text = f"regexp_replace({folded}, '\\s+', ' ', 'g')"
         conditions.append(f"{text} LIKE $phrase{number} ESCAPE '\\'")
         params[f"phrase{number}"] = "%" + _like_escape(fold(phrase)) + "%"
     # Terms are letters and digits only (the split above), so literals are safe; as literals they

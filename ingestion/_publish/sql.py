@@ -379,6 +379,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     for name, arguments in calls:
         if name in _STATEFUL_NAMES:
             raise QueryError(f"refused: {name}() changes the connection or writes files")
+        if name == "json_execute_serialized_sql":
+            raise QueryError(f"refused: {name}() runs a statement this check cannot read; write it out")
         if name == "query":  # a statement in a string: what it runs is checked too
             if len(arguments) != 1 or arguments[0].get("class") != "CONSTANT":
                 raise QueryError("refused: query() of a text made as the query runs; write the SELECT out")

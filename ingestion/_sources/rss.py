@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import codecs
-import html
 import io
 import math
 import re
@@ -24,6 +23,7 @@ _HTML_START = (b"<!doctype html", b"<html")
 #: RSS 1.1 has no version attribute for feedparser to report; its namespace says it.
 _RSS11_NAMESPACE = "http://purl.org/net/rss1.1#"
 #: The start and end of an item or entry, and the end of a feed, with or without a prefix.
+_NUMERIC_AMPERSAND = re.compile(r"&#(?:0*38|[xX]0*26);")
 _ANY_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])")
 _ANY_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
 _FEED_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF)\s*>")
@@ -328,15 +328,17 @@ def _first_content(entry: feedparser.FeedParserDict) -> str:
 
 def _feed_entry(entry: feedparser.FeedParserDict, *, read_loosely: bool = False) -> FeedEntry:
     """``read_loosely``: by feedparser's loose parser, which it falls back to for a document
-    that is not well-formed XML (one ``&nbsp;`` anywhere in it). That parser leaves the XML
-    escapes of a guid, an Atom id or a link's href as written (``?p=1&amp;lang=en``, and
-    WordPress's ``&#038;``, whose ``#`` then cuts the link), which its strict parser
-    resolves: they are resolved here, so the same item reads the same in either document."""
+    that is not well-formed XML (one ``&nbsp;`` anywhere in it). That parser leaves an
+    ``&amp;`` in a guid or an Atom id as written (``?p=1&amp;lang=en``), and a numeric
+    ampersand in a link (WordPress's ``&#038;``, whose ``#`` then cuts the link), which its
+    strict parser resolves; the other escapes there it resolves itself. Those two are
+    resolved here, once, so the same item reads the same in either document."""
     # dict.get for dates: feedparser's own lookup quietly falls back to the published date.
     published, updated = dict.get(entry, "published"), dict.get(entry, "updated")
     guid, link = entry.get("id"), entry.get("link")
     if read_loosely:
-        guid, link = _escapes_resolved(guid), _escapes_resolved(link)
+        guid = guid.replace("&amp;", "&") if isinstance(guid, str) else guid
+        link = _NUMERIC_AMPERSAND.sub("&", link) if isinstance(link, str) else link
     return FeedEntry(
         guid=guid,
         link=link,
@@ -351,10 +353,6 @@ def _feed_entry(entry: feedparser.FeedParserDict, *, read_loosely: bool = False)
         published_parsed=dict.get(entry, "published_parsed"),
         updated_parsed=dict.get(entry, "updated_parsed"),
     )
-
-
-def _escapes_resolved(value: str | None) -> str | None:
-    return html.unescape(value) if isinstance(value, str) and "&" in value else value
 
 
 def parse_rss(

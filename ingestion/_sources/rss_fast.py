@@ -244,13 +244,18 @@ def parse_rss_fast(
 
 def _rebinds_a_canonical_prefix(body: bytes) -> bool:
     """Whether the document binds a prefix feedparser names a namespace by (``dc``) to
-    another namespace: feedparser then reads that namespace's elements through the
-    document's binding of the name, wherever it is declared, which ``_name`` does not."""
-    return any(
-        _CANONICAL_PREFIXES.get(uri.decode("utf-8", "replace").lower()) != prefix.decode()
-        for prefix, uri in _PREFIX_BINDING.findall(body)
-        if prefix in _CANONICAL_NAMES
-    )
+    another namespace, or one prefix to two namespaces: feedparser keeps one map of prefixes
+    for the whole document, wherever each is declared, and reads elements through it, which
+    ``_name`` (by each element's own namespace) does not."""
+    bound: dict[bytes, bytes] = {}
+    for prefix, uri in _PREFIX_BINDING.findall(body):
+        if bound.setdefault(prefix, uri.lower()) != uri.lower():
+            return True
+        if prefix in _CANONICAL_NAMES and _CANONICAL_PREFIXES.get(uri.decode("utf-8", "replace").lower()) != (
+            prefix.decode()
+        ):
+            return True
+    return False
 
 
 def _xml_content_type(content_type: str | None) -> bool:

@@ -329,6 +329,17 @@ def canonical_url(url: str | None) -> str | None:
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), _route(path, parts.fragment)))
 
 
+def without_story_sids(url: str) -> str | None:
+    """A canonical ``url`` as ``canonical_url`` gave it when every ``sid`` went as a session's
+    (None if it has none): what an article recorded then was hashed with."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in pairs if key.lower() != "sid"]
+    if len(kept) == len(pairs):
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept, doseq=True), parts.fragment))
+
+
 def _route(path: str, fragment: str) -> str:
     """The fragment of a link to a site's front page that is a route in its one page
     (``#!/story/1``, ``#!5781263``, ``#/story/1``), without tracking parameters; else ''."""
