@@ -333,6 +333,29 @@ def test_a_grown_archive_matches_versions_recorded_before_hashes_were_of_the_tex
     assert (plain.counts["unchanged"], plain.counts["revised"]) == (1, 0)
 
 
+def _interrupted_then_resumed(
+    archive: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch, *, chunk_lines: int, at_chunk: int
+) -> None:
+    """``backfill`` ``chunk_lines`` lines a chunk, stopped (Ctrl-C) as chunk ``at_chunk`` is
+    decided, then run again."""
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", chunk_lines)
+    append_chunk = ingestion._log.backfill._append_chunk
+    chunks = 0
+
+    def interrupted(*args: object) -> int:
+        nonlocal chunks
+        chunks += 1
+        if chunks == at_chunk:
+            raise KeyboardInterrupt
+        return append_chunk(*args)
+
+    with monkeypatch.context() as interrupting:
+        interrupting.setattr(ingestion._log.backfill, "_append_chunk", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            backfill(archive, "s", db_path)
+    backfill(archive, "s", db_path)
+
+
 @pytest.mark.parametrize(
     "versions",
     [
@@ -366,22 +389,7 @@ def test_a_load_resumed_or_grown_past_a_version_made_before_records_what_one_loa
     assert (grown.counts["new"], grown.counts["revised"], grown.counts["stale"]) == (1, 0, 1)
 
     resumed = tmp_path / "resumed" / "newsroom.duckdb"
-    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", len(versions))
-    appended_chunks = 0
-
-    def interrupted_at_the_second_chunk(*args: object) -> int:
-        nonlocal appended_chunks
-        appended_chunks += 1
-        if appended_chunks == 2:
-            raise KeyboardInterrupt
-        return append_chunk(*args)
-
-    append_chunk = ingestion._log.backfill._append_chunk
-    with monkeypatch.context() as interrupting:
-        interrupting.setattr(ingestion._log.backfill, "_append_chunk", interrupted_at_the_second_chunk)
-        with pytest.raises(KeyboardInterrupt):
-            backfill(archive, "s", resumed)
-    backfill(archive, "s", resumed)
+    _interrupted_then_resumed(archive, resumed, monkeypatch, chunk_lines=len(versions), at_chunk=2)
     assert _titles_of(resumed, "a") == expected
 
 
@@ -471,26 +479,6 @@ def test_a_version_made_before_one_a_feed_recorded_is_stale(tmp_path: Path, db_p
     ]
 
 
-def _interrupted_then_resumed(archive: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``backfill`` two lines a chunk, stopped (Ctrl-C) as its third chunk is decided, then run again."""
-    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", 2)
-    append_chunk = ingestion._log.backfill._append_chunk
-    chunks = 0
-
-    def interrupted_at_the_third(*args: object) -> int:
-        nonlocal chunks
-        chunks += 1
-        if chunks == 3:
-            raise KeyboardInterrupt
-        return append_chunk(*args)
-
-    with monkeypatch.context() as interrupting:
-        interrupting.setattr(ingestion._log.backfill, "_append_chunk", interrupted_at_the_third)
-        with pytest.raises(KeyboardInterrupt):
-            backfill(archive, "s", db_path)
-    backfill(archive, "s", db_path)
-
-
 def test_a_resumed_load_steps_over_a_kill_notice_repeated(
     tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -507,7 +495,7 @@ def test_a_resumed_load_steps_over_a_kill_notice_repeated(
     archive = _write(tmp_path / "kills.jsonl", lines)
     reference = tmp_path / "reference" / "newsroom.duckdb"
     backfill(archive, "s", reference)
-    _interrupted_then_resumed(archive, db_path, monkeypatch)
+    _interrupted_then_resumed(archive, db_path, monkeypatch, chunk_lines=2, at_chunk=3)
 
     def history(path: Path) -> list[tuple]:
         return [(row[2], json.loads(row[-1])["title"]) for row in _article_events(path)]
