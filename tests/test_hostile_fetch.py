@@ -440,6 +440,8 @@ def test_bad_settings_name_the_source_the_key_and_the_range(tmp_path: Path, sett
         ("sources:\n  - id: paper\n    url: http://127.0.0.1:99999/\n", "not a valid URL"),
         ("sources:\n  - id: paper\n    url: http:///feed.xml\n", "has no host"),
         ('sources:\n  - id: paper\n    url: "feed\\0.xml"\n', "control characters"),
+        ('sources:\n  - id: paper\n    url: "http://127.0.0.1/a\\x85b"\n', "control characters"),
+        ('sources:\n  - id: paper\n    url: "http://127.0.0.1/\\u202egpj.xml"\n', "control characters"),
         (
             "sources:\n  - id: paper\n    url: http://127.0.0.1/\nsource: []\n",
             "unknown top-level keys ['source']",

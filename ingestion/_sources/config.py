@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ingestion._sources.text import unfit_for_a_link
 from ingestion.exceptions import ConfigError
 
 KINDS = ("rss", "ninjs", "newsml")
@@ -104,7 +105,7 @@ def _check_url(source_id: str, url: str, base_dir: Path) -> str:
     where = f"source {source_id!r}: url {reprlib.repr(url)}"
     if len(url) > MAX_URL_LENGTH:
         raise ConfigError(f"{where} is longer than {MAX_URL_LENGTH:,} characters")
-    if any(ord(character) < 32 or character == "\x7f" for character in url):
+    if unfit_for_a_link(url):  # C0 and C1 controls, and bidirectional ones: shown as another URL
         raise ConfigError(f"{where} contains control characters")
     try:
         parts = urlsplit(url)

@@ -376,12 +376,17 @@ def _plain_tracking_param(part: str) -> bool:
 _NOT_IN_A_LINK = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def unfit_for_a_link(text: str) -> bool:
+    """Whether ``text`` holds a character no link holds (``_NOT_IN_A_LINK``)."""
+    return _NOT_IN_A_LINK.search(text) is not None
+
+
 def web_url(link: str | None) -> str | None:
     """The canonical form of ``link`` when it is a web page (http or https with a
     host), else None: ``javascript:``, ``data:``, ``mailto:``... are never published
     as an article's link."""
     url = canonical_url(link)
-    if not url or not url.startswith(("http://", "https://")) or _NOT_IN_A_LINK.search(url):
+    if not url or not url.startswith(("http://", "https://")) or unfit_for_a_link(url):
         return None
     if _SIMPLE_URL.match(url):  # a host and no port: nothing more to check
         return url
