@@ -382,3 +382,38 @@ def test_an_older_canceled_version_withdraws_nothing(tmp_path: Path, db_path: Pa
         ("article.revised",),
         ("article.withdrawn",),
     ]
+
+
+def test_a_partial_representation_deletes_nothing_and_keeps_no_version_out(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """ninjs ``representationtype: partial`` (1.x: ``incomplete``) says not every property is
+    there: what it leaves out is not deleted, and the whole representation of its version,
+    arriving after it, is still read."""
+    feed = tmp_path / "wire.json"
+    source = Source("wire", str(feed), kind="ninjs")
+    body = [{"value": "<p>Delegates met in Geneva.</p>", "contenttype": "text/html"}]
+
+    def deliver(uri: str, version: str, representation: str, **extra: object) -> dict[str, int]:
+        doc = {"uri": uri, "version": version, "representationtype": representation, **extra}
+        feed.write_text(json.dumps({"headlines": [{"value": "Talks begin"}], **doc}))
+        return ingest([source], db_path).totals()
+
+    assert deliver("urn:a", "1", "full", bodies=body)["new"] == 1
+    assert deliver("urn:a", "2", "partial")["partial"] == 1  # no body: a listing, not a deletion
+    assert deliver("urn:a", "2", "full", bodies=body)["unchanged"] == 1
+    assert deliver("urn:b", "1", "partial")["new"] == 1  # all the log has of it
+    assert deliver("urn:b", "1", "full", bodies=body)["revised"] == 1  # its body, at last
+    assert deliver("urn:b", "2", "partial", pubstatus="canceled")["withdrawn"] == 1
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        history = con.execute(
+            "SELECT payload ->> '$.identity', event_type, payload ->> '$.body' FROM raw.events "
+            "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
+        ).fetchall()
+    text = "Delegates met in Geneva."
+    assert history[:3] == [
+        ("urn:a", "article.published", text),
+        ("urn:b", "article.published", ""),
+        ("urn:b", "article.revised", text),
+    ]
+    assert history[3][:2] == ("urn:b", "article.withdrawn")

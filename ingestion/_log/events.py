@@ -326,6 +326,13 @@ def _is_older_wire_version(item: ParsedItem, head: StreamHead) -> bool:
     return new < old if item.withdrawn else new <= old
 
 
+def _partial(item: ParsedItem) -> bool:
+    """Whether the item is a wire's partial representation of its article (ninjs
+    ``representationtype``): recorded when it is all the log has of the article, or a
+    withdrawal, but no revision; and its version does not keep the whole one out."""
+    return item.wire.get("representation") == "partial"
+
+
 def _made_before(item: ParsedItem, head: StreamHead) -> bool:
     """Whether the item's version was made before the latest one recorded, both dated."""
     return item.updated_at is not None and head.made_at is not None and item.updated_at < head.made_at
@@ -368,6 +375,10 @@ def decide(
             if dated_versions and head.made_at is None:
                 head.made_at = item.updated_at  # the line says when the version it repeats was made
             continue
+        elif _partial(item) and not item.withdrawn:
+            # A listing or a metadata update: text it leaves out would read as deleted.
+            counts["partial"] += 1
+            continue
         elif _is_older_wire_version(item, head):
             # Before the withdrawal below: an older version that was canceled (served again,
             # or listed after the newer one in the same document) withdraws nothing now.
@@ -392,7 +403,7 @@ def decide(
         head.event_type = event_type
         head.content_hash = chash
         head.occurred_at = occurred_at or head.occurred_at
-        version = wire_version_key(item.wire.get("version"))
+        version = None if _partial(item) else wire_version_key(item.wire.get("version"))
         if version is not None and (head.wire_version is None or version > head.wire_version):
             head.wire_version = version
         head.event_seq = None  # not in the log yet

@@ -576,6 +576,7 @@ def _events_for_outcome(
         withdrawn=counts["withdrawn"],
         unchanged=counts["unchanged"],
         stale=counts["stale"],
+        partial=counts["partial"],
         rejected=len(result.rejections),
         rejections=[
             {"index": r.index, "reason": r.reason, "identity": r.identity}

@@ -529,7 +529,11 @@ class EventStore:
             with registered(self.con, "_read_events", pa.table({"event_seq": pa.array(read, pa.int64())})):
                 for stream_id, event_seq, version, made_at in self.con.execute(
                     f"""
-                    SELECT e.stream_id, e.event_seq, e.payload ->> '$.wire.version', {ARCHIVE_MADE_AT_SQL}
+                    SELECT e.stream_id, e.event_seq,
+                           -- a partial representation's version does not keep the whole one out
+                           CASE WHEN (e.payload ->> '$.wire.representation') IS DISTINCT FROM 'partial'
+                                THEN e.payload ->> '$.wire.version' END,
+                           {ARCHIVE_MADE_AT_SQL}
                     FROM raw.events AS e SEMI JOIN _read_events AS r ON e.event_seq = r.event_seq
                     """
                 ).fetchall():

@@ -238,6 +238,9 @@ def _ninjs_item(
         "urgency": urgency(doc.get("urgency")),
         "embargoed": text_or_none(_get(doc, "embargoed", "embargoedUntil")),
     }
+    if doc.get("representationtype") in ("partial", "incomplete"):  # 2.x/3.x, 1.x
+        # not every property is here: what it leaves out is not deleted (``events.decide``)
+        item.wire["representation"] = "partial"
     extra = sorted(k for k in doc if spec(generation, None).shape_for(k) is None)
     if extra:
         item.issues.append(f"provider extension properties kept out: {', '.join(extra)}")
