@@ -516,9 +516,12 @@ def _older_than_latest_body(outcome: FetchOutcome, latest: dict[str, datetime], 
     a failed run of long ago was cleared and run again), it is history, not the articles'
     latest word. A latest body dated after ``now`` (the clock was set back since) says nothing."""
     made, newest = _fetch_time(outcome), latest.get(outcome.source_id)
-    if not outcome.body_sha256 or made is None or newest is None or newest > now:
+    if not outcome.body_sha256 or made is None or newest is None:
         return False
-    return made < newest - OLDER_FETCH_MARGIN
+    try:
+        return newest <= now and made < newest - OLDER_FETCH_MARGIN
+    except TypeError:  # a time with its zone against one without (written by hand): not known
+        return False
 
 
 def _events_for_outcome(
