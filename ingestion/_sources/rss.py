@@ -22,8 +22,9 @@ from ingestion.exceptions import DateRefused, ParseError
 _HTML_START = (b"<!doctype html", b"<html")
 #: RSS 1.1 has no version attribute for feedparser to report; its namespace says it.
 _RSS11_NAMESPACE = "http://purl.org/net/rss1.1#"
-#: The start and end of an item or entry, and the end of a feed, with or without a prefix.
+#: An ampersand written as a character reference, which feedparser's loose parser leaves in links.
 _NUMERIC_AMPERSAND = re.compile(r"&#(?:0*38|[xX]0*26);")
+#: The start and end of an item or entry, and the end of a feed, with or without a prefix.
 _ANY_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])")
 _ANY_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
 _FEED_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF)\s*>")

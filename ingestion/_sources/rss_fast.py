@@ -249,11 +249,11 @@ def _rebinds_a_canonical_prefix(body: bytes) -> bool:
     ``_name`` (by each element's own namespace) does not."""
     bound: dict[bytes, bytes] = {}
     for prefix, uri in _PREFIX_BINDING.findall(body):
-        if bound.setdefault(prefix, uri.lower()) != uri.lower():
+        uri = uri.lower()
+        if bound.setdefault(prefix, uri) != uri:
             return True
-        if prefix in _CANONICAL_NAMES and _CANONICAL_PREFIXES.get(uri.decode("utf-8", "replace").lower()) != (
-            prefix.decode()
-        ):
+        canonical = _CANONICAL_PREFIXES.get(uri.decode("utf-8", "replace"))
+        if prefix in _CANONICAL_NAMES and canonical != prefix.decode():
             return True
     return False
 
