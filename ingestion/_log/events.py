@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ingestion._log.store import PendingEvent, StreamHead, wire_version_key
+from ingestion._log.store import PendingEvent, StreamHead, higher_wire_version, wire_version_key
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import iso
 from ingestion._sources.text import content_hashes, without_scheme, without_story_sids
@@ -403,9 +403,8 @@ def decide(
         head.event_type = event_type
         head.content_hash = chash
         head.occurred_at = occurred_at or head.occurred_at
-        version = None if _partial(item) else wire_version_key(item.wire.get("version"))
-        if version is not None and (head.wire_version is None or version > head.wire_version):
-            head.wire_version = version
+        if not _partial(item):
+            head.wire_version = higher_wire_version(head.wire_version, item.wire.get("version"))
         head.event_seq = None  # not in the log yet
         head.url, head.guid = item.url, item.guid
         if dated_versions:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from ingestion._log.feed_states import (
 from ingestion._log.store import EventStore, PendingEvent, StreamHead, dump_payload
 from ingestion._model import FetchOutcome, ParsedItem, ParseResult, Rejection
 from ingestion._sources.config import Source
-from ingestion._sources.dates import utcnow
+from ingestion._sources.dates import parse_datetime, utcnow
 from ingestion._sources.fetch import FetchLimits
 from ingestion._sources.parse import MAX_ITEMS_PER_DOCUMENT, ParsedResults, parse_body
 from ingestion._sources.parse_pool import ParsePool, parse_workers
@@ -248,7 +248,7 @@ def record(
                         reread_heads(result.items, stream_ids, heads, latest_texts)
                     older = _older_than_latest_body(outcome, latest_bodies, recorded_at)
                     events = _events_for_outcome(outcome, result, heads, summary, decision, older=older)
-                    if not older and outcome.body_sha256 and (made := _fetch_time(outcome)) is not None:
+                    if not older and outcome.body_sha256 and (made := parse_datetime(outcome.fetched_at)):
                         latest_bodies[outcome.source_id] = made  # a later fetch of it in this run
                     for event in events:  # made here, so a payload that cannot be stored fails its source
                         event.payload_text = dump_payload(event.payload)
@@ -501,27 +501,15 @@ def _failed(outcome: FetchOutcome, summary: SourceSummary, error_class: str, mes
 OLDER_FETCH_MARGIN = timedelta(minutes=5)
 
 
-def _fetch_time(outcome: FetchOutcome) -> datetime | None:
-    """When the fetch was made (UTC, naive, as ``fetched_at`` is written), None if unreadable."""
-    try:
-        made = datetime.fromisoformat(outcome.fetched_at)
-    except (TypeError, ValueError):
-        return None
-    return made.astimezone(UTC).replace(tzinfo=None) if made.tzinfo else made
-
-
 def _older_than_latest_body(outcome: FetchOutcome, latest: dict[str, datetime], now: datetime) -> bool:
     """Whether the fetch was made well before the one that delivered its source's latest body
     (``latest``: by source): recorded late (it waited for the writer behind a newer run, or
     a failed run of long ago was cleared and run again), it is history, not the articles'
     latest word. A latest body dated after ``now`` (the clock was set back since) says nothing."""
-    made, newest = _fetch_time(outcome), latest.get(outcome.source_id)
+    made, newest = parse_datetime(outcome.fetched_at), latest.get(outcome.source_id)
     if not outcome.body_sha256 or made is None or newest is None:
         return False
-    try:
-        return newest <= now and made < newest - OLDER_FETCH_MARGIN
-    except TypeError:  # a time with its zone against one without (written by hand): not known
-        return False
+    return newest <= now and made < newest - OLDER_FETCH_MARGIN
 
 
 def _events_for_outcome(

@@ -165,6 +165,13 @@ def wire_version_key(value: object) -> tuple[int, ...] | None:
     return tuple(parts)
 
 
+def higher_wire_version(kept: tuple[int, ...] | None, value: object) -> tuple[int, ...] | None:
+    """The higher of a stream's version so far and one more (``wire_version_key``'s reading
+    of ``value``; one that orders nothing leaves it as it was)."""
+    new = wire_version_key(value)
+    return kept if new is None or (kept is not None and kept >= new) else new
+
+
 @dataclass(slots=True)
 class StreamHead:
     """What the log already knows about one article stream."""
@@ -538,10 +545,8 @@ class EventStore:
                     """
                 ).fetchall():
                     made_at_by_seq[event_seq] = made_at
-                    number = wire_version_key(version)
-                    highest = wire_versions.get(stream_id)
-                    if number is not None and (highest is None or number > highest):
-                        wire_versions[stream_id] = number
+                    if (highest := higher_wire_version(wire_versions.get(stream_id), version)) is not None:
+                        wire_versions[stream_id] = highest
         heads = {}
         for stream_id, *head, latest_seq, _ in rows:
             heads[stream_id] = StreamHead(
