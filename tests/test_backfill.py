@@ -543,3 +543,28 @@ def test_a_dated_line_repeating_an_undated_version_dates_it_in_every_load(
         return [json.loads(row[-1])["title"] for row in _article_events(path)]
 
     assert titles(db_path) == titles(once) == ["T1"]
+
+
+def test_an_archive_of_a_source_identified_by_link_finds_its_articles(tmp_path: Path, db_path: Path) -> None:
+    """Once a source's guids proved to change on every fetch, its items are identified by
+    link (README, "guids that change on every fetch"): its archive's lines are too, or every
+    story it lists would be recorded a second time, as another article."""
+    feed = tmp_path / "feed.xml"
+    for fetch in range(1, 4):
+        feed.write_bytes(rss([item(n, guid=f"urn:session-{fetch}:{n}") for n in range(1, 6)]))
+        ingest([Source("s", str(feed))], db_path)
+    assert len({event[3] for event in _article_events(db_path)}) == 5
+    lines: list[object] = [
+        {
+            "url": f"http://example.org/news/{n}",
+            "title": f"Headline number {n}",
+            "summary": f"Summary of story {n}.",
+        }
+        for n in range(1, 5)
+    ]
+    lines.append(
+        {"guid": "urn:session-9:5", "url": "http://example.org/news/5", "title": "Headline five, edited"}
+    )
+    report = backfill(_write(tmp_path / "a.jsonl", lines), "s", db_path)
+    assert (report.counts["new"], report.counts["revised"], report.counts["unchanged"]) == (0, 1, 4)
+    assert len({event[3] for event in _article_events(db_path)}) == 5

@@ -25,7 +25,7 @@ from ingestion._log.events import (
     reread_heads,
     stream_ids_with_twins,
 )
-from ingestion._log.record import blob_store_for, new_run_id
+from ingestion._log.record import blob_store_for, link_identities, link_identity, new_run_id
 from ingestion._log.store import EventStore, PendingEvent, version_key, withdrew
 from ingestion._model import ParsedItem, Rejection
 from ingestion._sources.config import is_language_tag, is_source_id
@@ -256,6 +256,9 @@ def _load(
             writing: Future[int] | None = None
             recorded: dict[str, _Recorded | None] = {}
             lines = _read_lines(copy, now, report, on_bytes)
+            carried = link_identities(store, db_path, source_id)
+            if carried is not None:
+                lines = _identified_by_link(lines, carried)
             for chunk in _chunks(lines, CHUNK_LINES):
                 report.events_appended += writing.result() if writing is not None else 0
                 store.begin()
@@ -338,6 +341,17 @@ def _earlier_loads(store: EventStore, source_id: str, archive_sha: str) -> tuple
         [source_id, unfinished, archive_sha],
     ).fetchall()[0][0]
     return None, last_line or 0
+
+
+def _identified_by_link(items: Iterator[ParsedItem], carried: dict[str, str]) -> Iterator[ParsedItem]:
+    """The lines of a source whose items are identified by link (its guids changed on
+    every fetch), identified as its feed's items are: read by guid, an article the log
+    holds under its link would be recorded again. Every line with a web page's link is:
+    lines of one link are versions of one article here, as lines of one guid are."""
+    for item in items:
+        if item.url:
+            item.identity = link_identity(item.url, carried)
+        yield item
 
 
 def _chunks(items: Iterator[ParsedItem], size: int) -> Iterator[list[ParsedItem]]:

@@ -409,7 +409,7 @@ def _identify(
     kept: list[ParsedItem] = []
     for index, item in enumerate(result.items):
         if item.url in unique_links:
-            item.identity = carried.get(item.url, item.url)
+            item.identity = link_identity(item.url, carried)
         if item.identity in seen:
             reason = f"duplicate identity in feed (first at item {seen[item.identity]})"
             result.rejections.append(Rejection(index, reason, item.identity))
@@ -419,6 +419,22 @@ def _identify(
     result.items = kept
     _look_up_heads(store, outcome.source_id, kept, heads)
     return taken_now
+
+
+def link_identity(url: str, carried: dict[str, str]) -> str:
+    """The identity of an item with this web page's ``url`` of a source identified by link:
+    the one its article had when the decision was taken (``carried``), else the link itself."""
+    return carried.get(url, url)
+
+
+def link_identities(store: EventStore, db_path: Path, source_id: str) -> dict[str, str] | None:
+    """The ``carried`` identities of a source identified by link (see ``_identify``), None
+    for a source identified by guid. Read under the writer lock."""
+    states = current_states_file(db_path, store.last_anchor())
+    if states is None:
+        states = states_of(store)
+    decision = states[source_id].identity_decision if source_id in states else None
+    return None if decision is None else decision.get("carried") or {}
 
 
 def _look_up_heads(
