@@ -34,6 +34,9 @@ class ParsedItem:
     issues: list[str] = field(default_factory=list)
     #: The archive line it came from (backfill only), kept in the payload's raw reference.
     line: int | None = None
+    #: The text of a body given that says what the summary says, which is not kept as the
+    #: body; before parser version 8 it was when its markup differed (``item_content_hashes``).
+    repeated_body: str = ""
 
 
 @dataclass(slots=True)

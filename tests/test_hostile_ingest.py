@@ -31,6 +31,8 @@ from ingestion._sources.dates import utcnow
 from ingestion._sources.fetch import FetchLimits
 from ingestion._sources.parse import FIELD_CAPS, MAX_ITEMS_PER_DOCUMENT, parse_body
 from ingestion._sources.plan import fetch_all, is_due, plan
+from ingestion._sources.rss import parse_rss
+from ingestion._sources.rss_fast import parse_rss_fast
 
 from .conftest import run_cli
 from .feeds import item, rss
@@ -961,3 +963,54 @@ def test_a_feed_that_lists_an_address_at_both_schemes_keeps_two_articles(
     ]
     loaded = backfill(_archive(tmp_path / "both.jsonl", lines), "both", db_path)
     assert (loaded.counts["new"], loaded.counts["revised"]) == (0, 0)
+
+
+def _summary_and_body(summary: str, body: str) -> bytes:
+    return (
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+        "<title>t</title><link>http://example.org/</link><description>t</description>"
+        "<item><title>Talks resume</title><link>http://example.org/news/1</link><guid>g1</guid>"
+        f"<description>{summary}</description><content:encoded>{body}</content:encoded></item>"
+        "</channel></rss>"
+    ).encode()
+
+
+def test_a_body_repeating_the_summary_in_other_markup_is_no_revision(tmp_path: Path, db_path: Path) -> None:
+    """A feed that gives the summary again as the body, its markup the same one fetch and
+    a little different the next (a line break, no paragraph tag): no body either time, so
+    no revision; the fast path reads it as feedparser's does."""
+    feed, source = tmp_path / "feed.xml", Source("s", str(tmp_path / "feed.xml"))
+    summary = "&lt;p&gt;Talks resume in Geneva.&lt;/p&gt;"
+    for body in (summary, "&lt;p&gt;Talks resume\n in Geneva.&lt;/p&gt;\n", "Talks resume in Geneva."):
+        feed.write_bytes(_summary_and_body(summary, body))
+        ingest([source], db_path)
+        document = _summary_and_body(summary, body)
+        fast = parse_rss_fast(document, now=utcnow())
+        assert fast is not None
+        assert fast == parse_rss(document, source_id="s", url="u", now=utcnow())
+        assert [(i.summary, i.body) for i in fast.items] == [("Talks resume in Geneva.", "")]
+    rows = query(
+        db_path,
+        "SELECT event_type, payload ->> '$.body' FROM raw.events WHERE starts_with(event_type, 'article.')",
+    )
+    assert rows == [("article.published", "")]
+
+
+def test_a_version_whose_body_repeated_the_summary_is_matched_by_a_feed_that_drops_it(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """An archive line keeps a body that repeats the summary (as a feed did before parser
+    version 8, when the two were written in different markup): the feed's item, which keeps
+    no such body, is that version, not a revision."""
+    archive = tmp_path / "a.jsonl"
+    line = {"guid": "g1", "url": "http://example.org/news/1", "title": "Talks resume"}
+    archive.write_text(
+        json.dumps({**line, "summary": "Talks resume in Geneva.", "body": "Talks resume in Geneva."})
+    )
+    backfill(archive, "s", db_path)
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(
+        _summary_and_body("&lt;p&gt;Talks resume in Geneva.&lt;/p&gt;", "Talks resume in Geneva.")
+    )
+    report = ingest([Source("s", str(feed))], db_path)
+    assert report.sources[0].counts["unchanged"] == 1, report.sources[0].counts

@@ -292,6 +292,8 @@ def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
         hashes += content_hashes(*texts, url=item.url.partition("#")[0])
     if item.url and "sid=" in item.url.lower() and (before := without_story_sids(item.url)):
         hashes += content_hashes(*texts, url=before)  # a story's sid was dropped as a session's
+    if item.repeated_body:  # kept as the body before (as an archive line's still is)
+        hashes += content_hashes(item.title, item.summary, item.repeated_body, item.byline, url=item.url)
     return hashes
 
 

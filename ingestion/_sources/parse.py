@@ -27,7 +27,7 @@ from ingestion.exceptions import ParseError
 MAX_ITEMS_PER_DOCUMENT = 5_000
 #: Changes whenever any parser's output for the same body may change: a kept
 #: result of another version is parsed again.
-PARSER_VERSION = "7"
+PARSER_VERSION = "8"
 #: How long a kept result stands for a parse now: dates are judged against the
 #: time of parsing (a date more than a day ahead is dropped).
 KEPT_RESULT_LIFETIME = timedelta(hours=1)

@@ -16,7 +16,7 @@ import feedparser
 
 from ingestion._model import ParsedItem, ParseResult, Rejection
 from ingestion._sources.dates import checked, from_struct_time, loose_reading, names_day, read_datetime
-from ingestion._sources.text import canonical_url, html_to_text, one_line, web_url, without_scheme
+from ingestion._sources.text import as_seen, canonical_url, html_to_text, one_line, web_url, without_scheme
 from ingestion.exceptions import DateRefused, ParseError
 
 _HTML_START = (b"<!doctype html", b"<html")
@@ -493,7 +493,17 @@ def result_of(
         title = one_line(entry.title)
         summary = html_to_text(entry.summary_markup)
         body_markup = entry.body_markup
-        text = html_to_text(body_markup) if body_markup and body_markup != entry.summary_markup else ""
+        if not body_markup:
+            text = ""
+        else:
+            text = summary if body_markup == entry.summary_markup else html_to_text(body_markup)
+        # A body that says what the summary says is none, whatever its markup and spacing: a
+        # feed that writes the two a little differently from one fetch to the next revises nothing.
+        repeated_body = ""
+        if text and (
+            body_markup == entry.summary_markup or as_seen(text).split() == as_seen(summary).split()
+        ):
+            text, repeated_body = "", text
         if not (title or summary or text):
             result.rejections.append(Rejection(index, "item has no title, summary or body", identity))
             continue
@@ -521,6 +531,7 @@ def result_of(
                 published_at=published,
                 updated_at=updated,
                 issues=issues,
+                repeated_body=repeated_body,
             )
         )
     return result

@@ -35,7 +35,7 @@ from lxml import etree
 
 from ingestion._model import ParseResult
 from ingestion._sources.rss import FeedEntry, prepared, result_of
-from ingestion._sources.text import VOID_TAGS, html_to_text
+from ingestion._sources.text import VOID_TAGS
 
 _NOT_ASCII_COMPATIBLE = re.compile(rb"\x00|\x4c\x6f\xa7\x94")
 _XML_TYPES = ("application/xml", "application/xml-dtd", "application/xml-external-parsed-entity")
@@ -371,9 +371,6 @@ def _entry(item: etree._Element) -> FeedEntry:
     body_markup = _markup(content) if content is not None else ""
     if summary_markup is None:
         summary_markup = body_markup  # feedparser copies the body to a missing summary
-    elif body_markup and body_markup != summary_markup and _same_text(body_markup, summary_markup):
-        # feedparser compares the sanitized markup, which may be equal: no body, then.
-        raise _Declined
     author = _plain(authors[0]) if authors else None
     if author and "@" in author:
         raise _Declined
@@ -397,10 +394,6 @@ def _entry(item: etree._Element) -> FeedEntry:
 def _related(attributes: dict[str, str]) -> bool:
     """An Atom link that is not the item's page (feedparser reads rel in lower case)."""
     return attributes.get("rel", "alternate").lower() != "alternate"
-
-
-def _same_text(markup: str, other: str) -> bool:
-    return html_to_text(markup) == html_to_text(other)
 
 
 def _elements(parent: etree._Element) -> list[etree._Element]:
