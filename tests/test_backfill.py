@@ -568,3 +568,34 @@ def test_an_archive_of_a_source_identified_by_link_finds_its_articles(tmp_path: 
     report = backfill(_write(tmp_path / "a.jsonl", lines), "s", db_path)
     assert (report.counts["new"], report.counts["revised"], report.counts["unchanged"]) == (0, 1, 4)
     assert len({event[3] for event in _article_events(db_path)}) == 5
+
+
+def test_an_archive_records_the_same_events_whatever_its_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A withdrawal dated before the version it follows, then a revision dated between the
+    two: within a chunk the revision was judged against the withdrawal's time, across a
+    chunk's end (a resumed load) against the latest time, as the log reads it. The latest,
+    both ways."""
+    rows = [
+        {"guid": "a", "title": "T1", "updated_at": "2026-03-10T14:00:00Z"},
+        {"guid": "a", "title": "T2"},
+        {"guid": "a", "withdrawn": True, "updated_at": "2026-03-10T11:00:00Z"},
+        {"guid": "a", "title": "T3", "updated_at": "2026-03-10T12:00:00Z"},
+    ]
+    archive = _write(tmp_path / "a.jsonl", rows)
+    once = tmp_path / "once" / "newsroom.duckdb"
+    backfill(archive, "s", once)
+    monkeypatch.setattr(ingestion._log.backfill, "CHUNK_LINES", 1)
+    chunked = tmp_path / "chunked" / "newsroom.duckdb"
+    backfill(archive, "s", chunked)
+    sql = (
+        "SELECT event_type, payload ->> '$.title', occurred_at FROM raw.events "
+        "WHERE starts_with(event_type, 'article.') ORDER BY event_seq"
+    )
+    events = []
+    for path in (once, chunked):
+        with duckdb.connect(str(path), read_only=True) as con:
+            events.append(con.execute(sql).fetchall())
+    assert events[0] == events[1]
+    assert events[0][-1] == ("article.revised", "T3", None)  # not after the latest time known

@@ -404,7 +404,8 @@ def decide(
         head.version += 1
         head.event_type = event_type
         head.content_hash = chash
-        head.occurred_at = occurred_at or head.occurred_at
+        if occurred_at and (head.occurred_at is None or occurred_at > head.occurred_at):
+            head.occurred_at = occurred_at  # the latest, as the log's head reads it: a chunk's end changes nothing
         if not _partial(item):
             head.wire_version = higher_wire_version(head.wire_version, item.wire.get("version"))
         head.event_seq = None  # not in the log yet
