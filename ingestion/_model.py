@@ -34,9 +34,10 @@ class ParsedItem:
     issues: list[str] = field(default_factory=list)
     #: The archive line it came from (backfill only), kept in the payload's raw reference.
     line: int | None = None
-    #: The text of a body given that says what the summary says, which is not kept as the
-    #: body; before parser version 8 it was when its markup differed (``item_content_hashes``).
-    repeated_body: str = ""
+    #: Title, summary and body as parser version 7 read them, when it read them otherwise
+    #: (a "<" in plain text taken for a tag, a body that repeats the summary kept):
+    #: versions it recorded are matched by either reading (``item_content_hashes``).
+    earlier_reading: tuple[str, str, str] | None = None
 
 
 @dataclass(slots=True)

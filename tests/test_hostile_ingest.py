@@ -1014,3 +1014,41 @@ def test_a_version_whose_body_repeated_the_summary_is_matched_by_a_feed_that_dro
     )
     report = ingest([Source("s", str(feed))], db_path)
     assert report.sources[0].counts["unchanged"] == 1, report.sources[0].counts
+
+
+_PLAIN_TEXT_ATOM = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<id>urn:f</id><updated>2026-03-01T00:00:00Z</updated><entry><id>urn:1</id>
+<title type="text">If a&lt;b and c&gt;d, then a&lt;d</title>
+<summary>Use &lt;script&gt; tags &amp; &lt;b&gt;bold&lt;/b&gt; in HTML</summary>
+<link href="http://example.org/1"/><updated>2026-03-01T00:00:00Z</updated></entry></feed>"""
+
+
+def test_a_less_than_sign_in_plain_text_is_a_character_not_a_tag(tmp_path: Path, db_path: Path) -> None:
+    """Atom text constructs and RSS titles without markup are plain text: "a<b and c>d" was
+    read as markup, so the log recorded "If ad, then a<d" and a summary cut to "Use"."""
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(_PLAIN_TEXT_ATOM)
+    ingest([Source("s", str(feed))], db_path)
+    rows = query(
+        db_path, "SELECT payload ->> '$.title', payload ->> '$.summary' FROM raw.events WHERE stream_id <> ''"
+    )
+    assert ("If a<b and c>d, then a<d", "Use <script> tags & <b>bold</b> in HTML") in rows
+    document = rss([item(1, "If a&lt;b and c&gt;d, then a&lt;d")])
+    fast = parse_rss_fast(document, now=utcnow())
+    assert fast is not None and fast.items[0].title == "If a<b and c>d, then a<d"
+    assert fast == parse_rss(document, source_id="s", url="u", now=utcnow())
+
+
+def test_a_version_recorded_with_plain_text_read_as_markup_is_no_revision(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """The log of an earlier version holds the text as it was read then: the same entry,
+    read right now, is that version (a revision is a change the feed made)."""
+    archive = tmp_path / "a.jsonl"
+    line = {"guid": "urn:1", "url": "http://example.org/1", "title": "If ad, then a<d", "summary": "Use"}
+    archive.write_text(json.dumps(line))
+    backfill(archive, "s", db_path)
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(_PLAIN_TEXT_ATOM)
+    report = ingest([Source("s", str(feed))], db_path)
+    assert report.sources[0].counts["unchanged"] == 1, report.sources[0].counts

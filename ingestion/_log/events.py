@@ -292,8 +292,8 @@ def item_content_hashes(item: ParsedItem) -> tuple[str, ...]:
         hashes += content_hashes(*texts, url=item.url.partition("#")[0])
     if item.url and "sid=" in item.url.lower() and (before := without_story_sids(item.url)):
         hashes += content_hashes(*texts, url=before)  # a story's sid was dropped as a session's
-    if item.repeated_body:  # kept as the body before (as an archive line's still is)
-        hashes += content_hashes(item.title, item.summary, item.repeated_body, item.byline, url=item.url)
+    if item.earlier_reading is not None:
+        hashes += content_hashes(*item.earlier_reading, item.byline, url=item.url)
     return hashes
 
 
@@ -405,7 +405,9 @@ def decide(
         head.event_type = event_type
         head.content_hash = chash
         if occurred_at and (head.occurred_at is None or occurred_at > head.occurred_at):
-            head.occurred_at = occurred_at  # the latest, as the log's head reads it: a chunk's end changes nothing
+            head.occurred_at = (
+                occurred_at  # the latest, as the log's head reads it: a chunk's end changes nothing
+            )
         if not _partial(item):
             head.wire_version = higher_wire_version(head.wire_version, item.wire.get("version"))
         head.event_seq = None  # not in the log yet

@@ -8,7 +8,7 @@ import io
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -316,15 +316,22 @@ class FeedEntry:
     #: strict reader does not know.
     published_parsed: DateFallback = None
     updated_parsed: DateFallback = None
+    #: Which of "title", "summary" and "body" are plain text (an Atom text construct, an
+    #: RSS title without markup): a "<" in them is a character, not a tag's start.
+    plain: frozenset[str] = frozenset()
 
 
-def _first_content(entry: feedparser.FeedParserDict) -> str:
+def _first_content(entry: feedparser.FeedParserDict) -> feedparser.FeedParserDict | None:
     contents = entry.get("content") or []
     # Prefer an HTML/text body over other content types (e.g. media descriptions).
     for content in contents:
         if "html" in (content.get("type") or "") or "text" in (content.get("type") or ""):
-            return content.get("value") or ""
-    return contents[0].get("value", "") if contents else ""
+            return content
+    return contents[0] if contents else None
+
+
+def _is_plain(detail: feedparser.FeedParserDict | None) -> bool:
+    return detail is not None and detail.get("type") == "text/plain"
 
 
 def _feed_entry(entry: feedparser.FeedParserDict, *, read_loosely: bool = False) -> FeedEntry:
@@ -340,19 +347,22 @@ def _feed_entry(entry: feedparser.FeedParserDict, *, read_loosely: bool = False)
     if read_loosely:
         guid = guid.replace("&amp;", "&") if isinstance(guid, str) else guid
         link = _NUMERIC_AMPERSAND.sub("&", link) if isinstance(link, str) else link
+    content = _first_content(entry)
+    details = {"title": entry.get("title_detail"), "summary": entry.get("summary_detail"), "body": content}
     return FeedEntry(
         guid=guid,
         link=link,
         has_links=bool(entry.get("links")),
         title=entry.get("title"),
         summary_markup=entry.get("summary") or "",
-        body_markup=_first_content(entry),
+        body_markup=(content.get("value") or "") if content is not None else "",
         author=entry.get("author"),
         language=entry.get("language"),
         published=published if isinstance(published, str) else None,
         updated=updated if isinstance(updated, str) else None,
         published_parsed=dict.get(entry, "published_parsed"),
         updated_parsed=dict.get(entry, "updated_parsed"),
+        plain=frozenset(name for name, detail in details.items() if _is_plain(detail)),
     )
 
 
@@ -490,20 +500,7 @@ def result_of(
         # Without link elements feedparser offers the guid as the link: nothing to note.
         if link and not url_id and entry.has_links:
             issues.append(f"link {link[:100]!r} is not a web (http/https) address; not published")
-        title = one_line(entry.title)
-        summary = html_to_text(entry.summary_markup)
-        body_markup = entry.body_markup
-        if not body_markup:
-            text = ""
-        else:
-            text = summary if body_markup == entry.summary_markup else html_to_text(body_markup)
-        # A body that says what the summary says is none, whatever its markup and spacing: a
-        # feed that writes the two a little differently from one fetch to the next revises nothing.
-        repeated_body = ""
-        if text and (
-            body_markup == entry.summary_markup or as_seen(text).split() == as_seen(summary).split()
-        ):
-            text, repeated_body = "", text
+        title, summary, text, earlier_reading = _texts(entry)
         if not (title or summary or text):
             result.rejections.append(Rejection(index, "item has no title, summary or body", identity))
             continue
@@ -531,10 +528,31 @@ def result_of(
                 published_at=published,
                 updated_at=updated,
                 issues=issues,
-                repeated_body=repeated_body,
+                earlier_reading=earlier_reading,
             )
         )
     return result
+
+
+def _texts(entry: FeedEntry) -> tuple[str, str, str, tuple[str, str, str] | None]:
+    """The entry's title, summary and body as text, and as parser version 7 read them if
+    that differs (``ParsedItem.earlier_reading``)."""
+    fields = {"title": entry.title or "", "summary": entry.summary_markup, "body": entry.body_markup}
+
+    def read(plain: Collection[str]) -> tuple[str, str, str]:
+        title, summary, body = (
+            value.replace("<", "&lt;") if name in plain else value for name, value in fields.items()
+        )
+        return one_line(title), html_to_text(summary), html_to_text(body) if body and body != summary else ""
+
+    earlier = read(())
+    escaped = any("<" in fields[name] for name in entry.plain)
+    title, summary, body = read(entry.plain) if escaped else earlier
+    # A body that says what the summary says is none, whatever its markup and spacing: a
+    # feed that writes the two a little differently from one fetch to the next revises nothing.
+    if body and as_seen(body).split() == as_seen(summary).split():
+        body = ""
+    return title, summary, body, None if earlier == (title, summary, body) else earlier
 
 
 #: A date text longer than this is not read by dateutil (its time grows with the text).

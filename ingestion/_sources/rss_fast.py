@@ -288,7 +288,7 @@ def _read(root: etree._Element, now: datetime, default_language: str | None) -> 
         elif name in ("title", "language") and child.attrib:  # mode="base64": feedparser decodes it
             raise _Declined
         elif name == "title":
-            titles.append(_title(_text(child)))
+            titles.append(_title(_text(child))[0])
         elif name == "language":
             languages.append(_plain(_text(child)))
         elif name in _CHANNEL_LEAVES:
@@ -375,11 +375,13 @@ def _entry(item: etree._Element) -> FeedEntry:
     if author and "@" in author:
         raise _Declined
     published, updated = _plain(fields.get("pubdate", "")), _plain(fields.get("dc:date", ""))
+    title, title_is_plain = _title(fields["title"]) if "title" in fields else (None, False)
     return FeedEntry(
         guid=guid,
         link=link,
         has_links=has_links,
-        title=_title(fields["title"]) if "title" in fields else None,
+        title=title,
+        plain=frozenset({"title"}) if title_is_plain else frozenset(),
         summary_markup=summary_markup,
         body_markup=body_markup,
         author=author,
@@ -468,9 +470,12 @@ def _utf8_repaired(text: str) -> str:
         return text
 
 
-def _title(text: str) -> str:
-    # feedparser sanitizes a title only when it looks like HTML.
-    return _markup(text) if _FeedParserMixin.looks_like_html(text) else _plain(text)
+def _title(text: str) -> tuple[str, bool]:
+    """A title as feedparser gives it, and whether as plain text: it sanitizes a title,
+    and reads it as markup, only when it looks like HTML."""
+    if _FeedParserMixin.looks_like_html(text):
+        return _markup(text), False
+    return _plain(text), True
 
 
 def _markup(text: str) -> str:
