@@ -14,6 +14,7 @@ import ingestion._log.backfill
 from ingestion._log import events
 from ingestion._log.backfill import backfill
 from ingestion._log.blobs import BlobStore
+from ingestion._log.feed_states import current_states_file
 from ingestion._log.record import ingest
 from ingestion._log.verify import verify
 from ingestion._sources import text
@@ -599,3 +600,22 @@ def test_an_archive_records_the_same_events_whatever_its_chunks(
             events.append(con.execute(sql).fetchall())
     assert events[0] == events[1]
     assert events[0][-1] == ("article.revised", "T3", None)  # not after the latest time known
+
+
+def test_planning_after_a_backfill_reads_the_states_file_not_the_log(tmp_path: Path, db_path: Path) -> None:
+    """A backfill changes no feed's state: the states file beside the log is written again
+    with the log's new last event, so planning does not wait for the writer's lock to read
+    the log (a transform may hold it for minutes)."""
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(rss([item(1)]))
+    ingest([Source("s", str(feed))], db_path)
+    before = current_states_file(db_path)
+    assert before is not None
+    backfill(_write(tmp_path / "a.jsonl", [{"guid": "g1", "title": "From the archive"}]), "s", db_path)
+    assert current_states_file(db_path) == before
+    backfill(
+        _write(tmp_path / "b.jsonl", [{"guid": "g2", "title": "Into a log without feeds"}]),
+        "t",
+        tmp_path / "new.duckdb",
+    )
+    assert current_states_file(tmp_path / "new.duckdb") == {}

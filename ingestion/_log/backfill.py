@@ -8,7 +8,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from ingestion._log.events import (
     reread_heads,
     stream_ids_with_twins,
 )
+from ingestion._log.feed_states import current_states_file, states_of, write_feed_states
 from ingestion._log.record import blob_store_for, link_identities, link_identity, new_run_id
 from ingestion._log.store import EventStore, PendingEvent, version_key, withdrew
 from ingestion._model import ParsedItem, Rejection
@@ -245,6 +246,11 @@ def _load(
         report.loaded_before, report.resumed_after_line = _earlier_loads(store, source_id, archive_sha)
         if report.loaded_before is not None:
             return report
+        # Written again beside the log once the load is recorded: its events change no feed's
+        # state, and planning would read them from the log, waiting for the writer's lock.
+        states = current_states_file(db_path, store.last_anchor())
+        if states is None:
+            states = states_of(store)
         with store.bulk_load(), ThreadPoolExecutor(1) as background, gc_paused():
             # Beside the main thread's parsing, deciding and inserting run two slow
             # writes that release the GIL: keeping the raw archive (zlib), then each
@@ -256,7 +262,7 @@ def _load(
             writing: Future[int] | None = None
             recorded: dict[str, _Recorded | None] = {}
             lines = _read_lines(copy, now, report, on_bytes)
-            carried = link_identities(store, db_path, source_id)
+            carried = link_identities(states, source_id)
             if carried is not None:
                 lines = _identified_by_link(lines, carried)
             for chunk in _chunks(lines, CHUNK_LINES):
@@ -290,6 +296,8 @@ def _load(
                 recorded_at=now,
                 run_id=report.run_id,
             )
+        with suppress(OSError):  # only a copy of what the log says
+            write_feed_states(db_path, states)
     return report
 
 

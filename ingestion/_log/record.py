@@ -427,12 +427,9 @@ def link_identity(url: str, carried: dict[str, str]) -> str:
     return carried.get(url, url)
 
 
-def link_identities(store: EventStore, db_path: Path, source_id: str) -> dict[str, str] | None:
+def link_identities(states: dict[str, FeedState], source_id: str) -> dict[str, str] | None:
     """The ``carried`` identities of a source identified by link (see ``_identify``), None
-    for a source identified by guid. Read under the writer lock."""
-    states = current_states_file(db_path, store.last_anchor())
-    if states is None:
-        states = states_of(store)
+    for a source identified by guid."""
     decision = states[source_id].identity_decision if source_id in states else None
     return None if decision is None else decision.get("carried") or {}
 
