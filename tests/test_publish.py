@@ -335,3 +335,58 @@ def test_a_build_that_begins_while_publishing_stops_the_publish(
         publish(work_db)
     assert not published_path(work_db).exists()
     assert not list((published_path(work_db).parent / "snapshots").glob("*"))
+
+
+def test_events_ingested_between_threads_and_dbt_build_are_raw_checked_before_publish(work_db: Path) -> None:
+    """The scheduler: validate_raw, entities, threads, [an ingest takes the writer slot],
+    dbt_build, validate_staging, validate_marts, publish. The build puts the late event in
+    the marts, but entities and threads stopped before it, so the snapshot's claimed
+    position (the least of the three) is not past the raw stage's ``up_to`` and the late
+    raw check never runs: an event failing a critical raw expectation is published."""
+    since = last_published_seq(work_db)
+    raw = validate(work_db, stages=("raw",), since=since, build_docs=False)
+    assert raw.success
+    article = {"identity": "ahead-2", "title": "Ferry timetable from the future", "language": "en", "raw": {}}
+    with EventStore(work_db) as store, store.transaction():  # a writer whose clock is a day ahead
+        store.append(
+            [PendingEvent("article.published", "ahead-2", "ahead", article, content_hash="1" * 64)],
+            recorded_at=utcnow() + timedelta(days=1),
+            run_id="clock-ahead",
+        )
+    # The scheduler's dbt_build task: entities and threads ran in their own tasks before the ingest.
+    assert transform(work_db, entities=False).success
+    built = validate(work_db, stages=("staging", "marts"), since=since, build_docs=False)
+    assert built.success
+    merged = ValidationReport.merged([raw.to_dict(), built.to_dict()])
+    with pytest.raises(ValidationFailed) as failed:
+        publish(work_db, validation=merged)
+    assert any("recorded_not_in_future" in failure for failure in failed_expectations(failed.value.report))
+
+
+def test_fetch_events_built_after_the_raw_stage_are_raw_checked_before_publish(work_db: Path) -> None:
+    """The same gap with a whole transform: an ingest between validate_raw and the build
+    that records only fetches (every source failed, or nothing new) moves no article
+    position, so the late raw check is skipped, yet the `sources` mart is built from those
+    fetch events and published."""
+    since = last_published_seq(work_db)
+    raw = validate(work_db, stages=("raw",), since=since, build_docs=False)
+    failed = {
+        "url": "https://harbour.example/rss.xml",
+        "error_class": "HTTPError",
+        "error_message": "HTTP 503 from a writer whose clock is a day ahead",
+        "status": 503,
+    }
+    with EventStore(work_db) as store, store.transaction():
+        store.append(
+            [PendingEvent("feed.failed", "feed:clock-ahead", "clock-ahead", failed)],
+            recorded_at=utcnow() + timedelta(days=1),
+            run_id="clock-ahead",
+        )
+    assert transform(work_db).success
+    built = validate(work_db, stages=("staging", "marts"), since=since, build_docs=False)
+    merged = ValidationReport.merged([raw.to_dict(), built.to_dict()])
+    with pytest.raises(ValidationFailed) as failed_validation:
+        publish(work_db, validation=merged)
+    assert any(
+        "recorded_not_in_future" in failure for failure in failed_expectations(failed_validation.value.report)
+    )
