@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,7 @@ import pytest
 from ingestion._derive.transform import run_dbt, transform
 from ingestion._log.backfill import backfill
 from ingestion._log.store import EventStore, PendingEvent
-from ingestion._publish.snapshot import last_published_seq, publish, published_path
+from ingestion._publish.snapshot import last_published_seq, publish, published_dir, published_path
 from ingestion._quality.validate import ValidationReport, validate
 from ingestion._sources.dates import utcnow
 from ingestion.exceptions import PublishError, ValidationFailed
@@ -390,3 +392,54 @@ def test_fetch_events_built_after_the_raw_stage_are_raw_checked_before_publish(w
     assert any(
         "recorded_not_in_future" in failure for failure in failed_expectations(failed_validation.value.report)
     )
+
+
+def test_a_killed_publish_leaves_no_snapshot_folder_behind(work_db: Path) -> None:
+    """A publish killed (the OOM killer, a task's timeout) while building leaves its
+    half-built snapshot's folder (Parquet, a copy of the explorer's mirror): the next
+    publish removes it first, so they do not pile up while every attempt is killed."""
+
+    publish(work_db)
+    snapshots = published_dir(work_db) / "snapshots"
+    killed = []
+    for _ in range(2):
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
+                import sys, time
+                import ingestion._publish.snapshot as snapshot
+                from pathlib import Path
+
+                def stuck(*args, **kwargs):
+                    print("building", flush=True)
+                    time.sleep(600)
+
+                snapshot.write_change_feeds = stuck
+                snapshot.publish(Path({str(work_db)!r}))
+                """),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+        try:
+            assert child.stdout.readline().strip() == "building"
+            folders_now = {p.name for p in snapshots.iterdir()}
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            child.kill()
+            child.wait()
+        killed.append(folders_now)
+    left_by_killed = set.union(*killed) - {(published_dir(work_db) / "current").resolve().name}
+    assert left_by_killed, "the killed publishes made no folder: the reproducer proves nothing"
+    before = (published_dir(work_db) / "current").resolve().name
+    publish(work_db)
+    after = (published_dir(work_db) / "current").resolve().name
+    remaining = {p.name for p in snapshots.iterdir()}
+    sizes = {
+        name: sum(f.stat().st_size for f in (snapshots / name).rglob("*") if f.is_file())
+        for name in remaining - {before, after}
+    }
+    assert remaining <= {before, after}, f"folders of killed publishes still there (bytes): {sizes}"

@@ -476,10 +476,19 @@ def _publish_lock(out_dir: Path, timeout: float | None = None) -> Iterator[None]
 
 def _sweep_debris(out_dir: Path) -> None:
     """Remove what a publish killed part way left in ``out_dir`` (its half-built file, the
-    links it was about to switch in): no publish is running beside this one."""
+    links it was about to switch in, its snapshot's folder): no publish is running beside
+    this one. A folder newer than ``current``'s (names sort by time) was never switched in,
+    so no reader is in it; kept, each would hold a copy of the mirror until two publishes
+    had gone through."""
     for leftover in out_dir.glob(".*.tmp*"):
         if leftover.is_symlink() or leftover.is_file():
             leftover.unlink(missing_ok=True)
+    current = out_dir / "current"
+    in_use = os.readlink(current).rsplit("/", 1)[-1] if current.is_symlink() else ""
+    snapshots = out_dir / "snapshots"
+    for folder in snapshots.iterdir() if snapshots.is_dir() else ():
+        if folder.name > in_use:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _in_step(out_dir: Path) -> bool:
