@@ -1151,3 +1151,55 @@ def test_a_word_no_story_is_told_in_is_no_term() -> None:
 def test_a_file_and_a_lake_of_one_stem_keep_states_of_their_own(tmp_path: Path) -> None:
     assert state_path(tmp_path / "newsroom.duckdb") != state_path(tmp_path / "newsroom.lake")
     assert state_path(tmp_path / "newsroom.duckdb").name.startswith("newsroom.duckdb.")
+
+
+def _append_at(db: Path, events: list[tuple[str, str, str, float]]) -> None:
+    """(event type, identity, headline, hours after 2026-03-10 06:00) events of one wire."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    pending = [
+        PendingEvent(
+            event_type,
+            article_id("wire", identity),
+            "wire",
+            {"identity": identity, "guid": identity, "title": title, "summary": "", "language": "en"},
+            occurred_at=datetime(2026, 3, 10, 6) + timedelta(hours=hours),
+        )
+        for event_type, identity, title, hours in events
+    ]
+    with EventStore(db) as store, store.transaction():
+        store.append(pending, recorded_at=datetime(2026, 4, 1), run_id="review")
+
+
+def test_a_sleeping_thread_a_revision_wakes_is_saved_with_its_new_centroid(tmp_path: Path) -> None:
+    """Woken without being read (a revision that stays), a thread was saved asleep again with
+    its centroid from before it woke: three runs then decided otherwise than one."""
+    # Run 1: the storm's thread goes to sleep (an unrelated article two days on) and is saved
+    # apart, packed. Run 2: a revision of its article that fits no thread stays in it, which
+    # wakes it (``join`` -> ``_wake`` -> ``_post`` -> ``_centroid_of``, which notes the packed
+    # centroid as read in ``packed_before`` *after* ``_wake`` cleared it); the thread takes the
+    # revision's words and sleeps again, and is saved with the centroid it had before the run.
+    # Run 3: an article on the revision's story revives that thread in one run, not in three.
+    first = [
+        ("article.published", "storm", "Storm Isolde cancels ferries across the Irish Sea", 0.0),
+        ("article.published", "talks", "Geneva talks on prisoner exchange resume", 60.0),
+    ]
+    second = [
+        ("article.revised", "storm", "Bakery chain Crumbwell posts record quarterly profits", 61.0),
+        ("article.published", "mayor", "Mayor opens new tram line in Lisbon", 120.0),
+    ]
+    third = [("article.published", "bakery", "Crumbwell bakery chain record quarterly profits", 121.0)]
+    full, runs = tmp_path / "full" / "newsroom.duckdb", tmp_path / "runs" / "newsroom.duckdb"
+    _append_at(full, first + second + third)
+    assign_threads(full)
+    for events in (first, second, third):
+        _append_at(runs, events)
+        assert assign_threads(runs).replayed == 0
+    whole = _assignments(full)
+    assert [row[2] for row in whole] == [
+        "open",
+        "open",
+        "stay",
+        "open",
+        "join",
+    ]  # the bakery revives the storm's thread
+    assert _assignments(runs) == whole

@@ -847,7 +847,10 @@ class Threader:
                 del postings[term]
 
     def _wake(self, th: int) -> None:
-        self.packed_before.pop(th, None)  # its centroid changes from now on
+        # Its centroid changes from now on: unpacked first (``_centroid_of`` keeps the form it
+        # was saved in), or the form saved would be kept and written with its next sleep.
+        self._centroid_of(th)
+        self.packed_before.pop(th, None)
         self.saved_dormant.pop(th, None)  # its saved record is stale from now on
         self._unpost_dormant(th, self.dormant_terms.pop(th, ""))
 
