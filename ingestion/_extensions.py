@@ -5,8 +5,9 @@ its own server, which fails offline and behind firewalls. Each extension the
 project uses comes instead as a Python package, ``duckdb-extension-<name>``, of
 the same version as ``duckdb``; it ships ``extensions/v<version>/<name>.duckdb_extension``
 and :func:`load_extension` loads that file by its path. Every connection the
-product opens calls :func:`forbid_downloads`, so an extension that was not loaded
-this way is an error, never a download.
+product opens has :data:`NO_DOWNLOADS` in its configuration from the start (opening a
+SQLite file would otherwise install ``sqlite_scanner``), so an extension that was not
+loaded this way is an error, never a download.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ from ingestion.exceptions import ExtensionError
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
+#: The configuration every connection is opened with: a function, statement or file
+#: that needs an extension not loaded fails instead of fetching it from the network.
+NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
 def forbid_downloads(con: duckdb.DuckDBPyConnection) -> None:
-    """Make a function or statement that needs an unloaded extension fail instead of
-    fetching it from the network. Both settings hold for the whole database instance."""
+    """``NO_DOWNLOADS`` for a connection opened elsewhere (both settings hold for the whole
+    database instance)."""
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
 

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ import pytest
 from ingestion._log.store import EventStore, PendingEvent
 from ingestion._sources.dates import utcnow
 
-from .conftest import run_cli
+from .conftest import REPO, run_cli
 from .feeds import item, rss
 
 HOSTILE_TITLE = "Breaking\x1b[31m red\x00 nul\r cr\x9b c1\ttab end"
@@ -456,3 +457,104 @@ def test_a_selection_dbt_cannot_read_or_that_matches_nothing_is_one_line(tmp_pat
         "newsroom transform: error: --select stroy_threads matched nothing in the dbt project: "
         "name a model, e.g. story_threads"
     )
+
+
+def _local_setup(tmp_path: Path) -> tuple[Path, Path]:
+    """A working database made by a real ingest of a local feed, and its sources file."""
+    (tmp_path / "feed.xml").write_bytes(rss([item(1), item(2)]))
+    config = tmp_path / "feeds.yml"
+    config.write_text("sources:\n  - id: local\n    url: feed.xml\n")
+    db = tmp_path / "data" / "newsroom.duckdb"
+    result = run_cli("ingest", "--db", str(db), "--config", str(config), timeout=180)
+    assert result.returncode == 0, result.stderr
+    return db, config
+
+
+def test_a_damaged_feed_states_file_is_only_a_copy(tmp_path: Path) -> None:
+    """<db>.feeds.json is only a copy of what the log says: one nested past Python's stack
+    is read past like any damaged one (it was a traceback in every later ingest)."""
+    db, config = _local_setup(tmp_path)
+    db.with_name(db.name + ".feeds.json").write_text("[" * 200_000)
+    result = run_cli("ingest", "--db", str(db), "--config", str(config), timeout=180)
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert result.returncode == 0, result.stderr[-1500:]
+
+
+@pytest.mark.parametrize("command", ["validate", "publish"])
+def test_a_damaged_build_record_is_not_a_traceback(tmp_path: Path, command: str) -> None:
+    """A <db>.build.json nested past Python's stack is an unreadable record, no traceback."""
+    db, _ = _local_setup(tmp_path)
+    db.with_name(db.name + ".build.json").write_text("[" * 200_000)
+    result = run_cli(command, "--db", str(db), timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert "RecursionError" not in result.stderr
+
+
+def test_a_sqlite_file_given_as_the_database_is_never_a_download(tmp_path: Path) -> None:
+    """The explorer's mirror (published/newsroom.sqlite) given as --db: a clear error. DuckDB
+    opens a SQLite file through an extension it would install from the network (settings made
+    after the file was opened came too late). To keep this test off the network, HOME/.duckdb
+    is a file: an install would stop at creating its folder, and say so."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".duckdb").write_text("not a folder: DuckDB cannot install (or download) into it\n")
+    lite = tmp_path / "newsroom.sqlite"
+    with sqlite3.connect(lite) as con:
+        con.execute("CREATE TABLE notes (x TEXT)")
+    con.close()
+    for command in (["verify"], ["ingest", "--config", str(tmp_path / "feeds.yml")]):
+        (tmp_path / "feeds.yml").write_text("sources:\n  - id: local\n    url: feed.xml\n")
+        result = subprocess.run(
+            [sys.executable, "-m", "ingestion.cli", *command, "--db", str(lite)],
+            env={**os.environ, "HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        line = _one_error_line(result, command[0])
+        # What DuckDB says when it tries to install the extension (the step before the download).
+        assert "Failed to create directory" not in line, line
+        assert "download" not in line.lower(), line
+
+
+def test_ingest_never_writes_into_a_foreign_duckdb_file(tmp_path: Path) -> None:
+    """A DuckDB file that is not a newsroom log (someone's analytics database; the published
+    snapshot, also named newsroom.duckdb) given as --db: nothing is written into it."""
+    foreign = tmp_path / "analytics.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("CREATE TABLE customers AS SELECT range AS id FROM range(10)")
+    before = _digest(foreign)
+    (tmp_path / "feed.xml").write_bytes(rss([item(1)]))
+    (tmp_path / "feeds.yml").write_text("sources:\n  - id: local\n    url: feed.xml\n")
+    result = run_cli("ingest", "--db", str(foreign), "--config", str(tmp_path / "feeds.yml"), timeout=180)
+    with duckdb.connect(str(foreign), read_only=True) as con:
+        schemas = {
+            s
+            for (s,) in con.execute("SELECT DISTINCT table_schema FROM information_schema.tables").fetchall()
+        }
+    assert schemas == {"main"}, (schemas, result.stdout)
+    assert _digest(foreign) == before
+    _one_error_line(result, "ingest")
+
+
+def test_transform_never_builds_into_a_foreign_duckdb_file(tmp_path: Path) -> None:
+    """Nor does `transform` build its 40-odd tables and views into such a file."""
+    foreign = tmp_path / "analytics.duckdb"
+    with duckdb.connect(str(foreign)) as con:
+        con.execute("CREATE TABLE customers AS SELECT range AS id FROM range(10)")
+    result = run_cli("transform", "--db", str(foreign), timeout=600)
+    with duckdb.connect(str(foreign), read_only=True) as con:
+        schemas = {
+            s
+            for (s,) in con.execute("SELECT DISTINCT table_schema FROM information_schema.tables").fetchall()
+        }
+    assert schemas == {"main"}, (schemas, result.stdout[-1000:])
+    _one_error_line(result, "transform")
+
+
+def test_publish_of_a_database_that_is_not_there_leaves_nothing_behind(tmp_path: Path) -> None:
+    """A mistyped --db leaves no published/ folder with a lock file behind."""
+    missing = tmp_path / "typo" / "newsroom.duckdb"
+    _one_error_line(run_cli("publish", "--db", str(missing), timeout=120), "publish")
+    assert not (tmp_path / "typo").exists(), sorted(p.name for p in (tmp_path / "typo").rglob("*"))

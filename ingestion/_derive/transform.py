@@ -34,7 +34,7 @@ def read_build_record(db_path: Path) -> dict[str, str] | None:
     """The last build's record, or None before any build made one (or if unreadable)."""
     try:
         record = json.loads(build_record_path(db_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nesting too deep to read
         return None
     return record if isinstance(record, dict) and {"id", "state"} <= record.keys() else None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from ingestion._explore.docs import ModelDocs, model_docs
-from ingestion._extensions import forbid_downloads
+from ingestion._extensions import NO_DOWNLOADS
 from ingestion._publish.update import MartChange
 
 #: The table Datasette's search box on ``article_versions`` uses.
@@ -88,8 +88,7 @@ def write_mirror(snapshot: Path, target: Path) -> None:
     """
     target = Path(target)
     building = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with duckdb.connect(str(snapshot), read_only=True) as source:
-        forbid_downloads(source)
+    with duckdb.connect(str(snapshot), read_only=True, config=NO_DOWNLOADS) as source:
         # Timestamps WITH TIME ZONE are written as UTC whatever the machine's zone.
         source.execute("SET TimeZone = 'UTC'")
         source.execute("SET enable_progress_bar = false")

@@ -95,7 +95,7 @@ def current_states_file(db_path: Path, log_head: Any = _ANCHOR_FILE) -> dict[str
             and all(set(state) >= _FIELDS for state in data["sources"].values())
         ):
             return {source: FeedState.from_dict(state) for source, state in data["sources"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         pass  # missing, stale or damaged: it is only a copy of what the log says
     return None
 

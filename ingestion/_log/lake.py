@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from ingestion._extensions import load_extension
+from ingestion._extensions import NO_DOWNLOADS, load_extension
 from ingestion.exceptions import ConfigError, StoreError, StoreLockedError
 
 #: How a working database in DuckLake is named: ``--db path/to/newsroom.lake``.
@@ -102,7 +102,7 @@ def connect_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     lake = read_lake(path)
     if not read_only:
         lake.data_path.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    con = duckdb.connect(config=NO_DOWNLOADS)
     try:
         load_lake_extensions(con)
         con.execute(lake.attach_sql(read_only=read_only))

@@ -24,7 +24,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion._extensions import forbid_downloads
+from ingestion._extensions import NO_DOWNLOADS
 from ingestion._files import write_atomically
 from ingestion._log.lake import WriterLock, attach_read_only, connect_lake, create_schema, is_lake
 from ingestion.exceptions import StoreError, StoreLockedError
@@ -294,6 +294,20 @@ def _open_failure(path: Path, exc: duckdb.Error) -> str:
     )
 
 
+def _check_is_duckdb(path: Path) -> None:
+    """A StoreError for a file that is there but no DuckDB database (its header has no
+    ``DUCK`` at byte 8): DuckDB would open a SQLite file (the explorer's mirror) through
+    an extension, or write its own header over whatever else the file holds."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(16)
+    except OSError:
+        return  # none yet, or unreadable: DuckDB says why
+    if header and header[8:12] != b"DUCK":
+        kind = "a SQLite database" if header.startswith(b"SQLite format 3") else "no DuckDB database"
+        raise StoreError(f"cannot open {path}: it is {kind}; give --db a newsroom database (newsroom.duckdb)")
+
+
 def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting up to ``lock_timeout`` s for another writer to finish;
     or the lake a ``.lake`` file describes (see ``lake``: its writers lock in :class:`EventStore`)."""
@@ -307,11 +321,12 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise StoreError(f"no database at {path}; run `newsroom ingest` first")
+    _check_is_duckdb(path)
     while True:
         try:
             # The format only matters to a file this call creates (never read-only).
             config = {"storage_compatibility_version": WORKING_STORAGE_VERSION} if not read_only else {}
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            con = duckdb.connect(str(path), read_only=read_only, config={**NO_DOWNLOADS, **config})
         except duckdb.Error as exc:
             # Anything but a lock: not a DuckDB file, truncated, damaged. One line, never a retry.
             # ("lock" alone would also match a damaged "block" and wait for nobody.)
@@ -325,7 +340,6 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 30.0) 
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
         else:
-            forbid_downloads(con)
             return con
 
 
@@ -380,12 +394,27 @@ class EventStore:
             self._release_writer_lock()
             raise
         if not read_only:
+            self._check_is_a_log()
             create_schema(self.con, SCHEMA_SQL)
         elif not self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema='raw' AND table_name='events'"
         ).fetchall()[0][0]:
             self.close()
             raise StoreError(f"{self.path} has no raw.events table; run `newsroom ingest` first")
+
+    def _check_is_a_log(self) -> None:
+        """A StoreError for a database that holds tables but no event log (someone's own, or
+        the published snapshot, also named newsroom.duckdb): the log is never made in it."""
+        has_log, tables = self.con.execute(
+            "SELECT count(*) FILTER (table_schema = 'raw' AND table_name = 'events'), count(*) "
+            "FROM information_schema.tables WHERE table_catalog = current_database()"
+        ).fetchall()[0]
+        if tables and not has_log:
+            self.close()
+            raise StoreError(
+                f"{self.path} is a database without an event log (no raw.events): newsroom keeps its "
+                "log in a database of its own; give --db a new file or a newsroom database"
+            )
 
     def close(self) -> None:
         self.con.close()

@@ -33,7 +33,7 @@ import duckdb
 from ingestion._derive.transform import read_build_record
 from ingestion._explore.docs import model_docs
 from ingestion._explore.mirror import update_mirror, write_mirror
-from ingestion._extensions import forbid_downloads
+from ingestion._extensions import NO_DOWNLOADS
 from ingestion._log.lake import attach_read_only
 from ingestion._log.store import connect
 from ingestion._publish.changes import write_change_feeds
@@ -77,7 +77,7 @@ def last_published_seq(db_path: Path) -> int:
     if not path.exists():
         return 0
     try:
-        with duckdb.connect(str(path), read_only=True) as con:
+        with duckdb.connect(str(path), read_only=True, config=NO_DOWNLOADS) as con:
             return con.execute("SELECT max(last_event_seq) FROM meta.snapshots").fetchall()[0][0] or 0
     except duckdb.Error:
         return 0
@@ -115,6 +115,8 @@ def publish(
     is asked for or the previous one cannot be (none yet, made by another version).
     """
     db_path = Path(db_path)
+    if not db_path.is_file():  # before the lock, whose folder a mistyped path would leave behind
+        raise PublishError(f"no database at {db_path}; run `newsroom ingest` first")
     with _publish_lock(published_dir(db_path)):
         return _publish(db_path, validation, full=full)
 
@@ -226,9 +228,8 @@ class _Snapshot:
                     mirror_copy = copier.submit(shutil.copyfile, previous_mirror, building)
             # Readers as old as DuckDB 1.1 (and the drivers BI tools bundle) open this file.
             with duckdb.connect(
-                str(tmp_db), config={"storage_compatibility_version": STORAGE_VERSION}
+                str(tmp_db), config={**NO_DOWNLOADS, "storage_compatibility_version": STORAGE_VERSION}
             ) as out:
-                forbid_downloads(out)
                 # Naive timestamps in the marts are UTC; published ones say so.
                 out.execute("SET TimeZone = 'UTC'")
                 attach_read_only(out, self.db_path, "work")
@@ -496,7 +497,7 @@ def _in_step(out_dir: Path) -> bool:
     between switching the one and the other leaves them apart: the next is built in
     full, or Parquet and the mirror would go on missing what that one changed."""
     try:
-        with duckdb.connect(str(out_dir / PUBLISHED_NAME), read_only=True) as con:
+        with duckdb.connect(str(out_dir / PUBLISHED_NAME), read_only=True, config=NO_DOWNLOADS) as con:
             folders = con.execute("SELECT max(snapshot_folder) FROM meta.snapshots").fetchall()
     except duckdb.Error:
         return False  # another format (no folder recorded) or damaged: built in full anyway

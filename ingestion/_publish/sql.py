@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import duckdb
 
-from ingestion._extensions import forbid_downloads, load_extension
+from ingestion._extensions import NO_DOWNLOADS, load_extension
 from ingestion.exceptions import QueryError, QueryFailed
 
 if TYPE_CHECKING:
@@ -67,7 +67,6 @@ _TEXT_TYPE_MARKERS = ("VARCHAR", "JSON", "ENUM", "STRUCT", "MAP", "UNION", "[")
 _BLOB_NAME = re.compile(r"[0-9a-f]{64}\.gz")
 #: Opening a file another engine wrote (a SQLite file given as a snapshot) must not fetch
 #: the extension that reads it: extensions come from packages only.
-_NO_DOWNLOADS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 #: Table functions that change the connection's state or write files: refused by name
 #: (with file access off, one that enables logging aborts the process when it closes).
 _STATEFUL_NAMES = frozenset(
@@ -226,7 +225,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str | None = 
 def is_snapshot(path: Path) -> bool:
     """Whether ``path`` is a published snapshot (or a copy of one): marts, but no event log."""
     try:
-        with duckdb.connect(str(path), read_only=True, config=_NO_DOWNLOADS) as con:
+        with duckdb.connect(str(path), read_only=True, config=NO_DOWNLOADS) as con:
             return _has_table(con, "marts") and not _has_table(con, "raw", "events")
     except duckdb.Error:
         return False
@@ -315,11 +314,10 @@ def open_published(path: Path, limits: QueryLimits | None = None) -> duckdb.Duck
     if not path.is_file():
         raise QueryError(f"no published snapshot at {path}; run `newsroom publish` (or the demo) first")
     try:
-        con = duckdb.connect(str(path), read_only=True, config=_NO_DOWNLOADS)
+        con = duckdb.connect(str(path), read_only=True, config=NO_DOWNLOADS)
     except duckdb.Error as exc:
         raise QueryError(f"cannot open the snapshot {path}: {error_line(exc)}") from exc
     try:
-        forbid_downloads(con)  # extensions come from packages only
         load_extension(con, "fts")  # for search_articles() and the search index's macros
         if _has_table(con, "raw", "events"):
             # A reader holding the working database open would block the pipeline's writer.
