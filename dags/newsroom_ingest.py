@@ -11,7 +11,8 @@ changed to the event log (`$NEWSROOM_DB`).
   *manual* run (Trigger in the UI, `airflow dags trigger newsroom_ingest`)
   fetches every source now, due or not. A backfill fetches what is due, as a
   scheduled run does: a feed holds only its present, whatever date a run is for.
-- **fetch_host** (mapped, one per host) does the network work in parallel,
+- **fetch_host** (mapped, one per host; past 256 hosts, hosts share tasks, as
+  Airflow maps at most `max_map_length` tasks) does the network work in parallel,
   stores the raw bodies and parses them, keeping each parse result beside its
   body in the blob store; it never opens DuckDB. Its XCom is the small fetch
   outcomes only: bodies and parse results pass by reference (the body's

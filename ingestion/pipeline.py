@@ -33,9 +33,16 @@ def sources() -> list[Source]:
     return load_sources(os.environ.get("NEWSROOM_CONFIG", "feeds.yml"))
 
 
+#: Most fetch tasks one run maps: Airflow refuses to map more than ``[core]
+#: max_map_length`` (1,024 by default), and failed the whole run past it. Up to this many
+#: hosts, a task fetches one; past it, hosts share tasks, in turn by name.
+MAX_FETCH_GROUPS = 256
+
+
 def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
     """Requests grouped by host: one group per mapped fetch task, so a host is
-    fetched by one task at a time, with its politeness delay between requests."""
+    fetched by one task at a time, with its politeness delay between requests (a
+    group of several hosts fetches them side by side, each in turn)."""
     from ingestion._log.feed_states import read_feed_states
     from ingestion._sources.plan import plan
 
@@ -44,14 +51,17 @@ def plan_fetches(due_only: bool = True) -> list[dict[str, Any]]:
     planned = plan(read_feed_states(db_path()), configured.values(), due_only=due_only)
     for source_id, until in planned.deferred.items():
         print(f"{source_id}: deferred, the server asked us to wait until {until:%Y-%m-%d %H:%M} UTC")
-    groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"requests": [], "politeness": {}})
+    hosts = sorted({configured[request.source_id].host for request in planned.requests})
+    group_of = {host: position % MAX_FETCH_GROUPS for position, host in enumerate(hosts)}
+    groups: dict[int, dict[str, Any]] = defaultdict(lambda: {"hosts": [], "requests": [], "politeness": {}})
     for request in planned.requests:
         source = configured[request.source_id]
-        group = groups[source.host]
-        group["host"] = source.host
+        group = groups[group_of[source.host]]
+        if source.host not in group["hosts"]:
+            group["hosts"].append(source.host)
         group["requests"].append(request.to_dict())
         group["politeness"][source.id] = source.politeness_delay_seconds
-    return list(groups.values())
+    return [groups[number] for number in sorted(groups)]
 
 
 def fetch_group(group: dict[str, Any]) -> list[dict[str, Any]]:

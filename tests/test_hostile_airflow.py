@@ -177,7 +177,7 @@ from ingestion import pipeline
 real_fetch_group = pipeline.fetch_group
 
 def fetch_group(group):
-    if group["host"] == "ghost.invalid":
+    if "ghost.invalid" in group["hosts"]:
         raise OSError(28, "No space left on device")
     return real_fetch_group(group)
 
@@ -261,3 +261,28 @@ def test_a_schedule_setting_out_of_range_is_a_clear_error(
     monkeypatch.setenv("NEWSROOM_INGEST_EVERY_MINUTES", value)
     with pytest.raises(ConfigError, match="NEWSROOM_INGEST_EVERY_MINUTES must be a whole number"):
         whole_number_setting("NEWSROOM_INGEST_EVERY_MINUTES", 15, 1, 7 * 24 * 60)
+
+
+def test_a_sources_file_of_more_hosts_than_airflow_maps_tasks_is_fetched_in_shared_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow maps at most [core] max_map_length tasks (1,024): a group for each of 1,025
+    hosts failed the plan, and every run with it, fetching nothing and recording no failure.
+    Past MAX_FETCH_GROUPS hosts, hosts share tasks; every source is fetched once, and a
+    host's sources stay in one task (one after another, with their pauses)."""
+    from airflow.configuration import conf
+
+    from ingestion import pipeline
+
+    sources = [{"id": f"s{n}", "url": f"http://127.0.{n // 250}.{n % 250 + 2}:9/feed"} for n in range(1025)]
+    sources.append({"id": "s1-again", "url": "http://127.0.0.3:9/other"})  # a second source of a host
+    config = tmp_path / "feeds.yml"
+    config.write_text(yaml.safe_dump({"sources": sources}))
+    monkeypatch.setenv("NEWSROOM_CONFIG", str(config))
+    monkeypatch.setenv("NEWSROOM_DB", str(tmp_path / "newsroom.duckdb"))
+    groups = pipeline.plan_fetches()
+    assert len(groups) == pipeline.MAX_FETCH_GROUPS <= conf.getint("core", "max_map_length")
+    fetched = sorted(request["source_id"] for group in groups for request in group["requests"])
+    assert fetched == sorted(source["id"] for source in sources)
+    [shared] = [group for group in groups if "127.0.0.3" in group["hosts"]]
+    assert {"s1", "s1-again"} <= {request["source_id"] for request in shared["requests"]}

@@ -639,7 +639,7 @@ def test_a_source_whose_fetch_task_failed_is_recorded_failed_once_however_often_
     monkeypatch.setenv("NEWSROOM_DB", str(db_path))
     paper = serve(server, "/task-paper", rss([item(1)]))
     requests = plan({}, [paper, Source("ghost", "http://ghost.invalid/feed")]).requests
-    planned = [{"host": "127.0.0.1", "requests": [r.to_dict() for r in requests]}]
+    planned = [{"hosts": ["127.0.0.1"], "requests": [r.to_dict() for r in requests]}]
     fetched = [o.to_dict() for o in fetch_all(requests[:1], blob_store_for(db_path), limits=FAST)]
     started = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
