@@ -1,5 +1,6 @@
 -- Article events with their payload fields as typed columns. The log's
 -- raw.article_events view reads the payload by name (its one definition).
+-- Only those entity extraction and threading have read (see enriched_through).
 select
     event_seq,
     event_id,
@@ -29,3 +30,4 @@ select
     wire.outlet as outlet,
     coalesce(raw_ref.body_sha256, raw_ref.archive_sha256) as raw_sha256
 from {{ source('newsroom', 'article_events') }}
+where event_seq <= {{ enriched_through() }}
