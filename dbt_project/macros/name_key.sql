@@ -1,11 +1,13 @@
 {#- The spelling-insensitive key of a name: accents and punctuation dropped,
     lower case, and transliteration endings unified per word (Zelenskyj,
     Zelenskyy, Zelenskiy -> zelensky). Suffixes such as "Jr." stay, so Donald
-    Trump and Donald Trump Jr. keep different keys. -#}
+    Trump and Donald Trump Jr. keep different keys. Letters of every script are
+    kept (only a-z were: every Cyrillic, Greek or Chinese name had one key, '',
+    and all of them were one entity). -#}
 {% macro name_key(expr) -%}
 trim(regexp_replace(
     regexp_replace(
-        regexp_replace(lower(strip_accents({{ expr }})), '[^a-z0-9 ]', ' ', 'g'),
+        regexp_replace(lower(strip_accents({{ expr }})), '[^\pL\pM\pN ]', ' ', 'g'),
         '(yj|ij|iy|yy|yi)\b', 'y', 'g'),
     '\s+', ' ', 'g'))
 {%- endmacro %}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import os
 import time
@@ -58,7 +59,7 @@ class TransformReport:
         return f"dbt {self.command}: {'OK' if self.success else 'FAILED'} ({', '.join(parts)})"
 
 
-def dbt_environment(db_path: Path, *, checked_since: int = 0) -> list[str]:
+def dbt_environment(db_path: Path, *, checked_since: int = 0, project_dir: Path = DBT_PROJECT) -> list[str]:
     """Point dbt at the database and keep every run offline and quiet; the arguments
     that choose the profile's target for it.
 
@@ -68,6 +69,7 @@ def dbt_environment(db_path: Path, *, checked_since: int = 0) -> list[str]:
     only the files that read an environment variable when that variable changes."""
     os.environ["NEWSROOM_DB"] = str(Path(db_path).resolve())
     os.environ["NEWSROOM_CHECKED_SINCE"] = str(checked_since)
+    os.environ["NEWSROOM_ENTITY_RULES"] = entity_rules_id(project_dir)
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     if not is_lake(db_path):
@@ -85,7 +87,7 @@ def run_dbt(
     check the rows of events after ``checked_since`` where they can (0: every row)."""
     from dbt.cli.main import dbtRunner
 
-    target = dbt_environment(db_path, checked_since=checked_since)
+    target = dbt_environment(db_path, checked_since=checked_since, project_dir=project_dir)
     args = [
         *command.split(),
         *target,
@@ -255,9 +257,29 @@ def _missing_watermarks(db_path: Path) -> str | None:
     return None
 
 
-def _entity_models_changed(db_path: Path) -> bool:
-    """Whether the built mentions came from other models than the current ones
-    (an upgrade): the incremental models would otherwise keep both."""
+#: What cleans the entity mentions besides the extractor (int_entity_mentions_cleaned,
+#: appended once per article event): its SQL, the macro and the seeds it reads.
+_ENTITY_RULE_FILES = (
+    "models/intermediate/int_entity_mentions_cleaned.sql",
+    "macros/name_key.sql",
+    "seeds/demonyms.csv",
+    "seeds/name_head_words.csv",
+    "seeds/common_words.csv",
+)
+
+
+def entity_rules_id(project_dir: Path = DBT_PROJECT) -> str:
+    """A digest of ``_ENTITY_RULE_FILES``, which the cleaned mentions keep (``rules``)."""
+    digest = hashlib.sha256()
+    for name in _ENTITY_RULE_FILES:
+        digest.update((project_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _entity_models_changed(db_path: Path, project_dir: Path = DBT_PROJECT) -> bool:
+    """Whether the built mentions came from other models or were cleaned by other rules
+    than the current ones (an upgrade, an edited seed): the incremental models would
+    otherwise keep both."""
     import duckdb
 
     from ingestion._derive.ner import extractor_id
@@ -265,9 +287,12 @@ def _entity_models_changed(db_path: Path) -> bool:
     with connect(Path(db_path), read_only=True) as con:
         try:
             other = con.execute(
-                "SELECT 1 FROM intermediate.int_entity_mentions_cleaned WHERE extractor <> ? LIMIT 1",
-                [extractor_id()],
+                "SELECT 1 FROM intermediate.int_entity_mentions_cleaned "
+                "WHERE extractor <> ? OR rules IS DISTINCT FROM ? LIMIT 1",
+                [extractor_id(), entity_rules_id(project_dir)],
             ).fetchall()
         except duckdb.CatalogException:  # never built
             return False
+        except duckdb.BinderException:  # built before the rules were kept
+            return True
     return bool(other)

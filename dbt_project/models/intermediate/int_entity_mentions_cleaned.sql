@@ -182,7 +182,9 @@ linked as (
     from keyed as k
 )
 
-select * exclude (name_key, name)  -- linked_name is the name downstream
+select
+    * exclude (name_key, name),  -- linked_name is the name downstream
+    '{{ env_var("NEWSROOM_ENTITY_RULES", "") }}' as rules
 from linked
 where not (
     entity_type = 'person' and linked_name = name and name_key not like '% %'
