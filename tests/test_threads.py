@@ -1203,3 +1203,42 @@ def test_a_sleeping_thread_a_revision_wakes_is_saved_with_its_new_centroid(tmp_p
         "join",
     ]  # the bakery revives the storm's thread
     assert _assignments(runs) == whole
+
+
+def _append_in_languages(db: Path, headlines: list[tuple[str, str]]) -> None:
+    """(headline, declared language) articles of one wire a minute apart, through the real
+    EventStore (a feed's ``<language>``/``dc:language``, or an archive's ``language``)."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    pending = [
+        PendingEvent(
+            "article.published",
+            article_id("wire", f"a{n}"),
+            "wire",
+            {"identity": f"a{n}", "guid": f"a{n}", "title": title, "summary": "", "language": language},
+            occurred_at=datetime(2026, 3, 10, 6) + timedelta(minutes=n),
+        )
+        for n, (title, language) in enumerate(headlines)
+    ]
+    with EventStore(db) as store, store.transaction():
+        store.append(pending, recorded_at=datetime(2026, 3, 20), run_id="review")
+
+
+def test_language_tags_that_name_one_word_list_build_and_hold_one_prior(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "en", "eng", "cy" and "ga" are all tags wordfreq reads its English list for (381 of
+    the 18,252 two- and three-letter tags read one of its 42 lists): each had built, saved
+    and held a prior of its own (50-100 MB and 1-3 s each), ~20 GB for an archive with an
+    article in each such tag."""
+    monkeypatch.setattr(threads, "_PRIORS", {})
+    db = tmp_path / "data" / "newsroom.duckdb"
+    tags = ["en", "eng", "cy", "ga"]
+    _append_in_languages(
+        db, [(f"Port strike halts container traffic in Rotterdam {tag}", tag) for tag in tags]
+    )
+    assert assign_threads(db).articles == len(tags)
+    english = [prior for prior in threads._PRIORS.values() if prior]
+    priors_on_disk = sorted(path.name for path in state_path(db).parent.glob("prior.*.pkl"))
+    # one English word list: one prior, built once, one file
+    assert len({id(prior) for prior in english}) == 1, f"{len(english)} copies of the English prior held"
+    assert len(priors_on_disk) == 1, priors_on_disk

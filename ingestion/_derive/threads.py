@@ -399,34 +399,56 @@ def _term(word: str, language: str) -> str | None:
     return place if place is not None else _stem(folded)
 
 
-#: Each language's prior document frequencies by term, once per process when the language
-#: is first met: read from the state's folder, or built (~0.7 s for English, ~1.8 s for German)
-#: and written there for the next run.
-_PRIORS: dict[str, dict[str, float]] = {}
+#: The priors of this process, by ``_prior_key``: read from the state's folder when first
+#: met, or built (~0.7 s for English, ~1.8 s for German) and written there for the next run.
+_PRIORS: dict[tuple[str, bool], dict[str, float]] = {}
+#: Each language tag met -> its ``_prior_key`` (None: no word list for it).
+_PRIOR_KEYS: dict[str, tuple[str, bool] | None] = {}
 #: Where priors are kept between runs (the folder of the saved state); None: nowhere.
 _PRIOR_FOLDER: Path | None = None
 
 
 def _prior(language: str) -> dict[str, float]:
-    prior = _PRIORS.get(language)
+    key = _prior_key(language)
+    if key is None:  # no list for it, or no tag ("English"): the stream's IDF alone
+        return {}
+    prior = _PRIORS.get(key)
     if prior is None:
-        path = _prior_path(language)
+        path = _prior_path(key)
         prior = _read_prior(path) if path else None
         if prior is None:
-            prior = _build_prior(language)
+            prior = _build_prior(key)
             if path:
                 write_atomically(path, pickle.dumps(prior, protocol=pickle.HIGHEST_PROTOCOL))
-        _PRIORS[language] = prior
+        _PRIORS[key] = prior
     return prior
 
 
-def _prior_path(language: str) -> Path | None:
+def _prior_key(language: str) -> tuple[str, bool] | None:
+    """What a language's prior is made from: the word list ``wordfreq`` reads for its tag
+    (many tags read one: "en", "eng", "cy" and "ga" read English's), and whether its
+    terms are made as German's (``_term``). Keyed by the tag, each of a feed's thousands
+    of made-up tags had built and held a copy of a list (50-100 MB each)."""
+    if language not in _PRIOR_KEYS:
+        import langcodes
+        from wordfreq import available_languages
+
+        try:
+            wordlist, _ = langcodes.closest_match(language, sorted(available_languages()), max_distance=60)
+        except ValueError:  # not a tag ("English")
+            wordlist = "und"
+        _PRIOR_KEYS[language] = None if wordlist == "und" else (wordlist, language == "de")
+    return _PRIOR_KEYS[language]
+
+
+def _prior_path(key: tuple[str, bool]) -> Path | None:
     """The prior's file, named for everything it is made from: the rule and its data
-    (``rule_id``: its terms, stop words, gazetteer and word lists), and the language."""
-    if _PRIOR_FOLDER is None or not re.fullmatch(r"[a-z]{2,3}", language):
+    (``rule_id``: its terms, stop words, gazetteer and word lists), and its key."""
+    wordlist, german = key
+    if _PRIOR_FOLDER is None or not re.fullmatch(r"[a-z]{2,3}", wordlist):
         return None
-    made_from = f"{rule_id()};{PRIOR_DOCS};{WORDS_PER_DOC};{language}"
-    return _PRIOR_FOLDER / f"prior.{language}.{hashlib.sha1(made_from.encode()).hexdigest()[:16]}.pkl"
+    made_from = f"{rule_id()};{PRIOR_DOCS};{WORDS_PER_DOC};{wordlist};{german}"
+    return _PRIOR_FOLDER / f"prior.{wordlist}.{hashlib.sha1(made_from.encode()).hexdigest()[:16]}.pkl"
 
 
 def _read_prior(path: Path) -> dict[str, float] | None:
@@ -437,21 +459,21 @@ def _read_prior(path: Path) -> dict[str, float] | None:
     return prior if isinstance(prior, dict) else None
 
 
-def _build_prior(language: str) -> dict[str, float]:
-    """Term -> pseudo-documents holding it: the language's word frequencies (``wordfreq``),
+def _build_prior(key: tuple[str, bool]) -> dict[str, float]:
+    """Term -> pseudo-documents holding it: the word list's frequencies (``wordfreq``),
     each word made a term as the text's words are, summed over the words of one term."""
     from wordfreq import get_frequency_dict
 
+    wordlist, german = key
     try:
-        frequencies = get_frequency_dict(language)
-    except (LookupError, ValueError):  # no list for it, or no tag ("English"): the stream's IDF alone
-        return {}
+        frequencies = get_frequency_dict(wordlist)
     finally:
         get_frequency_dict.cache_clear()  # our terms are all we keep of it
+    terms_of = "de" if german else ""  # _term reads German's words apart, and every other language alike
     summed: dict[str, float] = {}
     for word, frequency in frequencies.items():  # the list's own order: deterministic sums
         for token in _TOKEN.findall(word):
-            term = _term(token, language)
+            term = _term(token, terms_of)
             if term is not None:
                 summed[term] = summed.get(term, 0.0) + frequency
     return {term: PRIOR_DOCS * min(1.0, WORDS_PER_DOC * f) for term, f in summed.items()}
@@ -2116,7 +2138,9 @@ def _save_state(db_path: Path, threader: Threader) -> None:
     current_rule = rule_id()
     for other in path.parent.iterdir():
         prior = re.fullmatch(r"prior\.([a-z]{2,3})\.[0-9a-f]{16}\.pkl", other.name)
-        stale_prior = prior is not None and other != _prior_path(prior[1])
+        stale_prior = prior is not None and other not in (
+            _prior_path((prior[1], german)) for german in (False, True)
+        )
         rule, number = on_disk.get(other.name, (None, None))
         unused = rule is not None and (rule != current_rule or number not in files)
         if other != path and (
