@@ -443,3 +443,82 @@ def test_a_killed_publish_leaves_no_snapshot_folder_behind(work_db: Path) -> Non
         for name in remaining - {before, after}
     }
     assert remaining <= {before, after}, f"folders of killed publishes still there (bytes): {sizes}"
+
+
+def _archive(path: Path, guid: str) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "guid": guid,
+                "title": "Quorvex ferry crews walk out over rosters",
+                "summary": "Crossings to the islands are halted while the Quorvex crews strike.",
+                "language": "en",
+                "published_at": "2026-03-02T10:00:00Z",
+            }
+        )
+        + "\n"
+    )
+    return path
+
+
+def test_search_over_an_updated_snapshot_ranks_like_a_full_build(work_db: Path, tmp_path: Path) -> None:
+    """Two outlets' identical copies score the same: equal scores go by article, not by the
+    document's number, which differs between a snapshot built in full and one brought up
+    to date (`newsroom search --limit 1` showed another article)."""
+    from ingestion._extensions import load_extension
+    from ingestion._log.backfill import backfill
+    from ingestion._log.events import article_id
+    from ingestion._publish.search import search
+
+    backfill(_archive(tmp_path / "first.jsonl", "copy-first"), "copies", work_db)
+    assert transform(work_db).success
+    publish(work_db)
+    first = article_id("copies", "copy-first")
+    # The later copy's id sorts before the first's: a full build numbers it first.
+    guid = next(f"copy-{n}" for n in range(1000) if article_id("copies", f"copy-{n}") < first)
+    backfill(_archive(tmp_path / "second.jsonl", guid), "copies", work_db)
+    assert transform(work_db).success
+
+    def searched() -> tuple[list[tuple], list[tuple]]:
+        with duckdb.connect(str(published_path(work_db)), read_only=True) as con:
+            load_extension(con, "fts")
+            relation, _ = search(con, "Quorvex", limit=1)
+            top = relation.select("article_id, score").fetchall()
+            macro = con.execute("SELECT article_id, score FROM search_articles('Quorvex') LIMIT 1").fetchall()
+        return top, macro
+
+    assert publish(work_db).changes is not None  # updated from the snapshot before
+    updated = searched()
+    assert publish(work_db, full=True).changes is None
+    full = searched()
+    assert full[0][0][1] == updated[0][0][1]  # the same score
+    assert updated == full, f"updated snapshot: {updated}; built in full: {full}"
+
+
+def test_an_upgrade_that_changes_the_stop_words_reindexes_an_updated_snapshot(
+    work_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that edits the stop words (the threads' list, shared) has an updated
+    snapshot indexed again, as a full build is: it had kept searching by the old list."""
+    import ingestion._publish.search as search_module
+
+    publish(work_db)
+    upgraded = tmp_path / "stopwords_en.txt"
+    upgraded.write_text(
+        search_module._STOPWORDS_FILE.read_text(encoding="utf-8") + "geneva\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(search_module, "_STOPWORDS_FILE", upgraded)  # the upgrade's list
+
+    def index_of_geneva() -> tuple[int, int]:
+        with duckdb.connect(str(published_path(work_db)), read_only=True) as con:
+            return con.execute(
+                "SELECT (SELECT count(*) FROM search_stopwords WHERE word = 'geneva'), "
+                "(SELECT count(*) FROM search_terms WHERE term = 'geneva')"
+            ).fetchall()[0]
+
+    assert publish(work_db).changes is not None
+    updated = index_of_geneva()
+    assert publish(work_db, full=True).changes is None
+    full = index_of_geneva()
+    assert full == (1, 0)
+    assert updated == full, f"updated snapshot (stop word, indexed term): {updated}; full build: {full}"

@@ -12,10 +12,10 @@ import pytest
 from ingestion._extensions import load_extension
 from ingestion._publish.search import (
     _SEPARATORS,
-    SEARCH_RULE,
     _words_sql,
     build_search_index,
     fold,
+    index_rule,
     search,
     update_search_index,
 )
@@ -134,5 +134,5 @@ def test_an_index_that_reads_words_otherwise_is_built_again(tmp_path: Path) -> N
         con.execute("DROP TABLE main.search_rule")
         con.execute("DELETE FROM main.search_postings WHERE term <> 'talk'")
         update_search_index(con, "SELECT 'en' AS article_id")
-        assert con.execute("SELECT rule FROM main.search_rule").fetchall() == [(SEARCH_RULE,)]
+        assert con.execute("SELECT rule FROM main.search_rule").fetchall() == [(index_rule(),)]
     assert _found(snapshot, "Зеленський") == ["uk"]

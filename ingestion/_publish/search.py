@@ -22,6 +22,7 @@ resolution has linked the two), unless ``aliases=False``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -63,7 +64,8 @@ _FOLDED_LETTERS = {
 _FOLD_TABLE = str.maketrans(_FOLDED_LETTERS)
 #: Between words: anything but a letter or a digit, of any script.
 _SEPARATORS = re.compile(r"[\W_]+")
-#: The index's name for how it reads words: a snapshot indexed otherwise is indexed again.
+#: The index's name for how it reads words: a snapshot indexed otherwise is indexed again
+#: (``index_rule`` adds a digest of the stop words).
 SEARCH_RULE = "unicode-words-1"
 
 
@@ -154,6 +156,12 @@ _RESORT_SHARE = 0.25
 _DOCUMENTS_INDEX_SQL = "CREATE UNIQUE INDEX search_documents_doc_id ON main.search_documents (doc_id)"
 
 
+def index_rule() -> str:
+    """``SEARCH_RULE`` and a digest of the stop words: a list changed by an upgrade (the
+    threads' list, shared) has every updated snapshot indexed again, as a full build is."""
+    return f"{SEARCH_RULE}+{hashlib.sha256(_STOPWORDS_FILE.read_bytes()).hexdigest()[:12]}"
+
+
 def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
     """Index every version with text, in the snapshot ``con`` is building (marts in ``main``)."""
     load_extension(con, "fts")  # stem()
@@ -187,7 +195,7 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
     counted, total = _document_lengths(con, "true")
     _write_stats(con, documents_with_terms=counted, total_terms=total, unsorted_postings=0)
     con.execute(_DOCUMENTS_INDEX_SQL)
-    con.execute("CREATE TABLE main.search_rule AS SELECT ?::VARCHAR AS rule", [SEARCH_RULE])
+    con.execute("CREATE TABLE main.search_rule AS SELECT ?::VARCHAR AS rule", [index_rule()])
     con.execute(
         f"""
         CREATE MACRO main.search_articles(query) AS TABLE
@@ -207,7 +215,7 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
         SELECT d.article_id, d.version, d.is_current, d.withdrawn, d.source_id, d.language,
                d.published_at, d.valid_from, d.title, round(scores.score, 3) AS score
         FROM scores JOIN main.search_documents AS d USING (doc_id)
-        ORDER BY scores.score DESC, d.doc_id
+        ORDER BY scores.score DESC, d.article_id, d.version
         """
     )
 
@@ -215,11 +223,11 @@ def build_search_index(con: duckdb.DuckDBPyConnection) -> None:
 def update_search_index(con: duckdb.DuckDBPyConnection, touched_articles: str) -> None:
     """Re-index the articles ``touched_articles`` (a query of article ids) in a snapshot
     whose marts were brought up to date: their documents and postings are replaced,
-    the term counts and statistics follow. Every score is what a fresh
-    ``build_search_index`` would give; only the document numbers differ (and with
-    them the order of equal scores, which goes by number). An index that reads words by
-    another rule (``SEARCH_RULE``: an older version's) is built again instead."""
-    if _rule_of(con) != SEARCH_RULE:
+    the term counts and statistics follow. Every score and order is what a fresh
+    ``build_search_index`` would give; only the document numbers differ (equal scores go
+    by article and version). An index that reads words by another rule (``SEARCH_RULE``
+    with a digest of the stop words: an older version's) is built again instead."""
+    if _rule_of(con) != index_rule():
         for table in _SEARCH_TABLES:
             con.execute(f"DROP TABLE IF EXISTS main.{table}")
         con.execute("DROP MACRO TABLE IF EXISTS main.search_articles")
@@ -463,10 +471,15 @@ def search(
                    count(*) AS versions_matched, bool_or(is_current) AS current_matches
             FROM scored
             GROUP BY article_number
+        ), placed AS (
+            SELECT *, rank() OVER (ORDER BY score DESC) AS place FROM per_article
         )
-        SELECT doc_id, score, versions_matched, current_matches
-        FROM per_article
-        ORDER BY score DESC, doc_id
+        -- Equal scores by article and version, as document numbers differ between a snapshot
+        -- built in full and one brought up to date (read for the ties within the limit only).
+        SELECT p.doc_id, p.score, p.versions_matched, p.current_matches
+        FROM placed AS p JOIN main.search_documents AS d USING (doc_id)
+        WHERE p.place <= {int(limit)}
+        ORDER BY p.score DESC, d.article_id, d.version
         LIMIT {int(limit)}
         """,
             params or None,
