@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import ingestion._quality.validate as validate_module
 from ingestion._derive.transform import run_dbt, transform
 from ingestion._log.backfill import backfill
 from ingestion._log.store import EventStore, PendingEvent
@@ -522,3 +523,28 @@ def test_an_upgrade_that_changes_the_stop_words_reindexes_an_updated_snapshot(
     full = index_of_geneva()
     assert full == (1, 0)
     assert updated == full, f"updated snapshot (stop word, indexed term): {updated}; full build: {full}"
+
+
+def test_validation_results_and_data_docs_do_not_grow_with_every_run(
+    work_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every validation stores a result per suite, and Data Docs rendered a page for every
+    result ever stored: both grew with every run of the scheduler, and so did the time each
+    validation took (27 s after 300 runs). The newest runs' are kept."""
+    monkeypatch.setattr(validate_module, "KEPT_RESULTS_PER_SUITE", 2)
+    data = work_db.parent
+
+    def stored() -> tuple[int, int]:
+        results = sum(1 for _ in (data / "gx" / "validations").rglob("*.json"))
+        pages = sum(1 for _ in (data / "docs" / "gx" / "validations").rglob("*.html"))
+        return results, pages
+
+    for _ in range(2):
+        validate(work_db, since=0)
+    after_two = stored()
+    for _ in range(3):
+        validate(work_db, since=0)
+    after_five = stored()
+    assert after_five == after_two, (
+        f"result files and doc pages after 2 runs: {after_two}, after 5: {after_five}"
+    )

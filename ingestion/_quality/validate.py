@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from ingestion._quality.expectations import STAGES, SUITES, Expect, Suite
 from ingestion.exceptions import ValidationError
 
 GX_DIR = Path(__file__).resolve().parents[2] / "gx"
+#: Validation results kept per suite, with their Data Docs pages: the newest runs'. All kept,
+#: they grew with every run, and each validation rendered every page again (27 s after 300).
+KEPT_RESULTS_PER_SUITE = 30
 DATASOURCE = "newsroom_frames"
 BATCH = "whole_frame"
 
@@ -147,6 +151,16 @@ def _context(data_dir: Path, project_root: Path = GX_DIR.parent):
     import great_expectations as gx
 
     return gx.get_context(mode="file", project_root_dir=str(project_root))
+
+
+def _prune_results(data_dir: Path) -> None:
+    """Remove the results of each suite but the newest ``KEPT_RESULTS_PER_SUITE`` runs', and
+    their Data Docs pages (``<suite>/<run name>/<run time>/``: run times sort by time)."""
+    for root in (data_dir / "gx" / "validations", data_dir / "docs" / "gx" / "validations"):
+        for runs in root.glob("*/*"):
+            if runs.is_dir():
+                for old in sorted(run for run in runs.iterdir() if run.is_dir())[:-KEPT_RESULTS_PER_SUITE]:
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 def _build_suite(suite: Suite):
@@ -330,6 +344,7 @@ def validate(
                     )
                 )
         report.suites.append(outcome)
+    _prune_results(Path(db_path).parent)
     if build_docs:
         context.build_data_docs()
         index = Path(os.environ["NEWSROOM_GX_DOCS_DIR"]) / "index.html"
