@@ -199,3 +199,20 @@ def test_an_edited_seed_of_the_cleaning_rules_rebuilds_the_entity_models(
     dbt("build", log.db, project, "--full-refresh")
     assert not _entity_models_changed(log.db, project)
     assert query(log.db, "SELECT canonical_name, entity_type FROM marts.entities") == [("Kenya", "place")]
+
+
+def test_a_kill_without_text_is_not_a_headline_change(log: Log, project: Path) -> None:
+    """A kill notice that carries no text had shown as the headline changed to '', and the
+    article published again under its old headline as a change from '': "every headline
+    change today" (README) listed both."""
+    log.add("k1", recorded_at="2026-03-01 09:00:00", title="Rembrandt drawing found")
+    log.add("k1", "article.withdrawn", recorded_at="2026-03-02 09:00:00")
+    log.add("k1", "article.revised", recorded_at="2026-03-03 09:00:00", title="Rembrandt drawing found",
+            decision=("open", "k1"))  # fmt: skip
+    dbt("build", log.db, project, "--full-refresh")
+    changes = query(
+        log.db,
+        "SELECT version, title_changed, title_chars_removed, title_chars_added FROM marts.article_versions "
+        "ORDER BY version",
+    )
+    assert changes == [(1, False, 0, 0), (2, False, 0, 0), (3, False, 0, 0)]

@@ -29,7 +29,10 @@ touched as (
 events as (
     select
         *,
-        least(coalesce(occurred_at, recorded_at), recorded_at) as claimed_from
+        least(coalesce(occurred_at, recorded_at), recorded_at) as claimed_from,
+        -- a kill notice that says nothing changes no text: the next version is compared
+        -- with the one before it, and the kill with nothing
+        not (event_type = 'article.withdrawn' and title = '' and summary = '' and body = '') as carries_text
     from {{ ref('stg_newsroom__article_events') }}
     {% if is_incremental() %}
     where article_id in (select article_id from touched)
@@ -42,22 +45,26 @@ sequenced as (
         max(claimed_from) over (
             partition by article_id order by version rows between unbounded preceding and current row
         ) as valid_from,
-        lag(title) over by_version as previous_title,
-        lag(summary) over by_version as previous_summary,
-        lag(body) over by_version as previous_body,
-        lag(byline) over by_version as previous_byline,
-        lag(url) over by_version as previous_url,
+        last_value(if(carries_text, title, null) ignore nulls) over earlier as previous_title,
+        last_value(if(carries_text, summary, null) ignore nulls) over earlier as previous_summary,
+        last_value(if(carries_text, body, null) ignore nulls) over earlier as previous_body,
+        last_value(if(carries_text, byline, null) ignore nulls) over earlier as previous_byline,
+        last_value(if(carries_text, url, null) ignore nulls) over earlier as previous_url,
+        count(*) filter (where carries_text) over earlier > 0 as follows_text,
         max(version) over (partition by article_id) as latest_version
     from events
-    window by_version as (partition by article_id order by version)
+    window earlier as (
+        partition by article_id order by version rows between unbounded preceding and 1 preceding
+    )
 ),
 
 diffed as (
     select
         *,
-        version > 1 and title is distinct from previous_title as title_changed,
-        version > 1 and summary is distinct from previous_summary as summary_changed,
-        version > 1 and body is distinct from previous_body as body_changed
+        carries_text and follows_text as compared,
+        compared and title is distinct from previous_title as title_changed,
+        compared and summary is distinct from previous_summary as summary_changed,
+        compared and body is distinct from previous_body as body_changed
     from sequenced
 ),
 
@@ -100,8 +107,8 @@ select
     title_changed,
     summary_changed,
     body_changed,
-    version > 1 and byline is distinct from previous_byline as byline_changed,
-    version > 1 and url is distinct from previous_url as url_changed,
+    compared and byline is distinct from previous_byline as byline_changed,
+    compared and url is distinct from previous_url as url_changed,
     coalesce(length(previous_title) - title_kept, 0) as title_chars_removed,
     coalesce(length(title) - title_kept, 0) as title_chars_added,
     coalesce(length(previous_summary) - summary_kept, 0) as summary_chars_removed,
