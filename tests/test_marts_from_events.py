@@ -216,3 +216,19 @@ def test_a_kill_without_text_is_not_a_headline_change(log: Log, project: Path) -
         "ORDER BY version",
     )
     assert changes == [(1, False, 0, 0), (2, False, 0, 0), (3, False, 0, 0)]
+
+
+def test_an_override_whose_surface_differs_from_another_only_in_case_is_named_by_the_build(
+    tmp_path: Path,
+) -> None:
+    """Overrides match a surface in any case: an editor's "NATO" row beside the curated "Nato"
+    passed the seed's test (surfaces compared as written), and the build then failed on a
+    model's test far from the cause. The seed's test names it."""
+    project = private_project(tmp_path)
+    log = Log(new_database(tmp_path / "newsroom.duckdb"))
+    log.add("n1", recorded_at="2026-03-01 09:00:00", title="NATO meets", mentions=[("NATO", "ORG")])
+    with (project / "seeds" / "entity_overrides.csv").open("a") as seed:
+        seed.write("NATO,North Atlantic Treaty Organization,organisation,alias,the full name\n")
+    report = run_dbt("build", log.db, "--full-refresh", project_dir=project)
+    assert not report.success
+    assert [failure for failure in report.failures if "entity_overrides" in failure], report.failures
