@@ -57,6 +57,30 @@ IGNORED = "Acme Group"
 PUBLISHED = {"a9": 2, "a10": 2}
 
 
+def store_title_mentions(
+    con: duckdb.DuckDBPyConnection, seq: int, article: str, version: int, title: str, mentions: list
+) -> None:
+    """What entity extraction stores for a version's title: its text (once) and mentions."""
+    if not title:
+        return
+    text_hash = hashlib.sha256(title.encode()).hexdigest()
+    con.execute(
+        "INSERT INTO enrich.field_texts VALUES (?, ?, ?, 'title', ?)", [seq, article, version, text_hash]
+    )
+    if con.execute("SELECT count(*) FROM enrich.texts WHERE text_hash = ?", [text_hash]).fetchall()[0][0]:
+        return  # each text and its mentions once, as entity extraction stores them
+    con.execute(
+        "INSERT INTO enrich.texts VALUES (?, 'test', 'en', 'extracted', ?, ?, NULL)",
+        [text_hash, len(title.split()), len(mentions)],
+    )
+    for index, (surface, label) in enumerate(mentions):
+        start = title.index(surface)
+        con.execute(
+            "INSERT INTO enrich.mentions VALUES (?, ?, ?, ?, ?, ?)",
+            [text_hash, index, start, start + len(surface), surface, label],
+        )
+
+
 def append_run(con: duckdb.DuckDBPyConnection, events: list, merges: list) -> None:
     seq = con.execute("SELECT coalesce(max(event_seq), 0) FROM raw.events").fetchall()[0][0]
     for article, version, event_type, day, title, mentions, (action, thread) in events:
@@ -74,24 +98,7 @@ def append_run(con: duckdb.DuckDBPyConnection, events: list, merges: list) -> No
             "INSERT INTO enrich.thread_assignments VALUES (?, ?, ?, ?, ?, 0.5, NULL, ?, 'test', NULL)",
             [seq, article, version, action, thread, at],
         )
-        if not title:
-            continue
-        text_hash = hashlib.sha256(title.encode()).hexdigest()
-        con.execute(
-            "INSERT INTO enrich.field_texts VALUES (?, ?, ?, 'title', ?)", [seq, article, version, text_hash]
-        )
-        if con.execute("SELECT count(*) FROM enrich.texts WHERE text_hash = ?", [text_hash]).fetchall()[0][0]:
-            continue  # each text and its mentions once, as entity extraction stores them
-        con.execute(
-            "INSERT INTO enrich.texts VALUES (?, 'test', 'en', 'extracted', ?, ?, NULL)",
-            [text_hash, len(title.split()), len(mentions)],
-        )
-        for index, (surface, label) in enumerate(mentions):
-            start = title.index(surface)
-            con.execute(
-                "INSERT INTO enrich.mentions VALUES (?, ?, ?, ?, ?, ?)",
-                [text_hash, index, start, start + len(surface), surface, label],
-            )
+        store_title_mentions(con, seq, article, version, title, mentions)
     for thread, into in merges:
         con.execute(
             "INSERT INTO enrich.thread_merges VALUES (?, ?, ?, TIMESTAMP '2026-03-04 12:00:00', 'test')",

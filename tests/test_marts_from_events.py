@@ -3,7 +3,6 @@ have stored for them (or not yet): real dbt, real DuckDB."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from ingestion._derive import ner
 from ingestion._derive.transform import _entity_models_changed, run_dbt
 
-from .test_incremental_marts import dbt, new_database, private_project
+from .test_incremental_marts import dbt, new_database, private_project, store_title_mentions
 
 
 @pytest.fixture(scope="module")
@@ -77,24 +76,7 @@ class Log:
                 "INSERT INTO enrich.thread_assignments VALUES (?, ?, ?, ?, ?, 0.5, NULL, ?, 'test', NULL)",
                 [seq, article, version, action, thread, event_time],
             )
-            if title:
-                text_hash = hashlib.sha256(title.encode()).hexdigest()
-                con.execute(
-                    "INSERT INTO enrich.field_texts VALUES (?, ?, ?, 'title', ?)",
-                    [seq, article, version, text_hash],
-                )
-                known = con.execute("SELECT count(*) FROM enrich.texts WHERE text_hash = ?", [text_hash])
-                if not known.fetchall()[0][0]:
-                    con.execute(
-                        "INSERT INTO enrich.texts VALUES (?, 'test', 'en', 'extracted', ?, ?, NULL)",
-                        [text_hash, len(title.split()), len(mentions)],
-                    )
-                    for index, (surface, label) in enumerate(mentions):
-                        start = title.index(surface)
-                        con.execute(
-                            "INSERT INTO enrich.mentions VALUES (?, ?, ?, ?, ?, ?)",
-                            [text_hash, index, start, start + len(surface), surface, label],
-                        )
+            store_title_mentions(con, seq, article, version, title, mentions)
 
 
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:

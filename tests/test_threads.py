@@ -527,9 +527,9 @@ def test_an_edited_stop_word_list_is_a_new_rule(tmp_path: Path, monkeypatch: pyt
     assert threads.rule_id() != rule
     # the word-frequency prior is made of terms the stop words decide: it is made again
     monkeypatch.setattr(threads, "_PRIOR_FOLDER", tmp_path)
-    prior = threads._prior_path("en")
+    prior = threads._prior_path(("en", False))
     monkeypatch.setattr(threads, "_stopwords_path", shipped)
-    assert threads._prior_path("en") != prior
+    assert threads._prior_path(("en", False)) != prior
 
 
 STORM = [
@@ -746,8 +746,8 @@ def test_the_prior_is_kept_beside_the_state_and_a_state_of_another_layout_is_rep
     stale = prior.with_name("prior.en.0123456789abcdef.pkl")  # made for another rule or other packages
     stale.write_bytes(prior.read_bytes())
 
-    def not_again(language: str) -> dict[str, float]:
-        raise AssertionError(f"the {language} prior was built again")
+    def not_again(key: tuple[str, bool]) -> dict[str, float]:
+        raise AssertionError(f"the {key} prior was built again")
 
     monkeypatch.setattr(threads, "_PRIORS", {})
     monkeypatch.setattr(threads, "_build_prior", not_again)
@@ -1154,20 +1154,8 @@ def test_a_file_and_a_lake_of_one_stem_keep_states_of_their_own(tmp_path: Path) 
 
 
 def _append_at(db: Path, events: list[tuple[str, str, str, float]]) -> None:
-    """(event type, identity, headline, hours after 2026-03-10 06:00) events of one wire."""
-    db.parent.mkdir(parents=True, exist_ok=True)
-    pending = [
-        PendingEvent(
-            event_type,
-            article_id("wire", identity),
-            "wire",
-            {"identity": identity, "guid": identity, "title": title, "summary": "", "language": "en"},
-            occurred_at=datetime(2026, 3, 10, 6) + timedelta(hours=hours),
-        )
-        for event_type, identity, title, hours in events
-    ]
-    with EventStore(db) as store, store.transaction():
-        store.append(pending, recorded_at=datetime(2026, 4, 1), run_id="review")
+    """(event type, identity, headline, hours after 06:00) events of one wire."""
+    _append(db, [event[:3] for event in events], minutes=[round(event[3] * 60) for event in events])
 
 
 def test_a_sleeping_thread_a_revision_wakes_is_saved_with_its_new_centroid(tmp_path: Path) -> None:
@@ -1189,7 +1177,7 @@ def test_a_sleeping_thread_a_revision_wakes_is_saved_with_its_new_centroid(tmp_p
     ]
     third = [("article.published", "bakery", "Crumbwell bakery chain record quarterly profits", 121.0)]
     full, runs = tmp_path / "full" / "newsroom.duckdb", tmp_path / "runs" / "newsroom.duckdb"
-    _append_at(full, first + second + third)
+    _append_at(full, [*first, *second, *third])
     assign_threads(full)
     for events in (first, second, third):
         _append_at(runs, events)
