@@ -404,10 +404,9 @@ def decide(
         head.version += 1
         head.event_type = event_type
         head.content_hash = chash
+        # The latest time, as the log's head reads it: where a chunk ends changes nothing.
         if occurred_at and (head.occurred_at is None or occurred_at > head.occurred_at):
-            head.occurred_at = (
-                occurred_at  # the latest, as the log's head reads it: a chunk's end changes nothing
-            )
+            head.occurred_at = occurred_at
         if not _partial(item):
             head.wire_version = higher_wire_version(head.wire_version, item.wire.get("version"))
         head.event_seq = None  # not in the log yet
