@@ -23,6 +23,9 @@ summarised as (
         article_id,
         arg_max(version_id, version) as current_version_id,
         arg_min(valid_from, version) as first_valid_from,
+        -- the first time a version gave: a feed that moves pubDate with each update claims
+        -- later, and a wire that broke the story would hand its scoop to the next one
+        arg_min(published_at, version) filter (where published_at is not null) as first_published_at,
         min(recorded_at) as first_seen_at,
         max(recorded_at) filter (where event_type = 'article.revised') as last_revised_at,
         max(version) as version_count,
@@ -43,7 +46,7 @@ select
     coalesce(nullif(txt.body, ''), cur.body) as body,
     coalesce(nullif(txt.byline, ''), cur.byline) as byline,
     coalesce(cur.language, txt.language) as language,
-    coalesce(cur.published_at, txt.published_at, s.first_valid_from) as published_at,
+    coalesce(s.first_published_at, s.first_valid_from) as published_at,
     s.first_seen_at,
     s.last_revised_at,
     s.version_count,
