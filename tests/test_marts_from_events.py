@@ -214,3 +214,23 @@ def test_an_override_whose_surface_differs_from_another_only_in_case_is_named_by
     report = run_dbt("build", log.db, "--full-refresh", project_dir=project)
     assert not report.success
     assert [failure for failure in report.failures if "entity_overrides" in failure], report.failures
+
+
+def test_a_revision_redated_by_its_feed_does_not_hand_the_scoop_to_another_source(
+    log: Log, project: Path
+) -> None:
+    """Wire A breaks the story at 09:00, wire B follows at 10:00; at 15:00 A's feed revises the
+    article and, as many RSS feeds do, dates the revision in pubDate. The article was first
+    published when its first version said: A broke the story (the current version's date
+    had made it B, at 10:00)."""
+    log.add("s1", source="wire-a", occurred_at="2026-03-01 09:00:00", recorded_at="2026-03-01 09:01:00",
+            title="Dam bursts in the valley", published_at="2026-03-01T09:00:00")  # fmt: skip
+    log.add("s2", source="wire-b", occurred_at="2026-03-01 10:00:00", recorded_at="2026-03-01 10:01:00",
+            title="Valley dam bursts", published_at="2026-03-01T10:00:00", decision=("join", "s1"))  # fmt: skip
+    log.add("s1", "article.revised", source="wire-a", occurred_at="2026-03-01 15:00:00", recorded_at="2026-03-01 15:01:00",
+            title="Dam bursts in the valley, hundreds evacuated", published_at="2026-03-01T15:00:00",
+            decision=("stay", "s1"))  # fmt: skip
+    dbt("build", log.db, project, "--full-refresh")
+    first = query(log.db, "SELECT first_source_id, first_published_at::varchar FROM marts.story_threads")
+    published = query(log.db, "SELECT published_at::varchar FROM marts.articles WHERE article_id = 's1'")
+    assert (first, published) == ([("wire-a", "2026-03-01 09:00:00")], [("2026-03-01 09:00:00",)])

@@ -341,7 +341,7 @@ def _dormant_threads_and_headlines() -> tuple[threads.Threader, list[str]]:
     assert all(state == 2 for state in threader.state)
     assert any(len(centroid) > threads.DORMANT_TERMS for centroid in threader.centroid)
     threader = pickle.loads(pickle.dumps(threader))  # centroids packed, as a run reads them
-    other = threader.bit("fr")  # English is the first language its headlines were weighed in
+    other = threader.language_number("fr")  # English is the first language its headlines were weighed in
     threader.thread_language[::3] = [other] * len(threader.thread_language[::3])
     headlines = [
         " ".join(words[(n * 11 + j * 5) % len(words)] for j in range(3 + n % 6)) + f" {rare[n % len(rare)]}"
@@ -396,7 +396,7 @@ def test_dormant_threads_left_out_by_their_postings_bound_are_the_ones_that_cann
 ) -> None:
     monkeypatch.setattr(threads, "DORMANT_PROBE_LIMIT", probe_limit)
     threader, headlines = _dormant_threads_and_headlines()
-    english = threader.bit("en")
+    english = threader.language_number("en")
     left_out = kept = 0
     for headline in headlines:
         vector = _vector(threader, headline)
@@ -418,7 +418,7 @@ def test_a_late_article_leaves_out_only_threads_it_could_not_join_and_finds_what
     threader, headlines = _dormant_threads_and_headlines()
     unbounded = pickle.loads(pickle.dumps(threader))
     monkeypatch.setattr(unbounded, "_dormant_reach", lambda *_: math.inf)
-    english = threader.bit("en")
+    english = threader.language_number("en")
     compared: dict[int, dict[int, float]] = {}
     dots = threads.Threader._dots
 
@@ -965,7 +965,7 @@ def _texts_and_vectors(rows: list[tuple], earlier: list[tuple]) -> tuple[list[tu
     made = []
     for text, vector, norms in threads._texts_and_vectors(rows, threader):
         if vector is not None:
-            language = threader.bit(text.language)  # as ``assign`` does
+            language = threader.language_number(text.language)  # as ``assign`` does
             if norms is None:
                 norms = threader.cross_norms(vector, language)
         made.append((text._replace(counts={}), vector, norms))
@@ -1230,3 +1230,43 @@ def test_language_tags_that_name_one_word_list_build_and_hold_one_prior(
     # one English word list: one prior, built once, one file
     assert len({id(prior) for prior in english}) == 1, f"{len(english)} copies of the English prior held"
     assert len(priors_on_disk) == 1, priors_on_disk
+
+
+def test_a_state_saved_with_language_bits_is_read_as_numbered_languages(tmp_path: Path) -> None:
+    """Languages were bits (``1 << n``: a thousand-bit number for the thousandth of a feed's
+    made-up tags, held for every thread); a state saved so is read with them numbered, and
+    the next run decides as one run over everything."""
+
+    def append(db: Path, first: int, headlines: list[tuple[str, str]]) -> None:
+        pending = [
+            PendingEvent(
+                "article.published",
+                article_id("wire", f"a{first + n}"),
+                "wire",
+                {"identity": f"a{first + n}", "title": title, "summary": "", "language": language},
+                occurred_at=datetime(2026, 3, 10, 6) + timedelta(minutes=10 * (first + n)),
+            )
+            for n, (title, language) in enumerate(headlines)
+        ]
+        with EventStore(db) as store, store.transaction():
+            store.append(pending, recorded_at=datetime(2026, 3, 20), run_id=f"run{first}")
+
+    first = [("Port strike halts container traffic in Rotterdam", "en"), ("Hafenstreik in Rotterdam", "de")]
+    second = [("Rotterdam port strike enters second day", "en"), ("Streik im Rotterdamer Hafen", "de")]
+    whole, runs = tmp_path / "whole" / "newsroom.duckdb", tmp_path / "runs" / "newsroom.duckdb"
+    for db in (whole, runs):
+        db.parent.mkdir(parents=True)
+    append(whole, 0, first + second)
+    assign_threads(whole)
+    append(runs, 0, first)
+    assign_threads(runs)
+    state = pickle.loads(state_path(runs).read_bytes())
+    numbers = state.pop("language_numbers")
+    assert numbers == {"en": 0, "de": 1}
+    state["language_bit"] = {language: 1 << number for language, number in numbers.items()}
+    state["language_terms"] = {1 << number: terms for number, terms in state["language_terms"].items()}
+    state["thread_language"] = [1 << number for number in state["thread_language"]]
+    state_path(runs).write_bytes(pickle.dumps(state))
+    append(runs, 2, second)
+    assert assign_threads(runs).replayed == 0
+    assert _assignments(runs) == _assignments(whole)

@@ -545,7 +545,7 @@ def copy_key(title: str, summary: str) -> str:
 
 #: (sampled, pairs, the quarter of pairs a sampled text keeps: kept ready for comparing with one).
 Signature = tuple[bool, frozenset[int], frozenset[int]]
-#: What weighing reads and counts: documents, their frequencies, each language's terms and bit.
+#: What weighing reads and counts: documents, their frequencies, each language's terms and number.
 Vocabulary = tuple[int, Counter[str], dict[int, set[str]], dict[str, int]]
 
 
@@ -615,8 +615,8 @@ class Threader:
         #: The same for the threads a late archive's articles last joined, which sleep between
         #: its articles: the LATE_COPY_THREADS most recently put to sleep, oldest first.
         self.late_copies: dict[int, list[tuple[str, str, Signature]]] = {}
-        #: Languages as bits, each language's terms, and each thread's (its opener's) language.
-        self.language_bit: dict[str, int] = {}
+        #: Languages by number, each language's terms, and each thread's (its opener's) language.
+        self.language_numbers: dict[str, int] = {}
         self.language_terms: dict[int, set[str]] = {}
         self.thread_language: list[int] = []
         #: Merged threads: absorbed -> the thread it went into; and merges not yet written.
@@ -741,6 +741,15 @@ class Threader:
             state["saved_dormant"], state["dormant_files"] = {}, {}
         if state.get("layout") in (3, 4):
             state["dormant_terms"] = {th: "\0".join(terms) for th, terms in state["dormant_terms"].items()}
+        if "language_bit" in state:  # saved before languages were numbered: each a bit, in order met
+            number_of = {bit: number for number, bit in enumerate(state["language_bit"].values())}
+            state["language_numbers"] = {
+                language: number_of[bit] for language, bit in state.pop("language_bit").items()
+            }
+            state["language_terms"] = {
+                number_of[bit]: terms for bit, terms in state["language_terms"].items()
+            }
+            state["thread_language"] = [number_of[bit] for bit in state["thread_language"]]
         self.__dict__.update(state)
         self.active_postings = defaultdict(dict)
         self.core = {th: _Core(articles) for th, articles in self.core.items()}
@@ -760,7 +769,7 @@ class Threader:
         if len(self.df) + len(counts) > VOCABULARY_LIMIT:
             self._forget_rare_terms()
         self.df.update(counts.keys())  # counted in C
-        self.language_terms.setdefault(self.bit(language), set()).update(counts)
+        self.language_terms.setdefault(self.language_number(language), set()).update(counts)
 
     def vector(self, counts: dict[str, float], language: str) -> dict[str, float]:
         """The vector of the article counted last, from its ``term_counts``."""
@@ -788,7 +797,7 @@ class Threader:
         return {t: w / norm for t, w in weights.items()}
 
     def cross_norms(self, vector: dict[str, float], language: int) -> dict[int, float]:
-        """The vector's length on the terms each other language uses (by its bit), which a
+        """The vector's length on the terms each other language uses (by its number), which a
         cosine with a thread opened in that language is divided by (``_cross_cosine``)."""
         return {other: self._cross_norm(vector, other) for other in self.language_terms if other != language}
 
@@ -798,19 +807,23 @@ class Threader:
 
     def vocabulary(self) -> Vocabulary:
         """What weighing reads and counts (a ``Vocabulary``)."""
-        return self.documents, self.df, self.language_terms, self.language_bit
+        return self.documents, self.df, self.language_terms, self.language_numbers
 
     def _forget_rare_terms(self) -> None:
         """Keep the VOCABULARY_LIMIT // 2 terms met in most documents (ties by term). A
         forgotten term stays in the centroids that hold it: only its count starts again."""
         kept = sorted(self.df.items(), key=lambda kv: (-kv[1], kv[0]))[: VOCABULARY_LIMIT // 2]
         self.df = Counter(dict(kept))
-        self.language_terms = {bit: terms.intersection(self.df) for bit, terms in self.language_terms.items()}
+        self.language_terms = {
+            number: terms.intersection(self.df) for number, terms in self.language_terms.items()
+        }
 
-    def bit(self, language: str) -> int:
-        if language not in self.language_bit:
-            self.language_bit[language] = 1 << len(self.language_bit)
-        return self.language_bit[language]
+    def language_number(self, language: str) -> int:
+        """The language's number: 0, 1, 2... in the order met. (Bits before, ``1 << n``: one of
+        a feed's thousands of made-up tags took a thousand-bit number, held for every thread.)"""
+        if language not in self.language_numbers:
+            self.language_numbers[language] = len(self.language_numbers)
+        return self.language_numbers[language]
 
     def _expire(self, now: float) -> None:
         while self.active_heap and self.active_heap[0][0] < now - WINDOW_DAYS * DAY:
@@ -923,7 +936,7 @@ class Threader:
         # Most threads found share a word or two: one pass in C drops them (cross-language ones are kept).
         lengths = map(math.sqrt, map(self.norm2.__getitem__, dots))
         cosines = list(map(operator.truediv, dots.values(), lengths))
-        if len(self.language_bit) == 1:
+        if len(self.language_numbers) == 1:
             found = zip(dots, cosines, strict=True)
             near = sorted(itertools.compress(found, map(MIN_SIMILARITY.__le__, cosines)))
         else:
@@ -1181,7 +1194,7 @@ class Threader:
         self.close(absorbed)
         self.merged_into[absorbed] = survivor
 
-    def open(self, article_id: str, now: float, language: int = 1) -> int:
+    def open(self, article_id: str, now: float, language: int = 0) -> int:
         th = len(self.centroid)
         self.thread_language.append(language)
         self.centroid.append({})
@@ -1480,12 +1493,12 @@ def assign(
             thread = threader.thread_ids[threader.resolve(threader.index_of[thread])]
         return Assignment(event_seq, article_id, version, "leave", thread, None, None, event_time)
     assert vector is not None
-    bit = threader.bit(text.language)
+    language = threader.language_number(text.language)
     closeness = Closeness(threader, vector, now)
     if late:  # no merges nor drift: those are decided on the stream as it arrives
-        found = threader.best_late(vector, now, bit, text.with_body, cross_norms)
+        found = threader.best_late(vector, now, language, text.with_body, cross_norms)
     else:
-        found = threader.best(vector, now, bit, closeness, text.with_body, cross_norms)
+        found = threader.best(vector, now, language, closeness, text.with_body, cross_norms)
         if found is not None and threader.state[found[0]] == 1 and threader.moved_on(found[0], vector, now):
             threader.close(found[0])  # its story is over: this article opens the next one
             found = None
@@ -1497,7 +1510,7 @@ def assign(
     elif found is None:
         # A revision that fits nowhere opens a thread of its own under a new id.
         new_id = article_id if article_id not in threader.index_of else f"{article_id}#{version}"
-        th, similarity = threader.open(new_id, now, bit), None
+        th, similarity = threader.open(new_id, now, language), None
         action = "open" if previous is None else "move"
     else:
         th, similarity, also_cleared = found
@@ -1694,7 +1707,9 @@ def _texts_and_vectors(
             expected = threader.documents + sum(starts[at + 1] - starts[at] for at in counted_there)
             try:
                 counted = counted_by_copy.result(timeout=TEXT_CHUNK_SECONDS)
-                in_step = counted.documents == expected and counted.language_bit == threader.language_bit
+                in_step = (
+                    counted.documents == expected and counted.language_numbers == threader.language_numbers
+                )
             except Exception:  # as for a chunk, or what came back is not what the copy counted
                 _stop(pool)
                 pool = None
@@ -1706,8 +1721,8 @@ def _texts_and_vectors(
                         # Counts, not increments (``Counter.update`` would add): a new term comes
                         # after the others, in the order counting met it, as counting here puts it.
                         dict.update(threader.df, counted.frequencies)
-                        for bit, terms in counted.language_terms.items():
-                            threader.language_terms.setdefault(bit, set()).update(terms)
+                        for number, terms in counted.language_terms.items():
+                            threader.language_terms.setdefault(number, set()).update(terms)
                     threader.documents = counted.documents
                     counted_there.clear()
     finally:
@@ -1759,9 +1774,9 @@ class _Counted(NamedTuple):
     #: the count of each term counted, a new term after the others in the order first
     #: counted; or, ``whole``, the copy's frequencies
     frequencies: dict[str, int]
-    #: each language's terms not there before (by bit); or, ``whole``, the copy's
+    #: each language's terms not there before (by number); or, ``whole``, the copy's
     language_terms: dict[int, set[str]]
-    language_bit: dict[str, int]
+    language_numbers: dict[str, int]
     #: the copy forgot its rare terms (which cuts each language's terms too) during the run,
     #: so it hands back its whole vocabulary, to be taken as it is
     whole: bool
@@ -1772,28 +1787,32 @@ class _Copy:
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.threader = threader = Threader()
-        threader.documents, threader.df, threader.language_terms, threader.language_bit = vocabulary
+        threader.documents, threader.df, threader.language_terms, threader.language_numbers = vocabulary
         self.frequencies = threader.df  # forgetting rare terms replaces it
         # Kept aside as they came, and compared once the run is over, rather than noting
         # each article's terms in the hot loop.
         self.counts_before = dict(threader.df)
-        self.language_terms_before = {bit: set(terms) for bit, terms in threader.language_terms.items()}
+        self.language_terms_before = {number: set(terms) for number, terms in threader.language_terms.items()}
 
     def counted(self) -> _Counted:
         """What the run counted: the change, or the whole vocabulary once it forgot rare terms."""
         threader = self.threader
         if threader.df is not self.frequencies:
             return _Counted(
-                threader.documents, threader.df, threader.language_terms, threader.language_bit, whole=True
+                threader.documents,
+                threader.df,
+                threader.language_terms,
+                threader.language_numbers,
+                whole=True,
             )
         before = self.counts_before
         # in the order of the frequencies: a new term after the others, in the order first counted
         frequencies = {term: count for term, count in threader.df.items() if before.get(term) != count}
         new_terms = {
-            bit: terms - self.language_terms_before.get(bit, set())
-            for bit, terms in threader.language_terms.items()
+            number: terms - self.language_terms_before.get(number, set())
+            for number, terms in threader.language_terms.items()
         }
-        return _Counted(threader.documents, frequencies, new_terms, threader.language_bit, whole=False)
+        return _Counted(threader.documents, frequencies, new_terms, threader.language_numbers, whole=False)
 
 
 def _start_reading(
@@ -1841,7 +1860,7 @@ def _read_chunk(
         if is_weighed:
             vector = threader.weigh(text.counts, text.language)
             vectors.append(vector)
-            norms.append(threader.cross_norms(vector, threader.bit(text.language)))
+            norms.append(threader.cross_norms(vector, threader.language_number(text.language)))
         else:
             vectors.append(None)
             norms.append(None)
