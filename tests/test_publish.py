@@ -283,18 +283,21 @@ def test_a_validation_of_marts_since_rebuilt_does_not_publish_them(work_db: Path
     publish(work_db)  # validated anew, it is published
 
 
+def _record_a_day_ahead(db_path: Path, event: PendingEvent) -> None:
+    """Append ``event`` as a writer whose clock is a day ahead would."""
+    with EventStore(db_path) as store, store.transaction():
+        store.append([event], recorded_at=utcnow() + timedelta(days=1), run_id="clock-ahead")
+
+
 def test_events_built_after_the_raw_stage_are_validated_before_they_are_published(work_db: Path) -> None:
     """The scheduler validates raw events before the build and the marts after it: an
     ingest in between puts events in the marts that the raw stage never read."""
     since = last_published_seq(work_db)
     raw = validate(work_db, stages=("raw",), since=since, build_docs=False)
     article = {"identity": "ahead-1", "title": "Ferry timetable", "language": "en", "raw": {}}
-    with EventStore(work_db) as store, store.transaction():  # a writer whose clock is a day ahead
-        store.append(
-            [PendingEvent("article.published", "ahead-1", "ahead", article, content_hash="0" * 64)],
-            recorded_at=utcnow() + timedelta(days=1),
-            run_id="clock-ahead",
-        )
+    _record_a_day_ahead(
+        work_db, PendingEvent("article.published", "ahead-1", "ahead", article, content_hash="0" * 64)
+    )
     assert transform(work_db).success  # entities and threads too: the snapshot claims what all reflect
     built = validate(work_db, stages=("staging", "marts"), since=since, build_docs=False)
     merged = ValidationReport.merged([raw.to_dict(), built.to_dict()])
@@ -343,19 +346,15 @@ def test_a_build_that_begins_while_publishing_stops_the_publish(
 def test_events_ingested_between_threads_and_dbt_build_are_raw_checked_before_publish(work_db: Path) -> None:
     """The scheduler: validate_raw, entities, threads, [an ingest takes the writer slot],
     dbt_build, validate_staging, validate_marts, publish. The build puts the late event in
-    the marts, but entities and threads stopped before it, so the snapshot's claimed
-    position (the least of the three) is not past the raw stage's ``up_to`` and the late
-    raw check never runs: an event failing a critical raw expectation is published."""
+    the marts though entities and threads stopped before it (the snapshot's claimed position,
+    the least of the three, is not past the raw stage's ``up_to``): it is raw-checked too."""
     since = last_published_seq(work_db)
     raw = validate(work_db, stages=("raw",), since=since, build_docs=False)
     assert raw.success
     article = {"identity": "ahead-2", "title": "Ferry timetable from the future", "language": "en", "raw": {}}
-    with EventStore(work_db) as store, store.transaction():  # a writer whose clock is a day ahead
-        store.append(
-            [PendingEvent("article.published", "ahead-2", "ahead", article, content_hash="1" * 64)],
-            recorded_at=utcnow() + timedelta(days=1),
-            run_id="clock-ahead",
-        )
+    _record_a_day_ahead(
+        work_db, PendingEvent("article.published", "ahead-2", "ahead", article, content_hash="1" * 64)
+    )
     # The scheduler's dbt_build task: entities and threads ran in their own tasks before the ingest.
     assert transform(work_db, entities=False).success
     built = validate(work_db, stages=("staging", "marts"), since=since, build_docs=False)
@@ -368,9 +367,8 @@ def test_events_ingested_between_threads_and_dbt_build_are_raw_checked_before_pu
 
 def test_fetch_events_built_after_the_raw_stage_are_raw_checked_before_publish(work_db: Path) -> None:
     """The same gap with a whole transform: an ingest between validate_raw and the build
-    that records only fetches (every source failed, or nothing new) moves no article
-    position, so the late raw check is skipped, yet the `sources` mart is built from those
-    fetch events and published."""
+    that records only fetches moves no article position, yet the `sources` mart is built
+    from those fetch events: they are raw-checked too."""
     since = last_published_seq(work_db)
     raw = validate(work_db, stages=("raw",), since=since, build_docs=False)
     failed = {
@@ -379,12 +377,7 @@ def test_fetch_events_built_after_the_raw_stage_are_raw_checked_before_publish(w
         "error_message": "HTTP 503 from a writer whose clock is a day ahead",
         "status": 503,
     }
-    with EventStore(work_db) as store, store.transaction():
-        store.append(
-            [PendingEvent("feed.failed", "feed:clock-ahead", "clock-ahead", failed)],
-            recorded_at=utcnow() + timedelta(days=1),
-            run_id="clock-ahead",
-        )
+    _record_a_day_ahead(work_db, PendingEvent("feed.failed", "feed:clock-ahead", "clock-ahead", failed))
     assert transform(work_db).success
     built = validate(work_db, stages=("staging", "marts"), since=since, build_docs=False)
     merged = ValidationReport.merged([raw.to_dict(), built.to_dict()])
